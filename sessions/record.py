@@ -1,0 +1,98 @@
+"""The row types that travel through the session database.
+
+The worker builds a :class:`SampleRecord` per sample (measured or warm-up, ok or error) and
+the store writes it; readers (tail, replay, export, compare, the dashboard) get the same
+type back. One type both ways keeps "numbers on screen are the numbers in the database"
+true by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vlmtop.core.timing import StageTiming
+
+# Columns holding a stage time in ms, in the order the dashboard and summaries show them.
+STAGE_COLUMNS = (
+    "vision_ms",
+    "projector_ms",
+    "prefill_ms",
+    "decode_ms",
+    "ttft_ms",
+    "e2e_ms",
+    "other_ms",
+)
+
+# The old separate-run method's figures, stored beside the single-pass ones of the same
+# sample when timing_mode == "multipass" (decode derived by subtraction, as in the seed).
+MULTIPASS_COLUMNS = (
+    "mp_vision_ms",
+    "mp_projector_ms",
+    "mp_prefill_ms",
+    "mp_decode_ms",
+    "mp_e2e_ms",
+)
+
+
+@dataclass
+class SampleRecord:
+    session_id: str
+    seq: int  # 0-based, gapless within a session, warm-up samples included
+    sample_id: str = ""  # where the sample came from: synthetic index, file name, manifest line
+    is_warmup: bool = False
+    status: str = "ok"  # ok | error
+    error: str | None = None
+    cache_policy: str = "keep"  # keep | empty
+    cache_action: str = ""  # what the cache policy actually did, e.g. "gc.collect (cpu)"
+    warmup_policy: str = "none"  # none | N | per-sample
+    timing_mode: str = "events"  # events | sync | multipass
+    started_at: float = 0.0  # unix time the sample started
+    image_width: int | None = None
+    image_height: int | None = None
+    prompt_tokens: int | None = None
+    image_tokens: int | None = None
+    new_tokens: int | None = None
+    vision_ms: float | None = None
+    projector_ms: float | None = None
+    prefill_ms: float | None = None
+    decode_ms: float | None = None
+    ttft_ms: float | None = None
+    e2e_ms: float | None = None
+    other_ms: float | None = None
+    decode_steps_ms: list[float] = field(default_factory=list)
+    # [(stage, start_ms, end_ms), ...] from generate() start: the sample on a timeline.
+    spans: list[tuple[str, float, float]] = field(default_factory=list)
+    mp_vision_ms: float | None = None
+    mp_projector_ms: float | None = None
+    mp_prefill_ms: float | None = None
+    mp_decode_ms: float | None = None
+    mp_e2e_ms: float | None = None
+
+    @property
+    def decode_per_token_ms(self) -> float | None:
+        if not self.decode_steps_ms or self.decode_ms is None:
+            return None
+        return self.decode_ms / len(self.decode_steps_ms)
+
+    def set_timing(self, timing: StageTiming) -> None:
+        """Copy a timer result into this record."""
+        self.vision_ms = timing.vision_ms
+        self.projector_ms = timing.projector_ms
+        self.prefill_ms = timing.prefill_ms
+        self.decode_ms = timing.decode_ms
+        self.ttft_ms = timing.ttft_ms
+        self.e2e_ms = timing.e2e_ms
+        self.other_ms = timing.other_ms
+        self.decode_steps_ms = list(timing.decode_steps_ms)
+        self.spans = [(s.stage, s.start_ms, s.end_ms) for s in timing.spans]
+        self.prompt_tokens = timing.prompt_tokens
+        self.new_tokens = timing.new_tokens
+
+
+@dataclass
+class EventRecord:
+    session_id: str
+    seq: int  # the first sample this event applies from
+    kind: str  # policy | pause | resume | stop | error | start | end ...
+    detail: str = ""
+    at: float = 0.0  # unix time

@@ -1,0 +1,3 @@
+from vlmtop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""The `vlmtop` command line: one parser, each subcommand registered by its own module.
+
+Every command module exposes ``register(subparsers)`` which adds its parser and sets
+``func`` to a callable taking the parsed args and returning an exit code. Errors derived
+from :class:`VlmtopError` print as one line; nothing else is swallowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vlmtop import __version__
+from vlmtop.core.errors import VlmtopError
+
+# Modules whose register() adds subcommands, in the order `vlmtop --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="vlmtop",
+        description="top for vision-language-model inference latency.",
+    )
+    parser.add_argument("--version", action="version", version=f"vlmtop {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except VlmtopError as exc:
+        print(f"vlmtop: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
