@@ -36,6 +36,10 @@ class Dims:
     vision_intermediate: int = 128
     image_size: int = 64  # the vision tower's native input size
     patch_size: int = 8
+    vocab_size: int | None = None  # None: the tokenizer's, rounded up (shape presets: the real one)
+    # Family config fields a shape preset sets to the checkpoint's values, e.g.
+    # {"text_config": {"tie_word_embeddings": True}, "scale_factor": 4}.
+    overrides: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,8 @@ def _text(d: Dims, tok, **extra) -> dict:
         num_key_value_heads=d.text_kv_heads,
         intermediate_size=d.text_intermediate,
         head_dim=d.text_hidden // d.text_heads,
-        vocab_size=_round_vocab(len(tok)),
-        max_position_embeddings=4096,
+        vocab_size=d.vocab_size or _round_vocab(len(tok)),
+        max_position_embeddings=32768,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
@@ -96,6 +100,19 @@ def _ids(tok, *tokens: str) -> list[int]:
 
 def _config(model_type: str, **kwargs) -> PretrainedConfig:
     return AutoConfig.for_model(model_type, **kwargs)
+
+
+def make_config(family: "Family", d: Dims, tok) -> PretrainedConfig:
+    """The family's config at sizes `d`, with the preset's overrides merged in."""
+    config = family.make_config(d, tok)
+    for key, value in d.overrides:
+        if isinstance(value, dict):
+            sub = getattr(config, key)
+            for sub_key, sub_value in value.items():
+                setattr(sub, sub_key, sub_value)
+        else:
+            setattr(config, key, value)
+    return config
 
 
 # --- LLaVA family -------------------------------------------------------------------------
@@ -308,7 +325,7 @@ def _paligemma_config(d: Dims, tok) -> PretrainedConfig:
         image_token_index=image,
         projection_dim=d.text_hidden,
         hidden_size=d.text_hidden,
-        vocab_size=_round_vocab(len(tok)),
+        vocab_size=d.vocab_size or _round_vocab(len(tok)),
     )
 
 
@@ -371,10 +388,9 @@ MOLMO2_TOKENS = (
 def _molmo2_config(d: Dims, tok) -> PretrainedConfig:
     start, end, patch, col, low_start, f_start, f_end = _ids(tok, *MOLMO2_TOKENS)
     text = _text(d, tok)
-    text.pop("max_position_embeddings")
     return _config(
         "molmo2",
-        text_config=dict(text, additional_vocab_size=128, max_position_embeddings=4096),
+        text_config=dict(text, additional_vocab_size=128),
         vision_config=dict(
             **_vision(d, image_size=[d.image_size, d.image_size]),
             num_key_value_heads=d.vision_heads,

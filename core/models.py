@@ -1,0 +1,218 @@
+"""Loading a model to time: a built-in preset, a Hugging Face id, or a local path.
+
+Whatever the source, the result is a :class:`LoadedModel`: the model in eval mode on its
+device, and a function that turns (image, prompt) into ``generate()`` arguments there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .errors import ModelLoadError
+from .inputs import InputBuilder, ProcessorInputs
+from .zoo import DEFAULT_PRESET, PRESETS, Preset
+from .zoo.families import FAMILIES, QwenInputs, make_config
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    name: str  # preset name, Hugging Face id or local path, as given
+    family: str  # config.model_type
+    model: nn.Module
+    inputs: InputBuilder
+    device: torch.device
+    dtype: torch.dtype
+    source: str  # preset | hub | local
+    random_weights: bool
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
+    image_sizes: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # for synthetic samples
+
+    def prepare(self, image: Image.Image, prompt: str) -> dict:
+        """``generate()`` inputs for one sample, on the model's device and dtype."""
+        prepared = {}
+        for key, value in self.inputs(image, prompt).items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device, dtype=self.dtype if value.is_floating_point() else None)
+            prepared[key] = value
+        return prepared
+
+    def generation_kwargs(self, max_new_tokens: int, fixed_length: bool = True) -> dict:
+        """Greedy decoding; with `fixed_length` exactly `max_new_tokens` tokens are produced
+        (EOS is suppressed until then), so decode times of different samples compare."""
+        kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False}
+        if fixed_length:
+            kwargs["min_new_tokens"] = max_new_tokens
+        if self.pad_token_id is not None:
+            kwargs["pad_token_id"] = self.pad_token_id
+        if self.eos_token_id is not None:
+            kwargs["eos_token_id"] = self.eos_token_id
+        return kwargs
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(
+    spec: str = DEFAULT_PRESET,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    random_weights: bool = False,
+    seed: int = 0,
+) -> LoadedModel:
+    """Load `spec`: a preset name (see ``vlmtop models``), a Hugging Face id or a local path.
+
+    `random_weights` builds a checkpoint from its config alone (no weight download).
+    Presets always have random weights. Raises :class:`ModelLoadError` with one line.
+    """
+    device_obj = _device(device or default_device())
+    if spec in PRESETS:
+        preset = PRESETS[spec]
+        torch_dtype = _dtype(dtype or preset.default_dtype, device_obj)
+        return _load_preset(preset, device_obj, torch_dtype, seed)
+    torch_dtype = _dtype(dtype or ("bfloat16" if device_obj.type == "cuda" else "float32"), device_obj)
+    if os.path.isdir(spec):
+        return _load_pretrained(spec, "local", device_obj, torch_dtype, random_weights, seed)
+    if os.path.exists(spec) or spec.count("/") != 1:
+        raise ModelLoadError(
+            f"unknown model {spec!r}: not a built-in preset (list them with `vlmtop models`), "
+            "not a local model folder, and not a Hugging Face id of the form org/name"
+        )
+    return _load_pretrained(spec, "hub", device_obj, torch_dtype, random_weights, seed)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"unknown device {name!r}: use cpu, cuda or cuda:N ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {name!r} asked for, but this torch has no CUDA device; use --device cpu")
+    return device
+
+
+def _dtype(name: str, device: torch.device) -> torch.dtype:
+    if name not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {name!r}: choose one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def _load_preset(preset: Preset, device: torch.device, dtype: torch.dtype, seed: int) -> LoadedModel:
+    family = preset.family_spec
+    tokenizer = family.tokenizer()
+    config = make_config(family, preset.dims, tokenizer)
+    model = build_random(config, device, dtype, seed)
+    return LoadedModel(
+        name=preset.name,
+        family=preset.family,
+        model=model,
+        inputs=family.make_inputs(config, tokenizer, preset.dims),
+        device=device,
+        dtype=dtype,
+        source="preset",
+        random_weights=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        image_sizes=preset.image_sizes,
+    )
+
+
+def build_random(config, device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
+    """A model from `config` with seeded random weights, built directly on `device`.
+
+    The transformers initialisers are skipped (minutes on CPU for billions of weights);
+    matrices get N(0, 0.02), norms 1 and biases 0, which keeps activations in a normal
+    range: no NaN or denormals that would make latency unrepresentative.
+    """
+    from transformers import AutoModelForImageTextToText
+    from transformers.initialization import no_init_weights
+
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with torch.device(device), no_init_weights():
+        model = AutoModelForImageTextToText.from_config(config, dtype=dtype)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.ndim >= 2:
+                parameter.normal_(0.0, 0.02, generator=generator)
+            elif name.endswith("bias"):
+                parameter.zero_()
+            else:
+                parameter.fill_(1.0)
+    return model.eval()
+
+
+def _load_pretrained(
+    spec: str, source: str, device: torch.device, dtype: torch.dtype, random_weights: bool, seed: int
+) -> LoadedModel:
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    try:
+        config = AutoConfig.from_pretrained(spec)
+        if random_weights:
+            model = build_random(config, device, dtype, seed)
+        else:
+            model = AutoModelForImageTextToText.from_pretrained(spec, dtype=dtype).to(device).eval()
+        inputs, tokenizer = _pretrained_inputs(spec, config)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, ImportError, KeyError) as exc:
+        raise ModelLoadError(_explain(spec, source, exc)) from None
+    return LoadedModel(
+        name=spec,
+        family=config.model_type,
+        model=model,
+        inputs=inputs,
+        device=device,
+        dtype=dtype,
+        source=source,
+        random_weights=random_weights,
+        eos_token_id=getattr(tokenizer, "eos_token_id", None),
+        pad_token_id=getattr(tokenizer, "pad_token_id", None) or getattr(tokenizer, "eos_token_id", None),
+        image_sizes=((448, 448), (640, 480), (1024, 768), (336, 336), (800, 600)),
+    )
+
+
+def _pretrained_inputs(spec: str, config):
+    """The checkpoint's own processor; for Qwen-style processors that cannot construct here
+    (their video slot), the image processor and tokenizer with the text expanded by hand."""
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    try:
+        processor = AutoProcessor.from_pretrained(spec)
+        return ProcessorInputs(processor), processor.tokenizer
+    except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
+        if config.model_type not in ("qwen2_vl", "qwen2_5_vl"):
+            raise ModelLoadError(f"could not build the processor of {spec!r}: {_first_line(exc)}") from None
+    tokenizer = AutoTokenizer.from_pretrained(spec)
+    return QwenInputs(tokenizer, AutoImageProcessor.from_pretrained(spec)), tokenizer
+
+
+def _explain(spec: str, source: str, exc: Exception) -> str:
+    text = _first_line(exc)
+    if source == "hub" and ("offline" in text.lower() or "connect" in text.lower() or "cache" in text.lower()
+                            or "huggingface.co" in text.lower() or isinstance(exc, OSError)):
+        return (
+            f"could not load {spec!r}: it is not in the Hugging Face cache and the Hub cannot be reached "
+            f"(offline?). Download it where there is network (`hf download {spec}`), pass a local folder, "
+            "or use a built-in preset (`vlmtop models`)"
+        )
+    return f"could not load {spec!r}: {text}"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def supported_families() -> dict[str, str]:
+    """Families with a built-in preset, and their layout (for `vlmtop models`)."""
+    return {name: family.description for name, family in FAMILIES.items()}

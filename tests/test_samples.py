@@ -1,0 +1,61 @@
+"""Sample sources: synthetic, folder, manifest; a bad image is that sample's error only."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vlmtop.core import SampleError, VlmtopError
+from vlmtop.core.samples import open_samples, synthetic_samples
+
+SIZES = ((64, 48), (120, 90))
+
+
+def test_synthetic_samples_are_seeded_and_cycle_sizes():
+    a = [s.image() for s in itertools.islice(synthetic_samples(SIZES), 3)]
+    b = [s.image() for s in itertools.islice(synthetic_samples(SIZES), 3)]
+    assert [im.size for im in a] == [(64, 48), (120, 90), (64, 48)]
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b))
+    assert not np.array_equal(np.asarray(a[0]), np.asarray(a[2]))  # same size, other image
+
+
+def test_folder_source_reads_images_in_name_order(tmp_path):
+    for name in ("b.png", "a.jpg"):
+        Image.new("RGB", (32, 32), "red").save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    samples, finite = open_samples(str(tmp_path), SIZES, prompt="What is it?")
+    samples = list(samples)
+    assert finite and [s.id for s in samples] == ["a.jpg", "b.png"]
+    assert samples[0].prompt == "What is it?" and samples[0].image().size == (32, 32)
+
+
+def test_manifest_errors_belong_to_their_sample(tmp_path):
+    Image.new("RGB", (40, 30)).save(tmp_path / "ok.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG not really")
+    lines = [
+        {"image": "ok.png", "prompt": "Count the cats.", "max_new_tokens": 5},
+        {"image": "missing.png"},
+        {"image": "corrupt.png"},
+    ]
+    manifest = tmp_path / "set.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in lines) + "\n{not json\n")
+    samples = list(open_samples(str(manifest), SIZES)[0])
+    assert len(samples) == 4
+    assert samples[0].image().size == (40, 30) and samples[0].max_new_tokens == 5
+    with pytest.raises(SampleError, match="image not found"):
+        samples[1].image()
+    with pytest.raises(SampleError, match="cannot read image"):
+        samples[2].image()
+    with pytest.raises(SampleError, match="line 4"):
+        samples[3].image()
+
+
+def test_unknown_sample_source_is_a_clear_error(tmp_path):
+    with pytest.raises(VlmtopError, match="not found"):
+        open_samples(str(tmp_path / "nope"), SIZES)
+    with pytest.raises(VlmtopError, match="no images"):
+        open_samples(str(tmp_path), SIZES)
