@@ -14,7 +14,7 @@ from vlmtop import __version__
 from vlmtop.core.errors import VlmtopError
 
 # Modules whose register() adds subcommands, in the order `vlmtop --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vlmtop.cmd_compare",)
 
 
 def build_parser() -> argparse.ArgumentParser:

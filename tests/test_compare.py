@@ -1,0 +1,442 @@
+"""Comparisons on synthetic data with a known truth, and `vlmtop compare` on a real database."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from vlmtop.cli import main
+from vlmtop.sessions.compare import (
+    COMPARE_STAGES,
+    NOISE_THRESHOLD,
+    NotEnoughSamplesError,
+    compare,
+    compare_rows,
+    compare_segments,
+    mann_whitney_p,
+    segments,
+    stage_values,
+    wilcoxon_p,
+)
+from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.store import SessionStore
+
+ALPHA = 0.05
+
+
+def latencies(
+    n: int, rng: np.random.Generator, median: float = 100.0, cv: float = 0.08
+) -> np.ndarray:
+    """Lognormal latency-like values: right-skewed, median ``median``, CV about ``cv``."""
+    return median * np.exp(rng.normal(0.0, cv, n))
+
+
+# --- the tests against scipy ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n1, n2", [(8, 8), (9, 14), (60, 45), (300, 300)])
+def test_rank_tests_match_scipy_with_ties(n1, n2):
+    rng = np.random.default_rng(n1 * 1000 + n2)
+    a = np.round(latencies(n1, rng), 0)  # rounding makes ties
+    b = np.round(latencies(n2, rng, median=103.0), 0)
+    expected = scipy_stats.mannwhitneyu(a, b, method="asymptotic").pvalue
+    assert mann_whitney_p(a, b) == pytest.approx(expected, rel=1e-9)
+    d = np.round(rng.normal(0.4, 1.0, n1), 1)  # ties and zeros
+    expected = scipy_stats.wilcoxon(d, correction=True, method="approx").pvalue
+    assert wilcoxon_p(d) == pytest.approx(expected, rel=1e-9)
+
+
+def test_rank_tests_degenerate():
+    assert mann_whitney_p(np.ones(5), np.ones(7)) == 1.0
+    assert wilcoxon_p(np.zeros(10)) == 1.0
+
+
+# --- unpaired: power, false positives, threshold ----------------------------------------------
+
+
+def test_five_percent_slowdown_is_detected_at_n_200():
+    hits = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        r = compare(latencies(200, rng), latencies(200, rng, median=105.0), n_boot=400, seed=seed)
+        hits.append(r.verdict)
+    assert hits.count("slower") >= 38  # measured power: 40/40
+    rng = np.random.default_rng(99)
+    r = compare(latencies(200, rng), latencies(200, rng, median=95.0), stage="e2e_ms")
+    assert r.verdict == "faster" and r.ratio == pytest.approx(0.95, abs=0.015)
+    assert r.ci_low < r.ratio < r.ci_high < 1.0 and r.p_value < 1e-6 and not r.paired
+
+
+def test_no_change_is_same_at_the_stated_false_positive_rate():
+    # 200 seeds of A and B drawn from one distribution. With the noise threshold off the
+    # verdict is the significance test alone: its rate must be about alpha. The default
+    # threshold can only lower it (at this noise and n, hardly: a significant difference
+    # of medians is already beyond 2 %).
+    bare, default = [], []
+    for seed in range(200):
+        rng = np.random.default_rng(10_000 + seed)
+        a, b = latencies(200, rng, cv=0.1), latencies(200, rng, cv=0.1)
+        bare.append(compare(a, b, threshold=0.0, n_boot=300, seed=seed).verdict != "same")
+        default.append(compare(a, b, n_boot=300, seed=seed).verdict != "same")
+    assert np.mean(bare) <= ALPHA + 0.03  # measured 0.035
+    assert np.mean(default) <= np.mean(bare) and np.mean(default) <= ALPHA  # measured 0.035
+
+
+def test_significant_but_tiny_change_is_noise():
+    rng = np.random.default_rng(5)
+    a, b = latencies(5000, rng, cv=0.05), latencies(5000, rng, median=101.0, cv=0.05)
+    r = compare(a, b, n_boot=500)
+    assert r.p_value < 1e-6 and r.ci_low > 1.0  # significant ...
+    assert r.verdict == "same" and abs(r.change) < NOISE_THRESHOLD  # ... but under 2 %
+    assert compare(a, b, n_boot=500, threshold=0.005).verdict == "slower"
+
+
+def test_bootstrap_is_seeded_and_result_is_json_ready():
+    rng = np.random.default_rng(6)
+    a, b = latencies(50, rng), latencies(60, rng)
+    r1, r2 = compare(a, b, stage="prefill_ms", seed=3), compare(a, b, stage="prefill_ms", seed=3)
+    assert r1 == r2
+    d = r1.to_dict()
+    for key in (
+        "stage",
+        "n_a",
+        "n_b",
+        "median_a",
+        "median_b",
+        "ratio",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "verdict",
+        "paired",
+    ):
+        assert key in d
+    assert (d["stage"], d["n_a"], d["n_b"]) == ("prefill_ms", 50, 60)
+    assert d["ratio"] == pytest.approx(np.median(b) / np.median(a))
+    json.dumps(d, allow_nan=False)
+
+
+def test_missing_values_zero_medians_and_too_few_values():
+    r = compare([None, 1.0, 2.0, float("nan")], [1.0, 2.0, 3.0])
+    assert (r.n_a, r.n_b) == (2, 3)
+    zeros = compare([0.0] * 10, [0.0] * 10)  # a stage this model does not have
+    assert (zeros.ratio, zeros.verdict, zeros.p_value) == (1.0, "same", 1.0)
+    undefined = compare([-0.1, 0.0, 0.05, -0.02], [0.3, 0.4, 0.5, 0.2])  # other_ms near 0
+    assert undefined.to_dict()["ratio"] is None and undefined.verdict == "same"
+    with pytest.raises(NotEnoughSamplesError, match="A has 1 measured value of vision_ms"):
+        compare([1.0, None], [1.0, 2.0], stage="vision_ms")
+
+
+# --- paired -----------------------------------------------------------------------------------
+
+
+def heterogeneous_pairs(n: int, seed: int, shift: float):
+    """n samples of very different sizes, each measured under A and under B (x shift)."""
+    rng = np.random.default_rng(seed)
+    per_sample = latencies(n, rng, cv=0.6)  # image sizes differ: a wide spread between samples
+    a = per_sample * np.exp(rng.normal(0, 0.02, n))
+    b = per_sample * shift * np.exp(rng.normal(0, 0.02, n))
+    ids = [f"synthetic:{i}" for i in range(n)]
+    return a, b, ids
+
+
+def test_paired_comparison_is_used_when_ids_match_and_sees_through_sample_spread():
+    a, b, ids = heterogeneous_pairs(100, seed=7, shift=1.04)
+    paired = compare(a, b, paired_keys=(ids, ids[::-1][::-1]))
+    assert paired.paired and paired.test == "wilcoxon" and paired.n_pairs == 100
+    assert paired.verdict == "slower" and paired.ci_low > 1.0
+    assert paired.ratio == pytest.approx(1.0 + np.median(b - a) / np.median(a))
+    unpaired = compare(a, b)
+    assert not unpaired.paired and unpaired.test == "mann-whitney"
+    assert unpaired.verdict == "same"  # the spread between samples hides 4 %
+
+
+def test_pairing_by_id_not_by_position_and_repeats_aggregated():
+    a, b, ids = heterogeneous_pairs(40, seed=8, shift=0.9)
+    order = np.random.default_rng(0).permutation(40)
+    # B measured in another order, and each sample twice.
+    b2 = np.concatenate([b[order], b[order] * 1.001])
+    ids_b = [ids[i] for i in order] * 2
+    r = compare(a, b2, paired_keys=(ids, ids_b))
+    assert r.paired and r.n_pairs == 40 and r.n_b == 80 and r.verdict == "faster"
+    assert r.ratio == pytest.approx(0.9, abs=0.01)
+
+
+def test_too_few_shared_ids_fall_back_to_unpaired():
+    a, b, ids = heterogeneous_pairs(40, seed=9, shift=1.0)
+    other = [f"file-{i}.png" for i in range(40)]
+    assert not compare(a, b, paired_keys=(ids, other)).paired
+    assert not compare(a, b, paired_keys=([""] * 40, [""] * 40)).paired  # unknown ids
+    half = ids[:5] + other[5:]  # 5 shared ids: fewer than 8
+    assert not compare(a, b, paired_keys=(ids, half)).paired
+
+
+# --- rows, stages and segments ------------------------------------------------------------------
+
+
+def record(
+    seq: int,
+    e2e: float,
+    *,
+    sample_id: str = "",
+    cache="keep",
+    warmup="none",
+    timing="events",
+    is_warmup=False,
+    status="ok",
+    session_id="s",
+) -> SampleRecord:
+    steps = [e2e * 0.05] * 4
+    return SampleRecord(
+        session_id=session_id,
+        seq=seq,
+        sample_id=sample_id,
+        is_warmup=is_warmup,
+        status=status,
+        error="boom" if status == "error" else None,
+        cache_policy=cache,
+        warmup_policy=warmup,
+        timing_mode=timing,
+        vision_ms=e2e * 0.2,
+        projector_ms=e2e * 0.01,
+        prefill_ms=e2e * 0.4,
+        decode_ms=sum(steps) if status == "ok" else None,
+        ttft_ms=e2e * 0.62,
+        e2e_ms=e2e if status == "ok" else None,
+        other_ms=e2e * 0.19,
+        decode_steps_ms=steps if status == "ok" else [],
+    )
+
+
+def policy_session(session_id="s", n_per=60, seed=0, empty_factor=1.08, transient=0):
+    """keep (n_per) -> empty (n_per, `transient` slow leading samples) -> keep (n_per).
+
+    Two warm-up samples and one error after each change; e2e 8 % slower under `empty`.
+    """
+    rng = np.random.default_rng(seed)
+    rows, seq = [], 0
+    for part, (cache, factor) in enumerate((("keep", 1.0), ("empty", empty_factor), ("keep", 1.0))):
+        for _ in range(2):
+            rows.append(
+                record(seq, 300.0, cache=cache, warmup="2", is_warmup=True, session_id=session_id)
+            )
+            seq += 1
+        values = latencies(n_per, rng, median=100.0 * factor)
+        if part == 1 and transient:
+            values[:transient] *= 4.0
+        for i, v in enumerate(values):
+            rows.append(
+                record(
+                    seq,
+                    float(v),
+                    sample_id=f"synthetic:{i}",
+                    cache=cache,
+                    warmup="2",
+                    session_id=session_id,
+                )
+            )
+            seq += 1
+        rows.append(
+            record(seq, 0.0, cache=cache, warmup="2", status="error", session_id=session_id)
+        )
+        seq += 1
+    return rows
+
+
+def test_segments_split_exactly_at_policy_changes():
+    rows = policy_session(n_per=20, transient=3)
+    shuffled = list(reversed(rows))  # order of input does not matter: seq does
+    segs = segments(shuffled)
+    assert [s.cache_policy for s in segs] == ["keep", "empty", "keep"]
+    assert [(s.first_seq, s.last_seq) for s in segs] == [(0, 22), (23, 45), (46, 68)]
+    assert all(len(s.rows) == 23 and len(s.measured) == 20 for s in segs)
+    assert all(r.cache_policy == s.cache_policy for s in segs for r in s.rows)
+    assert [s.transient for s in segs] == [0, 3, 0]
+    assert segs[1].settled == segs[1].measured[3:]
+    assert segs[1].to_dict()["transient"] == 3
+    assert segs[0].label == "cache=keep warmup=2 timing=events"
+    # Any of the three policies splits; a return to earlier policies is a new segment.
+    mixed = [
+        record(0, 1.0),
+        record(1, 1.0, timing="sync"),
+        record(2, 1.0, timing="sync", warmup="3"),
+        record(3, 1.0),
+    ]
+    assert [(s.first_seq, s.last_seq) for s in segments(mixed)] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert segments([]) == []
+
+
+def test_compare_rows_covers_every_stage_and_decode_per_token():
+    rows = policy_session(n_per=40)
+    segs = segments(rows)
+    results = compare_rows(segs[0].measured, segs[1].measured, n_boot=300)
+    assert [r.stage for r in results] == list(COMPARE_STAGES)
+    by_stage = {r.stage: r for r in results}
+    assert all(r.paired for r in results)  # the same synthetic ids on both sides
+    assert by_stage["e2e_ms"].verdict == "slower"
+    per_token, ids = stage_values(segs[0].rows, "decode_per_token_ms")
+    measured = segs[0].measured
+    np.testing.assert_allclose(per_token, [r.decode_ms / len(r.decode_steps_ms) for r in measured])
+    assert len(ids) == len(measured)  # warm-up and error rows are not measured
+    # Whole rows (warm-up, errors) may be passed: only measured ok samples count.
+    again = compare_rows(segs[0].rows, segs[1].rows, ["e2e_ms"], n_boot=300)
+    assert (again[0].n_a, again[0].n_b) == (40, 40)
+
+
+def test_compare_rows_stage_selection_and_errors():
+    rows = [record(i, 100.0 + i, sample_id=str(i)) for i in range(10)]
+    for r in rows:
+        r.ttft_ms = None  # no new tokens: a stage no sample has
+    assert "ttft_ms" not in [r.stage for r in compare_rows(rows, rows, n_boot=100)]
+    with pytest.raises(NotEnoughSamplesError, match="ttft_ms"):
+        compare_rows(rows, rows, ["ttft_ms"], n_boot=100)
+    with pytest.raises(NotEnoughSamplesError, match="B has 1"):
+        compare_rows(rows, rows[:1], ["e2e_ms"])
+    with pytest.raises(Exception, match="unknown stage"):
+        compare_rows(rows, rows, ["warp_ms"])
+
+
+def test_compare_segments_skips_pairs_without_enough_samples():
+    rows = policy_session(n_per=30)  # keep: seq 0-32, empty: 33-65, keep: 66-98
+    # A one-sample detour through timing=sync right after the first segment.
+    detour = record(33, 100.0, timing="sync", warmup="2")
+    shifted = [SampleRecord(**{**r.__dict__, "seq": r.seq + 1}) for r in rows[33:]]
+    segs = segments(rows[:33] + [detour] + shifted)
+    assert [(s.cache_policy, s.timing_mode) for s in segs] == [
+        ("keep", "events"),
+        ("keep", "sync"),
+        ("empty", "events"),
+        ("keep", "events"),
+    ]
+    pairs = compare_segments(segs, ["e2e_ms"], n_boot=100)
+    assert [(p.index_a, p.index_b) for p in pairs] == [(0, 1), (1, 2), (2, 3)]
+    assert pairs[0].skipped and "segment 1 has 1 measured value" in pairs[0].skipped
+    assert pairs[1].skipped and not pairs[1].results
+    assert pairs[2].results[0].verdict == "faster"  # empty -> keep
+    assert pairs[0].to_dict()["skipped"] and "skipped" not in pairs[2].to_dict()
+
+
+# --- the command line on a real session database ------------------------------------------------
+
+
+def write_session(store: SessionStore, rows: list[SampleRecord]) -> str:
+    session_id = store.create_session(
+        model="tiny-llava", device="cpu", dtype="float32", settings={}, versions={"python": "3.11"}
+    )
+    for r in rows:
+        store.write_sample(SampleRecord(**{**r.__dict__, "session_id": session_id}))
+    store.finish_session(session_id, "completed")
+    return session_id
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """A database with: a 3-segment policy session, two single-policy sessions 6 % apart,
+    a session with one measured sample."""
+    # Module-scoped: every sample is its own fsynced transaction, so building it is the
+    # slow part; the commands only read it.
+    path = tmp_path_factory.mktemp("compare-db") / "sessions.db"
+    rng = np.random.default_rng(42)
+    with SessionStore.open(path, create=True) as store:
+        ids = {"policies": write_session(store, policy_session(n_per=60, transient=3))}
+        for name, median in (("base", 100.0), ("slow", 106.0)):
+            values = latencies(150, rng, median=median)
+            ids[name] = write_session(store, [record(i, float(v)) for i, v in enumerate(values)])
+        ids["tiny"] = write_session(store, [record(0, 100.0, is_warmup=True), record(1, 100.0)])
+    return path, ids
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main(["compare", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_two_sessions_table_and_json(db, capsys):
+    path, ids = db
+    code, out, _ = run_cli(capsys, ids["base"], ids["slow"], "--db", path)
+    assert code == 0
+    assert f"A {ids['base']}" in out and f"B {ids['slow']}" in out
+    e2e_line = next(line for line in out.splitlines() if line.strip().startswith("e2e"))
+    assert "slower" in e2e_line and "1.054" in e2e_line
+    assert "*" not in e2e_line and "paired on" not in out  # no sample ids: unpaired
+
+    code, out, _ = run_cli(
+        capsys,
+        ids["base"][:6],
+        ids["slow"],
+        "--db",
+        path,
+        "--json",
+        "--stage",
+        "e2e",
+        "--stage",
+        "decode-per-token",
+    )
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "sessions"
+    assert (report["a"]["session"], report["b"]["session"]) == (ids["base"], ids["slow"])
+    assert [s["stage"] for s in report["stages"]] == ["e2e_ms", "decode_per_token_ms"]
+    e2e = report["stages"][0]
+    for key in ("median_a", "median_b", "ratio", "ci_low", "ci_high", "p_value", "verdict"):
+        assert key in e2e
+    assert e2e["verdict"] == "slower" and e2e["ci_low"] > 1.0 and e2e["n_a"] == 150
+
+    code, out, _ = run_cli(
+        capsys, ids["base"], ids["slow"], "--db", path, "--json", "--threshold", "10%"
+    )
+    assert all(s["verdict"] == "same" for s in json.loads(out)["stages"])  # 6 % < 10 %
+
+
+def test_cli_one_session_compares_its_policy_segments(db, capsys):
+    path, ids = db
+    code, out, _ = run_cli(capsys, "last", "--db", path, "--json")  # `last` is `tiny`: error
+    assert code == 2
+    code, out, _ = run_cli(capsys, ids["policies"], "--db", path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "segments"
+    assert [s["cache_policy"] for s in report["segments"]] == ["keep", "empty", "keep"]
+    assert [s["transient"] for s in report["segments"]] == [0, 3, 0]
+    first, second = report["comparisons"]
+    e2e = {c["stage"]: c for c in first["stages"]}["e2e_ms"]
+    assert e2e["verdict"] == "slower" and e2e["paired"]  # keep -> empty: 8 % slower
+    assert {c["stage"]: c for c in second["stages"]}["e2e_ms"]["verdict"] == "faster"
+
+    code, out, _ = run_cli(capsys, ids["policies"], "--db", path)
+    assert code == 0
+    assert "cache=keep" in out and "cache=empty" in out and "slower" in out and "faster" in out
+    assert "warm-up transient" in out and "paired on 60 sample ids" in out
+
+    code, out, _ = run_cli(
+        capsys, ids["policies"], "--db", path, "--json", "--skip-transient", "--unpaired"
+    )
+    report = json.loads(out)
+    e2e = {c["stage"]: c for c in report["comparisons"][0]["stages"]}["e2e_ms"]
+    assert e2e["n_b"] == 57 and not e2e["paired"]
+
+
+def test_cli_errors_are_one_line(db, capsys):
+    path, ids = db
+    code, _, err = run_cli(capsys, ids["base"], "--db", path)
+    assert (
+        code == 2
+        and "nothing to compare" in err
+        and "one policy" in err
+        and "second session" in err
+    )
+    assert err.count("\n") == 1
+    code, _, err = run_cli(capsys, ids["base"], ids["tiny"], "--db", path)
+    assert code == 2 and f"session {ids['tiny']} (B) has 1 measured sample" in err
+    code, _, err = run_cli(capsys, ids["base"], ids["base"], "--db", path)
+    assert code == 2 and "same session" in err
+    code, _, err = run_cli(capsys, "nosuchsession", "--db", path)
+    assert code == 2 and "no session" in err
+    code, _, err = run_cli(capsys, "last", "--db", path.parent / "missing.db")
+    assert code == 2 and "no session database" in err
+    with pytest.raises(SystemExit):
+        run_cli(capsys, ids["base"], "--db", path, "--stage", "warp")
+    with pytest.raises(SystemExit):
+        run_cli(capsys, ids["base"], "--db", path, "--threshold", "-1")
