@@ -1,0 +1,110 @@
+"""Shared pieces of the session-database tests, and a writer to run as a subprocess.
+
+``python tests/helpers_store.py DB COUNT DELAY_S`` records a session of COUNT samples
+(forever when COUNT < 0) into DB, printing the session id, then each seq once its
+``write_sample`` has returned: what the parent reads is what is committed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.store import SessionStore
+
+HERE = Path(__file__).resolve()
+
+
+def full_record(session_id: str, seq: int) -> SampleRecord:
+    """A record with every field set away from its default, derived from ``seq`` alone."""
+    steps = [10.0 + seq + i / 8 for i in range(3)]
+    return SampleRecord(
+        session_id=session_id,
+        seq=seq,
+        sample_id=f"img-{seq:05d}.png",
+        is_warmup=seq % 7 == 0,
+        status="error" if seq % 11 == 5 else "ok",
+        error="CUDA out of memory" if seq % 11 == 5 else None,
+        cache_policy="empty",
+        cache_action="gc.collect (cpu)",
+        warmup_policy="2",
+        timing_mode="sync",
+        started_at=1_700_000_000.0 + seq * 0.25,
+        image_width=640 + seq,
+        image_height=480,
+        prompt_tokens=20 + seq,
+        image_tokens=576,
+        new_tokens=4,
+        vision_ms=5.5 + seq,
+        projector_ms=0.75,
+        prefill_ms=40.125 + seq,
+        decode_ms=sum(steps),
+        ttft_ms=46.5 + seq,
+        e2e_ms=100.0 + 2 * seq,
+        other_ms=1.0 / 3.0,
+        decode_steps_ms=steps,
+        spans=[
+            ("vision", 0.5, 6.0 + seq),
+            ("projector", 6.0 + seq, 6.75 + seq),
+            ("prefill", 7.0 + seq, 47.125 + 2 * seq),
+            *[("decode", 50.0 + 2 * seq + 12 * i, 50.0 + 2 * seq + 12 * i + ms)
+              for i, ms in enumerate(steps)],  # fmt: skip
+        ],
+        mp_vision_ms=6.0,
+        mp_projector_ms=0.5,
+        mp_prefill_ms=45.0,
+        mp_decode_ms=30.0,
+        mp_e2e_ms=120.0,
+    )
+
+
+def new_session(store: SessionStore, **settings) -> str:
+    return store.create_session(
+        model="tiny-llava",
+        device="cpu",
+        dtype="float32",
+        settings={"max_new_tokens": 4, **settings},
+        versions={"python": "3.11", "torch": "2.4", "transformers": "5.0", "vlmtop": "0.1.0"},
+    )
+
+
+def record_session(store: SessionStore, count: int, **settings) -> str:
+    """A finished session of ``count`` full records with a start and an end event."""
+    session_id = new_session(store, **settings)
+    store.write_event(EventRecord(session_id, 0, "start", "cache=empty", at=1.0))
+    for seq in range(count):
+        store.write_sample(full_record(session_id, seq))
+    store.write_event(EventRecord(session_id, count, "end", "", at=2.0))
+    store.finish_session(session_id, "completed")
+    return session_id
+
+
+def start_writer(db: Path, count: int, delay_s: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(HERE), str(db), str(count), str(delay_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+
+def _write(db: str, count: int, delay_s: float) -> None:
+    with SessionStore.open(db, create=True) as store:
+        session_id = new_session(store)
+        print(session_id, flush=True)
+        seq = 0
+        while count < 0 or seq < count:
+            store.write_sample(full_record(session_id, seq))
+            print(seq, flush=True)
+            if seq % 10 == 0:
+                store.write_event(EventRecord(session_id, seq + 1, "policy", f"after {seq}"))
+            seq += 1
+            time.sleep(delay_s)
+        store.finish_session(session_id, "completed")
+
+
+if __name__ == "__main__":
+    _write(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
