@@ -1,0 +1,186 @@
+"""Every export format holds every sample, and a failed export writes nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from helpers_store import full_record, new_session, record_session
+from vlmtop.sessions.export import ExportError, export_session, format_for
+from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.store import SAMPLE_COLUMNS, SessionStore, UnknownSessionError
+
+COUNT = 25
+DB_FILES = ["s.db", "s.db-shm", "s.db-wal"]  # the open source database, in WAL mode
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    """A database with the session to export between two others, and that session's id."""
+    with SessionStore.open(tmp_path / "s.db") as store:
+        record_session(store, 3)
+        session_id = record_session(store, COUNT)
+        record_session(store, 4)
+        yield store, session_id
+
+
+def expected(session_id: str) -> list[SampleRecord]:
+    return [full_record(session_id, seq) for seq in range(COUNT)]
+
+
+def test_sqlite_export_is_a_standalone_database_of_that_session(recorded, tmp_path):
+    store, session_id = recorded
+    out = tmp_path / "shared.db"
+    assert export_session(store, session_id, "sqlite", out) == COUNT
+    assert sorted(p.name for p in tmp_path.iterdir()) == [*DB_FILES, "shared.db"]
+    with SessionStore.open(out, create=False) as copy:
+        assert [s.id for s in copy.sessions()] == [session_id]
+        assert copy.samples(session_id) == expected(session_id)
+        assert copy.events(session_id) == store.events(session_id)
+        assert copy.session(session_id) == store.session(session_id)
+    assert sqlite3.connect(out).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_csv_export(recorded, tmp_path):
+    store, session_id = recorded
+    out = tmp_path / "s.csv"
+    assert export_session(store, session_id, "csv", out) == COUNT
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(SAMPLE_COLUMNS)
+    assert len(rows) == COUNT
+    for row, rec in zip(rows, expected(session_id)):
+        assert int(row["seq"]) == rec.seq and row["sample_id"] == rec.sample_id
+        assert float(row["prefill_ms"]) == rec.prefill_ms
+        assert json.loads(row["decode_steps_ms"]) == rec.decode_steps_ms
+        assert [tuple(s) for s in json.loads(row["spans"])] == rec.spans
+        assert row["error"] == (rec.error or "")
+        assert row["is_warmup"] == str(int(rec.is_warmup))
+
+
+def test_jsonl_export(recorded, tmp_path):
+    store, session_id = recorded
+    out = tmp_path / "s.jsonl"
+    assert export_session(store, session_id, "jsonl", out) == COUNT
+    objects = [json.loads(line) for line in out.read_text().splitlines()]
+    records = [
+        SampleRecord(**{**o, "spans": [tuple(s) for s in o["spans"]]}) for o in objects
+    ]
+    assert records == expected(session_id)
+    assert isinstance(objects[0]["decode_steps_ms"], list) and objects[0]["is_warmup"] is True
+
+
+def test_parquet_export(recorded, tmp_path):
+    store, session_id = recorded
+    out = tmp_path / "s.parquet"
+    assert export_session(store, session_id, "parquet", out) == COUNT
+    table = pq.read_table(out)
+    assert table.column_names == list(SAMPLE_COLUMNS)
+    rows = table.to_pylist()
+    for row, rec in zip(rows, expected(session_id), strict=True):
+        spans = [(s["stage"], s["start_ms"], s["end_ms"]) for s in row.pop("spans")]
+        assert SampleRecord(**row, spans=spans) == rec
+    assert str(table.schema.field("decode_steps_ms").type) == "list<element: double>"
+    assert json.loads(table.schema.metadata[b"vlmtop.session"])["id"] == session_id
+
+
+def test_trace_export(recorded, tmp_path):
+    store, session_id = recorded
+    out = tmp_path / "s.json"
+    assert export_session(store, session_id, "trace", out) == COUNT
+    trace = json.loads(out.read_text())
+    events = trace["traceEvents"]
+    records = expected(session_id)
+    complete = [e for e in events if e["ph"] == "X"]
+    assert len(complete) == sum(len(r.spans) + 1 for r in records)  # spans + one e2e each
+    tracks = {e["args"]["name"]: e["tid"] for e in events if e["name"] == "thread_name"}
+    assert set(tracks) == {"e2e", "vision", "projector", "prefill", "decode"}
+    assert len(set(tracks.values())) == 5
+    by_seq = [e for e in complete if e["args"]["seq"] == 3]
+    rec = records[3]
+    e2e = next(e for e in by_seq if e["name"] == "e2e")
+    assert e2e["tid"] == tracks["e2e"]
+    assert e2e["ts"] == pytest.approx(rec.started_at * 1e6, abs=1)
+    assert e2e["dur"] == pytest.approx(rec.e2e_ms * 1e3)
+    prefill = next(e for e in by_seq if e["name"] == "prefill")
+    assert prefill["tid"] == tracks["prefill"]
+    assert prefill["ts"] == pytest.approx((rec.started_at + rec.spans[2][1] / 1e3) * 1e6, abs=1)
+    decode = [e["name"] for e in by_seq if e["tid"] == tracks["decode"]]
+    assert decode == ["decode[0]", "decode[1]", "decode[2]"]
+    errors = [e for e in events if e["name"] == "error"]
+    assert [e["args"]["seq"] for e in errors] == [r.seq for r in records if r.status == "error"]
+
+
+def test_trace_gives_user_declared_stages_their_own_track(tmp_path):
+    with SessionStore.open(tmp_path / "s.db") as store:
+        session_id = new_session(store)
+        spans = [("vision_backbone", 0.0, 2.0)]  # a user-declared stage
+        store.write_sample(SampleRecord(session_id, 0, e2e_ms=3.0, spans=spans))
+        export_session(store, session_id, "trace", tmp_path / "t.json")
+    events = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    track = next(e["tid"] for e in events if e.get("args", {}).get("name") == "vision_backbone")
+    assert [e["tid"] for e in events if e["name"] == "vision_backbone"] == [track]
+
+
+def test_format_from_file_name():
+    names = ("a.db", "b.CSV", "c.jsonl", "d.parquet", "e.json", "f.txt")
+    assert [format_for(n) for n in names] == ["sqlite", "csv", "jsonl", "parquet", "trace", None]
+
+
+# --- failures leave nothing behind --------------------------------------------------------
+
+
+def test_missing_pyarrow_is_one_clear_line_and_keeps_the_old_file(recorded, tmp_path, monkeypatch):
+    store, session_id = recorded
+    out = tmp_path / "s.parquet"
+    out.write_text("previous export")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # what an install without it looks like
+    with pytest.raises(ExportError, match=r"pip install 'vlmtop\[parquet\]'"):
+        export_session(store, session_id, "parquet", out)
+    assert out.read_text() == "previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [*DB_FILES, "s.parquet"]
+
+
+def test_failure_midway_removes_the_temporary_file(recorded, tmp_path):
+    store, session_id = recorded
+    # A span that is not a (stage, start, end) triple breaks the trace writer mid-file.
+    bad = new_session(store)
+    store.write_sample(SampleRecord(bad, 0, e2e_ms=1.0))
+    store.db.execute("UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError):
+        export_session(store, bad, "trace", tmp_path / "t.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_bad_requests_write_nothing(recorded, tmp_path):
+    store, session_id = recorded
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(UnknownSessionError):
+        export_session(store, "nosuch", "csv", tmp_path / "x.csv")
+    with pytest.raises(ExportError, match="unknown export format"):
+        export_session(store, session_id, "xlsx", tmp_path / "x.xlsx")
+    with pytest.raises(ExportError, match="does not exist"):
+        export_session(store, session_id, "csv", tmp_path / "no" / "x.csv")
+    with pytest.raises(ExportError, match="database being exported"):
+        export_session(store, session_id, "sqlite", tmp_path / "s.db")
+    with pytest.raises(ExportError, match="folder"):
+        export_session(store, session_id, "csv", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert store.session(session_id).sample_count == COUNT
+
+
+def test_sqlite_export_never_lands_beside_a_live_write_ahead_log(recorded, tmp_path):
+    store, session_id = recorded
+    other = tmp_path / "other.db"
+    with SessionStore.open(other) as live:  # a database in use: its -wal exists
+        record_session(live, 2)
+        before = other.read_bytes()
+        with pytest.raises(ExportError, match="in use"):
+            export_session(store, session_id, "sqlite", other)
+        assert other.read_bytes() == before

@@ -1,0 +1,116 @@
+"""`vlmtop sessions` and `vlmtop export` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers_store import record_session
+from vlmtop.cli import main
+from vlmtop.sessions.paths import default_db_path
+from vlmtop.sessions.store import SessionStore
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "s.db"
+    with SessionStore.open(path) as store:
+        ids = [record_session(store, 12), record_session(store, 5)]
+    return path, ids
+
+
+def test_sessions_table(db, capsys):
+    path, ids = db
+    assert main(["sessions", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 sessions in" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:10] in ids}
+    assert set(lines) == set(ids)
+    # measured/warm-up/errors of 12 full records: seq 0 and 7 warm-up, seq 5 an error
+    assert "9/2/1" in lines[ids[0]] and "completed" in lines[ids[0]]
+    assert "tiny-llava" in lines[ids[1]] and "cpu" in lines[ids[1]]
+
+
+def test_sessions_json(db, capsys):
+    path, ids = db
+    assert main(["sessions", "--db", str(path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in listed] == ids
+    assert listed[0]["sample_count"] == 12 and listed[0]["status"] == "completed"
+    assert listed[0]["settings"] == {"max_new_tokens": 4}
+
+
+def test_sessions_uses_the_default_database(capsys):
+    path = default_db_path()  # under the test's own XDG_DATA_HOME (conftest)
+    with SessionStore.open(path) as store:
+        session_id = record_session(store, 1)
+    assert main(["sessions", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["id"] == session_id
+
+
+def test_sessions_of_an_empty_database(tmp_path, capsys):
+    SessionStore.open(tmp_path / "empty.db").close()
+    assert main(["sessions", "--db", str(tmp_path / "empty.db")]) == 0
+    assert "no sessions recorded" in capsys.readouterr().out
+
+
+def test_export_by_prefix_and_last(db, tmp_path, capsys):
+    path, ids = db
+    out = tmp_path / "first.jsonl"
+    assert main(["export", ids[0][:6], "--format", "jsonl", "-o", str(out), "--db", str(path)]) == 0
+    assert f"wrote 12 samples of session {ids[0]} to {out}" in capsys.readouterr().out
+    assert len(out.read_text().splitlines()) == 12
+    trace = tmp_path / "last.json"  # the format follows the file name
+    assert main(["export", "last", "-o", str(trace), "--db", str(path)]) == 0
+    assert "(trace)" in capsys.readouterr().out
+    assert "traceEvents" in json.loads(trace.read_text())
+
+
+def test_exported_database_works_with_every_command(db, tmp_path, capsys):
+    path, ids = db
+    shared = tmp_path / "shared.db"
+    assert main(["export", ids[1], "-f", "sqlite", "-o", str(shared), "--db", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["sessions", "--db", str(shared), "--json"]) == 0
+    assert [s["id"] for s in json.loads(capsys.readouterr().out)] == [ids[1]]
+    assert main(["export", "last", "-o", str(tmp_path / "again.csv"), "--db", str(shared)]) == 0
+    assert "wrote 5 samples" in capsys.readouterr().out
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vlmtop: error: ")
+    return err
+
+
+def test_missing_database_is_an_error_and_stays_missing(tmp_path, capsys):
+    missing = tmp_path / "none.db"
+    assert main(["sessions", "--db", str(missing)]) == 2
+    assert str(missing) in error_line(capsys)
+    assert main(["export", "last", "-o", str(tmp_path / "x.csv"), "--db", str(missing)]) == 2
+    error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_session_and_bad_files(db, tmp_path, capsys):
+    path, _ = db
+    out = tmp_path / "x.csv"
+    assert main(["export", "zzzz", "-o", str(out), "--db", str(path)]) == 2
+    assert "no session 'zzzz'" in error_line(capsys)
+    assert main(["export", "last", "-o", str(tmp_path / "x.txt"), "--db", str(path)]) == 2
+    assert "--format" in error_line(capsys)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert main(["sessions", "--db", str(notes)]) == 2
+    assert "not an SQLite database" in error_line(capsys)
+    assert not out.exists() and not (tmp_path / "x.txt").exists()
+
+
+def test_ambiguous_prefix_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "many.db"
+    with SessionStore.open(path) as store:
+        ids = [record_session(store, 1) for _ in range(40)]
+    prefix = next(i[0] for i in ids if sum(j.startswith(i[0]) for j in ids) > 1)
+    assert main(["export", prefix, "-o", str(tmp_path / "x.csv"), "--db", str(path)]) == 2
+    assert "give more of the id" in error_line(capsys)

@@ -1,0 +1,130 @@
+"""`vlmtop sessions` and `vlmtop export`: list what the session database holds, write one out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from vlmtop.sessions.export import FORMATS, ExportError, export_session, format_for
+from vlmtop.sessions.paths import db_path
+from vlmtop.sessions.store import SessionInfo, SessionStore
+
+STATUS_STYLES = {"running": "green", "completed": "", "failed": "red", "interrupted": "yellow"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    sessions = subparsers.add_parser(
+        "sessions",
+        help="list recorded sessions",
+        description="List the sessions recorded in the session database.",
+    )
+    _add_db_option(sessions)
+    sessions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sessions.set_defaults(func=run_sessions)
+
+    export = subparsers.add_parser(
+        "export",
+        help="write a session to a file (sqlite, csv, jsonl, parquet, trace)",
+        description="Write one session to a file: `sqlite` is a standalone database to share "
+        "(opens with every vlmtop command), `trace` a Chrome/Perfetto timeline.",
+    )
+    export.add_argument("session", metavar="SESSION", help="session id, unique prefix, or `last`")
+    export.add_argument(
+        "--format",
+        "-f",
+        choices=FORMATS,
+        help="output format (default: from the file name: .db .csv .jsonl .parquet .json)",
+    )
+    export.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
+    _add_db_option(export)
+    export.set_defaults(func=run_export)
+
+
+def _add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="session database (default: $XDG_DATA_HOME/vlmtop/sessions.db or the user data dir)",
+    )
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    with SessionStore.open(db_path(args.db), create=False) as store:
+        infos = store.sessions()
+        path = store.path
+    if args.json:
+        print(json.dumps([info.to_dict() for info in infos], indent=2))
+        return 0
+    console = Console()
+    if not infos:
+        console.print(f"no sessions recorded in {path}")
+        return 0
+    console.print(_sessions_table(infos, path))
+    return 0
+
+
+def _sessions_table(infos: list[SessionInfo], path: Path) -> Table:
+    table = Table(
+        title=f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}",
+        caption="samples: measured / warm-up / errors",
+        title_justify="left",
+        # No borders: all seven columns fit an 80-column terminal, as `top`'s do.
+        box=None,
+        pad_edge=False,
+        header_style="bold reverse",
+    )
+    table.add_column("id", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("model", overflow="fold", min_width=12)
+    table.add_column("device", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("samples", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    for info in infos:
+        table.add_row(
+            info.id,
+            format_started(info.started_at),
+            info.model,
+            info.device,
+            Text(info.status, style=STATUS_STYLES.get(info.status, "")),
+            f"{info.measured_count}/{info.warmup_count}/{info.error_count}",
+            format_duration(info.duration_s),
+        )
+    return table
+
+
+def format_started(unix_time: float) -> str:
+    """Local time; the year only when it is not this year, to leave the model room."""
+    started = time.localtime(unix_time)
+    same_year = started.tm_year == time.localtime().tm_year
+    return time.strftime("%m-%d %H:%M" if same_year else "%Y-%m-%d", started)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def run_export(args: argparse.Namespace) -> int:
+    fmt = args.format or format_for(args.output)
+    if fmt is None:
+        raise ExportError(
+            f"cannot tell the format from {args.output.name!r}: pass --format "
+            f"({', '.join(FORMATS)})"
+        )
+    with SessionStore.open(db_path(args.db), create=False) as store:
+        session_id = store.resolve(args.session)
+        count = export_session(store, session_id, fmt, args.output)
+    print(f"wrote {count} samples of session {session_id} to {args.output} ({fmt})")
+    return 0
