@@ -35,6 +35,22 @@ class LoadedModel:
     pad_token_id: int | None = None
     image_sizes: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # for synthetic samples
 
+    @property
+    def image_token_id(self) -> int | None:
+        """The placeholder id the image features replace in the prompt (names vary by family)."""
+        config = self.model.config
+        for name in ("image_token_id", "image_token_index", "image_patch_id"):
+            value = getattr(config, name, None)
+            if isinstance(value, int):
+                return value
+        return None
+
+    def count_image_tokens(self, inputs: dict) -> int | None:
+        ids = inputs.get("input_ids")
+        if ids is None or self.image_token_id is None:
+            return None
+        return int((ids == self.image_token_id).sum())
+
     def prepare(self, image: Image.Image, prompt: str) -> dict:
         """``generate()`` inputs for one sample, on the model's device and dtype."""
         prepared = {}

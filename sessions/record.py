@@ -96,3 +96,4 @@ class EventRecord:
     kind: str  # policy | pause | resume | stop | error | start | end ...
     detail: str = ""
     at: float = 0.0  # unix time
+    id: int | None = None  # row id in the events table, set when read back (tails track it)

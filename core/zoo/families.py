@@ -259,7 +259,10 @@ class QwenInputs(InputBuilder):
             "<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * n_tokens
             + f"<|vision_end|>{prompt}<|im_end|>\n<|im_start|>assistant\n"
         )
-        encoded = self.tok(text, return_tensors="pt")
+        encoded = dict(self.tok(text, return_tensors="pt"))
+        # as the real processor returns: 1 marks image tokens, for M-RoPE position ids
+        image_token = self.tok.convert_tokens_to_ids("<|image_pad|>")
+        encoded["mm_token_type_ids"] = (encoded["input_ids"] == image_token).long()
         return {**encoded, **vision}
 
 

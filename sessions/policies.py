@@ -1,0 +1,69 @@
+"""The runtime policies: what they may be, how they cycle, and what the cache policy does.
+
+Every sample row records the policies it ran under, so segments and comparisons can be
+derived from the samples themselves.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from vlmtop.core.errors import VlmtopError
+
+CACHE = ("keep", "empty")
+TIMING = ("events", "sync", "multipass")
+WARMUP_CYCLE = ("none", "3", "per-sample")  # what the dashboard's `w` key steps through
+KINDS = ("cache", "warmup", "timing")
+
+
+@dataclass(frozen=True)
+class Policies:
+    cache: str = "keep"
+    warmup: str = "2"  # none | N (warm-up samples at start and after each change) | per-sample
+    timing: str = "events"
+
+    def with_value(self, kind: str, value: str) -> "Policies":
+        """A copy with `kind` set to `value`, validated; raises VlmtopError when invalid."""
+        if kind not in KINDS:
+            raise VlmtopError(f"unknown policy {kind!r}: one of {', '.join(KINDS)}")
+        return replace(self, **{kind: validate(kind, value)})
+
+    def next_value(self, kind: str) -> str:
+        """The value after the current one, for cycling keys."""
+        order = {"cache": CACHE, "timing": TIMING, "warmup": WARMUP_CYCLE}[kind]
+        current = getattr(self, kind)
+        return order[(order.index(current) + 1) % len(order)] if current in order else order[0]
+
+    @property
+    def warmup_count(self) -> int:
+        """Warm-up samples to run at start and after every policy change."""
+        return int(self.warmup) if self.warmup.isdigit() else 0
+
+    def describe(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in asdict(self).items())
+
+
+def validate(kind: str, value: str) -> str:
+    value = str(value).strip().lower()
+    if kind == "cache" and value in CACHE:
+        return value
+    if kind == "timing" and value in TIMING:
+        return value
+    if kind == "warmup" and (value in ("none", "per-sample") or (value.isdigit() and int(value) < 10_000)):
+        return "none" if value == "0" else value
+    allowed = {"cache": "keep | empty", "timing": "events | sync | multipass", "warmup": "none | N | per-sample"}
+    raise VlmtopError(f"invalid {kind} policy {value!r}: use {allowed.get(kind, '?')}")
+
+
+def apply_cache_policy(policy: str, device: torch.device) -> str:
+    """Run the cache policy before a sample, outside the timed region; say what was done."""
+    if policy != "empty":
+        return ""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        return "gc.collect+empty_cache"
+    return "gc.collect (cpu: no CUDA cache to empty)"
