@@ -14,7 +14,12 @@ from vlmtop import __version__
 from vlmtop.core.errors import VlmtopError
 
 # Modules whose register() adds subcommands, in the order `vlmtop --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("vlmtop.cmd_compare",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "vlmtop.cmd_run",
+    "vlmtop.cmd_dashboard",
+    "vlmtop.cmd_store",
+    "vlmtop.cmd_compare",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,13 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    # transformers warns on every PIL fallback (no torchvision) and deprecation; a one-line
+    # error policy means the terminal shows our messages, not theirs.
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _quiet_libraries()
     parser = build_parser()
+    # `vlmtop` alone, or with only run options, is `vlmtop run`: the dashboard on the default.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["run", *argv]
     args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 0
     try:
         return int(args.func(args) or 0)
     except VlmtopError as exc:

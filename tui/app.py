@@ -1,0 +1,259 @@
+"""The dashboard: live, attached or replayed sessions, all through one source interface.
+
+Every frame (a fixed rate, not one message per sample) the app polls its source, which
+returns ALL rows new since the last frame; the state absorbs them and the panels redraw
+from the state. Steering writes control rows to the database; the worker answers them
+between samples and the policy bar shows a change as pending until then.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer
+
+from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.export import export_session
+from vlmtop.sessions.policies import Policies
+from vlmtop.sessions.source import ReplaySource
+from vlmtop.sessions.store import SessionStore
+
+from .screens.goto import GotoScreen
+from .screens.help import HelpScreen
+from .state import DashboardState
+from .widgets.comparison import ComparisonPanel
+from .widgets.distribution import Distribution
+from .widgets.header import SessionHeader
+from .widgets.policy_bar import PolicyBar
+from .widgets.share_bar import ShareBar
+from .widgets.stage_table import StageTable
+
+FRAME_S = 0.1  # 10 Hz: smooth enough to watch, cheap enough to leave the worker its cores
+STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
+
+
+class VlmtopApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "vlmtop"
+    BINDINGS = [
+        Binding("q", "quit_session", "quit"),
+        Binding("question_mark", "help", "help"),
+        Binding("space", "pause", "pause"),
+        Binding("c", "cycle('cache')", "cache", show=False),
+        Binding("w", "cycle('warmup')", "warm-up", show=False),
+        Binding("t", "cycle('timing')", "timing", show=False),
+        Binding("up", "select(-1)", "stage", show=False),
+        Binding("down", "select(1)", "stage", show=False),
+        Binding("r", "reset", "reset stats", show=False),
+        Binding("e", "export", "export", show=False),
+        Binding("s", "screenshot", "screenshot", show=False),
+        Binding("left_square_bracket", "step(-1)", "step back", show=False),
+        Binding("right_square_bracket", "step(1)", "step", show=False),
+        Binding("g", "goto", "go to", show=False),
+        Binding("plus,equals_sign", "speed(1)", "faster", show=False),
+        Binding("minus", "speed(-1)", "slower", show=False),
+        Binding("home", "home", "first", show=False),
+        Binding("end", "end", "last", show=False),
+    ]
+
+    def __init__(
+        self,
+        store: SessionStore,
+        source,
+        *,
+        worker: subprocess.Popen | None = None,
+        steerable: bool = True,
+        frame_s: float = FRAME_S,
+    ):
+        super().__init__()
+        self.store = store
+        self.source = source
+        self.session_id = source.session_id
+        self.worker = worker  # our own worker process (vlmtop run): q stops it
+        self.replay = source if isinstance(source, ReplaySource) else None
+        self.steerable = steerable and self.replay is None
+        self.state = DashboardState(window=source.window, live=self.replay is None)
+        self.pending: dict[str, tuple[int, str]] = {}  # kind -> (control id, value)
+        self.frame_s = frame_s
+        self._stopping_since: float | None = None
+        self._notified_end = False
+
+    def compose(self) -> ComposeResult:
+        yield SessionHeader(id="header")
+        yield StageTable(id="stages")
+        with Horizontal(id="middle"):
+            yield Distribution(id="distribution")
+            yield ShareBar(id="share")
+        yield ComparisonPanel(id="comparison")
+        yield PolicyBar(id="policies")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_frame()
+        self.set_interval(self.frame_s, self.refresh_frame)
+
+    # -- the frame -----------------------------------------------------------------------
+
+    def refresh_frame(self) -> None:
+        try:
+            update = self.source.poll()
+        except VlmtopError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.state.apply(update)
+        for row in self.state.new_errors[-3:]:  # a burst of errors must not bury the screen
+            self.notify(f"sample {row.seq + 1} ({row.sample_id}): {row.error}", title="sample failed",
+                        severity="error", timeout=6)
+        self._acknowledge_controls()
+        self._watch_session_end()
+        self.draw()
+
+    def draw(self) -> None:
+        state = self.state
+        self.query_one(SessionHeader).show(state, self.replay)
+        self.query_one(StageTable).show(state)
+        self.query_one(Distribution).show(state)
+        self.query_one(ShareBar).show(state)
+        self.query_one(ComparisonPanel).show(state)
+        pending = {kind: value for kind, (_, value) in self.pending.items()}
+        self.query_one(PolicyBar).show(state.policies, pending, self.steerable and self._session_running)
+
+    @property
+    def _session_running(self) -> bool:
+        return self.state.session is not None and self.state.session.status == "running"
+
+    def _acknowledge_controls(self) -> None:
+        if not self.pending:
+            return
+        answered = {c.id: c for c in self.store.controls(self.session_id) if c.status != "pending"}
+        for kind, (control_id, value) in list(self.pending.items()):
+            if control_id in answered:
+                del self.pending[kind]
+                if answered[control_id].status == "rejected":
+                    self.notify(f"the worker rejected {kind}={value}", severity="warning")
+
+    def _watch_session_end(self) -> None:
+        session = self.state.session
+        if session is None or session.status == "running" or self._notified_end or self.replay:
+            return
+        self._notified_end = True
+        if session.status == "failed":
+            self.notify(f"session {session.id} failed: {session.error}", title="worker stopped",
+                        severity="error", timeout=30)
+        else:
+            self.notify(f"session {session.id} {session.status}", timeout=8)
+        if self._stopping_since is not None:
+            self.exit()
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(replay=self.replay is not None))
+
+    def action_select(self, delta: int) -> None:
+        self.state.move_selection(delta)
+        self.draw()
+
+    def action_reset(self) -> None:
+        self.state.reset_statistics()
+        self.notify("statistics window reset")
+        self.draw()
+
+    def action_pause(self) -> None:
+        if self.replay is not None:
+            self.replay.toggle()
+        elif self._can_steer():
+            self._control("resume" if self.state.paused else "pause", None)
+
+    def action_cycle(self, kind: str) -> None:
+        if not self._can_steer():
+            return
+        current = self.pending[kind][1] if kind in self.pending else self.state.policies[kind]
+        value = Policies(**{**self.state.policies, kind: current}).next_value(kind)
+        control_id = self._control(kind, value)
+        if control_id is not None:
+            self.pending[kind] = (control_id, value)
+        self.draw()
+
+    def _can_steer(self) -> bool:
+        if self.replay is not None:
+            self.notify("a replay shows the recorded policies; steer a live session", severity="warning")
+            return False
+        if not self.steerable or not self._session_running:
+            self.notify("this session is not running: nothing to steer", severity="warning")
+            return False
+        return True
+
+    def _control(self, kind: str, value: str | None) -> int | None:
+        try:
+            return self.store.add_control(self.session_id, kind, value)
+        except VlmtopError as exc:
+            self.notify(str(exc), severity="error")
+            return None
+
+    def action_export(self) -> None:
+        out = Path.cwd() / f"vlmtop-{self.session_id}.db"
+        try:
+            count = export_session(self.store, self.session_id, "sqlite", out)
+        except VlmtopError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"exported {count} samples to {out}")
+
+    def action_screenshot(self) -> None:
+        path = self.save_screenshot(path=str(Path.cwd()))
+        self.notify(f"screenshot saved to {path}")
+
+    def action_step(self, delta: int) -> None:
+        if self.replay is not None:
+            self.replay.pause()
+            self.replay.step(delta)
+            self.refresh_frame()
+
+    def action_speed(self, direction: int) -> None:
+        if self.replay is not None:
+            self.replay.faster() if direction > 0 else self.replay.slower()
+            self.draw()
+
+    def action_home(self) -> None:
+        if self.replay is not None:
+            self.replay.home()
+            self.refresh_frame()
+
+    def action_end(self) -> None:
+        if self.replay is not None:
+            self.replay.end()
+            self.refresh_frame()
+
+    def action_goto(self) -> None:
+        if self.replay is None:
+            return
+
+        def go(seq: int | None) -> None:
+            if seq is not None:
+                self.replay.pause()
+                self.replay.seek(seq)
+                self.refresh_frame()
+
+        self.push_screen(GotoScreen(self.state.total), go)
+
+    def action_quit_session(self) -> None:
+        """Our own worker: ask it to stop (the sample in flight finishes), then leave once
+        the session reads completed. Attached or replayed: just leave."""
+        if self.worker is None or self.worker.poll() is not None or not self._session_running:
+            self.exit()
+            return
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+            self._control("stop", None)
+            self.notify("stopping the worker after the sample in flight…")
+            self.set_interval(0.2, self._check_stopped)
+
+    def _check_stopped(self) -> None:
+        if self.worker.poll() is not None or time.monotonic() - self._stopping_since > STOP_WAIT_S:
+            self.exit()

@@ -1,0 +1,107 @@
+"""Starting the dashboard: on a new worker (run), on a running session (attach), or on a
+recorded one (replay). All three hand the same app a source over the session database."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.source import LiveTail, ReplaySource
+from vlmtop.sessions.store import SessionStore, UnknownSessionError
+
+WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
+
+
+def run_dashboard(settings, db: Path) -> int:
+    """Start a worker process recording a new session, and watch it."""
+    from vlmtop.sessions.worker import default_threads
+
+    settings.threads = settings.threads or default_threads(dashboard=True)
+    session_id = secrets.token_hex(5)
+    log = _worker_log(db, session_id)
+    with open(log, "w") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "vlmtop.sessions.worker", str(db), session_id, json.dumps(asdict(settings))],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the terminal's Ctrl+C is the dashboard's, not the worker's
+        )
+    try:
+        store = _wait_for_session(db, session_id, worker, log)
+        return _run_app(store, LiveTail(store, session_id), worker=worker)
+    finally:
+        _reap(worker)
+
+
+def attach_dashboard(session_ref: str, db: Path) -> int:
+    """Watch (and steer) a session another process is recording."""
+    store = SessionStore.open(db, create=False)
+    session_id = store.resolve(session_ref)
+    return _run_app(store, LiveTail(store, session_id))
+
+
+def replay_dashboard(session_ref: str, db: Path, speed: float | None = None) -> int:
+    store = SessionStore.open(db, create=False)
+    session_id = store.resolve(session_ref)
+    source = ReplaySource(store, session_id, **({"speed": speed} if speed else {}))
+    return _run_app(store, source, steerable=False)
+
+
+def _run_app(store, source, **kwargs) -> int:
+    from .app import VlmtopApp
+
+    app = VlmtopApp(store, source, **kwargs)
+    app.run()
+    info = store.session(source.session_id)
+    print(f"session {info.id}: {info.status}, {info.measured_count} measured samples in {store.path}")
+    if info.status == "failed":
+        print(f"vlmtop: session {info.id} failed: {info.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _worker_log(db: Path, session_id: str) -> Path:
+    folder = Path(db).expanduser().resolve().parent / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"worker-{session_id}.log"
+
+
+def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, log: Path) -> SessionStore:
+    """The worker creates the session row first thing; wait for it (or for its death)."""
+    print("vlmtop: starting the worker…", file=sys.stderr)
+    deadline = time.monotonic() + WORKER_START_S
+    while time.monotonic() < deadline:
+        if os.path.exists(db):
+            store = SessionStore.open(db, create=False)
+            try:
+                store.session(session_id)
+                return store
+            except UnknownSessionError:
+                store.close()
+        if worker.poll() is not None:
+            tail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
+            raise VlmtopError(f"the worker exited before starting: {tail[0] if tail else 'no output'} (log: {log})")
+        time.sleep(0.1)
+    worker.terminate()
+    raise VlmtopError(f"the worker did not start within {WORKER_START_S:.0f} s (log: {log})")
+
+
+def _reap(worker: subprocess.Popen) -> None:
+    """The app has exited: give the worker a moment to finish, then make sure it is gone."""
+    if worker.poll() is None:
+        try:
+            worker.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.terminate()  # SIGTERM: the worker finishes its sample and completes
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()

@@ -1,0 +1,199 @@
+"""What the dashboard shows, computed from source updates: no Textual in here.
+
+The app polls its source once per frame and hands the update to :meth:`DashboardState.apply`;
+the widgets only read this object. Keeping the numbers here (not in widgets) is what makes
+"numbers on screen are the numbers in the database" testable: the state is built from the
+same rows the database returns.
+
+Memory stays bounded over any session length: each stage keeps a fixed-size rolling window,
+and the rows kept for segment comparison are at most the source's window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vlmtop.sessions.compare import NotEnoughSamplesError, compare_rows, is_measured, segments
+from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.stats import RollingWindow
+
+# (label, what it reads from a row, additive part of e2e for the share bar)
+STAGES = (
+    ("vision", "vision_ms"),
+    ("projector", "projector_ms"),
+    ("prefill", "prefill_ms"),
+    ("decode/tok", "decode_per_token_ms"),
+    ("ttft", "ttft_ms"),
+    ("e2e", "e2e_ms"),
+    ("other", "other_ms"),
+)
+SHARE_PARTS = (("vision", "vision_ms"), ("projector", "projector_ms"), ("prefill", "prefill_ms"),
+               ("decode", "decode_ms"), ("other", "other_ms"))
+MULTIPASS = (("vision", "vision_ms", "mp_vision_ms"), ("projector", "projector_ms", "mp_projector_ms"),
+             ("prefill", "prefill_ms", "mp_prefill_ms"), ("decode", "decode_ms", "mp_decode_ms"),
+             ("e2e", "e2e_ms", "mp_e2e_ms"))
+SPARK_POINTS = 120  # samples drawn in a sparkline (the widest the layout gets)
+COMPARE_EVERY_S = 1.0  # the bootstrap is not free: recompute the comparison at most this often
+COMPARE_STAGES = ("prefill_ms", "decode_per_token_ms", "e2e_ms")
+
+
+@dataclass
+class StageView:
+    label: str
+    last: float | None
+    p50: float
+    p90: float
+    p99: float
+    recent: list[float]
+
+
+@dataclass
+class DashboardState:
+    window: int = 2000
+    session: object | None = None  # SessionInfo
+    position: int = -1
+    total: int = 0
+    live: bool = True
+    rows: deque = field(default_factory=deque)  # the last `window` rows, every status
+    events: deque = field(default_factory=lambda: deque(maxlen=200))
+    new_errors: list[SampleRecord] = field(default_factory=list)  # since the last apply, to notify
+    selected: int = 2  # prefill: the metric people came for
+    _windows: dict = field(default_factory=dict)
+    _comparison: object | None = None
+    _compared_at: float = 0.0
+    _compared_rows: int = -1
+
+    def __post_init__(self):
+        self.rows = deque(maxlen=self.window)
+        self._windows = {attr: RollingWindow(self.window) for _, attr in STAGES}
+        self._windows.update({mp: RollingWindow(self.window) for _, _, mp in MULTIPASS})
+        self._windows.update({attr: RollingWindow(self.window) for _, attr in SHARE_PARTS})
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def apply(self, update) -> None:
+        """Take one SourceUpdate: append its rows, or start over when it says reset."""
+        self.session = update.session
+        self.position, self.total = update.position, update.total
+        self.new_errors = []
+        if update.reset:
+            self.rows.clear()
+            self.events.clear()
+            self.reset_statistics()
+        self.rows.extend(update.rows)
+        self.events.extend(update.events)
+        measured = [row for row in update.rows if is_measured(row)]
+        for attr, window in self._windows.items():
+            window.extend([getattr(row, attr) for row in measured])
+        if not update.reset:
+            self.new_errors = [row for row in update.rows if row.status == "error"]
+
+    def reset_statistics(self) -> None:
+        """The `r` key: forget the statistics so far and watch from here."""
+        for window in self._windows.values():
+            window.reset()
+        self._comparison = None
+        self._compared_rows = -1
+
+    # -- what the panels read ------------------------------------------------------------
+
+    def stage_views(self, points: int = SPARK_POINTS) -> list[StageView]:
+        views = []
+        for label, attr in STAGES:
+            window = self._windows[attr]
+            p50, p90, p99 = window.percentiles((50.0, 90.0, 99.0)).tolist()
+            views.append(StageView(label, window.last, p50, p90, p99, window.values()[-points:].tolist()))
+        return views
+
+    @property
+    def selected_attr(self) -> str:
+        return STAGES[self.selected][1]
+
+    @property
+    def selected_label(self) -> str:
+        return STAGES[self.selected][0]
+
+    def move_selection(self, delta: int) -> None:
+        self.selected = (self.selected + delta) % len(STAGES)
+
+    def selected_window(self) -> RollingWindow:
+        return self._windows[self.selected_attr]
+
+    def shares(self) -> list[tuple[str, float]]:
+        """Each additive stage's share of the summed medians... of means, so they add to 1."""
+        means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS]
+        total = sum(m for _, m in means if m == m)
+        if not total:
+            return []
+        return [(label, (m if m == m else 0.0) / total) for label, m in means]
+
+    def _mean(self, attr: str) -> float:
+        values = self._windows[attr].values()
+        return float(values.mean()) if values.size else float("nan")
+
+    def multipass(self) -> list[tuple[str, float, float]] | None:
+        """(stage, single-pass median, old-method median) over multipass samples, if any."""
+        rows = [r for r in self.rows if is_measured(r) and r.timing_mode == "multipass" and r.mp_e2e_ms is not None]
+        if not rows:
+            return None
+        return [
+            (label, float(np.median([getattr(r, one) for r in rows])), float(np.median([getattr(r, old) for r in rows])))
+            for label, one, old in MULTIPASS
+        ]
+
+    @property
+    def policies(self) -> dict[str, str]:
+        """The policies of the newest sample (what is in force), else the session's settings."""
+        if self.rows:
+            row = self.rows[-1]
+            return {"cache": row.cache_policy, "warmup": row.warmup_policy, "timing": row.timing_mode}
+        settings = getattr(self.session, "settings", {}) or {}
+        return {
+            "cache": settings.get("cache_policy", "keep"),
+            "warmup": str(settings.get("warmup", "2")),
+            "timing": settings.get("timing", "events"),
+        }
+
+    @property
+    def paused(self) -> bool:
+        for event in reversed(self.events):
+            if event.kind in ("pause", "resume"):
+                return event.kind == "pause"
+        return False
+
+    def rate(self) -> float | None:
+        """Samples per second over the recent rows."""
+        recent = list(self.rows)[-30:]
+        if len(recent) < 2:
+            return None
+        span = recent[-1].started_at - recent[0].started_at
+        return (len(recent) - 1) / span if span > 0 else None
+
+    def last_policy_event(self) -> EventRecord | None:
+        return next((e for e in reversed(self.events) if e.kind == "policy"), None)
+
+    def comparison(self, now: float | None = None):
+        """The current policy segment against the previous one, or None.
+
+        Returns ``(label_a, label_b, results | reason)``; recomputed at most once a second
+        and only when rows arrived.
+        """
+        now = time.monotonic() if now is None else now
+        if len(self.rows) == self._compared_rows or now - self._compared_at < COMPARE_EVERY_S:
+            return self._comparison
+        self._compared_at, self._compared_rows = now, len(self.rows)
+        segs = segments(self.rows)
+        if len(segs) < 2:
+            self._comparison = None
+            return None
+        a, b = segs[-2], segs[-1]
+        try:
+            results = compare_rows(a.measured, b.measured, COMPARE_STAGES, n_boot=500)
+        except NotEnoughSamplesError:
+            results = f"waiting for samples under {b.label}"
+        self._comparison = (a.label, b.label, results)
+        return self._comparison

@@ -1,0 +1,71 @@
+"""One row per stage: last, p50, p90, p99 and a sparkline of recent samples."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from ..state import STAGES
+from .colors import stage_color
+from .format import ms
+
+COLUMNS = ("last", "p50", "p90", "p99")
+
+
+class StageRow(Horizontal):
+    DEFAULT_CSS = """
+    StageRow { height: 1; }
+    StageRow.-selected { background: $boost; }
+    StageRow .cells { width: 46; height: 1; }
+    StageRow Sparkline { width: 1fr; height: 1; margin: 0 1 0 0; }
+    """
+
+    def __init__(self, label: str):
+        super().__init__(id=f"row-{label.replace('/', '-')}")
+        self.label = label
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="cells")
+        yield Sparkline([], summary_function=max)
+
+    def on_mount(self) -> None:
+        # the sparkline in the stage's own colour: dim for low values, full for high ones
+        color = Color.parse(stage_color(self.app, self.label))
+        sparkline = self.query_one(Sparkline)
+        sparkline.max_color = color
+        sparkline.min_color = color.with_alpha(0.45)
+
+    def show(self, view, selected: bool) -> None:
+        self.set_class(selected, "-selected")
+        cells = Text(("▶ " if selected else "  ") + view.label.ljust(11), style=stage_color(self.app, view.label))
+        for value in (view.last, view.p50, view.p90, view.p99):
+            cells.append(ms(value))
+        self.query_one(".cells", Static).update(cells)
+        sparkline = self.query_one(Sparkline)
+        sparkline.data = view.recent or [0.0]
+
+
+class StageTable(Vertical):
+    """The main panel. Up/down (handled by the app) move the selection."""
+
+    DEFAULT_CSS = """
+    StageTable { height: auto; border: round $primary; border-title-color: $foreground; }
+    StageTable .heading { height: 1; color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        heading = "  " + "stage ms".ljust(11) + "".join(c.rjust(8) for c in COLUMNS) + "   recent"
+        yield Static(heading, classes="heading")
+        for label, _ in STAGES:
+            yield StageRow(label)
+
+    def on_mount(self) -> None:
+        self.border_title = "stages"
+
+    def show(self, state) -> None:
+        points = max(8, self.size.width - 49)
+        for index, (row, view) in enumerate(zip(self.query(StageRow), state.stage_views(points))):
+            row.show(view, index == state.selected)

@@ -1,0 +1,37 @@
+"""`vlmtop attach` and `vlmtop replay`: the dashboard on a session someone else records,
+or on a recorded one. (`vlmtop run` starts it on a new worker: see cmd_run.)"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    attach = subparsers.add_parser(
+        "attach",
+        help="open (and steer) a session another process is recording",
+        description="Watch a running session (e.g. a --headless run on a GPU box) and steer its policies.",
+    )
+    attach.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
+    attach.add_argument("--db", help="session database file (default: in the user data folder)")
+    attach.set_defaults(func=cmd_attach)
+
+    replay = subparsers.add_parser("replay", help="replay a recorded session in the dashboard")
+    replay.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
+    replay.add_argument("--db", help="session database file (default: in the user data folder)")
+    replay.add_argument("--speed", type=float, help="samples per second (default 10; + and - change it)")
+    replay.set_defaults(func=cmd_replay)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.paths import db_path
+    from vlmtop.tui.launch import attach_dashboard
+
+    return attach_dashboard(args.session, db_path(args.db))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.paths import db_path
+    from vlmtop.tui.launch import replay_dashboard
+
+    return replay_dashboard(args.session, db_path(args.db), args.speed)
