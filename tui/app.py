@@ -34,7 +34,8 @@ from .widgets.share_bar import ShareBar
 from .widgets.stage_table import StageTable
 
 FRAME_S = 0.1  # 10 Hz: smooth enough to watch, cheap enough to leave the worker its cores
-STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
+STOP_WAIT_S = 120.0
+COMPACT_BELOW_ROWS = 32  # a sample in flight on a big model can take this long to finish
 
 
 class VlmtopApp(App):
@@ -94,8 +95,19 @@ class VlmtopApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Keep the panels: app.query_one() searches the ACTIVE screen, which is the help or
+        # go-to modal while one is open, and frames keep coming meanwhile.
+        self.panels = {
+            widget: self.query_one(widget)
+            for widget in (SessionHeader, StageTable, Distribution, ShareBar, ComparisonPanel, PolicyBar)
+        }
         self.refresh_frame()
         self.set_interval(self.frame_s, self.refresh_frame)
+
+    def on_resize(self, event) -> None:
+        # Short terminals (80x24) drop the stage table's and comparison's frames: every
+        # line goes to numbers and the distribution (nvitop-style graceful degradation).
+        self.screen.set_class(event.size.height < COMPACT_BELOW_ROWS, "-compact")
 
     # -- the frame -----------------------------------------------------------------------
 
@@ -114,14 +126,14 @@ class VlmtopApp(App):
         self.draw()
 
     def draw(self) -> None:
-        state = self.state
-        self.query_one(SessionHeader).show(state, self.replay)
-        self.query_one(StageTable).show(state)
-        self.query_one(Distribution).show(state)
-        self.query_one(ShareBar).show(state)
-        self.query_one(ComparisonPanel).show(state)
+        state, panels = self.state, self.panels
+        panels[SessionHeader].show(state, self.replay)
+        panels[StageTable].show(state)
+        panels[Distribution].show(state)
+        panels[ShareBar].show(state)
+        panels[ComparisonPanel].show(state)
         pending = {kind: value for kind, (_, value) in self.pending.items()}
-        self.query_one(PolicyBar).show(state.policies, pending, self.steerable and self._session_running)
+        panels[PolicyBar].show(state.policies, pending, self.steerable and self._session_running)
 
     @property
     def _session_running(self) -> bool:

@@ -124,7 +124,7 @@ class DashboardState:
         return self._windows[self.selected_attr]
 
     def shares(self) -> list[tuple[str, float]]:
-        """Each additive stage's share of the summed medians... of means, so they add to 1."""
+        """Each additive stage's share of their summed means (so the shares add up to 1)."""
         means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS]
         total = sum(m for _, m in means if m == m)
         if not total:
@@ -147,16 +147,25 @@ class DashboardState:
 
     @property
     def policies(self) -> dict[str, str]:
-        """The policies of the newest sample (what is in force), else the session's settings."""
+        """The policies in force: the newest sample's, updated by policy events applied
+        after it (they say from which sample on), else the session's settings."""
         if self.rows:
             row = self.rows[-1]
-            return {"cache": row.cache_policy, "warmup": row.warmup_policy, "timing": row.timing_mode}
-        settings = getattr(self.session, "settings", {}) or {}
-        return {
-            "cache": settings.get("cache_policy", "keep"),
-            "warmup": str(settings.get("warmup", "2")),
-            "timing": settings.get("timing", "events"),
-        }
+            since = row.seq
+            policies = {"cache": row.cache_policy, "warmup": row.warmup_policy, "timing": row.timing_mode}
+        else:
+            since = -1
+            settings = getattr(self.session, "settings", {}) or {}
+            policies = {
+                "cache": settings.get("cache_policy", "keep"),
+                "warmup": str(settings.get("warmup", "2")),
+                "timing": settings.get("timing", "events"),
+            }
+        for event in self.events:
+            if event.kind == "policy" and event.seq > since:
+                kind, _, value = event.detail.partition("=")
+                policies[kind] = value
+        return policies
 
     @property
     def paused(self) -> bool:
@@ -179,8 +188,8 @@ class DashboardState:
     def comparison(self, now: float | None = None):
         """The current policy segment against the previous one, or None.
 
-        Returns ``(label_a, label_b, results | reason)``; recomputed at most once a second
-        and only when rows arrived.
+        Returns ``(what changed, results | reason)``; recomputed at most once a second and
+        only when rows arrived.
         """
         now = time.monotonic() if now is None else now
         if len(self.rows) == self._compared_rows or now - self._compared_at < COMPARE_EVERY_S:
@@ -191,9 +200,11 @@ class DashboardState:
             self._comparison = None
             return None
         a, b = segs[-2], segs[-1]
+        names = ("cache", "warmup", "timing")
+        change = ", ".join(f"{n} {x} → {y}" for n, x, y in zip(names, a.policies, b.policies) if x != y)
         try:
             results = compare_rows(a.measured, b.measured, COMPARE_STAGES, n_boot=500)
         except NotEnoughSamplesError:
-            results = f"waiting for samples under {b.label}"
-        self._comparison = (a.label, b.label, results)
+            results = "waiting for measured samples under the new policy"
+        self._comparison = (change, results)
         return self._comparison

@@ -16,7 +16,7 @@ SHORT = {"prefill_ms": "prefill", "decode_per_token_ms": "decode/tok", "e2e_ms":
 
 class ComparisonPanel(Static):
     DEFAULT_CSS = """
-    ComparisonPanel { height: auto; max-height: 6; border: round $warning; padding: 0 1; }
+    ComparisonPanel { height: auto; max-height: 7; border: round $warning; padding: 0 1; }
     """
 
     def on_mount(self) -> None:
@@ -30,16 +30,15 @@ class ComparisonPanel(Static):
             self.border_title = "single pass vs old multipass method (medians, ms)"
             for label, single, old in multipass:
                 off = (old - single) / single if single else math.nan
-                text.append(f"{label:<10}{ms(single)} vs {ms(old)} ")
+                text.append(f"{label:<11}{ms(single)} vs {ms(old)} ")
                 text.append(f"{off:+.0%}\n" if math.isfinite(off) else "\n", style="bold")
         elif comparison is not None:
-            label_a, label_b, results = comparison
-            self.border_title = "policy change"
-            text.append(f"{label_a}  →  {label_b}\n", style="bold")
+            change, results = comparison
+            self.border_title = f"after the change: {change}"
             if isinstance(results, str):
                 text.append(results, style="italic")
             for r in results if not isinstance(results, str) else ():
-                text.append(f"{SHORT.get(r.stage, r.stage):<11}{ms(r.median_a)} → {ms(r.median_b)}  ")
+                text.append(f"{SHORT.get(r.stage, r.stage):<11}{ms(r.median_a)} →{ms(r.median_b)}  ")
                 if math.isfinite(r.ratio):
                     text.append(f"×{r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] ")
                 text.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))

@@ -32,11 +32,14 @@ class Distribution(Widget):
         if state is None or len(state.selected_window()) == 0:
             return Text("no measured samples yet", style="italic")
         window = state.selected_window()
-        values = window.values()
-        lo, hi = float(values.min()), float(values.max())
+        # Freedman-Diaconis bins (never more than columns), each drawn as wide as fits:
+        # a few hundred samples over 150 columns would otherwise look like noise.
+        histogram = window.histogram(max_bins=min(width, 60))
+        lo, hi = float(histogram.edges[0]), float(histogram.edges[-1])
         if hi <= lo:
             hi = lo + max(abs(lo) * 0.01, 1e-6)
-        counts, _ = np.histogram(values, bins=width, range=(lo, hi))
+        bins = len(histogram.counts)
+        counts = histogram.counts[np.minimum(np.arange(width) * bins // width, bins - 1)]
         rows = height - 2  # one line for the marks, one for the axis
         scale = counts.max() or 1
         color = stage_color(self.app, state.selected_label)

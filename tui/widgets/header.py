@@ -23,7 +23,8 @@ class SessionHeader(Static):
         if session.warmup_count:
             left.append(f" +{session.warmup_count} warm-up")
         if session.error_count:
-            left.append(f" · {session.error_count} errors", style="bold red")
+            errors = "error" if session.error_count == 1 else "errors"
+            left.append(f" · {session.error_count} {errors}", style="bold red")
         rate = state.rate()
         if rate and session.status == "running" and replay is None:
             left.append(f" · {rate:.1f}/s")

@@ -1,0 +1,149 @@
+"""The dashboard, driven with Textual's pilot on real session databases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from recorded_session import CHANGE_AT, COUNT, SESSION_ID, record_fixed_session
+from vlmtop.sessions.source import LiveTail, ReplaySource
+from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.worker import RunSettings
+from vlmtop.tui.app import VlmtopApp
+from vlmtop.tui.launch import _wait_for_session
+from vlmtop.tui.widgets.format import ms
+from vlmtop.tui.widgets.stage_table import StageRow
+
+
+def _replay_app(tmp_path, **kwargs):
+    store = record_fixed_session(tmp_path / "fixed.db")
+    source = ReplaySource(store, SESSION_ID, playing=False, **kwargs)
+    return store, VlmtopApp(store, source)
+
+
+def _row_text(app, label: str) -> str:
+    row = app.query_one(f"#row-{label.replace('/', '-')}", StageRow)
+    return str(row.query_one(".cells").render())
+
+
+async def test_replay_steps_move_the_shown_sample_and_numbers_are_the_databases(tmp_path):
+    store, app = _replay_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("end")
+        await pilot.pause()
+        assert app.state.position == COUNT - 1
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await pilot.pause()
+        assert app.state.position == COUNT - 3
+        shown = store.samples_between(SESSION_ID, COUNT - 3, COUNT - 3)[0]
+        assert ms(shown.prefill_ms).strip() in _row_text(app, "prefill")  # "last" is that row
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert app.state.position == COUNT - 2
+        # p50 on screen = the median of the database's measured rows up to the position
+        rows = [r for r in store.samples(SESSION_ID) if r.seq <= COUNT - 2 and r.status == "ok" and not r.is_warmup]
+        assert ms(float(np.median([r.prefill_ms for r in rows]))).strip() in _row_text(app, "prefill")
+        await pilot.press("home")
+        await pilot.pause()
+        assert app.state.position == 0
+        assert "replay 1/" in str(app.query_one("#header").render())
+
+
+async def test_replay_goto_speed_and_help(tmp_path):
+    _, app = _replay_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("g")
+        await pilot.press(*"42", "enter")
+        await pilot.pause()
+        assert app.state.position == 41
+        speed = app.replay.speed
+        await pilot.press("plus")
+        assert app.replay.speed == speed * 2
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.press("c")  # steering a replay is refused, nothing is written
+        await pilot.pause()
+        assert app.store.controls(SESSION_ID) == []
+
+
+async def test_the_comparison_panel_shows_the_policy_change(tmp_path):
+    _, app = _replay_app(tmp_path)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await pilot.press("end")
+        await pilot.pause(1.2)  # the comparison is recomputed at most once a second
+        app.refresh_frame()
+        await pilot.pause()
+        panel = app.query_one("#comparison")
+        assert panel.border_title == "after the change: cache keep → empty"
+        assert "slower" in str(panel.render()).splitlines()[0]  # prefill went from 4.5 to 5.5 ms
+
+
+def _start_worker(db, **settings):
+    session_id = "abcdef0123"
+    log = db.parent / "worker.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vlmtop.sessions.worker", str(db), session_id,
+         json.dumps(asdict(RunSettings(warmup="none", max_new_tokens=2, threads=1, **settings)))],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT,
+    )
+    store = _wait_for_session(db, session_id, proc, log)
+    return proc, store, session_id
+
+
+async def test_policy_keys_write_controls_and_the_bar_updates_on_acknowledgement(tmp_path):
+    proc, store, session_id = _start_worker(tmp_path / "live.db")
+    try:
+        app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("c")
+            (control,) = store.controls(session_id)
+            assert (control.kind, control.value) == ("cache", "empty")
+            assert "pending" in str(app.query_one("#policies").render())
+            for _ in range(100):  # the worker answers between samples
+                await pilot.pause(0.1)
+                if "pending" not in str(app.query_one("#policies").render()):
+                    break
+            bar = str(app.query_one("#policies").render())
+            assert "cache empty" in bar and "pending" not in bar
+            assert store.controls(session_id)[0].status == "applied"
+            await pilot.press("q")  # stops our worker, which completes the session
+            for _ in range(300):
+                await pilot.pause(0.1)
+                if proc.poll() is not None:
+                    break
+        assert proc.wait(timeout=30) == 0
+        info = store.session(session_id)
+        assert info.status == "completed"
+        applied = store.controls(session_id)[0].applied_seq
+        rows = store.samples(session_id)
+        assert all(r.cache_policy == ("empty" if r.seq >= applied else "keep") for r in rows)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def test_a_failing_worker_leaves_the_dashboard_up_with_the_error(tmp_path):
+    proc, store, session_id = _start_worker(tmp_path / "fail.db", model="nobody/not-here")
+    app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
+    async with app.run_test(size=(100, 30)) as pilot:
+        proc.wait(timeout=60)
+        await pilot.pause(0.3)
+        assert app.is_running
+        assert "failed" in str(app.query_one("#header").render())
+        assert any("not-here" in n.message for n in app._notifications)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_snapshot_of_a_recorded_session(tmp_path, snap_compare, size):
+    store = record_fixed_session(tmp_path / "fixed.db")
+    source = ReplaySource(store, SESSION_ID, playing=False, position=COUNT - 1)
+    assert snap_compare(VlmtopApp(store, source), terminal_size=size, press=["down"])
