@@ -39,7 +39,8 @@ COMPACT_BELOW_ROWS = 32  # a sample in flight on a big model can take this long 
 
 
 class VlmtopApp(App):
-    CSS_PATH = "app.tcss"
+    # absolute: Textual resolves a relative CSS_PATH against the module of a SUBCLASS
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "vlmtop"
     BINDINGS = [
         Binding("q", "quit_session", "quit"),
