@@ -26,26 +26,27 @@ class StageRow(Horizontal):
     def __init__(self, label: str):
         super().__init__(id=f"row-{label.replace('/', '-')}")
         self.label = label
+        # kept as attributes: the first frame can come before nested children are mounted
+        self.cells = Static(classes="cells")
+        self.sparkline = Sparkline([], summary_function=max)
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="cells")
-        yield Sparkline([], summary_function=max)
+        yield self.cells
+        yield self.sparkline
 
     def on_mount(self) -> None:
         # the sparkline in the stage's own colour: dim for low values, full for high ones
         color = Color.parse(stage_color(self.app, self.label))
-        sparkline = self.query_one(Sparkline)
-        sparkline.max_color = color
-        sparkline.min_color = color.with_alpha(0.45)
+        self.sparkline.max_color = color
+        self.sparkline.min_color = color.with_alpha(0.45)
 
     def show(self, view, selected: bool) -> None:
         self.set_class(selected, "-selected")
         cells = Text(("▶ " if selected else "  ") + view.label.ljust(11), style=stage_color(self.app, view.label))
         for value in (view.last, view.p50, view.p90, view.p99):
             cells.append(ms(value))
-        self.query_one(".cells", Static).update(cells)
-        sparkline = self.query_one(Sparkline)
-        sparkline.data = view.recent or [0.0]
+        self.cells.update(cells)
+        self.sparkline.data = view.recent or [0.0]
 
 
 class StageTable(Vertical):
