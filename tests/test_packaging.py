@@ -1,0 +1,20 @@
+"""The install maps the design's top-level folders to one import name: every package listed."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_package_folder_is_installed_under_vlmtop():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {folder: name for name, folder in config["package-dir"].items()}
+    found = set()
+    for top, name in folders.items():
+        for init in (ROOT / top).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / top)
+            found.add(".".join([name, *relative.parts]))
+    # a package missing here installs with `pip install -e .` but not with `pip install .`
+    assert set(config["packages"]) == found
