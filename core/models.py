@@ -90,20 +90,34 @@ def load_model(
     `random_weights` builds a checkpoint from its config alone (no weight download).
     Presets always have random weights. Raises :class:`ModelLoadError` with one line.
     """
+    source = check_model_spec(spec, device, dtype)
     device_obj = _device(device or default_device())
-    if spec in PRESETS:
+    if source == "preset":
         preset = PRESETS[spec]
-        torch_dtype = _dtype(dtype or preset.default_dtype, device_obj)
-        return _load_preset(preset, device_obj, torch_dtype, seed)
+        return _load_preset(preset, device_obj, _dtype(dtype or preset.default_dtype, device_obj), seed)
     torch_dtype = _dtype(dtype or ("bfloat16" if device_obj.type == "cuda" else "float32"), device_obj)
+    return _load_pretrained(spec, source, device_obj, torch_dtype, random_weights, seed)
+
+
+def check_model_spec(spec: str, device: str | None = None, dtype: str | None = None) -> str:
+    """What `spec` names (preset | local | hub), checked without loading anything.
+
+    Lets a command refuse a misspelt model, device or dtype in one line before it opens a
+    session or a dashboard. Raises :class:`ModelLoadError`.
+    """
+    _device(device or default_device())
+    if dtype is not None:
+        _dtype(dtype, torch.device("cpu"))
+    if spec in PRESETS:
+        return "preset"
     if os.path.isdir(spec):
-        return _load_pretrained(spec, "local", device_obj, torch_dtype, random_weights, seed)
+        return "local"
     if os.path.exists(spec) or spec.count("/") != 1:
         raise ModelLoadError(
             f"unknown model {spec!r}: not a built-in preset (list them with `vlmtop models`), "
             "not a local model folder, and not a Hugging Face id of the form org/name"
         )
-    return _load_pretrained(spec, "hub", device_obj, torch_dtype, random_weights, seed)
+    return "hub"
 
 
 def _device(name: str) -> torch.device:

@@ -134,12 +134,22 @@ def open_samples(spec: str, sizes: tuple[tuple[int, int], ...], prompt: str | No
 
     Returns ``(samples, finite)``: an iterator of samples and whether it ends by itself.
     """
-    if spec == "synthetic":
+    kind = check_samples_spec(spec)
+    if kind == "synthetic":
         return synthetic_samples(sizes, seed), False
+    if kind == "folder":
+        return iter(folder_samples(spec, prompt or DEFAULT_PROMPT)), True
+    return iter(manifest_samples(spec, prompt or DEFAULT_PROMPT)), True
+
+
+def check_samples_spec(spec: str) -> str:
+    """synthetic | folder | manifest; raises VlmtopError for a path that is none of them."""
+    if spec == "synthetic":
+        return "synthetic"
     if not os.path.exists(spec):
         raise VlmtopError(f"samples {spec!r} not found: give `synthetic`, a folder of images or a .jsonl manifest")
     if os.path.isdir(spec):
-        return iter(folder_samples(spec, prompt or DEFAULT_PROMPT)), True
+        return "folder"
     if spec.endswith(".jsonl"):
-        return iter(manifest_samples(spec, prompt or DEFAULT_PROMPT)), True
+        return "manifest"
     raise VlmtopError(f"samples {spec!r}: expected a folder of images or a .jsonl manifest")

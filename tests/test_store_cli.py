@@ -114,3 +114,21 @@ def test_ambiguous_prefix_on_the_command_line(tmp_path, capsys):
     prefix = next(i[0] for i in ids if sum(j.startswith(i[0]) for j in ids) > 1)
     assert main(["export", prefix, "-o", str(tmp_path / "x.csv"), "--db", str(path)]) == 2
     assert "give more of the id" in error_line(capsys)
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path):
+    # `vlmtop sessions --json | head -c 100`: more output than a pipe holds, and a reader
+    # that leaves early. The writer must stop quietly, not print a traceback.
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.db"
+    with SessionStore.open(path) as store:
+        for _ in range(400):
+            record_session(store, 0)
+    done = subprocess.run(
+        f"'{sys.executable}' -m vlmtop sessions --json --db '{path}' | head -c 100",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )
+    assert len(done.stdout) == 100
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr

@@ -122,12 +122,30 @@ def test_a_corrupt_image_is_one_error_row_and_the_session_completes(tmp_path):
 
 def test_a_model_that_fails_to_load_marks_the_session_failed(tmp_path, capsys):
     db = tmp_path / "s.db"
-    assert main(["run", "--headless", "--model", "nobody/nothing-here", "--db", str(db)]) == 1
-    err = capsys.readouterr().err
-    assert "failed" in err and "Hugging Face cache" in err and "Traceback" not in err
+    assert main(["run", "--headless", "--model", "nobody/nothing-here", "--db", str(db)]) == 2
+    captured = capsys.readouterr()
+    # one line: no progress bar left behind, no empty summary table
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "recorded as failed" in captured.err and "Hugging Face cache" in captured.err
     store, info = _only_session(db)
     assert info.status == "failed" and "nobody/nothing-here" in info.error and "\n" not in info.error
     assert [e.kind for e in store.events(info.id)] == ["start", "error", "end"]
+
+
+def test_a_stage_path_that_does_not_exist_is_one_line(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    assert main(["run", "--headless", "--stage", "vision=model.nowhere", "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.nowhere" in err and "Traceback" not in err
+
+
+def test_misspelt_model_or_samples_are_refused_before_a_session_opens(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    assert main(["run", "--headless", "--model", "tiny-lava", "--db", str(db)]) == 2
+    assert "unknown model 'tiny-lava'" in capsys.readouterr().err
+    assert main(["run", "--headless", "--samples", str(tmp_path / "missing"), "--db", str(db)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not db.exists()
 
 
 def test_bad_options_are_one_line_errors(capsys):

@@ -64,3 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `vlmtop sessions --json | head`: the reader left. Point stdout at devnull so the
+        # interpreter's final flush does not raise again, and exit as `cat` would.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -93,7 +93,13 @@ def settings_from(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from vlmtop.sessions.paths import db_path
 
+    from vlmtop.core.models import check_model_spec
+    from vlmtop.core.samples import check_samples_spec
+
     settings = settings_from(args)
+    # refuse a misspelt model or sample path in one line, before a session or a screen opens
+    check_model_spec(settings.model, settings.device, settings.dtype)
+    check_samples_spec(settings.samples)
     db = db_path(args.db)
     if args.headless:
         return run_headless(settings, db, as_json=args.json)
@@ -134,7 +140,7 @@ def run_headless(settings, db, as_json: bool = False) -> int:
 
     def on_sample(record):
         if record.status == "error":
-            progress.console.print(f"[red]sample {record.seq} ({record.sample_id}) failed:[/] {record.error}")
+            progress.console.print(f"[red]seq {record.seq} ({record.sample_id}) failed:[/] {record.error}")
         elif not record.is_warmup:
             progress.advance(task)
         elapsed = max(1e-9, time.monotonic() - started[0])
@@ -147,8 +153,14 @@ def run_headless(settings, db, as_json: bool = False) -> int:
     worker = Worker(settings, db, on_sample=on_sample, on_loaded=on_loaded)
     with progress:
         status = worker.run()
-    store = SessionStore.open(db, create=False)
-    info = store.session(worker.session_id)
+        store = SessionStore.open(db, create=False)
+        info = store.session(worker.session_id)
+        if status == "failed" and not info.sample_count:
+            # nothing measured (a model that does not load, a --stage path that does not
+            # exist): the reason is the whole story, no bar and no empty table
+            progress.live.transient = True
+    if status == "failed" and not info.sample_count:
+        raise VlmtopError(f"{info.error} (session {info.id} recorded as failed)")
     summary = summarize_session(store, worker.session_id)
     if as_json:
         json.dump(
