@@ -52,7 +52,7 @@ async def test_replay_steps_move_the_shown_sample_and_numbers_are_the_databases(
         await pilot.press("home")
         await pilot.pause()
         assert app.state.position == 0
-        assert "replay 1/" in str(app.query_one("#header").render())
+        assert "replay seq 0/" in str(app.query_one("#header").render())
 
 
 async def test_replay_goto_speed_and_help(tmp_path):
@@ -61,7 +61,7 @@ async def test_replay_goto_speed_and_help(tmp_path):
         await pilot.press("g")
         await pilot.press(*"42", "enter")
         await pilot.pause()
-        assert app.state.position == 41
+        assert app.state.position == 42  # the seq typed, as the database numbers samples
         speed = app.replay.speed
         await pilot.press("plus")
         assert app.replay.speed == speed * 2
@@ -131,8 +131,25 @@ async def test_policy_keys_write_controls_and_the_bar_updates_on_acknowledgement
             proc.kill()
 
 
-async def test_a_failing_worker_leaves_the_dashboard_up_with_the_error(tmp_path):
+async def test_a_worker_that_fails_before_any_sample_closes_the_dashboard(tmp_path):
+    # nothing to look at: the app leaves, and `vlmtop run` prints the one-line reason
     proc, store, session_id = _start_worker(tmp_path / "fail.db", model="nobody/not-here")
+    app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if not app.is_running:
+                break
+        assert not app.is_running and proc.wait(10) == 1
+    info = store.session(session_id)
+    assert info.status == "failed" and info.sample_count == 0 and "not-here" in info.error
+
+
+async def test_a_worker_that_fails_mid_session_leaves_the_dashboard_up_with_the_error(tmp_path):
+    # every image unreadable: error rows, then the session fails; what was recorded stays on screen
+    manifest = tmp_path / "broken.jsonl"
+    manifest.write_text("".join(json.dumps({"image": str(tmp_path / f"gone-{i}.png")}) + "\n" for i in range(30)))
+    proc, store, session_id = _start_worker(tmp_path / "fail.db", samples=str(manifest))
     app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(600):
@@ -140,8 +157,8 @@ async def test_a_failing_worker_leaves_the_dashboard_up_with_the_error(tmp_path)
             if proc.poll() is not None and "failed" in str(app.query_one("#header").render()):
                 break
         assert proc.returncode == 1 and app.is_running
-        assert "failed" in str(app.query_one("#header").render())
-        assert any("not-here" in n.message for n in app._notifications)
+        assert any("in a row failed" in n.message for n in app._notifications)
+    assert store.session(session_id).error_count == 20
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -149,3 +166,26 @@ def test_snapshot_of_a_recorded_session(tmp_path, snap_compare, size):
     store = record_fixed_session(tmp_path / "fixed.db")
     source = ReplaySource(store, SESSION_ID, playing=False, position=COUNT - 1)
     assert snap_compare(VlmtopApp(store, source), terminal_size=size, press=["down"])
+
+
+def test_comparison_follows_a_full_window(tmp_path):
+    # Once the window is full its length stops changing: the comparison must still see
+    # the policy change that arrives after that.
+    from vlmtop.sessions.source import SourceUpdate
+    from vlmtop.tui.state import DashboardState
+
+    store = record_fixed_session(tmp_path / "s.db")
+    rows, info = store.samples(SESSION_ID), store.session(SESSION_ID)
+    state = DashboardState(window=40)  # full from seq 39 on; the change comes at CHANGE_AT
+    now = 0.0
+    for start in range(0, CHANGE_AT + 30, 10):
+        batch = rows[start : start + 10]
+        state.apply(SourceUpdate(batch, [], False, batch[-1].seq, batch[-1].seq + 1, info))
+        now += 10.0
+        comparison = state.comparison(now=now)
+        if batch[-1].seq < CHANGE_AT:
+            assert comparison is None
+    change, results = comparison
+    assert change == "cache keep → empty"
+    prefill = next(r for r in results if r.stage == "prefill_ms")
+    assert prefill.verdict == "slower"

@@ -120,7 +120,7 @@ class VlmtopApp(App):
             return
         self.state.apply(update)
         for row in self.state.new_errors[-3:]:  # a burst of errors must not bury the screen
-            self.notify(f"sample {row.seq + 1} ({row.sample_id}): {row.error}", title="sample failed",
+            self.notify(f"seq {row.seq} ({row.sample_id}): {row.error}", title="sample failed",
                         severity="error", timeout=6)
         self._acknowledge_controls()
         self._watch_session_end()
@@ -155,6 +155,9 @@ class VlmtopApp(App):
         if session is None or session.status == "running" or self._notified_end or self.replay:
             return
         self._notified_end = True
+        if session.status == "failed" and not session.sample_count and self.worker is not None:
+            self.exit()  # our worker failed before any sample (a model that does not load):
+            return  # an empty screen says nothing, the one-line error on exit says it all
         if session.status == "failed":
             self.notify(f"session {session.id} failed: {session.error}", title="worker stopped",
                         severity="error", timeout=30)

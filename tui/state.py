@@ -65,7 +65,7 @@ class DashboardState:
     _windows: dict = field(default_factory=dict)
     _comparison: object | None = None
     _compared_at: float = 0.0
-    _compared_rows: int = -1
+    _compared_seq: int | None = -1  # seq of the newest row when last compared
 
     def __post_init__(self):
         self.rows = deque(maxlen=self.window)
@@ -97,7 +97,7 @@ class DashboardState:
         for window in self._windows.values():
             window.reset()
         self._comparison = None
-        self._compared_rows = -1
+        self._compared_seq = -1
 
     # -- what the panels read ------------------------------------------------------------
 
@@ -136,7 +136,10 @@ class DashboardState:
         return float(values.mean()) if values.size else float("nan")
 
     def multipass(self) -> list[tuple[str, float, float]] | None:
-        """(stage, single-pass median, old-method median) over multipass samples, if any."""
+        """(stage, single-pass median, old-method median) while multipass timing is in
+        force; None otherwise, so that switching back shows the segment comparison."""
+        if self.policies["timing"] != "multipass":
+            return None
         rows = [r for r in self.rows if is_measured(r) and r.timing_mode == "multipass" and r.mp_e2e_ms is not None]
         if not rows:
             return None
@@ -192,9 +195,11 @@ class DashboardState:
         only when rows arrived.
         """
         now = time.monotonic() if now is None else now
-        if len(self.rows) == self._compared_rows or now - self._compared_at < COMPARE_EVERY_S:
+        # keyed on the newest seq, not len(rows): the window stops growing once it is full
+        newest = self.rows[-1].seq if self.rows else None
+        if newest == self._compared_seq or now - self._compared_at < COMPARE_EVERY_S:
             return self._comparison
-        self._compared_at, self._compared_rows = now, len(self.rows)
+        self._compared_at, self._compared_seq = now, newest
         segs = segments(self.rows)
         if len(segs) < 2:
             self._comparison = None
@@ -202,6 +207,8 @@ class DashboardState:
         a, b = segs[-2], segs[-1]
         names = ("cache", "warmup", "timing")
         change = ", ".join(f"{n} {x} → {y}" for n, x, y in zip(names, a.policies, b.policies) if x != y)
+        if b.transient:  # flagged and kept: the user sees why the first samples look off
+            change += f" · warm-up transient: first {b.transient} samples"
         try:
             results = compare_rows(a.measured, b.measured, COMPARE_STAGES, n_boot=500)
         except NotEnoughSamplesError:

@@ -1,4 +1,4 @@
-"""`g` in replay: jump to a sample number."""
+"""`g` in replay: jump to a sample by its seq, the number the database and exports use."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ class GotoScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"go to sample (1..{self.total})")
-            yield Input(placeholder="sample number", type="integer", id="goto")
+            yield Static(f"go to seq (0..{self.total - 1})")
+            yield Input(placeholder="seq", type="integer", id="goto")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            self.dismiss(int(event.value) - 1)
+            self.dismiss(int(event.value))
         except ValueError:
             self.dismiss(None)

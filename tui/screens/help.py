@@ -25,7 +25,7 @@ LIVE = (
 REPLAY = (
     ("space", "play / pause"),
     ("[ / ]", "step one sample back / forward"),
-    ("g", "go to a sample"),
+    ("g", "go to a sample by its seq"),
     ("+ / -", "faster / slower"),
     ("home / end", "first / last sample"),
 )

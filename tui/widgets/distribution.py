@@ -6,6 +6,8 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
+from vlmtop.sessions.stats import HIGH_MILD, HIGH_SEVERE, LOW_MILD, LOW_SEVERE, classify_outliers, count_outliers
+
 from .colors import stage_color
 from .format import ms
 
@@ -24,6 +26,10 @@ class Distribution(Widget):
     def show(self, state) -> None:
         self._state = state
         self.border_title = f"distribution · {state.selected_label}"
+        # outliers are counted and kept: every percentile above includes them
+        counts = count_outliers(classify_outliers(state.selected_window().values()))
+        low, high = counts[LOW_MILD] + counts[LOW_SEVERE], counts[HIGH_MILD] + counts[HIGH_SEVERE]
+        self.border_subtitle = f"Tukey outliers kept: {low} low, {high} high" if low or high else ""
         self.refresh()
 
     def render(self) -> Text:

@@ -37,7 +37,7 @@ class SessionHeader(Static):
     def _status(state, session, replay) -> Text:
         if replay is not None:
             mode = "▶" if replay.playing else "❚❚"
-            return Text(f"{mode} replay {state.position + 1}/{state.total} ×{replay.speed:g}", style="bold")
+            return Text(f"{mode} replay seq {state.position}/{state.total - 1} ×{replay.speed:g}", style="bold")
         if session.status == "running":
             return Text("❚❚ paused" if state.paused else "● live", style="bold")
         return Text(session.status, style="bold red" if session.status == "failed" else "bold")
