@@ -440,3 +440,20 @@ def test_cli_errors_are_one_line(db, capsys):
         run_cli(capsys, ids["base"], "--db", path, "--stage", "warp")
     with pytest.raises(SystemExit):
         run_cli(capsys, ids["base"], "--db", path, "--threshold", "-1")
+
+
+def test_real_sessions_of_the_tiny_preset_8_against_16_new_tokens(tmp_path, capsys):
+    # Two real recordings of the same synthetic samples: doubling the decode length must
+    # read as slower decode, while prefill and vision (same inputs) read as the same.
+    db = str(tmp_path / "real.db")
+    for tokens in ("8", "16"):
+        args = ["run", "--headless", "--json", "--db", db, "--count", "24", "--warmup", "3",
+                "--max-new-tokens", tokens, "--threads", "1"]
+        assert main(args) == 0
+    capsys.readouterr()
+    first, second = (info.id for info in SessionStore.open(db, create=False).sessions())
+    assert main(["compare", first, second, "--db", db, "--json"]) == 0
+    by_stage = {row["stage"]: row for row in json.loads(capsys.readouterr().out)["stages"]}
+    assert by_stage["decode_ms"]["verdict"] == "slower" and by_stage["decode_ms"]["ratio"] > 1.8
+    assert by_stage["prefill_ms"]["verdict"] == "same", by_stage["prefill_ms"]
+    assert by_stage["vision_ms"]["verdict"] == "same", by_stage["vision_ms"]
