@@ -14,28 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 
 import torch
 
+from _common import machine, prepare, spread
 from vlmtop.core import StageTimer, locate_stages
-from vlmtop.core.models import load_model
-from vlmtop.core.samples import synthetic_samples
 
 
 def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: str) -> dict:
-    loaded = load_model(preset, device=device)
-    sample = next(synthetic_samples(((image_size, image_size),)))
-    if loaded.family in ("idefics3", "smolvlm") and device == "cpu":
-        # SmolVLM splits every image into up to 16 crops of 512 px (~25 s of vision on a
-        # 2-core CPU); one crop keeps the real model size and a generate near a few seconds.
-        loaded.inputs.processor.image_processor.do_image_splitting = False
-    inputs = loaded.prepare(sample.image(), sample.prompt)
-    kwargs = loaded.generation_kwargs(new_tokens)
-    model = loaded.model
-    sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
+    prepared = prepare(preset, device, new_tokens, image_size)
+    model, inputs, kwargs, sync = prepared.model, prepared.inputs, prepared.generate_kwargs, prepared.sync
 
     def bare() -> float:
         sync()
@@ -60,26 +50,18 @@ def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: 
                 t, b = timed(), bare()
             else:
                 b, t = bare(), timed()
-            bare_s.append(b)
-            timed_s.append(t)
-    ratios = [t / b for t, b in zip(timed_s, bare_s)]
+            bare_s.append(b * 1e3)
+            timed_s.append(t * 1e3)
     return {
         "preset": preset,
-        "device": str(loaded.device),
-        "dtype": str(loaded.dtype).replace("torch.", ""),
+        "device": str(prepared.loaded.device),
+        "dtype": str(prepared.loaded.dtype).replace("torch.", ""),
         "rounds": rounds,
         "new_tokens": new_tokens,
-        "bare_ms_median": statistics.median(bare_s) * 1e3,
-        "timed_ms_median": statistics.median(timed_s) * 1e3,
-        "ratio_median": statistics.median(ratios),
-        "ratio_p10": _quantile(ratios, 0.1),
-        "ratio_p90": _quantile(ratios, 0.9),
+        "bare_ms": spread(bare_s),
+        "timed_ms": spread(timed_s),
+        "ratio": spread([t / b for t, b in zip(timed_s, bare_s)]),
     }
-
-
-def _quantile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> int:
@@ -103,15 +85,15 @@ def main() -> int:
         n = rounds if preset.startswith("tiny") or args.device != "cpu" else max(6, rounds // 6)
         results.append(measure(preset, n, args.new_tokens, args.image_size, args.device))
     if args.json:
-        json.dump(results, sys.stdout, indent=2)
+        json.dump({"machine": machine(), "presets": results}, sys.stdout, indent=2)
         print()
         return 0
     print(f"# timer overhead ({platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads)")
     print(f"{'preset':<22}{'device':<8}{'rounds':>7}{'bare ms':>10}{'timed ms':>10}{'ratio':>8}{'p10..p90':>16}")
     for r in results:
-        print(f"{r['preset']:<22}{r['device']:<8}{r['rounds']:>7}{r['bare_ms_median']:>10.2f}"
-              f"{r['timed_ms_median']:>10.2f}{r['ratio_median']:>8.4f}   {r['ratio_p10']:.3f}..{r['ratio_p90']:.3f}")
+        print(f"{r['preset']:<22}{r['device']:<8}{r['rounds']:>7}{r['bare_ms']['median']:>10.2f}"
+              f"{r['timed_ms']['median']:>10.2f}{r['ratio']['median']:>8.4f}   {r['ratio']['p10']:.3f}..{r['ratio']['p90']:.3f}")
     return 0
 
 

@@ -10,6 +10,7 @@ fsyncs per sample) from realistic rows: 16 new tokens, so 15 decode steps and 18
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -175,44 +176,55 @@ def bench_tail(path: Path, repeat: int) -> dict[str, float]:
         return {"poll0_us": empty, "poll10_us": statistics.median(times) * 1e6}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--rows", type=int, help="samples in the big session (default 1M)")
-    args = parser.parse_args()
-    rows = args.rows or (20_000 if args.quick else 1_000_000)
-    writes = 100 if args.quick else 2000
-    repeat = 5 if args.quick else 21
-
+def measure(rows: int, writes: int, repeat: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="vlmtop-bench-") as tmp:
         folder = Path(tmp)
         write = bench_writes(folder, writes)
-        print(f"write_sample, 1 transaction per sample ({writes} samples, median):")
-        print(f"  synchronous=NORMAL (vlmtop) {write['NORMAL']:9.0f} us")
-        print(f"  synchronous=FULL (fsync)    {write['FULL']:9.0f} us")
-
         big = folder / "big.db"
         start = time.perf_counter()
         session_id = build_big_session(big, rows)
         built_s = time.perf_counter() - start
         size = big.stat().st_size
-        print(f"big session: {rows:,} samples built in {built_s:.1f} s")
-        print(f"  file size per sample        {size / rows:9.0f} bytes ({size / 2**20:,.0f} MiB)")
+        return {
+            "writes": writes,
+            "write_us": write,
+            "rows": rows,
+            "built_s": built_s,
+            "bytes_per_sample": size / rows,
+            "file_mib": size / 2**20,
+            "replay": bench_replay_open(big, session_id, repeat),
+            "tail": bench_tail(big, repeat * 10),
+        }
 
-        replay = bench_replay_open(big, session_id, repeat)
-        print(f"replay of the {rows:,}-sample session (window 2000, median):")
-        print(f"  open + show sample 0        {replay['open_s']:9.3f} s   (goal < 2 s)")
-        print(f"  open + show last 2000       {replay['open_end_s']:9.3f} s   (goal < 2 s)")
-        print(f"  seek far (reset window)     {replay['seek_ms']:9.1f} ms")
-        print(f"  step back (reset, 1 read)   {replay['step_back_ms']:9.1f} ms")
-        print(f"  step forward (1 row)        {replay['step_forward_us']:9.0f} us")
-        print(f"  list sessions               {replay['list_sessions_ms']:9.2f} ms")
-        print(f"  column('prefill_ms'), all   {replay['column_s']:9.3f} s")
 
-        tail = bench_tail(big, repeat * 10)
-        print(f"live tail poll in the {rows:,}-sample file (median):")
-        print(f"  returning 0 rows            {tail['poll0_us']:9.0f} us")
-        print(f"  returning 10 rows           {tail['poll10_us']:9.0f} us")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--rows", type=int, help="samples in the big session (default 1M)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows = args.rows or (20_000 if args.quick else 1_000_000)
+    result = measure(rows, writes=100 if args.quick else 2000, repeat=5 if args.quick else 21)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    write, replay, tail = result["write_us"], result["replay"], result["tail"]
+    print(f"write_sample, 1 transaction per sample ({result['writes']} samples, median):")
+    print(f"  synchronous=NORMAL (vlmtop) {write['NORMAL']:9.0f} us")
+    print(f"  synchronous=FULL (fsync)    {write['FULL']:9.0f} us")
+    print(f"big session: {rows:,} samples built in {result['built_s']:.1f} s")
+    print(f"  file size per sample        {result['bytes_per_sample']:9.0f} bytes ({result['file_mib']:,.0f} MiB)")
+    print(f"replay of the {rows:,}-sample session (window 2000, median):")
+    print(f"  open + show sample 0        {replay['open_s']:9.3f} s   (goal < 2 s)")
+    print(f"  open + show last 2000       {replay['open_end_s']:9.3f} s   (goal < 2 s)")
+    print(f"  seek far (reset window)     {replay['seek_ms']:9.1f} ms")
+    print(f"  step back (reset, 1 read)   {replay['step_back_ms']:9.1f} ms")
+    print(f"  step forward (1 row)        {replay['step_forward_us']:9.0f} us")
+    print(f"  list sessions               {replay['list_sessions_ms']:9.2f} ms")
+    print(f"  column('prefill_ms'), all   {replay['column_s']:9.3f} s")
+    print(f"live tail poll in the {rows:,}-sample file (median):")
+    print(f"  returning 0 rows            {tail['poll0_us']:9.0f} us")
+    print(f"  returning 10 rows           {tail['poll10_us']:9.0f} us")
 
 
 if __name__ == "__main__":

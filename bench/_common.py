@@ -1,0 +1,94 @@
+"""What every bench script shares: the machine's description, one prepared model and input,
+and medians with their spread.
+
+Figures are medians; the spread is the 10th..90th percentile of the same values. A/B figures
+are ratios taken per round on rounds that alternate which side goes first (AB, BA, ...), so
+slow drift on a noisy machine hits both sides alike.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import transformers
+
+import vlmtop
+from vlmtop.core.models import LoadedModel, load_model
+from vlmtop.core.samples import synthetic_samples
+
+
+def machine() -> dict:
+    """Where and with what the figures were taken: written at the top of the report."""
+    cuda = torch.cuda.is_available()
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "vlmtop": vlmtop.__version__,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def spread(values: Sequence[float]) -> dict:
+    """Median and 10th..90th percentile of `values` (nearest rank: no interpolation)."""
+    ordered = sorted(values)
+    rank = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"median": statistics.median(ordered), "p10": rank(0.1), "p90": rank(0.9), "n": len(ordered)}
+
+
+def fmt(figure: dict, digits: int = 2) -> str:
+    """`12.34 (11.9..13.1)`: a median and its spread in one cell."""
+    return f"{figure['median']:.{digits}f} ({figure['p10']:.{digits}f}..{figure['p90']:.{digits}f})"
+
+
+@dataclass
+class Prepared:
+    """A loaded model with one ready sample: what a bench times again and again."""
+
+    loaded: LoadedModel
+    inputs: dict
+    generate_kwargs: dict
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.loaded.model
+
+    def sync(self) -> None:
+        if self.loaded.device.type == "cuda":
+            torch.cuda.synchronize()
+
+
+def prepare(preset: str, device: str, new_tokens: int, image_size: int = 224, dtype: str | None = None) -> Prepared:
+    loaded = load_model(preset, device=device, dtype=dtype)
+    if loaded.family in ("idefics3", "smolvlm") and loaded.device.type == "cpu":
+        # SmolVLM splits every image into up to 16 crops of 512 px (~25 s of vision on a
+        # 2-core CPU); one crop keeps the real model size and a generate near a second.
+        loaded.inputs.processor.image_processor.do_image_splitting = False
+    sample = next(synthetic_samples(((image_size, image_size),)))
+    inputs = loaded.prepare(sample.image(), sample.prompt)
+    return Prepared(loaded, inputs, loaded.generation_kwargs(new_tokens))
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,113 @@
+"""The measurement worker's throughput, and its own cost per sample outside generate().
+
+A real headless worker records N samples of the tiny default preset into a fresh database.
+Its cycle is the time between two consecutive finished samples; the cost outside
+``generate()`` is that cycle minus the sample's e2e. The parts of that cost are then timed
+one by one in the same process: making the image, the processor (``loaded.prepare``),
+the database write (one transaction) and the control poll (one query per sample).
+
+    python bench/worker.py                 # 200 samples
+    python bench/worker.py --quick --json  # the CI smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from _common import fmt, machine, spread
+from vlmtop.core.models import load_model
+from vlmtop.core.samples import synthetic_samples
+from vlmtop.core.zoo import DEFAULT_PRESET
+from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.worker import RunSettings, Worker, default_threads
+
+
+def run_worker(db: Path, count: int, new_tokens: int) -> dict:
+    finished, e2e = [], []
+
+    def on_sample(record: SampleRecord) -> None:
+        finished.append(time.perf_counter())
+        e2e.append(record.e2e_ms)
+
+    settings = RunSettings(count=count, warmup="none", max_new_tokens=new_tokens, threads=default_threads(False))
+    Worker(settings, db, on_sample=on_sample).run()
+    cycles = [(b - a) * 1e3 for a, b in zip(finished, finished[1:])]
+    outside = [cycle - ms for cycle, ms in zip(cycles, e2e[1:])]
+    return {
+        "samples": count,
+        "samples_per_s": (len(finished) - 1) / (finished[-1] - finished[0]),
+        "cycle_ms": spread(cycles),
+        "e2e_ms": spread(e2e),
+        "outside_ms": spread(outside),
+    }
+
+
+def time_parts(db: Path, repeat: int) -> dict:
+    """Each part of the per-sample work outside generate(), timed alone (ms, medians)."""
+    loaded = load_model(DEFAULT_PRESET, device="cpu")
+    samples = synthetic_samples(loaded.image_sizes)
+    store = SessionStore.open(db)
+    session_id = store.create_session(DEFAULT_PRESET, "cpu", "float32", {}, {})
+    row = store.samples(store.sessions()[0].id)[-1]
+
+    def timed(run) -> float:
+        start = time.perf_counter()
+        run()
+        return (time.perf_counter() - start) * 1e3
+
+    parts = {"image": [], "prepare": [], "write_sample": [], "control_poll": []}
+    for seq in range(repeat):
+        sample = next(samples)
+        image = sample.image()
+        parts["image"].append(timed(sample.image))
+        parts["prepare"].append(timed(lambda: loaded.prepare(image, sample.prompt)))
+        record = replace(row, session_id=session_id, seq=seq)
+        parts["write_sample"].append(timed(lambda: store.write_sample(record)))
+        parts["control_poll"].append(timed(lambda: store.pending_controls(session_id)))
+    store.close()
+    return {name: spread(values) for name, values in parts.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--new-tokens", type=int, default=16)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.count = 12
+    with tempfile.TemporaryDirectory(prefix="vlmtop-bench-worker-") as tmp:
+        db = Path(tmp) / "worker.db"
+        result = {
+            "machine": machine(),
+            "preset": DEFAULT_PRESET,
+            "new_tokens": args.new_tokens,
+            "run": run_worker(db, args.count, args.new_tokens),
+            "parts_ms": time_parts(db, max(10, args.count // 4)),
+        }
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return 0
+    run = result["run"]
+    print(f"# worker: {DEFAULT_PRESET}, {args.new_tokens} new tokens, {run['samples']} samples")
+    print(f"throughput        {run['samples_per_s']:.1f} samples/s")
+    print(f"cycle ms          {fmt(run['cycle_ms'])}")
+    print(f"e2e ms            {fmt(run['e2e_ms'])}")
+    print(f"outside generate  {fmt(run['outside_ms'])} ms, of which (timed alone):")
+    for name, figure in result["parts_ms"].items():
+        print(f"  {name:<15} {fmt(figure, 3)} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
