@@ -452,7 +452,10 @@ def test_real_sessions_of_the_tiny_preset_8_against_16_new_tokens(tmp_path, caps
         assert main(args) == 0
     capsys.readouterr()
     first, second = (info.id for info in SessionStore.open(db, create=False).sessions())
-    assert main(["compare", first, second, "--db", db, "--json"]) == 0
+    # Two separate processes on a shared 2-core machine differ by up to ~5% with nothing
+    # changed (measured: prefill ratios 0.968..1.016 over three repeats), so this test uses
+    # a 10% threshold: what it checks is that real data separates a 2x change from none.
+    assert main(["compare", first, second, "--db", db, "--json", "--threshold", "0.1"]) == 0
     by_stage = {row["stage"]: row for row in json.loads(capsys.readouterr().out)["stages"]}
     assert by_stage["decode_ms"]["verdict"] == "slower" and by_stage["decode_ms"]["ratio"] > 1.8
     assert by_stage["prefill_ms"]["verdict"] == "same", by_stage["prefill_ms"]
