@@ -34,8 +34,8 @@ from .widgets.share_bar import ShareBar
 from .widgets.stage_table import StageTable
 
 FRAME_S = 0.1  # 10 Hz: smooth enough to watch, cheap enough to leave the worker its cores
-STOP_WAIT_S = 120.0
-COMPACT_BELOW_ROWS = 32  # a sample in flight on a big model can take this long to finish
+STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
+COMPACT_BELOW_ROWS = 32  # shorter terminals get the borderless layout
 
 
 class VlmtopApp(App):
@@ -155,9 +155,6 @@ class VlmtopApp(App):
         if session is None or session.status == "running" or self._notified_end or self.replay:
             return
         self._notified_end = True
-        if session.status == "failed" and not session.sample_count and self.worker is not None:
-            self.exit()  # our worker failed before any sample (a model that does not load):
-            return  # an empty screen says nothing, the one-line error on exit says it all
         if session.status == "failed":
             self.notify(f"session {session.id} failed: {session.error}", title="worker stopped",
                         severity="error", timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.source import LiveTail, ReplaySource
-from vlmtop.sessions.store import SessionStore, UnknownSessionError
+from vlmtop.sessions.store import NotASessionDatabaseError, SessionStore, UnknownSessionError, new_session_id
 
 WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
 
@@ -24,7 +23,10 @@ def run_dashboard(settings, db: Path) -> int:
     from vlmtop.sessions.worker import default_threads
 
     settings.threads = settings.threads or default_threads(dashboard=True)
-    session_id = secrets.token_hex(5)
+    # Create (or check) the file here, before the worker exists: a fresh database is then
+    # never read half-initialized, and a foreign file is refused before anything starts.
+    SessionStore.open(db, create=True).close()
+    session_id = new_session_id()
     log = _worker_log(db, session_id)
     with open(log, "w") as log_file:
         worker = subprocess.Popen(
@@ -82,12 +84,16 @@ def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, log: 
     deadline = time.monotonic() + WORKER_START_S
     while time.monotonic() < deadline:
         if os.path.exists(db):
-            store = SessionStore.open(db, create=False)
             try:
-                store.session(session_id)
-                return store
-            except UnknownSessionError:
-                store.close()
+                store = SessionStore.open(db, create=False)
+            except NotASessionDatabaseError:
+                store = None  # a worker started on a fresh file may not have written its header yet
+            if store is not None:
+                try:
+                    store.session(session_id)
+                    return store
+                except UnknownSessionError:
+                    store.close()
         if worker.poll() is not None:
             tail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
             raise VlmtopError(f"the worker exited before starting: {tail[0] if tail else 'no output'} (log: {log})")
