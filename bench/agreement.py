@@ -9,6 +9,10 @@
    tracer, which records every ``nn.Module`` call as a range of its own. The stage's range is
    read from the trace (first module's start to last module's end) and set against the span
    the timer's hooks recorded in that very call: both pay the profiler's overhead alike.
+3. Clocks: the timer's default (CUDA events, no synchronize inside generate) against its
+   ``sync`` mode (synchronize + perf_counter in every hook, the old method), alternating.
+   On CUDA this shows what synchronizing costs and how far events and sync agree; on the
+   CPU both read perf_counter, so the figure is a control (it should be 1).
 
     python bench/agreement.py                      # smolvlm-256m-shape on CPU: ~1.3 s per generate
     python bench/agreement.py --quick --json       # the CI smoke: a tiny preset, a few rounds
@@ -201,6 +205,34 @@ def profiler(prepared, rounds: int) -> dict:
     return {name: spread(values) for name, values in ratios.items()}
 
 
+def clocks(prepared, rounds: int) -> dict:
+    """Per stage and e2e: median of sync-mode / events-mode, rounds alternating the order."""
+    model, stages = prepared.model, locate_stages(prepared.model)
+    nested = nested_projector(stages)
+    figures = {"events": defaultdict(list), "sync": defaultdict(list)}
+    names = {}
+    with torch.inference_mode():
+        for index in range(rounds + 2):
+            for mode in ("events", "sync") if index % 2 == 0 else ("sync", "events"):
+                with StageTimer(model, stages, mode=mode) as timer:
+                    timing, _ = timer.generate(**prepared.inputs, **prepared.generate_kwargs)
+                names[mode] = timing.clock
+                if index >= 2:  # the first two rounds warm both modes
+                    for name, ms in {**single_pass_figures(timing, nested), "e2e": timing.e2e_ms}.items():
+                        figures[mode][name].append(ms)
+    return {
+        "clocks": names,
+        "stages": {
+            name: {
+                "events_ms": spread(figures["events"][name]),
+                "sync_ms": spread(figures["sync"][name]),
+                "ratio": statistics.median(figures["sync"][name]) / statistics.median(figures["events"][name]),
+            }
+            for name in figures["events"]
+        },
+    }
+
+
 def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tokens: int) -> dict:
     prepared = prepare(preset, device, new_tokens)
     return {
@@ -212,6 +244,7 @@ def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tok
         "profiled_rounds": profiled_rounds,
         "isolation": isolation(prepared, rounds),
         "profiler": profiler(prepared, profiled_rounds),
+        "clocks": clocks(prepared, max(4, rounds // 2)),
     }
 
 
@@ -239,6 +272,10 @@ def main() -> int:
         trace = result["profiler"].get(name)
         print(f"{name:<13}{fmt(figures['single_pass_ms']):>24}{fmt(figures['isolated_ms']):>24}"
               f"{figures['ratio']:>8.3f}{fmt(trace, 3) if trace else '-':>22}")
+    modes = result["clocks"]
+    print(f"# {modes['clocks']['sync']} (sync) against {modes['clocks']['events']} (events)")
+    for name, figures in modes["stages"].items():
+        print(f"{name:<13}{fmt(figures['events_ms']):>24}{fmt(figures['sync_ms']):>24}{figures['ratio']:>8.3f}")
     return 0
 
 

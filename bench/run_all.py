@@ -143,6 +143,27 @@ def agreement(a: dict) -> str:
         "isolated call in relative terms: inside `generate()` it starts on cold caches left by the encoder, "
         "alone it runs back to back with itself; the difference is well under a millisecond.",
         "",
+        clock_modes(a["clocks"]),
+    ])
+
+
+def clock_modes(c: dict) -> str:
+    rows = [[name, fmt(f["events_ms"]), fmt(f["sync_ms"]), f"{f['ratio']:.3f}"] for name, f in c["stages"].items()]
+    events, sync = c["clocks"]["events"], c["clocks"]["sync"]
+    if events == sync:  # the CPU: both modes read perf_counter
+        note = (f"On the CPU both modes read `{events}`, so this is a control: the ratios show the noise of "
+                "two interleaved sets of the same measurement. On CUDA the same table compares CUDA events "
+                "with synchronize + perf_counter in every hook.")
+    else:
+        note = (f"`{sync}` synchronizes in every hook, `{events}` records events and synchronizes once after "
+                "`generate()`; a ratio above 1 is the observer effect of synchronizing.")
+    return "\n".join([
+        "### Timing modes: events against sync",
+        "",
+        table(["stage", f"events ({events}) ms", f"sync ({sync}) ms", "sync / events"], rows),
+        "",
+        note,
+        "",
     ])
 
 
