@@ -15,3 +15,9 @@ class ModelLoadError(VlmtopError):
 
 class SampleError(VlmtopError):
     """One sample could not be read or prepared (missing or corrupt image, bad manifest line)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries raise paragraphs), or its type."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, first_line
 from .inputs import InputBuilder, ProcessorInputs
 from .zoo import DEFAULT_PRESET, PRESETS, Preset
-from .zoo.families import FAMILIES, QwenInputs, make_config
+from .zoo.families import QwenInputs, make_config
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -94,8 +94,8 @@ def load_model(
     device_obj = _device(device or default_device())
     if source == "preset":
         preset = PRESETS[spec]
-        return _load_preset(preset, device_obj, _dtype(dtype or preset.default_dtype, device_obj), seed)
-    torch_dtype = _dtype(dtype or ("bfloat16" if device_obj.type == "cuda" else "float32"), device_obj)
+        return _load_preset(preset, device_obj, _dtype(dtype or preset.default_dtype), seed)
+    torch_dtype = _dtype(dtype or ("bfloat16" if device_obj.type == "cuda" else "float32"))
     return _load_pretrained(spec, source, device_obj, torch_dtype, random_weights, seed)
 
 
@@ -107,7 +107,7 @@ def check_model_spec(spec: str, device: str | None = None, dtype: str | None = N
     """
     _device(device or default_device())
     if dtype is not None:
-        _dtype(dtype, torch.device("cpu"))
+        _dtype(dtype)
     if spec in PRESETS:
         return "preset"
     if os.path.isdir(spec):
@@ -130,7 +130,7 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _dtype(name: str, device: torch.device) -> torch.dtype:
+def _dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ModelLoadError(f"unknown dtype {name!r}: choose one of {', '.join(DTYPES)}")
     return DTYPES[name]
@@ -221,13 +221,13 @@ def _pretrained_inputs(spec: str, config):
         return ProcessorInputs(processor), processor.tokenizer
     except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
         if config.model_type not in ("qwen2_vl", "qwen2_5_vl"):
-            raise ModelLoadError(f"could not build the processor of {spec!r}: {_first_line(exc)}") from None
+            raise ModelLoadError(f"could not build the processor of {spec!r}: {first_line(exc)}") from None
     tokenizer = AutoTokenizer.from_pretrained(spec)
     return QwenInputs(tokenizer, AutoImageProcessor.from_pretrained(spec)), tokenizer
 
 
 def _explain(spec: str, source: str, exc: Exception) -> str:
-    text = _first_line(exc)
+    text = first_line(exc)
     if source == "hub" and ("offline" in text.lower() or "connect" in text.lower() or "cache" in text.lower()
                             or "huggingface.co" in text.lower() or isinstance(exc, OSError)):
         return (
@@ -238,11 +238,4 @@ def _explain(spec: str, source: str, exc: Exception) -> str:
     return f"could not load {spec!r}: {text}"
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
-
-def supported_families() -> dict[str, str]:
-    """Families with a built-in preset, and their layout (for `vlmtop models`)."""
-    return {name: family.description for name, family in FAMILIES.items()}

@@ -1,6 +1,6 @@
 """The old separate-run method, reproduced so its error can be shown beside single-pass.
 
-This is what the seed code did (shared/seeds): each stage timed in a run of its own with a
+This is what the seed code did (the prototype vlmtop replaces): each stage timed in a run of its own with a
 ``synchronize()`` on either side, and decode derived by subtraction:
 
 1. the vision encoder alone;

@@ -8,7 +8,7 @@ a ``.model`` wrapper, and the vision and text towers carry ``config.vision_confi
 A stage is a span: timing starts at the forward pre-hook of its first module and stops at
 the forward hook of its last. Usually both are one module; the language model spans from the
 decoder to ``lm_head`` (the head is part of producing a token), and a ModuleList given as a
-path spans its first to last element (seed-era Molmo: ``model.transformer.blocks``).
+path spans its first to last element (the original remote-code Molmo: ``model.transformer.blocks``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from .errors import StageNotFoundError
-
-# The standard stages. Their times add up (with `other`) to the end-to-end time.
-STANDARD = ("vision", "projector", "language")
 
 # Aliases users may type for a standard stage in overrides / --stage.
 ALIASES = {"llm": "language", "text": "language", "lm": "language", "encoder": "vision", "connector": "projector"}

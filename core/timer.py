@@ -41,7 +41,6 @@ class _Clock:
         if mode not in MODES:
             raise VlmtopError(f"unknown timing mode {mode!r}: choose one of {', '.join(MODES)}")
         self.cuda = device.type == "cuda"
-        self.mode = mode
         if not self.cuda:
             self.name = "perf_counter"
             self.now = time.perf_counter_ns

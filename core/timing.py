@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# The stages every timing has, in pipeline order. `other` is what e2e holds outside them.
-STAGES = ("vision", "projector", "prefill", "decode")
-
-
 @dataclass(frozen=True)
 class Span:
     """One call of a stage module, in ms from the start of ``generate()``.

@@ -154,6 +154,8 @@ def _parquet_columns(pa) -> list[tuple[str, object, Callable[[SampleRecord], obj
             )
         elif typing.get_args(hints[name]) == (float,):
             out.append((name, pa.list_(pa.float64()), lambda rec, n=name: getattr(rec, n)))
+        elif typing.get_args(hints[name]) == (str, float):  # extra stages: name -> ms
+            out.append((name, pa.map_(pa.string(), pa.float64()), lambda rec, n=name: list(getattr(rec, n).items())))
         else:  # a structure parquet has no obvious type for: keep it as JSON text
             out.append((name, pa.string(), lambda rec, n=name: json.dumps(getattr(rec, n))))
     return out

@@ -62,6 +62,9 @@ class SampleRecord:
     decode_steps_ms: list[float] = field(default_factory=list)
     # [(stage, start_ms, end_ms), ...] from generate() start: the sample on a timeline.
     spans: list[tuple[str, float, float]] = field(default_factory=list)
+    vision_calls: int | None = None  # vision module calls summed in vision_ms (images, crops)
+    # stages declared with --stage NAME=PATH beyond the standard four, inclusive ms
+    extra_ms: dict[str, float] = field(default_factory=dict)
     mp_vision_ms: float | None = None
     mp_projector_ms: float | None = None
     mp_prefill_ms: float | None = None
@@ -87,13 +90,15 @@ class SampleRecord:
         self.spans = [(s.stage, s.start_ms, s.end_ms) for s in timing.spans]
         self.prompt_tokens = timing.prompt_tokens
         self.new_tokens = timing.new_tokens
+        self.vision_calls = timing.vision_calls
+        self.extra_ms = dict(timing.extra_ms)
 
 
 @dataclass
 class EventRecord:
     session_id: str
     seq: int  # the first sample this event applies from
-    kind: str  # policy | pause | resume | stop | error | start | end ...
+    kind: str  # start | policy | rejected | pause | resume | stop | error | end
     detail: str = ""
     at: float = 0.0  # unix time
     id: int | None = None  # row id in the events table, set when read back (tails track it)

@@ -19,7 +19,7 @@ ROWS = (
     ("projector", "projector_ms", True),
     ("prefill", "prefill_ms", True),
     ("decode", "decode_ms", True),
-    ("decode/token", None, False),  # decode_ms / decode steps (TPOT)
+    ("decode/tok", None, False),  # decode_ms / decode steps (TPOT), as the dashboard labels it
     ("ttft", "ttft_ms", False),
     ("e2e", "e2e_ms", False),
     ("other", "other_ms", True),

@@ -21,14 +21,14 @@ from typing import Callable, Iterator
 import torch
 
 from vlmtop.core import StageTimer, locate_stages
-from vlmtop.core.errors import VlmtopError
+from vlmtop.core.errors import VlmtopError, first_line
 from vlmtop.core.models import LoadedModel, load_model
 from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import Sample, open_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
 
 from .policies import Policies, apply_cache_policy
-from .record import EventRecord, SampleRecord
+from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
 from .store import SessionStore
 
 HEARTBEAT_S = 5.0
@@ -126,7 +126,7 @@ class Worker:
         except VlmtopError as exc:
             self._finish("failed", str(exc))
         except Exception as exc:  # out of memory, a broken model: the session says why
-            self._finish("failed", f"{type(exc).__name__}: {_first_line(exc)}")
+            self._finish("failed", f"{type(exc).__name__}: {first_line(exc)}")
         else:
             self._finish("completed", None)
         finally:
@@ -236,16 +236,14 @@ class Worker:
             if policies.timing == "multipass":
                 apply_cache_policy(policies.cache, loaded.device)
                 old = measure_multipass(loaded.model, stages, inputs, kwargs)
-                record.mp_vision_ms, record.mp_projector_ms = old.vision_ms, old.projector_ms
-                record.mp_prefill_ms, record.mp_decode_ms, record.mp_e2e_ms = (
-                    old.prefill_ms, old.decode_ms, old.e2e_ms,
-                )
+                for column in MULTIPASS_COLUMNS:  # mp_vision_ms <- old.vision_ms, ...
+                    setattr(record, column, getattr(old, column.removeprefix("mp_")))
             self._errors_in_a_row = 0
         except torch.OutOfMemoryError:
             raise  # the worker cannot go on: the session fails with this message
         except (VlmtopError, ValueError, TypeError, RuntimeError, IndexError, OSError) as exc:
             record.status = "error"
-            record.error = f"{type(exc).__name__}: {_first_line(exc)}" if not isinstance(exc, VlmtopError) else str(exc)
+            record.error = f"{type(exc).__name__}: {first_line(exc)}" if not isinstance(exc, VlmtopError) else str(exc)
             self._errors_in_a_row += 1
         self.store.write_sample(record)
         self.seq += 1
@@ -295,11 +293,6 @@ class Worker:
 
 def _timer_mode(timing: str) -> str:
     return "sync" if timing == "sync" else "events"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def main(argv: list[str]) -> int:

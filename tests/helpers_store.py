@@ -53,6 +53,8 @@ def full_record(session_id: str, seq: int) -> SampleRecord:
             *[("decode", 50.0 + 2 * seq + 12 * i, 50.0 + 2 * seq + 12 * i + ms)
               for i, ms in enumerate(steps)],  # fmt: skip
         ],
+        vision_calls=2,
+        extra_ms={"tokenizer_stage": 0.25 + seq},
         mp_vision_ms=6.0,
         mp_projector_ms=0.5,
         mp_prefill_ms=45.0,

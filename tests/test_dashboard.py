@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 
 from recorded_session import CHANGE_AT, COUNT, SESSION_ID, record_fixed_session
 from vlmtop.sessions.source import LiveTail, ReplaySource
-from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.worker import RunSettings
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.launch import _wait_for_session

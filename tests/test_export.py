@@ -84,7 +84,8 @@ def test_parquet_export(recorded, tmp_path):
     rows = table.to_pylist()
     for row, rec in zip(rows, expected(session_id), strict=True):
         spans = [(s["stage"], s["start_ms"], s["end_ms"]) for s in row.pop("spans")]
-        assert SampleRecord(**row, spans=spans) == rec
+        extra = dict(row.pop("extra_ms"))  # a parquet map reads back as (key, value) pairs
+        assert SampleRecord(**row, spans=spans, extra_ms=extra) == rec
     assert str(table.schema.field("decode_steps_ms").type) == "list<element: double>"
     assert json.loads(table.schema.metadata[b"vlmtop.session"])["id"] == session_id
 

@@ -37,7 +37,7 @@ def test_headless_run_records_every_stage_of_n_measured_samples(tmp_path, capsys
     for row in rows:
         assert all(getattr(row, name) is not None and getattr(row, name) >= 0 for name in STAGES)
         assert len(row.decode_steps_ms) == 3 and row.new_tokens == 4
-        assert row.image_tokens > 0 and row.image_width > 0
+        assert row.image_tokens > 0 and row.image_width > 0 and row.vision_calls >= 1
     e2e = next(s for s in summary["stages"] if s["stage"] == "e2e")
     assert e2e["n"] == 4
     # the summary's numbers are the database's numbers

@@ -79,7 +79,7 @@ class VlmtopApp(App):
         self.worker = worker  # our own worker process (vlmtop run): q stops it
         self.replay = source if isinstance(source, ReplaySource) else None
         self.steerable = steerable and self.replay is None
-        self.state = DashboardState(window=source.window, live=self.replay is None)
+        self.state = DashboardState(window=source.window)
         self.pending: dict[str, tuple[int, str]] = {}  # kind -> (control id, value)
         self.frame_s = frame_s
         self._stopping_since: float | None = None

@@ -11,6 +11,7 @@ and the rows kept for segment comparison are at most the source's window.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlmtop.sessions.compare import NotEnoughSamplesError, compare_rows, is_measured, segments
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.stats import RollingWindow
 
-# (label, what it reads from a row, additive part of e2e for the share bar)
+# (label, what it reads from a row): the stage table's rows
 STAGES = (
     ("vision", "vision_ms"),
     ("projector", "projector_ms"),
@@ -38,7 +39,7 @@ MULTIPASS = (("vision", "vision_ms", "mp_vision_ms"), ("projector", "projector_m
              ("e2e", "e2e_ms", "mp_e2e_ms"))
 SPARK_POINTS = 120  # samples drawn in a sparkline (the widest the layout gets)
 COMPARE_EVERY_S = 1.0  # the bootstrap is not free: recompute the comparison at most this often
-COMPARE_STAGES = ("prefill_ms", "decode_per_token_ms", "e2e_ms")
+DASHBOARD_COMPARE_STAGES = ("prefill_ms", "decode_per_token_ms", "e2e_ms")  # what fits the panel
 
 
 @dataclass
@@ -57,7 +58,6 @@ class DashboardState:
     session: object | None = None  # SessionInfo
     position: int = -1
     total: int = 0
-    live: bool = True
     rows: deque = field(default_factory=deque)  # the last `window` rows, every status
     events: deque = field(default_factory=lambda: deque(maxlen=200))
     new_errors: list[SampleRecord] = field(default_factory=list)  # since the last apply, to notify
@@ -70,7 +70,6 @@ class DashboardState:
     def __post_init__(self):
         self.rows = deque(maxlen=self.window)
         self._windows = {attr: RollingWindow(self.window) for _, attr in STAGES}
-        self._windows.update({mp: RollingWindow(self.window) for _, _, mp in MULTIPASS})
         self._windows.update({attr: RollingWindow(self.window) for _, attr in SHARE_PARTS})
 
     # -- feeding -------------------------------------------------------------------------
@@ -126,10 +125,10 @@ class DashboardState:
     def shares(self) -> list[tuple[str, float]]:
         """Each additive stage's share of their summed means (so the shares add up to 1)."""
         means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS]
-        total = sum(m for _, m in means if m == m)
+        total = sum(m for _, m in means if math.isfinite(m))
         if not total:
             return []
-        return [(label, (m if m == m else 0.0) / total) for label, m in means]
+        return [(label, (m if math.isfinite(m) else 0.0) / total) for label, m in means]
 
     def _mean(self, attr: str) -> float:
         values = self._windows[attr].values()
@@ -185,9 +184,6 @@ class DashboardState:
         span = recent[-1].started_at - recent[0].started_at
         return (len(recent) - 1) / span if span > 0 else None
 
-    def last_policy_event(self) -> EventRecord | None:
-        return next((e for e in reversed(self.events) if e.kind == "policy"), None)
-
     def comparison(self, now: float | None = None):
         """The current policy segment against the previous one, or None.
 
@@ -210,7 +206,7 @@ class DashboardState:
         if b.transient:  # flagged and kept: the user sees why the first samples look off
             change += f" · warm-up transient: first {b.transient} samples"
         try:
-            results = compare_rows(a.measured, b.measured, COMPARE_STAGES, n_boot=500)
+            results = compare_rows(a.measured, b.measured, DASHBOARD_COMPARE_STAGES, n_boot=500)
         except NotEnoughSamplesError:
             results = "waiting for measured samples under the new policy"
         self._comparison = (change, results)

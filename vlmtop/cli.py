@@ -22,6 +22,15 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def add_db_option(parser) -> None:
+    """`--db PATH`, the same in every command that reads or writes sessions."""
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="session database (default: $XDG_DATA_HOME/vlmtop/sessions.db or the user data folder)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from vlmtop.cli import add_db_option
 from vlmtop.sessions.compare import (
     ALPHA,
     COMPARE_STAGES,
@@ -30,7 +31,7 @@ from vlmtop.sessions.stats import detect_transient
 
 VERDICT_STYLES = {FASTER: "bold green", SLOWER: "bold red"}
 # Short names for the table, as the dashboard labels its rows.
-STAGE_LABELS = {"decode_per_token_ms": "decode/token"}
+STAGE_LABELS = {"decode_per_token_ms": "decode/tok"}
 
 
 def stage_name(text: str) -> str:
@@ -82,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("a", metavar="A", help="session id, unique id prefix, or `last`")
     p.add_argument("b", metavar="B", nargs="?", help="second session (else: A's policy segments)")
-    p.add_argument("--db", metavar="PATH", help="session database (default: the user data folder)")
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
     p.add_argument(
         "--threshold",

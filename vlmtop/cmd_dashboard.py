@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from vlmtop.cli import add_db_option
+
 
 def register(subparsers) -> None:
     attach = subparsers.add_parser(
@@ -13,12 +15,12 @@ def register(subparsers) -> None:
         description="Watch a running session (e.g. a --headless run on a GPU box) and steer its policies.",
     )
     attach.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
-    attach.add_argument("--db", help="session database file (default: in the user data folder)")
+    add_db_option(attach)
     attach.set_defaults(func=cmd_attach)
 
     replay = subparsers.add_parser("replay", help="replay a recorded session in the dashboard")
     replay.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
-    replay.add_argument("--db", help="session database file (default: in the user data folder)")
+    add_db_option(replay)
     replay.add_argument("--speed", type=float, help="samples per second (default 10; + and - change it)")
     replay.set_defaults(func=cmd_replay)
 

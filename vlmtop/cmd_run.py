@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
+from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
 
 HEADLESS_DEFAULT_COUNT = 50  # an endless source needs an end when nobody can press q
@@ -48,7 +50,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     policy.add_argument("--warmup", default="2", help="none | N | per-sample (default 2)")
     policy.add_argument("--timing", default="events", help="events | sync | multipass")
     out = parser.add_argument_group("output")
-    out.add_argument("--db", help="session database file (default: in the user data folder)")
+    add_db_option(out)
     out.add_argument("--headless", action="store_true", help="no dashboard: a progress bar, then a summary")
     out.add_argument("--json", action="store_true", help="with --headless: print the summary as JSON")
 
@@ -187,7 +189,7 @@ def _summary_table(info, summary):
     for name in ("n", "mean", "p50", "p90", "p99", "share of e2e"):
         table.add_column(name, justify="right")
     for row in summary:
-        cells = [f"{v:.2f}" if v == v else "-" for v in (row.mean, row.p50, row.p90, row.p99)]
+        cells = [f"{v:.2f}" if math.isfinite(v) else "-" for v in (row.mean, row.p50, row.p90, row.p99)]
         share = f"{row.share:.1%}" if row.share is not None else ""
         table.add_row(row.stage, str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
     return table

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vlmtop.cli import add_db_option
 from vlmtop.sessions.export import FORMATS, ExportError, export_session, format_for
 from vlmtop.sessions.paths import db_path
 from vlmtop.sessions.store import SessionInfo, SessionStore
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list recorded sessions",
         description="List the sessions recorded in the session database.",
     )
-    _add_db_option(sessions)
+    add_db_option(sessions)
     sessions.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sessions.set_defaults(func=run_sessions)
 
@@ -42,16 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output format (default: from the file name: .db .csv .jsonl .parquet .json)",
     )
     export.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
-    _add_db_option(export)
+    add_db_option(export)
     export.set_defaults(func=run_export)
-
-
-def _add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        metavar="PATH",
-        help="session database (default: $XDG_DATA_HOME/vlmtop/sessions.db or the user data dir)",
-    )
 
 
 def run_sessions(args: argparse.Namespace) -> int:
