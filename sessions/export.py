@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.record import STAGE_COLUMNS, SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
@@ -227,13 +227,12 @@ def _trace_events(session: SessionInfo, records: Iterator[SampleRecord]) -> Iter
 
     for name in TRACE_TRACKS:
         yield from new_track(name)
-    stage_columns = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "ttft_ms", "other_ms")
     for rec in records:
         start_us = rec.started_at * 1e6
         cat = "warmup" if rec.is_warmup else "sample"
         if rec.e2e_ms is not None:
             args = {"seq": rec.seq, "sample_id": rec.sample_id}
-            args.update((column, getattr(rec, column)) for column in stage_columns)
+            args.update((column, getattr(rec, column)) for column in STAGE_COLUMNS if column != "e2e_ms")
             yield _complete("e2e", cat, tids["e2e"], start_us, rec.e2e_ms, args)
         if rec.status == "error":
             yield {"name": "error", "cat": cat, "ph": "i", "s": "t", "pid": 1,

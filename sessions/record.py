@@ -23,6 +23,15 @@ STAGE_COLUMNS = (
     "other_ms",
 )
 
+# The stage columns that add up to e2e_ms, other_ms last.
+ADDITIVE_COLUMNS = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "other_ms")
+
+
+def stage_label(column: str) -> str:
+    """How every screen and table names a stage column: ``prefill_ms`` -> ``prefill``."""
+    return "decode/tok" if column == "decode_per_token_ms" else column.removesuffix("_ms")
+
+
 # The old separate-run method's figures, stored beside the single-pass ones of the same
 # sample when timing_mode == "multipass" (decode derived by subtraction, as in the seed).
 MULTIPASS_COLUMNS = (

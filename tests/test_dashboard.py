@@ -129,8 +129,17 @@ async def test_policy_keys_write_controls_and_the_bar_updates_on_acknowledgement
             proc.kill()
 
 
-async def test_a_worker_that_fails_to_load_leaves_the_dashboard_up_with_the_error(tmp_path):
-    proc, store, session_id = _start_worker(tmp_path / "fail.db", model="nobody/not-here")
+@pytest.mark.parametrize("failure", ["model", "samples"])
+async def test_a_failing_worker_leaves_the_dashboard_up_with_the_error(tmp_path, failure):
+    # a model that does not load (nothing recorded), or every image unreadable (error rows,
+    # then the session fails): either way the screen stays, with the reason
+    if failure == "model":
+        settings, reason = {"model": "nobody/not-here"}, "not-here"
+    else:
+        manifest = tmp_path / "broken.jsonl"
+        manifest.write_text("".join(json.dumps({"image": str(tmp_path / f"gone-{i}.png")}) + "\n" for i in range(30)))
+        settings, reason = {"samples": str(manifest)}, "in a row failed"
+    proc, store, session_id = _start_worker(tmp_path / "fail.db", **settings)
     app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(600):
@@ -139,23 +148,8 @@ async def test_a_worker_that_fails_to_load_leaves_the_dashboard_up_with_the_erro
                 break
         assert proc.returncode == 1 and app.is_running
         assert "failed" in str(app.query_one("#header").render())
-        assert any("not-here" in n.message for n in app._notifications)
-
-
-async def test_a_worker_that_fails_mid_session_leaves_the_dashboard_up_with_the_error(tmp_path):
-    # every image unreadable: error rows, then the session fails; what was recorded stays on screen
-    manifest = tmp_path / "broken.jsonl"
-    manifest.write_text("".join(json.dumps({"image": str(tmp_path / f"gone-{i}.png")}) + "\n" for i in range(30)))
-    proc, store, session_id = _start_worker(tmp_path / "fail.db", samples=str(manifest))
-    app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
-    async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(600):
-            await pilot.pause(0.1)
-            if proc.poll() is not None and "failed" in str(app.query_one("#header").render()):
-                break
-        assert proc.returncode == 1 and app.is_running
-        assert any("in a row failed" in n.message for n in app._notifications)
-    assert store.session(session_id).error_count == 20
+        assert any(reason in n.message for n in app._notifications)
+    assert store.session(session_id).error_count == (0 if failure == "model" else 20)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])

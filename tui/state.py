@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlmtop.sessions.compare import NotEnoughSamplesError, compare_rows, is_measured, segments
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.record import ADDITIVE_COLUMNS, SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
 
 # (label, what it reads from a row): the stage table's rows
@@ -32,8 +32,7 @@ STAGES = (
     ("e2e", "e2e_ms"),
     ("other", "other_ms"),
 )
-SHARE_PARTS = (("vision", "vision_ms"), ("projector", "projector_ms"), ("prefill", "prefill_ms"),
-               ("decode", "decode_ms"), ("other", "other_ms"))
+SHARE_PARTS = tuple((stage_label(column), column) for column in ADDITIVE_COLUMNS)
 MULTIPASS = (("vision", "vision_ms", "mp_vision_ms"), ("projector", "projector_ms", "mp_projector_ms"),
              ("prefill", "prefill_ms", "mp_prefill_ms"), ("decode", "decode_ms", "mp_decode_ms"),
              ("e2e", "e2e_ms", "mp_e2e_ms"))

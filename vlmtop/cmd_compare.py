@@ -26,12 +26,10 @@ from vlmtop.sessions.compare import (
     is_measured,
     segments,
 )
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.record import SampleRecord, stage_label
 from vlmtop.sessions.stats import detect_transient
 
 VERDICT_STYLES = {FASTER: "bold green", SLOWER: "bold red"}
-# Short names for the table, as the dashboard labels its rows.
-STAGE_LABELS = {"decode_per_token_ms": "decode/tok"}
 
 
 def stage_name(text: str) -> str:
@@ -269,7 +267,7 @@ def _stage_table(title: str, stages: list[dict]):
     for r in stages:
         verdict = r["verdict"]
         table.add_row(
-            STAGE_LABELS.get(r["stage"], r["stage"].removesuffix("_ms"))
+            stage_label(r["stage"])
             + ("*" if r["paired"] else ""),
             _ms(r["median_a"]),
             _ms(r["median_b"]),

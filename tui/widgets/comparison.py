@@ -8,10 +8,11 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
+from vlmtop.sessions.record import stage_label
+
 from .format import ms
 
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim"}
-SHORT = {"prefill_ms": "prefill", "decode_per_token_ms": "decode/tok", "e2e_ms": "e2e"}
 
 
 class ComparisonPanel(Static):
@@ -38,7 +39,7 @@ class ComparisonPanel(Static):
             if isinstance(results, str):
                 text.append(results, style="italic")
             for r in results if not isinstance(results, str) else ():
-                text.append(f"{SHORT.get(r.stage, r.stage):<11}{ms(r.median_a)} →{ms(r.median_b)}  ")
+                text.append(f"{stage_label(r.stage):<11}{ms(r.median_a)} →{ms(r.median_b)}  ")
                 if math.isfinite(r.ratio):
                     text.append(f"×{r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] ")
                 text.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
