@@ -1,0 +1,15 @@
+"""The README's Python example runs as printed (with the built-in tiny model)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_python_example_runs(capsys):
+    (example,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    exec(compile(example, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and all("(15 steps)" in line for line in lines)
