@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlmtop.sessions.compare import NotEnoughSamplesError, compare_rows, is_measured, segments
+from vlmtop.sessions.policies import KINDS, Policies
 from vlmtop.sessions.record import ADDITIVE_COLUMNS, SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
 
@@ -153,14 +154,15 @@ class DashboardState:
         if self.rows:
             row = self.rows[-1]
             since = row.seq
-            policies = {"cache": row.cache_policy, "warmup": row.warmup_policy, "timing": row.timing_mode}
+            policies = dict(zip(KINDS, (row.cache_policy, row.warmup_policy, row.timing_mode)))
         else:
             since = -1
             settings = getattr(self.session, "settings", {}) or {}
+            default = Policies()
             policies = {
-                "cache": settings.get("cache_policy", "keep"),
-                "warmup": str(settings.get("warmup", "2")),
-                "timing": settings.get("timing", "events"),
+                "cache": settings.get("cache_policy", default.cache),
+                "warmup": str(settings.get("warmup", default.warmup)),
+                "timing": settings.get("timing", default.timing),
             }
         for event in self.events:
             if event.kind == "policy" and event.seq > since:
@@ -200,8 +202,7 @@ class DashboardState:
             self._comparison = None
             return None
         a, b = segs[-2], segs[-1]
-        names = ("cache", "warmup", "timing")
-        change = ", ".join(f"{n} {x} → {y}" for n, x, y in zip(names, a.policies, b.policies) if x != y)
+        change = ", ".join(f"{n} {x} → {y}" for n, x, y in zip(KINDS, a.policies, b.policies) if x != y)
         if b.transient:  # flagged and kept: the user sees why the first samples look off
             change += f" · warm-up transient: first {b.transient} samples"
         try:

@@ -10,6 +10,7 @@ import time
 
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.policies import CACHE, TIMING, Policies
 
 HEADLESS_DEFAULT_COUNT = 50  # an endless source needs an end when nobody can press q
 
@@ -46,9 +47,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--threads", type=_positive_int, help="torch threads of the worker (default: all cores headless, one left for the dashboard)")
     what.add_argument("--seed", type=int, default=0)
     policy = parser.add_argument_group("policies (switchable at runtime from the dashboard)")
-    policy.add_argument("--cache-policy", default="keep", help="keep | empty (empty_cache + gc before each sample)")
-    policy.add_argument("--warmup", default="2", help="none | N | per-sample (default 2)")
-    policy.add_argument("--timing", default="events", help="events | sync | multipass")
+    default = Policies()
+    policy.add_argument("--cache-policy", default=default.cache,
+                        help=f"{' | '.join(CACHE)} (empty_cache + gc before each sample)")
+    policy.add_argument("--warmup", default=default.warmup, help=f"none | N | per-sample (default {default.warmup})")
+    policy.add_argument("--timing", default=default.timing, help=" | ".join(TIMING))
     out = parser.add_argument_group("output")
     add_db_option(out)
     out.add_argument("--headless", action="store_true", help="no dashboard: a progress bar, then a summary")
