@@ -40,9 +40,9 @@ class StageSummary:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
-def per_token_ms(decode_ms: np.ndarray, new_tokens: np.ndarray) -> np.ndarray:
-    """Mean decode step per sample: decode steps are new tokens - 1."""
-    steps = new_tokens - 1
+def per_token_ms(decode_ms: np.ndarray, decode_steps: list[list[float]]) -> np.ndarray:
+    """Mean decode step per sample, as SampleRecord.decode_per_token_ms defines it."""
+    steps = np.array([len(s) for s in decode_steps], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(steps > 0, decode_ms / steps, np.nan)
 
@@ -52,7 +52,7 @@ def summarize_session(store: SessionStore, session_id: str) -> list[StageSummary
     e2e_mean = float(np.nanmean(column("e2e_ms"))) if store.session(session_id).measured_count else float("nan")
     rows = []
     for label, name, additive in ROWS:
-        values = column(name) if name else per_token_ms(column("decode_ms"), column("new_tokens"))
+        values = column(name) if name else per_token_ms(column("decode_ms"), column("decode_steps_ms"))
         s = summarize(values, (50.0, 90.0, 99.0))
         share = s.mean / e2e_mean if additive and s.n and e2e_mean > 0 else None
         rows.append(StageSummary(label, s.n, s.mean, s.p50, s.p90, s.p99, share))

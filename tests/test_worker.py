@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +44,8 @@ def test_headless_run_records_every_stage_of_n_measured_samples(tmp_path, capsys
     # the summary's numbers are the database's numbers
     measured = sorted(r.e2e_ms for r in rows if not r.is_warmup)
     assert e2e["p50"] == pytest.approx((measured[1] + measured[2]) / 2)
+    per_token = next(s for s in summary["stages"] if s["stage"] == "decode/tok")  # as the dashboard has it
+    assert per_token["p50"] == pytest.approx(statistics.median(r.decode_per_token_ms for r in rows if not r.is_warmup))
     settings = store.session(info.id).settings
     assert settings["threads"] >= 1 and settings["max_new_tokens"] == 4
 
