@@ -8,10 +8,13 @@ slow drift on a noisy machine hits both sides alike.
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +53,21 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def bench_parser(doc: str, device: bool = True) -> argparse.ArgumentParser:
+    """The options every bench shares: --quick (CI smoke sizes), --json, and --device."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke sizes: the suite runs, the figures mean little")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON (what run_all reads)")
+    if device:
+        parser.add_argument("--device", default=default_device())
+    return parser
+
+
+def print_json(result: dict) -> None:
+    json.dump({"machine": machine(), **result}, sys.stdout, indent=2)
+    print()
+
+
 def spread(values: Sequence[float]) -> dict:
     """Median and 10th..90th percentile of `values` (nearest rank: no interpolation)."""
     ordered = sorted(values)
@@ -69,6 +87,11 @@ class Prepared:
     loaded: LoadedModel
     inputs: dict
     generate_kwargs: dict
+
+    def describe(self) -> dict:
+        """What the figures were taken on: preset, device, dtype."""
+        loaded = self.loaded
+        return {"preset": loaded.name, "device": str(loaded.device), "dtype": str(loaded.dtype).removeprefix("torch.")}
 
     @property
     def model(self) -> torch.nn.Module:

@@ -20,11 +20,8 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import statistics
-import sys
 import time
 from collections import defaultdict
 
@@ -33,7 +30,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 from transformers.cache_utils import Cache
 
-from _common import default_device, fmt, machine, prepare, spread
+from _common import bench_parser, fmt, prepare, print_json, spread
 from vlmtop.core import StageTimer, locate_stages
 
 STAGES = ("vision", "projector", "prefill", "decode_step")
@@ -236,9 +233,7 @@ def clocks(prepared, rounds: int) -> dict:
 def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tokens: int) -> dict:
     prepared = prepare(preset, device, new_tokens)
     return {
-        "preset": preset,
-        "device": str(prepared.loaded.device),
-        "dtype": str(prepared.loaded.dtype).replace("torch.", ""),
+        **prepared.describe(),
         "new_tokens": new_tokens,
         "rounds": rounds,
         "profiled_rounds": profiled_rounds,
@@ -249,22 +244,18 @@ def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tok
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--preset", help="default: smolvlm-256m-shape (tiny-llava with --quick)")
-    parser.add_argument("--device", default=default_device())
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--profiled-rounds", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=8)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.profiled_rounds = 4, 1
     preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
-    result = {"machine": machine(), **measure(preset, args.device, args.rounds, args.profiled_rounds, args.new_tokens)}
+    result = measure(preset, args.device, args.rounds, args.profiled_rounds, args.new_tokens)
     if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
+        print_json(result)
         return 0
     print(f"# agreement: {preset} on {result['device']} ({result['dtype']}), {args.rounds} rounds")
     print(f"{'stage':<13}{'single-pass ms':>24}{'isolated ms':>24}{'ratio':>8}{'vs profiler':>22}")

@@ -17,16 +17,13 @@ and the spans say where it sits. Each sample's uncovered time is split by positi
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import sys
 import time
 
 import torch
 from transformers.generation.logits_process import MinNewTokensLengthLogitsProcessor
 
-from _common import default_device, machine, prepare, spread
+from _common import bench_parser, prepare, print_json, spread
 from vlmtop.core import StageTimer, locate_stages
 from vlmtop.core.zoo import PRESETS
 
@@ -86,9 +83,7 @@ def measure(preset: str, device: str, rounds: int, new_tokens: int) -> dict:
             rows.append(timer.generate(**prepared.inputs, **prepared.generate_kwargs)[0])
     shares = [t.other_ms / t.e2e_ms for t in rows]
     return {
-        "preset": preset,
-        "device": str(prepared.loaded.device),
-        "dtype": str(prepared.loaded.dtype).replace("torch.", ""),
+        **prepared.describe(),
         "rounds": rounds,
         "prompt_tokens": rows[0].prompt_tokens,
         "new_tokens": rows[0].new_tokens,
@@ -105,13 +100,10 @@ def measure(preset: str, device: str, rounds: int, new_tokens: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--preset", action="append", help="preset(s) (default: every tiny preset + a shape)")
-    parser.add_argument("--device", default=default_device())
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--new-tokens", type=int, default=16)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tiny = [name for name in PRESETS if name.startswith("tiny-")]
     if args.quick:
@@ -124,8 +116,7 @@ def main() -> int:
         rounds = args.rounds if preset.startswith("tiny-") or args.device != "cpu" else max(3, args.rounds // 5)
         results.append(measure(preset, args.device, rounds, args.new_tokens))
     if args.json:
-        json.dump({"machine": machine(), "presets": results}, sys.stdout, indent=2)
-        print()
+        print_json({"presets": results})
         return 0
     print(f"{'preset':<22}{'e2e ms':>10}{'other ms':>10}{'share':>8}" + "".join(f"{p:>9}" for p in PARTS) + f"{'loop/step':>11}")
     for r in results:

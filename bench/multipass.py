@@ -16,15 +16,12 @@ timed region) and give each stage's median under both and their ratio.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections import defaultdict
 from itertools import cycle, islice
 
 import torch
 
-from _common import default_device, fmt, machine, prepare, spread
+from _common import bench_parser, fmt, prepare, print_json, spread
 from vlmtop.core import StageTimer, locate_stages
 from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import synthetic_samples
@@ -111,30 +108,23 @@ def cache_policy_effect(prepared, rounds: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--preset", help="default: smolvlm-256m-shape (tiny-llava with --quick)")
-    parser.add_argument("--device", default=default_device())
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=8)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.rounds = 4
     preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
     prepared = prepare(preset, args.device, args.new_tokens)
     result = {
-        "machine": machine(),
-        "preset": preset,
-        "device": str(prepared.loaded.device),
-        "dtype": str(prepared.loaded.dtype).replace("torch.", ""),
+        **prepared.describe(),
         "new_tokens": args.new_tokens,
         "seed": seed_against_single_pass(prepared, args.rounds, ((224, 224), (320, 240))),
         "cache": cache_policy_effect(prepared, args.rounds),
     }
     if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
+        print_json(result)
         return 0
     seed, cache = result["seed"], result["cache"]
     print(f"# seed multipass vs single-pass: {preset} on {result['device']}, {seed['rounds']} rounds")

@@ -11,15 +11,12 @@ its streamer and resolving its marks). Prints a table; ``--json`` for scripts.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
-import sys
 import time
 
 import torch
 
-from _common import machine, prepare, spread
+from _common import bench_parser, prepare, print_json, spread
 from vlmtop.core import StageTimer, locate_stages
 
 
@@ -53,9 +50,7 @@ def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: 
             bare_s.append(b * 1e3)
             timed_s.append(t * 1e3)
     return {
-        "preset": preset,
-        "device": str(prepared.loaded.device),
-        "dtype": str(prepared.loaded.dtype).replace("torch.", ""),
+        **prepared.describe(),
         "rounds": rounds,
         "new_tokens": new_tokens,
         "bare_ms": spread(bare_s),
@@ -65,14 +60,11 @@ def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--preset", action="append", help="preset(s) to measure (default: tiny + a shape)")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--quick", action="store_true", help="smoke run: few rounds, tiny preset only")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         presets, rounds = args.preset or ["tiny-qwen2-vl"], 6
@@ -85,8 +77,7 @@ def main() -> int:
         n = rounds if preset.startswith("tiny") or args.device != "cpu" else max(6, rounds // 6)
         results.append(measure(preset, n, args.new_tokens, args.image_size, args.device))
     if args.json:
-        json.dump({"machine": machine(), "presets": results}, sys.stdout, indent=2)
-        print()
+        print_json({"presets": results})
         return 0
     print(f"# timer overhead ({platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads)")

@@ -12,15 +12,12 @@ the database write (one transaction) and the control poll (one query per sample)
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from _common import fmt, machine, spread
+from _common import bench_parser, fmt, print_json, spread
 from vlmtop.core.models import load_model
 from vlmtop.core.samples import synthetic_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
@@ -76,26 +73,22 @@ def time_parts(db: Path, repeat: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, device=False)  # the tiny preset on the CPU, as a user first runs it
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--new-tokens", type=int, default=16)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.count = 12
     with tempfile.TemporaryDirectory(prefix="vlmtop-bench-worker-") as tmp:
         db = Path(tmp) / "worker.db"
         result = {
-            "machine": machine(),
             "preset": DEFAULT_PRESET,
             "new_tokens": args.new_tokens,
             "run": run_worker(db, args.count, args.new_tokens),
             "parts_ms": time_parts(db, max(10, args.count // 4)),
         }
     if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
+        print_json(result)
         return 0
     run = result["run"]
     print(f"# worker: {DEFAULT_PRESET}, {args.new_tokens} new tokens, {run['samples']} samples")
