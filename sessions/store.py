@@ -184,6 +184,14 @@ class SessionInfo:
         end = self.ended_at if self.ended_at is not None else time.time()
         return max(0.0, end - self.started_at)
 
+    @property
+    def failed_before_any_sample(self) -> str | None:
+        """The one-line reason when the session failed with nothing recorded (a model that
+        does not load, a stage path that does not exist): all a command has to report."""
+        if self.status == "failed" and not self.sample_count:
+            return f"{self.error} (session {self.id} recorded as failed)"
+        return None
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["duration_s"] = self.duration_s

@@ -63,8 +63,8 @@ def _run_app(store, source, **kwargs) -> int:
     app = VlmtopApp(store, source, **kwargs)
     app.run()
     info = store.session(source.session_id)
-    if info.status == "failed" and not info.sample_count:
-        raise VlmtopError(f"{info.error} (session {info.id} recorded as failed)")
+    if info.failed_before_any_sample:
+        raise VlmtopError(info.failed_before_any_sample)
     print(f"session {info.id}: {info.status}, {info.measured_count} measured samples in {store.path}")
     if info.status == "failed":
         print(f"vlmtop: session {info.id} failed: {info.error}", file=sys.stderr)

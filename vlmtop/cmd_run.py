@@ -160,12 +160,10 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         status = worker.run()
         store = SessionStore.open(db, create=False)
         info = store.session(worker.session_id)
-        if status == "failed" and not info.sample_count:
-            # nothing measured (a model that does not load, a --stage path that does not
-            # exist): the reason is the whole story, no bar and no empty table
-            progress.live.transient = True
-    if status == "failed" and not info.sample_count:
-        raise VlmtopError(f"{info.error} (session {info.id} recorded as failed)")
+        if info.failed_before_any_sample:
+            progress.live.transient = True  # the reason is the whole story: no bar, no empty table
+    if info.failed_before_any_sample:
+        raise VlmtopError(info.failed_before_any_sample)
     summary = summarize_session(store, worker.session_id)
     if as_json:
         json.dump(
