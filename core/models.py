@@ -236,6 +236,3 @@ def _explain(spec: str, source: str, exc: Exception) -> str:
             "or use a built-in preset (`vlmtop models`)"
         )
     return f"could not load {spec!r}: {text}"
-
-
-

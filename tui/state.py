@@ -20,23 +20,19 @@ import numpy as np
 
 from vlmtop.sessions.compare import NotEnoughSamplesError, compare_rows, is_measured, segments
 from vlmtop.sessions.policies import KINDS, Policies
-from vlmtop.sessions.record import ADDITIVE_COLUMNS, SampleRecord, stage_label
+from vlmtop.sessions.record import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
 
-# (label, what it reads from a row): the stage table's rows
-STAGES = (
-    ("vision", "vision_ms"),
-    ("projector", "projector_ms"),
-    ("prefill", "prefill_ms"),
-    ("decode/tok", "decode_per_token_ms"),
-    ("ttft", "ttft_ms"),
-    ("e2e", "e2e_ms"),
-    ("other", "other_ms"),
+# (label, what it reads from a row): the stage table's rows; decode shows per token
+STAGES = tuple(
+    (stage_label(column), column)
+    for column in ("vision_ms", "projector_ms", "prefill_ms", "decode_per_token_ms", "ttft_ms", "e2e_ms", "other_ms")
 )
 SHARE_PARTS = tuple((stage_label(column), column) for column in ADDITIVE_COLUMNS)
-MULTIPASS = (("vision", "vision_ms", "mp_vision_ms"), ("projector", "projector_ms", "mp_projector_ms"),
-             ("prefill", "prefill_ms", "mp_prefill_ms"), ("decode", "decode_ms", "mp_decode_ms"),
-             ("e2e", "e2e_ms", "mp_e2e_ms"))
+# (label, single-pass column, the old method's column of the same sample)
+MULTIPASS = tuple(
+    (stage_label(old.removeprefix("mp_")), old.removeprefix("mp_"), old) for old in MULTIPASS_COLUMNS
+)
 SPARK_POINTS = 120  # samples drawn in a sparkline (the widest the layout gets)
 COMPARE_EVERY_S = 1.0  # the bootstrap is not free: recompute the comparison at most this often
 DASHBOARD_COMPARE_STAGES = ("prefill_ms", "decode_per_token_ms", "e2e_ms")  # what fits the panel
