@@ -73,6 +73,21 @@ class LoadedModel:
         return kwargs
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' warnings in vlmtop's own processes (the worker, a headless run).
+
+    It warns on every PIL fallback (no torchvision) and deprecation; a one-line error policy
+    means the terminal shows vlmtop's messages, not theirs. Library users keep their own.
+    """
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 

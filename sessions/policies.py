@@ -1,4 +1,5 @@
-"""The runtime policies: what they may be, how they cycle, and what the cache policy does.
+"""The runtime policies: what they may be and how they cycle (no torch here: the dashboard
+reads them; what the cache policy does to a device is core/cache_policy.py).
 
 Every sample row records the policies it ran under, so segments and comparisons can be
 derived from the samples themselves.
@@ -6,16 +7,13 @@ derived from the samples themselves.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import asdict, dataclass, replace
-
-import torch
 
 from vlmtop.core.errors import VlmtopError
 
 CACHE = ("keep", "empty")
 TIMING = ("events", "sync", "multipass")
-WARMUP_CYCLE = ("none", "3", "per-sample")  # what the dashboard's `w` key steps through
+WARMUP_CYCLE = ("2", "none", "3", "per-sample")  # what the dashboard's `w` key steps through; starts at the default
 KINDS = ("cache", "warmup", "timing")
 
 
@@ -40,7 +38,7 @@ class Policies:
     @property
     def warmup_count(self) -> int:
         """Warm-up samples to run at start and after every policy change."""
-        return int(self.warmup) if self.warmup.isdigit() else 0
+        return int(self.warmup) if self.warmup.isascii() and self.warmup.isdigit() else 0
 
     def describe(self) -> str:
         return " ".join(f"{k}={v}" for k, v in asdict(self).items())
@@ -52,18 +50,8 @@ def validate(kind: str, value: str) -> str:
         return value
     if kind == "timing" and value in TIMING:
         return value
-    if kind == "warmup" and (value in ("none", "per-sample") or (value.isdigit() and int(value) < 10_000)):
+    if kind == "warmup" and (value in ("none", "per-sample") or (value.isascii() and value.isdigit() and int(value) < 10_000)):
         return "none" if value == "0" else value
     allowed = {"cache": "keep | empty", "timing": "events | sync | multipass", "warmup": "none | N | per-sample"}
     raise VlmtopError(f"invalid {kind} policy {value!r}: use {allowed.get(kind, '?')}")
 
-
-def apply_cache_policy(policy: str, device: torch.device) -> str:
-    """Run the cache policy before a sample, outside the timed region; say what was done."""
-    if policy != "empty":
-        return ""
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        return "gc.collect+empty_cache"
-    return "gc.collect (cpu: no CUDA cache to empty)"

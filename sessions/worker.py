@@ -22,12 +22,14 @@ import torch
 
 from vlmtop.core import StageTimer, locate_stages
 from vlmtop.core.errors import VlmtopError, first_line
-from vlmtop.core.models import LoadedModel, load_model
+from vlmtop.core.models import LoadedModel, load_model, quiet_transformers
 from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import Sample, open_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
 
-from .policies import Policies, apply_cache_policy
+from vlmtop.core.cache_policy import apply_cache_policy
+
+from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
 from .store import SessionStore
 
@@ -108,6 +110,7 @@ class Worker:
         )
         self._event("start", self.policies.describe())
         previous = self._install_signal_handlers()
+        quiet_transformers()
         try:
             loaded = load_model(
                 settings.model,
@@ -300,9 +303,6 @@ def main(argv: list[str]) -> int:
     starts a worker process. Exit status 1 when the session failed (the row says why)."""
     import json
 
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
     db, session_id, settings = argv
     status = Worker(RunSettings(**json.loads(settings)), db, session_id=session_id).run()
     return 1 if status == "failed" else 0

@@ -45,22 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
-    # transformers warns on every PIL fallback (no torchvision) and deprecation; a one-line
-    # error policy means the terminal shows our messages, not theirs.
-    import warnings
-
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-
-    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    _quiet_libraries()
     parser = build_parser()
     # `vlmtop` alone, or with only run options, is `vlmtop run`: the dashboard on the default.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):

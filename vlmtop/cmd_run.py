@@ -209,7 +209,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         presets.add_column(column)
     for preset in PRESETS.values():
         name = preset.name + (" (default)" if preset.name == DEFAULT_PRESET else "")
-        presets.add_row(name, preset.family, preset.default_dtype, preset.description)
+        presets.add_row(name, preset.family, preset.default_dtype, preset.summary)
     console.print(presets)
     families = Table(title="Families with a built-in preset", title_justify="left")
     families.add_column("model_type")

@@ -10,8 +10,12 @@ length is fixed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .families import FAMILIES, Dims, Family
+from .dims import Dims
+
+if TYPE_CHECKING:
+    from .families import Family
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,14 @@ class Preset:
     default_dtype: str = "float32"
 
     @property
+    def summary(self) -> str:
+        """One line on what the preset is; tiny presets are described by their family."""
+        return self.description or f"tiny {self.family_spec.description}"
+
+    @property
     def family_spec(self) -> Family:
+        from .families import FAMILIES
+
         return FAMILIES[self.family]
 
 
@@ -125,10 +136,20 @@ _SHAPES = (
 
 PRESETS: dict[str, Preset] = {
     **{
-        name: Preset(name, family, Dims(), f"tiny {FAMILIES[family].description}")
+        name: Preset(name, family, Dims(), "")  # described by its family, on demand
         for family, name in _TINY_NAMES.items()
     },
     **{p.name: p for p in _SHAPES},
 }
 
 __all__ = ["DEFAULT_PRESET", "FAMILIES", "PRESETS", "Dims", "Family", "Preset"]
+
+
+def __getattr__(name: str):
+    # FAMILIES and Family build on torch and transformers: load them only when asked, so
+    # `vlmtop --help` and the preset list stay light (PEP 562).
+    if name in ("FAMILIES", "Family"):
+        from . import families
+
+        return getattr(families, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
