@@ -132,7 +132,42 @@ def check_model_spec(spec: str, device: str | None = None, dtype: str | None = N
             f"unknown model {spec!r}: not a built-in preset (list them with `vlmtop models`), "
             "not a local model folder, and not a Hugging Face id of the form org/name"
         )
+    if not _in_hub_cache(spec):
+        _check_hub_reachable(spec)
     return "hub"
+
+
+HUB_PROBE_S = 3.0  # a reachable Hub answers a TCP connect well within this
+
+
+def _in_hub_cache(spec: str) -> bool:
+    """Whether the checkpoint's config is in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(spec, "config.json"), str)
+
+
+def _check_hub_reachable(spec: str) -> None:
+    """Fail in one line, at once, when the Hub cannot be reached: left to itself the hub
+    client retries for ~25 s with a `Retrying in 8s` line per attempt."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    advice = (f"download it where there is network (`hf download {spec}`), pass a local folder, "
+              "or use a built-in preset (`vlmtop models`)")
+    if constants.HF_HUB_OFFLINE:
+        raise ModelLoadError(f"could not load {spec!r}: it is not in the Hugging Face cache and "
+                             f"HF_HUB_OFFLINE is set; {advice}")
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=HUB_PROBE_S).close()
+    except OSError as exc:
+        raise ModelLoadError(
+            f"could not load {spec!r}: it is not in the Hugging Face cache and {endpoint.hostname} cannot be "
+            f"reached ({exc.strerror or exc}); {advice}. Set HF_HUB_OFFLINE=1 to never try the network"
+        ) from None
 
 
 def _device(name: str) -> torch.device:
@@ -200,13 +235,15 @@ def _load_pretrained(
 ) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForImageTextToText
 
+    # A cached checkpoint loads without a single network request (no ETag checks either).
+    hub = {"local_files_only": True} if source == "hub" and _in_hub_cache(spec) else {}
     try:
-        config = AutoConfig.from_pretrained(spec)
+        config = AutoConfig.from_pretrained(spec, **hub)
         if random_weights:
             model = build_random(config, device, dtype, seed)
         else:
-            model = AutoModelForImageTextToText.from_pretrained(spec, dtype=dtype).to(device).eval()
-        inputs, tokenizer = _pretrained_inputs(spec, config)
+            model = AutoModelForImageTextToText.from_pretrained(spec, dtype=dtype, **hub).to(device).eval()
+        inputs, tokenizer = _pretrained_inputs(spec, config, hub)
     except ModelLoadError:
         raise
     except (OSError, ValueError, ImportError, KeyError) as exc:
@@ -226,19 +263,19 @@ def _load_pretrained(
     )
 
 
-def _pretrained_inputs(spec: str, config):
+def _pretrained_inputs(spec: str, config, hub: dict):
     """The checkpoint's own processor; for Qwen-style processors that cannot construct here
     (their video slot), the image processor and tokenizer with the text expanded by hand."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
     try:
-        processor = AutoProcessor.from_pretrained(spec)
+        processor = AutoProcessor.from_pretrained(spec, **hub)
         return ProcessorInputs(processor), processor.tokenizer
     except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
         if config.model_type not in ("qwen2_vl", "qwen2_5_vl"):
             raise ModelLoadError(f"could not build the processor of {spec!r}: {first_line(exc)}") from None
-    tokenizer = AutoTokenizer.from_pretrained(spec)
-    return QwenInputs(tokenizer, AutoImageProcessor.from_pretrained(spec)), tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(spec, **hub)
+    return QwenInputs(tokenizer, AutoImageProcessor.from_pretrained(spec, **hub)), tokenizer
 
 
 def _explain(spec: str, source: str, exc: Exception) -> str:

@@ -1,25 +1,29 @@
 """Per-stage summary of a session: what `vlmtop run --headless` prints at the end.
 
 Only measured samples count (status ok, not warm-up). Shares are of mean e2e, and only the
-additive stages have one: they sum to 100% with `other`.
+additive stages have one: they sum to 100% with `other`. A session whose policies changed
+while it ran (from an attached dashboard) is summarised per segment, never pooled: pooling
+`keep` and `empty` samples would describe neither.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .compare import is_measured, segments
+from .record import SampleRecord
 from .stats import summarize
 from .store import SessionStore
 
-# (label, how to get the per-sample values, additive part of e2e?)
+# (label, the record attribute with the per-sample value, additive part of e2e?)
 ROWS = (
     ("vision", "vision_ms", True),
     ("projector", "projector_ms", True),
     ("prefill", "prefill_ms", True),
     ("decode", "decode_ms", True),
-    ("decode/tok", None, False),  # decode_ms / decode steps (TPOT), as the dashboard labels it
+    ("decode/tok", "decode_per_token_ms", False),  # TPOT, as the dashboard labels it
     ("ttft", "ttft_ms", False),
     ("e2e", "e2e_ms", False),
     ("other", "other_ms", True),
@@ -40,20 +44,42 @@ class StageSummary:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
-def per_token_ms(decode_ms: np.ndarray, decode_steps: list[list[float]]) -> np.ndarray:
-    """Mean decode step per sample, as SampleRecord.decode_per_token_ms defines it."""
-    steps = np.array([len(s) for s in decode_steps], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(steps > 0, decode_ms / steps, np.nan)
+@dataclass
+class SegmentSummary:
+    """The stages of one run of samples under the same policies."""
+
+    label: str  # cache=… warmup=… timing=…
+    first_seq: int
+    last_seq: int
+    stages: list[StageSummary] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"policies": self.label, "first_seq": self.first_seq, "last_seq": self.last_seq,
+                "stages": [s.to_dict() for s in self.stages]}
+
+
+def summarize_rows(rows: list[SampleRecord]) -> list[StageSummary]:
+    """One summary row per stage over the measured samples among `rows`."""
+    measured = [row for row in rows if is_measured(row)]
+    e2e_mean = float(np.mean([row.e2e_ms for row in measured])) if measured else float("nan")
+    out = []
+    for label, attribute, additive in ROWS:
+        values = np.array([getattr(row, attribute) for row in measured], dtype=np.float64)
+        s = summarize(values, (50.0, 90.0, 99.0))
+        share = s.mean / e2e_mean if additive and s.n and e2e_mean > 0 else None
+        out.append(StageSummary(label, s.n, s.mean, s.p50, s.p90, s.p99, share))
+    return out
 
 
 def summarize_session(store: SessionStore, session_id: str) -> list[StageSummary]:
-    column = lambda name: store.column(session_id, name, measured_only=True)  # noqa: E731
-    e2e_mean = float(np.nanmean(column("e2e_ms"))) if store.session(session_id).measured_count else float("nan")
-    rows = []
-    for label, name, additive in ROWS:
-        values = column(name) if name else per_token_ms(column("decode_ms"), column("decode_steps_ms"))
-        s = summarize(values, (50.0, 90.0, 99.0))
-        share = s.mean / e2e_mean if additive and s.n and e2e_mean > 0 else None
-        rows.append(StageSummary(label, s.n, s.mean, s.p50, s.p90, s.p99, share))
-    return rows
+    """The whole session pooled (what `--json` has always reported as `stages`)."""
+    return summarize_rows(list(store.iter_samples(session_id)))
+
+
+def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSummary]:
+    """One summary per policy segment that has measured samples, in seq order."""
+    return [
+        SegmentSummary(seg.label, seg.first_seq, seg.last_seq, summarize_rows(seg.rows))
+        for seg in segments(store.iter_samples(session_id))
+        if seg.measured
+    ]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -29,6 +29,7 @@ from vlmtop.core.zoo import DEFAULT_PRESET
 
 from vlmtop.core.cache_policy import apply_cache_policy
 
+from .lifecycle import Lifecycle, SampleTimeout
 from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
 from .store import SessionStore
@@ -57,6 +58,7 @@ class RunSettings:
     stages: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     seed: int = 0
+    sample_timeout_s: float | None = None  # a sample running longer becomes an error row
 
     def policies(self) -> Policies:
         return Policies().with_value("cache", self.cache_policy).with_value("warmup", self.warmup).with_value(
@@ -80,6 +82,8 @@ class Worker:
         session_id: str | None = None,
         on_sample: Callable[[SampleRecord], None] | None = None,
         on_loaded: Callable[[LoadedModel], None] | None = None,
+        on_start: Callable[[int, str], None] | None = None,
+        watch_parent: bool = False,
     ):
         self.settings = settings
         self.policies = settings.policies()  # validated before anything is written
@@ -87,54 +91,77 @@ class Worker:
         self.session_id = session_id
         self.on_sample = on_sample or (lambda record: None)
         self.on_loaded = on_loaded or (lambda loaded: None)
+        self.on_start = on_start or (lambda seq, sample_id: None)  # a sample begins (progress bars)
+        self.lifecycle = Lifecycle(watch_parent)
         self.seq = 0
         self.measured = 0
+        self.errors = 0
+        self.first_error: str | None = None
         self.paused = False
-        self.stop_requested = False
-        self._signals = 0
+        self.stop_requested = False  # by a `stop` control: a deliberate end, not an interruption
         self._warmup_left = 0
         self._errors_in_a_row = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def run(self) -> str:
+        """Record the session; return its final status. The store is closed on return."""
         settings = self.settings
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
-        self.session_id = self.store.create_session(
-            model=settings.model,
-            device=settings.device or "auto",
-            dtype=settings.dtype or "auto",
-            settings={**asdict(settings), "threads": torch.get_num_threads()},
-            session_id=self.session_id,
-        )
-        self._event("start", self.policies.describe())
-        previous = self._install_signal_handlers()
-        quiet_transformers()
-        try:
-            loaded = load_model(
-                settings.model,
-                device=settings.device,
-                dtype=settings.dtype,
-                random_weights=settings.random_weights,
-                seed=settings.seed,
+        threads_before = torch.get_num_threads()
+        with ExitStack() as cleanup:
+            cleanup.callback(self.store.close)
+            cleanup.callback(torch.set_num_threads, threads_before)  # a library caller's setting
+            if settings.threads:
+                torch.set_num_threads(settings.threads)
+            self.session_id = self.store.create_session(
+                model=settings.model,
+                device=settings.device or "auto",
+                dtype=settings.dtype or "auto",
+                settings={**asdict(settings), "threads": torch.get_num_threads()},
+                session_id=self.session_id,
             )
-            self.store.update_session(
-                self.session_id, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", "")
+            self._event("start", self.policies.describe())
+            cleanup.enter_context(self.lifecycle)
+            quiet_transformers()
+            try:
+                loaded = load_model(
+                    settings.model,
+                    device=settings.device,
+                    dtype=settings.dtype,
+                    random_weights=settings.random_weights,
+                    seed=settings.seed,
+                )
+                self.store.update_session(
+                    self.session_id, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", "")
+                )
+                self.on_loaded(loaded)
+                self._loop(loaded)
+                self._check_something_was_measured()
+            except KeyboardInterrupt:  # a second signal: the sample in flight is abandoned
+                self._finish("interrupted", f"{self.lifecycle.reason or 'interrupted'}; the sample in flight was abandoned")
+            except VlmtopError as exc:
+                self._finish("failed", str(exc))
+            except Exception as exc:  # out of memory, a broken model: the session says why
+                self._finish("failed", f"{type(exc).__name__}: {first_line(exc)}")
+            else:
+                if self.lifecycle.reason:
+                    self._finish("interrupted", self.lifecycle.reason)
+                else:
+                    self._finish("completed", None)
+            return self.store.session(self.session_id).status
+
+    @property
+    def exit_code(self) -> int:
+        """128 + signal after a signal, as a shell reports it; otherwise 0."""
+        return self.lifecycle.exit_code
+
+    def _check_something_was_measured(self) -> None:
+        """A source that ran out with every sample failed is a failed session, not a
+        completed one with nothing in it."""
+        if self.measured == 0 and self.errors and not self.lifecycle.reason and not self.stop_requested:
+            raise VlmtopError(
+                f"no sample could be measured: {self.errors} of {self.errors} failed; the first: {self.first_error}"
             )
-            self.on_loaded(loaded)
-            self._loop(loaded)
-        except KeyboardInterrupt:  # a second signal: the sample in flight is abandoned
-            self._finish("interrupted", "abandoned by a second interrupt")
-        except VlmtopError as exc:
-            self._finish("failed", str(exc))
-        except Exception as exc:  # out of memory, a broken model: the session says why
-            self._finish("failed", f"{type(exc).__name__}: {first_line(exc)}")
-        else:
-            self._finish("completed", None)
-        finally:
-            self._restore_signal_handlers(previous)
-        return self.store.session(self.session_id).status
 
     def _finish(self, status: str, error: str | None) -> None:
         if error:
@@ -142,72 +169,54 @@ class Worker:
         self._event("end", status if not self.stop_requested else f"{status} (stopped by the user)")
         self.store.finish_session(self.session_id, status, error)
 
-    def _install_signal_handlers(self):
-        def handle(signum, frame):
-            self._signals += 1
-            self.stop_requested = True  # finish the sample in flight, then stop
-            if self._signals > 1:
-                raise KeyboardInterrupt
-
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[sig] = signal.signal(sig, handle)
-            except ValueError:  # not the main thread (a library user): no handlers
-                pass
-        return previous
-
-    @staticmethod
-    def _restore_signal_handlers(previous) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
     # -- the sample loop -----------------------------------------------------------------
 
     def _loop(self, loaded: LoadedModel) -> None:
         settings = self.settings
         stages = locate_stages(loaded.model, settings.stages)
-        samples = self._samples(loaded)
+        samples, warmup_samples = self._samples(loaded)
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
         self._warmup_left = self.policies.warmup_count
         last_beat = time.monotonic()
-        timer = StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing))
-        timer.__enter__()
-        try:
-            with torch.inference_mode():
-                while True:
-                    changed = self._apply_controls()
-                    if changed & {"timing"}:
-                        timer.__exit__(None, None, None)
-                        timer = StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing))
-                        timer.__enter__()
-                    if time.monotonic() - last_beat > HEARTBEAT_S:
-                        self.store.heartbeat(self.session_id)
-                        last_beat = time.monotonic()
-                    if self.stop_requested:
-                        return
-                    if settings.count is not None and self.measured >= settings.count:
-                        return
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return
-                    if self.paused:
-                        time.sleep(0.05)
-                        continue
-                    sample = next(samples, None)
-                    if sample is None:
-                        return
-                    self._run_sample(loaded, stages, timer, sample)
-        finally:
-            timer.__exit__(None, None, None)
+        with ExitStack() as timer_scope, torch.inference_mode():
+            timer = timer_scope.enter_context(StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing)))
+            while True:
+                changed = self._apply_controls()
+                if changed & {"timing"}:  # new hooks for the new clock
+                    timer_scope.close()
+                    timer = timer_scope.enter_context(
+                        StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing))
+                    )
+                if time.monotonic() - last_beat > HEARTBEAT_S:
+                    self.store.heartbeat(self.session_id)
+                    last_beat = time.monotonic()
+                if self.stop_requested or self.lifecycle.stop_requested:
+                    return
+                if settings.count is not None and self.measured >= settings.count:
+                    return
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                if self.paused:
+                    time.sleep(0.05)
+                    continue
+                # Warm-up draws from its own copy of the source, so on a finite set every
+                # sample is still measured (warm-up rows are extra, flagged rows).
+                sample = next(warmup_samples if self._warmup_left > 0 else samples, None)
+                if sample is None:
+                    return
+                self._run_sample(loaded, stages, timer, sample)
 
-    def _samples(self, loaded: LoadedModel) -> Iterator[Sample]:
-        source, finite = open_samples(
-            self.settings.samples, loaded.image_sizes, self.settings.prompt, self.settings.seed
-        )
+    def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:
+        """(the measured samples, the warm-up samples): two passes over the same source."""
+        def open_source():
+            return open_samples(self.settings.samples, loaded.image_sizes, self.settings.prompt, self.settings.seed)
+
+        source, finite = open_source()
         if finite and self.settings.count is not None:
             # a fixed count over a finite set: go round it again (ids repeat, so pairs match)
-            return itertools.cycle(list(source))
-        return source
+            source = itertools.cycle(list(source))
+        warmup, warmup_finite = open_source()
+        return source, itertools.cycle(list(warmup)) if warmup_finite else warmup
 
     def _run_sample(self, loaded: LoadedModel, stages, timer: StageTimer, sample: Sample) -> None:
         policies = self.policies
@@ -222,32 +231,19 @@ class Worker:
             timing_mode=policies.timing,
             started_at=time.time(),
         )
+        self.on_start(self.seq, sample.id)
         try:
-            image = sample.image()
-            record.image_width, record.image_height = image.size
-            inputs = loaded.prepare(image, sample.prompt)
-            record.image_tokens = loaded.count_image_tokens(inputs)
-            kwargs = loaded.generation_kwargs(
-                sample.max_new_tokens or self.settings.max_new_tokens, self.settings.fixed_length
-            )
-            if policies.warmup == "per-sample":  # once untimed, then timed
-                loaded.model.generate(**inputs, **kwargs)
-            record.cache_action = apply_cache_policy(policies.cache, loaded.device)
-            record.started_at = time.time()
-            timing, _ = timer.generate(**inputs, **kwargs)
-            record.set_timing(timing)
-            if policies.timing == "multipass":
-                apply_cache_policy(policies.cache, loaded.device)
-                old = measure_multipass(loaded.model, stages, inputs, kwargs)
-                for column in MULTIPASS_COLUMNS:  # mp_vision_ms <- old.vision_ms, ...
-                    setattr(record, column, getattr(old, column.removeprefix("mp_")))
+            with self.lifecycle.deadline(self.settings.sample_timeout_s):
+                self._measure(loaded, stages, timer, sample, record)
             self._errors_in_a_row = 0
         except torch.OutOfMemoryError:
             raise  # the worker cannot go on: the session fails with this message
-        except (VlmtopError, ValueError, TypeError, RuntimeError, IndexError, OSError) as exc:
+        except (VlmtopError, SampleTimeout, ValueError, TypeError, RuntimeError, IndexError, OSError) as exc:
             record.status = "error"
-            record.error = f"{type(exc).__name__}: {first_line(exc)}" if not isinstance(exc, VlmtopError) else str(exc)
+            record.error = str(exc) if isinstance(exc, (VlmtopError, SampleTimeout)) else f"{type(exc).__name__}: {first_line(exc)}"
             self._errors_in_a_row += 1
+            self.errors += 1
+            self.first_error = self.first_error or record.error
         self.store.write_sample(record)
         self.seq += 1
         if record.status == "ok":
@@ -258,6 +254,28 @@ class Worker:
         self.on_sample(record)
         if self._errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
             raise VlmtopError(f"{MAX_ERRORS_IN_A_ROW} samples in a row failed; the last: {record.error}")
+
+    def _measure(self, loaded: LoadedModel, stages, timer: StageTimer, sample: Sample, record: SampleRecord) -> None:
+        """Prepare and time one sample into `record` (raises on a bad sample)."""
+        policies = self.policies
+        image = sample.image()
+        record.image_width, record.image_height = image.size
+        inputs = loaded.prepare(image, sample.prompt)
+        record.image_tokens = loaded.count_image_tokens(inputs)
+        kwargs = loaded.generation_kwargs(
+            sample.max_new_tokens or self.settings.max_new_tokens, self.settings.fixed_length
+        )
+        if policies.warmup == "per-sample":  # once untimed, then timed
+            loaded.model.generate(**inputs, **kwargs)
+        record.cache_action = apply_cache_policy(policies.cache, loaded.device)
+        record.started_at = time.time()
+        timing, _ = timer.generate(**inputs, **kwargs)
+        record.set_timing(timing)
+        if policies.timing == "multipass":
+            apply_cache_policy(policies.cache, loaded.device)
+            old = measure_multipass(loaded.model, stages, inputs, kwargs)
+            for column in MULTIPASS_COLUMNS:  # mp_vision_ms <- old.vision_ms, ...
+                setattr(record, column, getattr(old, column.removeprefix("mp_")))
 
     # -- controls ------------------------------------------------------------------------
 
@@ -304,8 +322,9 @@ def main(argv: list[str]) -> int:
     import json
 
     db, session_id, settings = argv
-    status = Worker(RunSettings(**json.loads(settings)), db, session_id=session_id).run()
-    return 1 if status == "failed" else 0
+    worker = Worker(RunSettings(**json.loads(settings)), db, session_id=session_id, watch_parent=True)
+    status = worker.run()
+    return 1 if status == "failed" else worker.exit_code
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from vlmtop.core.errors import VlmtopError
 # Modules whose register() adds subcommands, in the order `vlmtop --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "vlmtop.cmd_run",
+    "vlmtop.cmd_models",
     "vlmtop.cmd_dashboard",
     "vlmtop.cmd_store",
     "vlmtop.cmd_compare",

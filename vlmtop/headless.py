@@ -1,0 +1,167 @@
+"""`vlmtop run --headless`: the worker in this process, a progress bar, then a summary.
+
+For a GPU server, cron or CI: no screen to draw. The progress bar names the sample in
+flight and how long it has run, so a runaway sample (a 20 000-word prompt) is visible
+instead of a rate silently falling to 0.0 samples/s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from vlmtop.core.errors import VlmtopError
+
+HEADLESS_DEFAULT_COUNT = 50  # an endless source needs an end when nobody can press q
+SLOW_FACTOR = 10.0  # a sample in flight this many times the median e2e gets a warning
+SHOW_IN_FLIGHT_S = 1.0  # below this a sample in flight is not worth a mention
+
+
+class InFlight:
+    """The sample being measured right now, and the median of the finished ones."""
+
+    def __init__(self) -> None:
+        self.seq: int | None = None
+        self.sample_id = ""
+        self.started = 0.0
+        self.e2e_ms: list[float] = []
+
+    def start(self, seq: int, sample_id: str) -> None:
+        self.seq, self.sample_id, self.started = seq, sample_id, time.monotonic()
+
+    def finish(self, e2e_ms: float | None) -> None:
+        self.seq = None
+        if e2e_ms is not None:
+            self.e2e_ms.append(e2e_ms)
+
+    def describe(self) -> Text:
+        if self.seq is None:
+            return Text("")
+        elapsed = time.monotonic() - self.started
+        if elapsed < SHOW_IN_FLIGHT_S:
+            return Text("")
+        text = Text(f"seq {self.seq} ({self.sample_id}) running {elapsed:.0f} s")
+        if self.e2e_ms:
+            median_s = sorted(self.e2e_ms)[len(self.e2e_ms) // 2] / 1000
+            if elapsed > SLOW_FACTOR * median_s:
+                text.append(f", {elapsed / median_s:.0f}x the median; --sample-timeout bounds it", style="yellow")
+        return text
+
+
+class InFlightColumn(ProgressColumn):
+    def __init__(self, in_flight: InFlight):
+        super().__init__()
+        self.in_flight = in_flight
+
+    def render(self, task) -> Text:
+        return self.in_flight.describe()
+
+
+def run_headless(settings, db, as_json: bool = False) -> int:
+    from vlmtop.sessions.store import SessionStore
+    from vlmtop.sessions.summary import summarize_segments, summarize_session
+    from vlmtop.sessions.worker import Worker, default_threads
+
+    if settings.count is None and settings.duration_s is None and settings.samples == "synthetic":
+        settings.count = HEADLESS_DEFAULT_COUNT
+    settings.threads = settings.threads or default_threads(dashboard=False)
+    err = Console(stderr=True)
+    in_flight = InFlight()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("last e2e {task.fields[last]}"),
+        TimeElapsedColumn(),
+        InFlightColumn(in_flight),
+        console=err,
+        transient=False,
+    )
+    task = progress.add_task("loading model", total=settings.count, rate="", last="-")
+    started = [time.monotonic()]
+
+    def on_loaded(loaded):
+        started[0] = time.monotonic()
+        progress.update(task, description=escape(f"{loaded.name} on {loaded.device}"))
+
+    def on_sample(record):
+        in_flight.finish(record.e2e_ms if record.status == "ok" else None)
+        if record.status == "error":
+            # user text (paths, prompts, errors) is data: never let Rich read it as markup
+            progress.console.print(Text.assemble(("seq ", "red"), (f"{record.seq} ({record.sample_id}) failed: ", "red"),
+                                                 record.error or ""))
+        elif not record.is_warmup:
+            progress.advance(task)
+        elapsed = max(1e-9, time.monotonic() - started[0])
+        progress.update(
+            task,
+            rate=f"{(record.seq + 1) / elapsed:.1f} samples/s",
+            last=f"{record.e2e_ms:.1f} ms" if record.e2e_ms is not None else "error",
+        )
+
+    worker = Worker(settings, db, on_sample=on_sample, on_loaded=on_loaded, on_start=in_flight.start)
+    with progress:
+        status = worker.run()
+        with SessionStore.open(db, create=False) as store:
+            info = store.session(worker.session_id)
+            if info.failed_before_any_sample:
+                progress.live.transient = True  # the reason is the whole story: no bar, no empty table
+            else:
+                segments = summarize_segments(store, worker.session_id)
+                pooled = summarize_session(store, worker.session_id)
+    if info.failed_before_any_sample:
+        raise VlmtopError(info.failed_before_any_sample)
+    if as_json:
+        report = {"session": info.to_dict(), "db": str(db), "stages": [s.to_dict() for s in pooled]}
+        if len(segments) > 1:
+            report["segments"] = [seg.to_dict() for seg in segments]
+        json.dump(report, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        _print_summary(Console(), info, segments, status, db)
+    if status == "failed":
+        err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""))
+        return 1
+    if status == "interrupted":
+        err.print(Text(f"vlmtop: session {info.id} interrupted ({info.error or 'signal'}); "
+                       f"{info.measured_count} samples kept"))
+        return worker.exit_code or 130
+    return 0
+
+
+def _print_summary(out: Console, info, segments, status: str, db) -> None:
+    if not segments:
+        out.print(Text(f"session {info.id}: no measured sample"))
+    for segment in segments:
+        title = f"{info.model} on {info.device} ({info.dtype}): ms per sample"
+        if len(segments) > 1:  # the policies changed mid-run: one table per segment, never pooled
+            title += f"\nseq {segment.first_seq}-{segment.last_seq}: {segment.label}"
+        out.print(_summary_table(title, segment.stages))
+    if len(segments) > 1:
+        out.print(Text(f"{len(segments)} policy segments, summarised apart; "
+                       f"`vlmtop compare {info.id}` compares them"))
+    out.print(Text.assemble("session ", (info.id, "bold"),
+                            f" {status} · {info.measured_count} measured, {info.warmup_count} warm-up, "
+                            f"{info.error_count} errors · database {db}"))
+
+
+def _summary_table(title: str, stages) -> Table:
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("stage")
+    for name in ("n", "mean", "p50", "p90", "p99", "share of e2e"):
+        table.add_column(name, justify="right")
+    for row in stages:
+        cells = [f"{v:.2f}" if math.isfinite(v) else "-" for v in (row.mean, row.p50, row.p90, row.p99)]
+        share = f"{row.share:.1%}" if row.share is not None else ""
+        table.add_row(row.stage, str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
+    return table
