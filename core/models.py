@@ -51,10 +51,10 @@ class LoadedModel:
             return None
         return int((ids == self.image_token_id).sum())
 
-    def prepare(self, image: Image.Image, prompt: str) -> dict:
+    def prepare(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
         """``generate()`` inputs for one sample, on the model's device and dtype."""
         prepared = {}
-        for key, value in self.inputs(image, prompt).items():
+        for key, value in self.inputs(image, prompt, image_kwargs).items():
             if isinstance(value, torch.Tensor):
                 value = value.to(self.device, dtype=self.dtype if value.is_floating_point() else None)
             prepared[key] = value
@@ -135,6 +135,26 @@ def check_model_spec(spec: str, device: str | None = None, dtype: str | None = N
     if not _in_hub_cache(spec):
         _check_hub_reachable(spec)
     return "hub"
+
+
+def model_family(spec: str) -> str | None:
+    """The family (config.model_type) of `spec` without loading it; None when that would
+    need the network (an uncached Hub id): the worker checks again once it has loaded."""
+    import json
+
+    if spec in PRESETS:
+        return PRESETS[spec].family
+    path = os.path.join(spec, "config.json") if os.path.isdir(spec) else None
+    if path is None and spec.count("/") == 1:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(spec, "config.json")
+        path = cached if isinstance(cached, str) else None
+    try:
+        with open(path) as config:
+            return json.load(config).get("model_type")
+    except (TypeError, OSError, ValueError, AttributeError):
+        return None
 
 
 HUB_PROBE_S = 3.0  # a reachable Hub answers a TCP connect well within this

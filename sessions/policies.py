@@ -40,6 +40,10 @@ class Policies:
         """Warm-up samples to run at start and after every policy change."""
         return int(self.warmup) if self.warmup.isascii() and self.warmup.isdigit() else 0
 
+    def as_knobs(self) -> dict[str, list[str]]:
+        """The policies as single-valued knobs (sessions/knobs.py), for every arm's values."""
+        return {kind: [value] for kind, value in asdict(self).items()}
+
     def describe(self) -> str:
         return " ".join(f"{k}={v}" for k, v in asdict(self).items())
 

@@ -55,6 +55,8 @@ class SampleRecord:
     cache_action: str = ""  # what the cache policy actually did, e.g. "gc.collect (cpu)"
     warmup_policy: str = "none"  # none | N | per-sample
     timing_mode: str = "events"  # events | sync | multipass
+    arm: str | None = None  # the varied knobs of this sample's arm, e.g. "attn=eager"; None: one arm
+    knobs: dict | None = None  # every knob value in force (json_extract(knobs, '$.attn') in SQL)
     started_at: float = 0.0  # unix time the sample started
     image_width: int | None = None
     image_height: int | None = None

@@ -46,15 +46,20 @@ class StageSummary:
 
 @dataclass
 class SegmentSummary:
-    """The stages of one run of samples under the same policies."""
+    """The stages of one arm's run of samples under the same policies."""
 
     label: str  # cache=… warmup=… timing=…
     first_seq: int
     last_seq: int
     stages: list[StageSummary] = field(default_factory=list)
+    arm: str | None = None  # the arm's label; None in a run without arms
+
+    @property
+    def title(self) -> str:
+        return f"arm {self.arm}" if self.arm else self.label
 
     def to_dict(self) -> dict:
-        return {"policies": self.label, "first_seq": self.first_seq, "last_seq": self.last_seq,
+        return {"arm": self.arm, "policies": self.label, "first_seq": self.first_seq, "last_seq": self.last_seq,
                 "stages": [s.to_dict() for s in self.stages]}
 
 
@@ -77,9 +82,27 @@ def summarize_session(store: SessionStore, session_id: str) -> list[StageSummary
 
 
 def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSummary]:
-    """One summary per policy segment that has measured samples, in seq order."""
-    return [
-        SegmentSummary(seg.label, seg.first_seq, seg.last_seq, summarize_rows(seg.rows))
-        for seg in segments(store.iter_samples(session_id))
-        if seg.measured
-    ]
+    """One summary per arm (in the order the arms were defined, the baseline first), and
+    within an arm per policy segment that has measured samples, in seq order."""
+    by_arm: dict[str | None, list[SampleRecord]] = {}
+    for row in store.iter_samples(session_id):
+        by_arm.setdefault(row.arm, []).append(row)
+    order = arm_labels(store.session(session_id).settings)
+    out = []
+    for arm in sorted(by_arm, key=lambda label: order.index(label) if label in order else len(order)):
+        out.extend(
+            SegmentSummary(seg.label, seg.first_seq, seg.last_seq, summarize_rows(seg.rows), arm)
+            for seg in segments(by_arm[arm])
+            if seg.measured
+        )
+    return out
+
+
+def arm_labels(settings: dict) -> list[str | None]:
+    """The arm labels of a session's settings in their defined order (baseline first)."""
+    from .knobs import make_arms
+
+    knob_values = settings.get("knobs") or {}
+    if not isinstance(knob_values, dict):
+        return [None]
+    return [arm.label or None for arm in make_arms({k: v for k, v in knob_values.items() if isinstance(v, list)})]

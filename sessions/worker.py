@@ -29,6 +29,8 @@ from vlmtop.core.zoo import DEFAULT_PRESET
 
 from vlmtop.core.cache_policy import apply_cache_policy
 
+from .arms import BlockSchedule, ModelTarget, needs_warmup_switch
+from .knobs import Arm, knob, make_arms
 from .lifecycle import Lifecycle, SampleTimeout
 from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
@@ -59,6 +61,8 @@ class RunSettings:
     threads: int | None = None
     seed: int = 0
     sample_timeout_s: float | None = None  # a sample running longer becomes an error row
+    # --knob NAME=V1,V2: knob -> its values in order; several values make arms (sessions/knobs.py)
+    knobs: dict[str, list] = field(default_factory=dict)
 
     def policies(self) -> Policies:
         return Policies().with_value("cache", self.cache_policy).with_value("warmup", self.warmup).with_value(
@@ -87,6 +91,8 @@ class Worker:
     ):
         self.settings = settings
         self.policies = settings.policies()  # validated before anything is written
+        # every knob the run fixes or varies, the policies included, so each row names them all
+        self.arms = make_arms({**self.policies.as_knobs(), **settings.knobs})
         self.store = SessionStore.open(db_path, create=True)
         self.session_id = session_id
         self.on_sample = on_sample or (lambda record: None)
@@ -99,7 +105,7 @@ class Worker:
         self.first_error: str | None = None
         self.paused = False
         self.stop_requested = False  # by a `stop` control: a deliberate end, not an interruption
-        self._warmup_left = 0
+        self._warmup_left: dict[str, int] = {}  # per arm label
         self._errors_in_a_row = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -173,38 +179,52 @@ class Worker:
 
     def _loop(self, loaded: LoadedModel) -> None:
         settings = self.settings
+        for arm_knob in settings.knobs:
+            knob(arm_knob).check_family(loaded.family)  # a hub model's family is known only now
         stages = locate_stages(loaded.model, settings.stages)
         samples, warmup_samples = self._samples(loaded)
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
-        self._warmup_left = self.policies.warmup_count
+        target = ModelTarget(loaded, self._set_policy)
+        schedule = BlockSchedule(len(self.arms), settings.seed)
+        self._warmup_left = {arm.label: self.policies.warmup_count for arm in self.arms}
+        previous: Arm | None = None
         last_beat = time.monotonic()
         with ExitStack() as timer_scope, torch.inference_mode():
-            timer = timer_scope.enter_context(StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing)))
+            timer, timer_timing = None, None
             while True:
-                changed = self._apply_controls()
-                if changed & {"timing"}:  # new hooks for the new clock
-                    timer_scope.close()
-                    timer = timer_scope.enter_context(
-                        StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing))
-                    )
+                if self._apply_controls():  # a policy changed: every arm warms up again
+                    self._warmup_left = {arm.label: self.policies.warmup_count for arm in self.arms}
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     self.store.heartbeat(self.session_id)
                     last_beat = time.monotonic()
                 if self.stop_requested or self.lifecycle.stop_requested:
                     return
-                if settings.count is not None and self.measured >= settings.count:
+                # --count is measured samples per arm: whole blocks, so every arm has as many
+                if schedule.at_block_start and settings.count is not None and self.measured >= settings.count * len(self.arms):
                     return
                 if deadline is not None and time.monotonic() >= deadline:
                     return
                 if self.paused:
                     time.sleep(0.05)
                     continue
-                # Warm-up draws from its own copy of the source, so on a finite set every
-                # sample is still measured (warm-up rows are extra, flagged rows).
-                sample = next(warmup_samples if self._warmup_left > 0 else samples, None)
-                if sample is None:
+                step = schedule.next(samples)
+                if step is None:
                     return
-                self._run_sample(loaded, stages, timer, sample)
+                arm_index, sample = step
+                arm = self.arms[arm_index]
+                target.apply(arm)
+                if timer_timing != self.policies.timing:  # new hooks for a new clock
+                    timer_scope.close()
+                    timer = timer_scope.enter_context(StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing)))
+                    timer_timing = self.policies.timing
+                # Warm-up draws from its own pass over the source, so on a finite set every
+                # sample is still measured (warm-up rows are extra, flagged rows).
+                while self._warmup_left[arm.label] > 0 and not self.lifecycle.stop_requested:
+                    self._run_sample(loaded, stages, timer, target, arm, next(warmup_samples), is_warmup=True)
+                if needs_warmup_switch(previous, arm) and self.policies.warmup != "none":
+                    self._run_sample(loaded, stages, timer, target, arm, sample, is_warmup=True)
+                previous = arm
+                self._run_sample(loaded, stages, timer, target, arm, sample, is_warmup=False)
 
     def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:
         """(the measured samples, the warm-up samples): two passes over the same source."""
@@ -218,9 +238,13 @@ class Worker:
         warmup, warmup_finite = open_source()
         return source, itertools.cycle(list(warmup)) if warmup_finite else warmup
 
-    def _run_sample(self, loaded: LoadedModel, stages, timer: StageTimer, sample: Sample) -> None:
+    def _set_policy(self, kind: str, value: str) -> None:
+        """A policy knob of an arm (the arm's own setting; no event: the row records it)."""
+        self.policies = self.policies.with_value(kind, value)
+
+    def _run_sample(self, loaded: LoadedModel, stages, timer: StageTimer, target: ModelTarget, arm: Arm,
+                    sample: Sample, is_warmup: bool) -> None:
         policies = self.policies
-        is_warmup = self._warmup_left > 0
         record = SampleRecord(
             session_id=self.session_id,
             seq=self.seq,
@@ -229,12 +253,14 @@ class Worker:
             cache_policy=policies.cache,
             warmup_policy=policies.warmup,
             timing_mode=policies.timing,
+            arm=arm.label or None,
+            knobs=dict(arm.values) or None,
             started_at=time.time(),
         )
         self.on_start(self.seq, sample.id)
         try:
             with self.lifecycle.deadline(self.settings.sample_timeout_s):
-                self._measure(loaded, stages, timer, sample, record)
+                self._measure(loaded, stages, timer, target, sample, record)
             self._errors_in_a_row = 0
         except torch.OutOfMemoryError:
             raise  # the worker cannot go on: the session fails with this message
@@ -248,23 +274,25 @@ class Worker:
         self.seq += 1
         if record.status == "ok":
             if is_warmup:
-                self._warmup_left -= 1
+                self._warmup_left[arm.label] = max(0, self._warmup_left[arm.label] - 1)
             else:
                 self.measured += 1
         self.on_sample(record)
         if self._errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
             raise VlmtopError(f"{MAX_ERRORS_IN_A_ROW} samples in a row failed; the last: {record.error}")
 
-    def _measure(self, loaded: LoadedModel, stages, timer: StageTimer, sample: Sample, record: SampleRecord) -> None:
-        """Prepare and time one sample into `record` (raises on a bad sample)."""
+    def _measure(self, loaded: LoadedModel, stages, timer: StageTimer, target: ModelTarget, sample: Sample,
+                 record: SampleRecord) -> None:
+        """Prepare and time one sample into `record` under the arm in force (raises on a bad sample)."""
         policies = self.policies
-        image = sample.image()
+        image = target.resize(sample.image())
         record.image_width, record.image_height = image.size
-        inputs = loaded.prepare(image, sample.prompt)
+        inputs = loaded.prepare(image, sample.prompt, target.image_kwargs)
         record.image_tokens = loaded.count_image_tokens(inputs)
-        kwargs = loaded.generation_kwargs(
-            sample.max_new_tokens or self.settings.max_new_tokens, self.settings.fixed_length
-        )
+        extra = dict(target.generate_kwargs)
+        # the arm's decode length wins over a manifest line's, which wins over --max-new-tokens
+        max_new_tokens = extra.pop("max_new_tokens", None) or sample.max_new_tokens or self.settings.max_new_tokens
+        kwargs = {**loaded.generation_kwargs(max_new_tokens, self.settings.fixed_length), **extra}
         if policies.warmup == "per-sample":  # once untimed, then timed
             loaded.model.generate(**inputs, **kwargs)
         record.cache_action = apply_cache_policy(policies.cache, loaded.device)
@@ -280,7 +308,9 @@ class Worker:
     # -- controls ------------------------------------------------------------------------
 
     def _apply_controls(self) -> set[str]:
-        """Apply pending requests in order; return the policy kinds that changed."""
+        """Apply pending requests in order; return the policy kinds that changed.
+
+        A policy set from a dashboard applies to every arm from the next sample on."""
         changed: set[str] = set()
         for control in self.store.pending_controls(self.session_id):
             kind, value = control.kind, control.value
@@ -295,11 +325,13 @@ class Worker:
                     self.stop_requested = True
                     self._event("stop", "requested from a dashboard")
                 else:
+                    if len(self.settings.knobs.get(kind, ())) > 1:
+                        raise VlmtopError(f"{kind} is varied by this run's arms; it cannot be fixed mid-run")
                     new = self.policies.with_value(kind, value or "")
                     if new != self.policies:
                         self.policies = new
+                        self.arms = [arm.with_value(kind, getattr(new, kind)) for arm in self.arms]
                         changed.add(kind)
-                        self._warmup_left = new.warmup_count  # re-armed after every change
                         self._event("policy", f"{kind}={getattr(new, kind)}")
             except VlmtopError as exc:
                 self.store.answer_control(control.id, "rejected", None)

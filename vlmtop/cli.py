@@ -17,6 +17,7 @@ from vlmtop.core.errors import VlmtopError
 COMMAND_MODULES: tuple[str, ...] = (
     "vlmtop.cmd_run",
     "vlmtop.cmd_models",
+    "vlmtop.cmd_knobs",
     "vlmtop.cmd_dashboard",
     "vlmtop.cmd_store",
     "vlmtop.cmd_compare",

@@ -40,8 +40,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--random-weights", action="store_true", help="build a checkpoint from its config alone")
     what.add_argument("--samples", default="synthetic", help="synthetic, a folder of images, or a .jsonl manifest")
     what.add_argument("--prompt", help="prompt for folder samples (and manifest lines without one)")
-    what.add_argument("--count", type=positive_int, help="measured samples to record (default: until stopped; "
-                      "--headless on synthetic samples: 50)")
+    what.add_argument("--count", type=positive_int, help="measured samples to record per arm (default: until "
+                      "stopped; --headless on synthetic samples: 50)")
     what.add_argument("--duration", type=positive_float, metavar="SECONDS", help="stop after this many seconds")
     what.add_argument("--max-new-tokens", type=positive_int, default=16)
     what.add_argument("--free-length", action="store_true", help="let EOS end generation early (default: fixed length)")
@@ -55,6 +55,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--seed", type=int, default=0)
     what.add_argument("--sample-timeout", type=positive_float, metavar="SECONDS",
                       help="a sample running longer is abandoned and recorded as an error row")
+    arms = parser.add_argument_group("knobs and arms (`vlmtop knobs` lists them)")
+    arms.add_argument("--knob", action="append", default=[], metavar="NAME=V1[,V2...]",
+                      help="fix a knob (one value) or compare its values as interleaved arms in this one "
+                           "process (several values; several such knobs: every combination); repeatable")
     policy = parser.add_argument_group("policies (switchable at runtime from the dashboard)")
     default = Policies()
     policy.add_argument("--cache-policy", default=default.cache,
@@ -88,7 +92,8 @@ def positive_float(text: str) -> float:
     return value
 
 
-def settings_from(args: argparse.Namespace):
+def settings_from(args: argparse.Namespace, family: str | None = None):
+    from vlmtop.sessions.knobs import parse_knob_options
     from vlmtop.sessions.policies import validate
     from vlmtop.sessions.worker import RunSettings
 
@@ -116,6 +121,7 @@ def settings_from(args: argparse.Namespace):
         threads=args.threads,
         seed=args.seed,
         sample_timeout_s=args.sample_timeout,
+        knobs=parse_knob_options(args.knob, family),
     )
 
 
@@ -125,13 +131,13 @@ def has_terminal() -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vlmtop.core.models import check_model_spec
+    from vlmtop.core.models import check_model_spec, model_family
     from vlmtop.core.samples import check_samples_spec
     from vlmtop.sessions.paths import db_path
 
-    settings = settings_from(args)
-    # refuse a misspelt model or sample path in one line, before a session or a screen opens
-    check_model_spec(settings.model, settings.device, settings.dtype)
+    # refuse a misspelt model, knob or sample path in one line, before a session or a screen opens
+    check_model_spec(args.model, args.device, args.dtype)
+    settings = settings_from(args, model_family(args.model))
     check_samples_spec(settings.samples)
     db = db_path(args.db)
     headless = args.headless or args.json

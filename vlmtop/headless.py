@@ -87,7 +87,10 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         console=err,
         transient=False,
     )
-    task = progress.add_task("loading model", total=settings.count, rate="", last="-")
+    from vlmtop.sessions.knobs import make_arms
+
+    total = settings.count * len(make_arms(settings.knobs)) if settings.count else None  # --count is per arm
+    task = progress.add_task("loading model", total=total, rate="", last="-")
     started = [time.monotonic()]
 
     def on_loaded(loaded):
@@ -142,12 +145,17 @@ def run_headless(settings, db, as_json: bool = False) -> int:
 def _print_summary(out: Console, info, segments, status: str, db) -> None:
     if not segments:
         out.print(Text(f"session {info.id}: no measured sample"))
+    arms = {segment.arm for segment in segments}
     for segment in segments:
         title = f"{info.model} on {info.device} ({info.dtype}): ms per sample"
-        if len(segments) > 1:  # the policies changed mid-run: one table per segment, never pooled
-            title += f"\nseq {segment.first_seq}-{segment.last_seq}: {segment.label}"
+        if len(segments) > 1:  # arms, or policies changed mid-run: one table each, never pooled
+            title += f"\n{segment.title}" if len(segments) == len(arms) else \
+                f"\n{segment.title}, seq {segment.first_seq}-{segment.last_seq}: {segment.label}"
         out.print(_summary_table(title, segment.stages))
-    if len(segments) > 1:
+    if len(arms) > 1:
+        out.print(Text(f"{len(arms)} arms interleaved on the same samples, summarised apart; "
+                       f"`vlmtop compare {info.id}` compares each with the first"))
+    elif len(segments) > 1:
         out.print(Text(f"{len(segments)} policy segments, summarised apart; "
                        f"`vlmtop compare {info.id}` compares them"))
     out.print(Text.assemble("session ", (info.id, "bold"),

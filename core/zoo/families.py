@@ -231,8 +231,8 @@ class QwenInputs(InputBuilder):
         self.tok = tok
         self.image_processor = image_processor
 
-    def __call__(self, image: Image.Image, prompt: str) -> dict:
-        vision = self.image_processor(images=[image], return_tensors="pt")
+    def __call__(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+        vision = self.image_processor(images=[image], return_tensors="pt", **(image_kwargs or {}))
         merge = self.image_processor.merge_size
         n_tokens = int(vision["image_grid_thw"].prod()) // (merge * merge)
         text = (
@@ -418,7 +418,8 @@ class Molmo2Inputs(InputBuilder):
         cols = max(1, min(self.max_tiles // rows, round(width / self.size)))
         return rows, cols
 
-    def __call__(self, image: Image.Image, prompt: str) -> dict:
+    def __call__(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+        # (no transformers image processor here: processor knobs do not apply to molmo2)
         rows, cols = self.tiling(*image.size)
         side = self.size // self.patch  # patches per crop edge
         pooled = side // 2  # tokens per crop edge after 2x2 pooling

@@ -1,0 +1,249 @@
+"""The knobs: named, typed settings a run can fix or compare, each defined here once.
+
+A knob has a name, a parser that turns command-line text into its one canonical value
+(what sample rows store and screens show), the families it applies to, a one-line meaning,
+and an ``apply`` that takes effect between two samples without reloading the model. The
+three runtime policies (cache, warmup, timing) are knobs like the rest.
+
+``apply`` acts on an :class:`ArmTarget`, the worker's handle on the loaded model, so this
+module needs neither torch nor a model: `vlmtop knobs`, the dashboard and compare read it.
+
+Several values of a knob make *arms*; several multi-valued knobs make their cartesian
+product. The worker runs every arm on the same sample in a randomized order per block
+(sessions/worker.py), which is exactly paired and cancels the process's own offset.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from vlmtop.core.errors import VlmtopError
+
+from .policies import validate as validate_policy
+
+QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+SPLITTING_FAMILIES = ("idefics3", "smolvlm")
+
+
+class ArmTarget(Protocol):
+    """What a knob's apply can change (implemented by the worker)."""
+
+    image_size: tuple[int, int] | int | None  # (w, h) exact, or the longest edge
+    image_kwargs: dict  # passed to the image processor with every sample
+    generate_kwargs: dict  # passed to generate() with every sample
+
+    def set_attention(self, implementation: str) -> None: ...
+    def set_threads(self, threads: int) -> None: ...
+    def set_policy(self, kind: str, value: str) -> None: ...
+    def pixel_budget(self) -> dict: ...  # the image processor's size dict (Qwen)
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    values: str  # the allowed values, in words (`vlmtop knobs`)
+    meaning: str
+    parse: Callable[[str], Any]  # text -> canonical value; raises VlmtopError
+    apply: Callable[[ArmTarget, Any], None]
+    families: tuple[str, ...] | None = None  # None: every family
+    needs_warmup: bool = False  # a switch to a new value warms up once before it is timed
+
+    def check_family(self, family: str | None) -> None:
+        """Refuse a knob that does nothing for this model, in one line."""
+        if family is not None and self.families is not None and family not in self.families:
+            raise VlmtopError(
+                f"knob {self.name} does not apply to {family} models (it applies to {', '.join(self.families)}); "
+                "`vlmtop knobs --model M` lists what does"
+            )
+
+
+# -- parsers ----------------------------------------------------------------------------
+
+
+def _size(text: str) -> str:
+    """`448x336` (exact width x height) or `448` (the longest edge, aspect kept)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x×]\s*(\d+))?\s*", text)
+    if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < 1) or int(match[1]) > 16384:
+        raise VlmtopError(f"image_size {text!r}: use WxH (e.g. 448x448) or a longest edge in px (e.g. 448)")
+    return f"{int(match[1])}x{int(match[2])}" if match[2] else str(int(match[1]))
+
+
+def _pixels(text: str) -> int:
+    """A pixel count: `200704`, or `448x448` for its product."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x×*]\s*(\d+))?\s*", text)
+    if not match:
+        raise VlmtopError(f"pixel budget {text!r}: use a count (200704) or WxH (448x448)")
+    value = int(match[1]) * (int(match[2]) if match[2] else 1)
+    if value < 28 * 28:
+        raise VlmtopError(f"pixel budget {text!r}: at least 784 (one 28x28 patch)")
+    return value
+
+
+def _positive(name: str, limit: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not (text.strip().isascii() and text.strip().isdigit()) or not 1 <= int(text) <= limit:
+            raise VlmtopError(f"{name} {text!r}: use a whole number from 1 to {limit}")
+        return int(text)
+
+    return parse
+
+
+def _switch(name: str) -> Callable[[str], bool]:
+    def parse(text: str) -> bool:
+        value = text.strip().lower()
+        if value in ("on", "true", "1", "yes"):
+            return True
+        if value in ("off", "false", "0", "no"):
+            return False
+        raise VlmtopError(f"{name} {text!r}: use on or off")
+
+    return parse
+
+
+def _choice(name: str, choices: Callable[[], tuple[str, ...]]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices():
+            raise VlmtopError(f"{name} {text!r}: use {' | '.join(choices())}")
+        return value
+
+    return parse
+
+
+def attention_choices() -> tuple[str, ...]:
+    """sdpa and eager always; flash_attention_2 where the flash_attn package is installed."""
+    found = importlib.util.find_spec("flash_attn") is not None
+    return ("sdpa", "eager", "flash_attention_2") if found else ("sdpa", "eager")
+
+
+def _policy(kind: str) -> Callable[[str], str]:
+    return lambda text: validate_policy(kind, text)
+
+
+# -- apply ------------------------------------------------------------------------------
+
+
+def _apply_image_size(target: ArmTarget, value: str) -> None:
+    w, _, h = value.partition("x")
+    target.image_size = (int(w), int(h)) if h else int(w)
+
+
+def _apply_pixels(which: str) -> Callable[[ArmTarget, int], None]:
+    def apply(target: ArmTarget, value: int) -> None:
+        size = {**target.pixel_budget(), **target.image_kwargs.get("size", {})}
+        size[which] = value
+        target.image_kwargs["size"] = size
+
+    return apply
+
+
+def _apply_generate(key: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[ArmTarget, Any], None]:
+    def apply(target: ArmTarget, value: Any) -> None:
+        converted = convert(value)
+        if converted is None:
+            target.generate_kwargs.pop(key, None)
+        else:
+            target.generate_kwargs[key] = converted
+
+    return apply
+
+
+KNOBS: dict[str, Knob] = {
+    knob.name: knob
+    for knob in (
+        Knob("image_size", "WxH | N (longest edge)", "resize every input image before the processor",
+             _size, _apply_image_size),
+        Knob("max_pixels", "pixels, or WxH", "the processor's upper pixel budget: caps the visual tokens",
+             _pixels, _apply_pixels("longest_edge"), QWEN_FAMILIES),
+        Knob("min_pixels", "pixels, or WxH", "the processor's lower pixel budget: a floor on visual tokens",
+             _pixels, _apply_pixels("shortest_edge"), QWEN_FAMILIES),
+        Knob("image_splitting", "on | off", "split large images into crops plus a global view (do_image_splitting)",
+             _switch("image_splitting"), lambda t, v: t.image_kwargs.__setitem__("do_image_splitting", v),
+             SPLITTING_FAMILIES),
+        Knob("max_new_tokens", "1..8192", "tokens generated per sample (the decode length)",
+             _positive("max_new_tokens", 8192), _apply_generate("max_new_tokens")),
+        Knob("attn", "sdpa | eager [| flash_attention_2]", "the attention kernel (set_attn_implementation)",
+             _choice("attn", attention_choices), lambda t, v: t.set_attention(v), needs_warmup=True),
+        Knob("kv_cache", "dynamic | static", "the KV-cache implementation generate() uses",
+             _choice("kv_cache", lambda: ("dynamic", "static")),
+             _apply_generate("cache_implementation", lambda v: "static" if v == "static" else None),
+             needs_warmup=True),
+        Knob("threads", "1..1024", "torch intra-op threads of the worker (CPU work)",
+             _positive("threads", 1024), lambda t, v: t.set_threads(v)),
+        Knob("cache", "keep | empty", "policy: empty_cache + gc.collect before each sample, outside the timing",
+             _policy("cache"), lambda t, v: t.set_policy("cache", v)),
+        Knob("warmup", "none | N | per-sample", "policy: untimed warm-up samples at start and after each change",
+             _policy("warmup"), lambda t, v: t.set_policy("warmup", v)),
+        Knob("timing", "events | sync | multipass", "policy: how stages are clocked",
+             _policy("timing"), lambda t, v: t.set_policy("timing", v)),
+    )
+}
+
+POLICY_KNOBS = ("cache", "warmup", "timing")
+
+
+def knob(name: str) -> Knob:
+    if name not in KNOBS:
+        raise VlmtopError(f"unknown knob {name!r}: one of {', '.join(KNOBS)} (`vlmtop knobs` explains them)")
+    return KNOBS[name]
+
+
+# -- arms -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One combination of knob values; `values` holds every knob the run set."""
+
+    label: str  # the varied knobs only, e.g. "attn=eager,max_new_tokens=8"; "" with one arm
+    values: dict[str, Any]
+
+    def with_value(self, name: str, value: Any) -> "Arm":
+        """The same arm with one fixed knob set anew (a policy switched from a dashboard)."""
+        return Arm(self.label, {**self.values, name: value})
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "values": dict(self.values)}
+
+
+def parse_knob_options(items: list[str], family: str | None = None) -> dict[str, list[Any]]:
+    """`--knob NAME=V1[,V2...]` options -> {name: [values]} in the given order, validated."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not text.strip():
+            raise VlmtopError(f"--knob {item!r}: expected NAME=VALUE[,VALUE...], e.g. attn=sdpa,eager")
+        spec = knob(name)
+        spec.check_family(family)
+        if name in out:
+            raise VlmtopError(f"--knob {name} given twice: put every value in one option ({name}=A,B)")
+        values = [spec.parse(part) for part in text.split(",")]
+        if len(set(map(str, values))) != len(values):
+            raise VlmtopError(f"--knob {item!r}: a value is repeated")
+        out[name] = values
+    return out
+
+
+def make_arms(knob_values: dict[str, list[Any]]) -> list[Arm]:
+    """The cartesian product of the multi-valued knobs; the first arm is the baseline
+    (every knob at its first value). Single-valued knobs are in every arm's values."""
+    varied = [name for name, values in knob_values.items() if len(values) > 1]
+    arms = []
+    for combo in itertools.product(*(knob_values[name] for name in varied)):
+        values = {name: vals[0] for name, vals in knob_values.items()}
+        values.update(zip(varied, combo))
+        label = ",".join(f"{name}={format_value(values[name])}" for name in varied)
+        arms.append(Arm(label, values))
+    return arms or [Arm("", {})]
+
+
+def format_value(value: Any) -> str:
+    """How a knob value is written in labels and on screen."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
