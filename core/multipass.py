@@ -37,11 +37,11 @@ class MultipassTiming:
 
 
 def measure_multipass(model: nn.Module, stages: StageMap, inputs: dict, generate_kwargs: dict) -> MultipassTiming:
-    cuda = next(model.parameters()).device.type == "cuda"
+    devices = {p.device for p in model.parameters() if p.device.type != "cpu"}
 
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize()
+    def sync() -> None:  # every device the model uses, not the process's current one
+        for device in devices:
+            getattr(torch, device.type).synchronize(device)
 
     vision_args = _capture(model, stages, inputs)
 

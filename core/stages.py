@@ -24,7 +24,10 @@ ALIASES = {"llm": "language", "text": "language", "lm": "language", "encoder": "
 
 # Where each part lives in the families we know, most common first. Projectors also
 # nest inside the vision module (Qwen2/2.5/3-VL: visual.merger).
-VISION_NAMES = ("vision_tower", "visual", "vision_model", "vision_encoder", "vision_backbone", "image_encoder")
+VISION_NAMES = (
+    "vision_tower", "visual", "vision_model", "vision_encoder", "vision_backbone", "image_encoder",
+    "vision_embed_tokens",  # Fuyu: image patches are embedded by one linear layer
+)
 PROJECTOR_NAMES = (
     "multi_modal_projector",
     "connector",
@@ -35,6 +38,7 @@ PROJECTOR_NAMES = (
     "image_projector",
     "projector",
     "adapter",
+    "aligner",  # Janus
 )
 LANGUAGE_NAMES = ("language_model", "text_model", "llm", "transformer")
 WRAPPERS = ("", "model.")  # VLM heads usually keep their parts under `.model`
@@ -59,6 +63,11 @@ class StageMap:
     projector: Stage | None = None
     extra: tuple[Stage, ...] = ()  # user-declared stages, reported inclusive in extra_ms
 
+    @property
+    def unlocated(self) -> tuple[str, ...]:
+        """Standard stages not found: their time is in `other`, and records say so."""
+        return tuple(name for name in ("vision", "projector") if getattr(self, name) is None)
+
     def all(self) -> list[Stage]:
         return [s for s in (self.vision, self.projector, self.language) if s is not None] + list(self.extra)
 
@@ -73,11 +82,17 @@ def locate_stages(model: nn.Module, overrides: dict[str, str] | None = None) -> 
     "model.vision_backbone"}``); other names add extra stages. Raises
     :class:`StageNotFoundError` naming what was looked for and how to declare it.
     """
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        raise StageNotFoundError(
+            f"{type(model).__name__} is an encoder-decoder model (e.g. Florence-2): vlmtop times decoder-only "
+            "VLMs (LLaVA, Qwen2-VL, Idefics3, PaliGemma, Gemma3, ... `vlmtop models` lists the layouts)"
+        )
     declared = {ALIASES.get(k, k): v for k, v in (overrides or {}).items()}
     found: dict[str, Stage] = {name: stage_at(model, name, path) for name, path in declared.items()}
 
     if "vision" not in found:
-        vision = _find(model, VISION_NAMES) or _find_by_config(model, "vision_config")
+        vision = (_find(model, VISION_NAMES) or _find_by_config(model, "vision_config")
+                  or _find_pixel_consumer(model))
         if vision is not None:
             found["vision"] = _single("vision", *vision)
     if "projector" not in found:
@@ -160,6 +175,23 @@ def _find_by_config(model: nn.Module, attribute: str):
     for path, module in model.named_modules():
         if path and getattr(module, "config", None) is target:
             return path, module
+    return None
+
+
+def _find_pixel_consumer(model: nn.Module):
+    """The shallowest submodule (below the model and its `.model` wrapper) whose forward
+    takes `pixel_values`: the vision encoder of a family with names we do not know."""
+    import inspect
+
+    wrapper = model._modules.get("model")
+    for path, module in sorted(model.named_modules(), key=lambda item: item[0].count(".")):
+        if not path or module is wrapper:
+            continue
+        try:
+            if "pixel_values" in inspect.signature(module.forward).parameters:
+                return path, module
+        except (TypeError, ValueError):
+            continue
     return None
 
 

@@ -17,6 +17,7 @@ once per new token, so the second ``put()`` is the first token.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -35,32 +36,49 @@ TTFT = -1  # stage index of the first-token mark
 
 
 class _Clock:
-    """Makes the time marks: perf_counter_ns on CPU, CUDA events (or sync + clock) on GPU."""
+    """Makes the time marks for the device the model runs on.
 
-    def __init__(self, device: torch.device, mode: str):
+    - CPU: ``perf_counter_ns``.
+    - CUDA, one device: a ``torch.cuda.Event`` recorded on THAT device's current stream
+      (not the process's current device: with ``--device cuda:1`` the events must sit on
+      cuda:1, or they measure launch time and the GPU work lands in `other`), resolved
+      after one synchronize of that device.
+    - CUDA over several devices (``device_map="auto"``), MPS, XPU: events cannot be
+      compared across devices (or do not exist), so every mark synchronizes every device
+      the model uses, then reads ``perf_counter_ns``: correct, with the sync mode's
+      observer effect, and the clock's name says so.
+    """
+
+    def __init__(self, devices: list[torch.device], mode: str):
         if mode not in MODES:
             raise VlmtopError(f"unknown timing mode {mode!r}: choose one of {', '.join(MODES)}")
-        self.cuda = device.type == "cuda"
-        if not self.cuda:
+        accelerators = [d for d in devices if d.type != "cpu"]
+        self.devices = accelerators
+        self.cuda = bool(accelerators) and all(d.type == "cuda" for d in accelerators)
+        if not accelerators:
             self.name = "perf_counter"
             self.now = time.perf_counter_ns
-        elif mode == "events":
+        elif self.cuda and len(accelerators) == 1 and mode == "events":
             self.name = "cuda_events"
+            self._stream = torch.cuda.current_stream(accelerators[0])
             self.now = self._event
         else:
-            self.name = "cuda_sync"
+            prefix = "cuda" if self.cuda else accelerators[0].type
+            self.name = f"{prefix}_sync" if len(accelerators) == 1 else f"{prefix}_sync_{len(accelerators)}_devices"
             self.now = self._synced
 
-    @staticmethod
-    def _event() -> torch.cuda.Event:
+    def _event(self) -> torch.cuda.Event:
         event = torch.cuda.Event(enable_timing=True)
-        event.record()
+        event.record(self._stream)
         return event
 
-    @staticmethod
-    def _synced() -> int:
-        torch.cuda.synchronize()
+    def _synced(self) -> int:
+        self.synchronize()
         return time.perf_counter_ns()
+
+    def synchronize(self) -> None:
+        for device in self.devices:
+            getattr(torch, device.type).synchronize(device)
 
     def ms_since(self, origin, mark) -> float:
         if self.name == "cuda_events":
@@ -69,8 +87,7 @@ class _Clock:
 
     def settle(self) -> None:
         """Called once after generate() returns: events can be read only when done."""
-        if self.cuda:
-            torch.cuda.synchronize()
+        self.synchronize()
 
 
 class _FirstTokenStreamer(BaseStreamer):
@@ -110,9 +127,13 @@ class StageTimer:
         # Stages whose times add up to e2e; a standard stage nested in another (Qwen's
         # merger inside the vision tower) is subtracted from the one around it.
         self._additive = {i for i, s in enumerate(self.stages) if s not in stages.extra}
-        self._clock = _Clock(_device_of(model), mode)
+        self.unlocated = stages.unlocated
+        self._clock = _Clock(_devices_of(model), mode)
         self._marks: list[tuple[int, int, Any]] = []
         self._recording = False
+        # Only the thread inside timer.generate() marks: another thread running the same
+        # model at the same time fires the same hooks, and its calls are not ours.
+        self._thread: int | None = None
         self._handles: list = []
 
     # -- hooks ---------------------------------------------------------------------------
@@ -140,7 +161,7 @@ class StageTimer:
         return hook
 
     def _mark(self, index: int, kind: int) -> None:
-        if self._recording:
+        if self._recording and threading.get_ident() == self._thread:
             self._marks.append((index, kind, self._clock.now()))
 
     # -- measurement ---------------------------------------------------------------------
@@ -153,7 +174,10 @@ class StageTimer:
         """
         if not self._handles:
             raise VlmtopError("StageTimer.generate() needs the hooks: use `with StageTimer(model, stages) as timer:`")
-        beams = kwargs.get("num_beams") or getattr(kwargs.get("generation_config"), "num_beams", 1) or 1
+        # the call's own setting, else its generation_config, else the checkpoint's default
+        config = kwargs.get("generation_config") or getattr(self.model, "generation_config", None)
+        beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
+        speculative = _speculative(kwargs, config)
         streamer = None
         if beams == 1:  # generate() refuses a streamer with beam search; TTFT is then None
             streamer = _FirstTokenStreamer(self._mark, kwargs.pop("streamer", None))
@@ -161,6 +185,7 @@ class StageTimer:
         prompt_tokens = _prompt_length(kwargs)
 
         self._marks.clear()
+        self._thread = threading.get_ident()
         self._recording = True
         try:
             origin = self._clock.now()
@@ -173,6 +198,12 @@ class StageTimer:
         sequences = getattr(output, "sequences", output)
         new_tokens = max(0, sequences.shape[-1] - prompt_tokens) if prompt_tokens else 0
         timing = self._resolve(origin, finish, prompt_tokens, new_tokens)
+        if self._clock.name.startswith("mps"):
+            # transformers defers the streamer one step on MPS (DeferredStopCheck), so the
+            # second put() comes after the first decode step: no honest TTFT there.
+            timing.ttft_ms = None
+        timing.speculative = speculative
+        timing.unlocated = self.unlocated
         return timing, sequences
 
     def _resolve(self, origin, finish, prompt_tokens: int, new_tokens: int) -> StageTiming:
@@ -241,10 +272,20 @@ class StageTimer:
         )
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def _devices_of(model: nn.Module) -> list[torch.device]:
+    """Every device holding a parameter (several with device_map="auto"), in first-use order."""
+    seen: dict[torch.device, None] = {}
     for parameter in model.parameters():
-        return parameter.device
-    return torch.device("cpu")
+        seen.setdefault(parameter.device)
+    return list(seen) or [torch.device("cpu")]
+
+
+def _speculative(kwargs: dict, config) -> bool:
+    """Assisted or prompt-lookup decoding: one language-model call may emit several tokens."""
+    for source in (kwargs, config.__dict__ if config is not None else {}):
+        if source.get("assistant_model") is not None or source.get("prompt_lookup_num_tokens"):
+            return True
+    return False
 
 
 def _prompt_length(kwargs: dict) -> int:

@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+def decode_tokens(steps: int, new_tokens: int | None) -> int:
+    """Tokens the decode steps produced: every new token but the first (prefill's)."""
+    return max(0, new_tokens - 1) if new_tokens else steps
+
+
+def decode_per_token_ms(decode_ms: float | None, steps: int, new_tokens: int | None) -> float | None:
+    """Decode time per generated token (vLLM's TPOT); None without decode steps.
+
+    Divided by tokens, not by steps: one speculative step can emit several tokens (with
+    plain decoding the two counts are equal)."""
+    tokens = decode_tokens(steps, new_tokens)
+    return decode_ms / tokens if steps and tokens and decode_ms is not None else None
+
+
+def tokens_per_step(steps: int, new_tokens: int | None) -> float | None:
+    """Decode tokens per language-model call: 1 in plain decoding, more when speculative
+    decoding accepts candidates (its acceptance, counted in tokens)."""
+    return decode_tokens(steps, new_tokens) / steps if steps else None
+
+
 @dataclass(frozen=True)
 class Span:
     """One call of a stage module, in ms from the start of ``generate()``.
@@ -45,25 +65,21 @@ class StageTiming:
     spans: list[Span] = field(default_factory=list)
     # Times of stages the user declared beyond the four standard ones, by name.
     extra_ms: dict[str, float] = field(default_factory=dict)
+    # Assisted or prompt-lookup decoding: a decode step may emit several tokens.
+    speculative: bool = False
+    # Standard stages the locator did not find (their time is in other_ms), e.g. ("projector",).
+    unlocated: tuple[str, ...] = ()
 
     @property
     def decode_per_token_ms(self) -> float | None:
-        """Mean time of one decode step (vLLM's TPOT), None without decode steps."""
-        if not self.decode_steps_ms:
-            return None
-        return self.decode_ms / len(self.decode_steps_ms)
+        return decode_per_token_ms(self.decode_ms, len(self.decode_steps_ms), self.new_tokens)
 
-    def stage_ms(self) -> dict[str, float]:
-        """The additive parts of e2e, in pipeline order, `other` last."""
-        return {
-            "vision": self.vision_ms,
-            "projector": self.projector_ms,
-            "prefill": self.prefill_ms,
-            "decode": self.decode_ms,
-            "other": self.other_ms,
-        }
+    @property
+    def tokens_per_step(self) -> float | None:
+        return tokens_per_step(len(self.decode_steps_ms), self.new_tokens)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["decode_per_token_ms"] = self.decode_per_token_ms
+        out["tokens_per_step"] = self.tokens_per_step
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vlmtop.core.timing import StageTiming
+from vlmtop.core.timing import StageTiming, decode_per_token_ms
 
 # Columns holding a stage time in ms, in the order the dashboard and summaries show them.
 STAGE_COLUMNS = (
@@ -76,6 +76,9 @@ class SampleRecord:
     vision_calls: int | None = None  # vision module calls summed in vision_ms (images, crops)
     # stages declared with --stage NAME=PATH beyond the standard four, inclusive ms
     extra_ms: dict[str, float] = field(default_factory=dict)
+    speculative: bool = False  # assisted / prompt-lookup decoding: several tokens per step
+    tokens_per_step: float | None = None  # decode tokens per language-model call (1 unless speculative)
+    unlocated: str | None = None  # standard stages not found, e.g. "projector": their time is in other_ms
     mp_vision_ms: float | None = None
     mp_projector_ms: float | None = None
     mp_prefill_ms: float | None = None
@@ -84,9 +87,7 @@ class SampleRecord:
 
     @property
     def decode_per_token_ms(self) -> float | None:
-        if not self.decode_steps_ms or self.decode_ms is None:
-            return None
-        return self.decode_ms / len(self.decode_steps_ms)
+        return decode_per_token_ms(self.decode_ms, len(self.decode_steps_ms or ()), self.new_tokens)
 
     def set_timing(self, timing: StageTiming) -> None:
         """Copy a timer result into this record."""
@@ -103,6 +104,9 @@ class SampleRecord:
         self.new_tokens = timing.new_tokens
         self.vision_calls = timing.vision_calls
         self.extra_ms = dict(timing.extra_ms)
+        self.speculative = timing.speculative
+        self.tokens_per_step = timing.tokens_per_step
+        self.unlocated = ",".join(timing.unlocated) or None
 
 
 @dataclass

@@ -182,6 +182,8 @@ class Worker:
         for arm_knob in settings.knobs:
             knob(arm_knob).check_family(loaded.family)  # a hub model's family is known only now
         stages = locate_stages(loaded.model, settings.stages)
+        for name in stages.unlocated:  # said once here, and on every row (`unlocated`)
+            self._event("unlocated", f"{name}: not located; its time is in other (declare it with --stage {name}=PATH)")
         samples, warmup_samples = self._samples(loaded)
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
         target = ModelTarget(loaded, self._set_policy)

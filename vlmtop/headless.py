@@ -97,8 +97,11 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         started[0] = time.monotonic()
         progress.update(task, description=escape(f"{loaded.name} on {loaded.device}"))
 
+    unlocated: set[str] = set()
+
     def on_sample(record):
         in_flight.finish(record.e2e_ms if record.status == "ok" else None)
+        unlocated.update(filter(None, (record.unlocated or "").split(",")))
         if record.status == "error":
             # user text (paths, prompts, errors) is data: never let Rich read it as markup
             progress.console.print(Text.assemble(("seq ", "red"), (f"{record.seq} ({record.sample_id}) failed: ", "red"),
@@ -132,6 +135,9 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         print()
     else:
         _print_summary(Console(), info, segments, status, db)
+        for name in sorted(unlocated):
+            err.print(Text(f"vlmtop: {name}: not located in {info.model}; its time is in other "
+                           f"(declare it with --stage {name}=PATH)", style="yellow"))
     if status == "failed":
         err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""))
         return 1
