@@ -99,8 +99,8 @@ def _write_sqlite(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
     with SessionStore.open(tmp, create=True) as copy:
         copy.copy_session_from(store.path, session.id)
         # One self-contained file (no -wal/-shm beside it), readable from read-only media.
-        copy.db.disable_wal()
-        return copy.db["samples"].count
+        copy.use_rollback_journal()
+        return copy.sample_count_in_file()
 
 
 def _write_csv(store: SessionStore, session: SessionInfo, tmp: Path) -> int:

@@ -152,7 +152,7 @@ def test_failure_midway_removes_the_temporary_file(recorded, tmp_path):
     # A span that is not a (stage, start, end) triple breaks the trace writer mid-file.
     bad = new_session(store)
     store.write_sample(SampleRecord(bad, 0, e2e_ms=1.0))
-    store.db.execute("UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
+    store._conn.execute("UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(ValueError):
         export_session(store, bad, "trace", tmp_path / "t.json")
