@@ -61,6 +61,7 @@ from vlmtop.sessions.sqlite_file import (
     connect_writable,
     location_writable,
     uri,
+    wal_pending,
 )
 from vlmtop.sessions.store_errors import (
     AmbiguousSessionError,
@@ -297,7 +298,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
         The source is attached read-only and read in one transaction: a consistent
         snapshot even while its writer keeps appending.
         """
-        self._conn.execute("ATTACH DATABASE ? AS src", (uri(Path(source_path), "ro"),))
+        self._attach_readonly(Path(source_path))
         try:
             with self._transaction():
                 for table in VLMTOP_TABLES:
@@ -314,6 +315,21 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
                     )
         finally:
             self._conn.execute("DETACH DATABASE src")
+
+    def _attach_readonly(self, source: Path) -> None:
+        self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro"),))
+        try:
+            self._conn.execute("SELECT count(*) FROM src.sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL file in a read-only folder, without its -shm: as in sqlite_file.py,
+            # immutable is right there unless a -wal with changes lies beside it.
+            self._conn.execute("DETACH DATABASE src")
+            if wal_pending(source):
+                raise StoreError(
+                    f"cannot read {source}: its write-ahead log holds changes, and its "
+                    f"folder is read-only; copy both files to a writable folder"
+                ) from None
+            self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro", immutable=True),))
 
     def sample_count_in_file(self) -> int:
         """Every sample row in the file, all sessions together."""

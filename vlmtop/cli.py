@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vlmtop.cmd_run",
     "vlmtop.cmd_dashboard",
     "vlmtop.cmd_store",
+    "vlmtop.cmd_manage",
     "vlmtop.cmd_compare",
 )
 
