@@ -317,19 +317,21 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             self._conn.execute("DETACH DATABASE src")
 
     def _attach_readonly(self, source: Path) -> None:
-        self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro"),))
         try:
+            self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro"),))
             self._conn.execute("SELECT count(*) FROM src.sqlite_master").fetchone()
+            return
         except sqlite3.OperationalError:
             # A WAL file in a read-only folder, without its -shm: as in sqlite_file.py,
             # immutable is right there unless a -wal with changes lies beside it.
-            self._conn.execute("DETACH DATABASE src")
-            if wal_pending(source):
-                raise StoreError(
-                    f"cannot read {source}: its write-ahead log holds changes, and its "
-                    f"folder is read-only; copy both files to a writable folder"
-                ) from None
-            self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro", immutable=True),))
+            if any(row[1] == "src" for row in self._conn.execute("PRAGMA database_list")):
+                self._conn.execute("DETACH DATABASE src")
+        if wal_pending(source):
+            raise StoreError(
+                f"cannot read {source}: its write-ahead log holds changes, and its "
+                f"folder is read-only; copy both files to a writable folder"
+            )
+        self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro", immutable=True),))
 
     def sample_count_in_file(self) -> int:
         """Every sample row in the file, all sessions together."""
