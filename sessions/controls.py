@@ -12,13 +12,9 @@ import time
 
 from vlmtop.sessions.rows import Control, SessionInfo, control
 from vlmtop.sessions.sqlite_file import SqliteFile
-from vlmtop.sessions.store_errors import StoreError
+from vlmtop.sessions.store_errors import SessionNotRunningError, StoreError
 
 CONTROL_STATUSES = ("pending", "applied", "rejected")
-
-
-class SessionNotRunningError(StoreError):
-    """A request that needs a live worker, for a session that has none."""
 
 
 class ControlChannel(SqliteFile):

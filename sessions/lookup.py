@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vlmtop.sessions.controls import SessionNotRunningError
 from vlmtop.sessions.rows import SessionInfo
 from vlmtop.sessions.sqlite_file import SqliteFile
-from vlmtop.sessions.store_errors import AmbiguousSessionError, UnknownSessionError
+from vlmtop.sessions.store_errors import (
+    AmbiguousSessionError,
+    SessionNotRunningError,
+    UnknownSessionError,
+)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from vlmtop.sessions.sqlite_file import uri, wal_pending
 from vlmtop.sessions.rows import SAMPLE_COLUMNS, SAMPLE_KINDS, SQL_TYPES
+from vlmtop.sessions.sqlite_file import uri, wal_pending
 from vlmtop.sessions.store_errors import (
     ForeignDatabaseError,
     NewerSchemaError,

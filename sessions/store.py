@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmtop.sessions import schema
-from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel, SessionNotRunningError
+from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel
 from vlmtop.sessions.liveness import ALIVE_SQL, STALE_HEARTBEAT_S, save_settled, settle
 from vlmtop.sessions.lookup import Resolved, SessionLookup
 from vlmtop.sessions.recorded import MEASURED_SQL, RecordedRows
@@ -69,6 +69,7 @@ from vlmtop.sessions.store_errors import (
     NewerSchemaError,
     NotASessionDatabaseError,
     ReadOnlyStoreError,
+    SessionNotRunningError,
     SessionRunningError,
     StoreError,
     StoreNotFoundError,

@@ -43,3 +43,7 @@ class AmbiguousSessionError(UnknownSessionError):
 
 class SessionRunningError(StoreError):
     """The session still has a live writer: stop it before removing it."""
+
+
+class SessionNotRunningError(StoreError):
+    """A request that needs a live worker (stop), for a session that has none."""
