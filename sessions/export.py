@@ -1,7 +1,9 @@
 """Writing one session to a file: a shareable database, tables for analysis, a trace.
 
 Every format is written to a temporary file beside the target and renamed over it at the
-end, so a failed or interrupted export never leaves a half-written file behind.
+end, so a failed or interrupted export never leaves a half-written file behind. ``-`` is
+standard output: text formats stream to it, binary ones (sqlite, parquet) are built in a
+temporary folder and then copied out, never onto a terminal.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import sys
 import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
-from vlmtop.sessions.record import STAGE_COLUMNS, SampleRecord
+from vlmtop.sessions.record import STAGE_COLUMNS, EventRecord, SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
@@ -26,8 +31,11 @@ from vlmtop.sessions.store import (
 )
 
 FORMATS = ("sqlite", "csv", "jsonl", "parquet", "trace")
-# What `-o FILE` implies when --format is not given.
+BINARY_FORMATS = ("sqlite", "parquet")
+STDOUT = "-"  # `-o -`, as curl, tar and pandoc spell standard output
+# What `-o FILE` implies; the names are matched at their end, longest first.
 SUFFIX_FORMATS = {
+    ".trace.json": "trace",
     ".db": "sqlite",
     ".sqlite": "sqlite",
     ".sqlite3": "sqlite",
@@ -41,6 +49,11 @@ SPAN_FIELDS = ("stage", "start_ms", "end_ms")  # the parts of each SampleRecord.
 # Trace tracks in the order a trace viewer shows them; user-declared stages follow.
 TRACE_TRACKS = ("e2e", "vision", "projector", "prefill", "decode")
 PARQUET_ROW_GROUP = 50_000
+# Times come from perf_counter_ns (1 ns) or CUDA events (0.5 us): in ms, 6 decimals hold
+# every digit the clock gave. More are binary-float noise (2.5632490000000008).
+CSV_DECIMALS = 6
+# Events that switch what later samples measure: instants on the trace's timeline.
+SWITCH_EVENT_KINDS = ("policy", "knob")
 
 
 class ExportError(StoreError):
@@ -49,16 +62,42 @@ class ExportError(StoreError):
 
 def format_for(path: str | os.PathLike) -> str | None:
     """The format a file name implies (``.csv`` -> csv...), None when it implies none."""
-    return SUFFIX_FORMATS.get(Path(path).suffix.lower())
+    name = Path(path).name.lower()
+    return next((fmt for end, fmt in SUFFIX_FORMATS.items() if name.endswith(end)), None)
+
+
+def choose_format(out: str | os.PathLike, fmt: str | None) -> str:
+    """The format to write ``out`` in: ``fmt`` if given, else what the name implies.
+
+    A name that implies another format than ``fmt`` is refused: ``-o results.json
+    --format csv`` would leave a CSV file any tool opens as JSON.
+    """
+    to_stdout = str(out) == STDOUT
+    implied = None if to_stdout else format_for(out)
+    if fmt and implied and fmt != implied:
+        raise ExportError(
+            f"{Path(out).name} names a {implied} file but --format is {fmt}: "
+            f"change the file name or the format"
+        )
+    if fmt or implied:
+        return fmt or implied
+    if to_stdout:
+        raise ExportError(f"writing to standard output (-o -) needs --format ({', '.join(FORMATS)})")
+    raise ExportError(
+        f"cannot tell the format from {Path(out).name!r}: pass --format ({', '.join(FORMATS)})"
+    )
 
 
 def export_session(
     store: SessionStore, session_id: str, fmt: str, out_path: str | os.PathLike
 ) -> int:
-    """Write session ``session_id`` to ``out_path`` as ``fmt``; returns the samples written."""
+    """Write session ``session_id`` to ``out_path`` (``-``: standard output) as ``fmt``;
+    returns the samples written."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     session = store.session(session_id)
+    if str(out_path) == STDOUT:
+        return _export_to_stdout(store, session, fmt)
     out = Path(out_path).expanduser()
     if out.is_dir():
         raise ExportError(f"{out} is a folder: give a file name")
@@ -72,7 +111,27 @@ def export_session(
     if fmt == "parquet":
         _require_pyarrow()
     with _atomic_output(out) as tmp:
-        return _WRITERS[fmt](store, session, tmp)
+        if fmt in BINARY_FORMATS:
+            return _WRITERS[fmt](store, session, tmp)
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            return _WRITERS[fmt](store, session, f)
+
+
+def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str) -> int:
+    if fmt not in BINARY_FORMATS:
+        return _WRITERS[fmt](store, session, sys.stdout)
+    if sys.stdout.isatty():
+        raise ExportError(f"{fmt} is binary: redirect standard output to a file, or pass -o FILE")
+    if fmt == "parquet":
+        _require_pyarrow()
+    with tempfile.TemporaryDirectory(prefix="vlmtop-export-") as folder:
+        tmp = Path(folder) / f"session.{fmt}"
+        count = _WRITERS[fmt](store, session, tmp)
+        sys.stdout.flush()
+        with tmp.open("rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return count
 
 
 @contextmanager
@@ -99,28 +158,39 @@ def _write_sqlite(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
     with SessionStore.open(tmp, create=True) as copy:
         copy.copy_session_from(store.path, session.id)
         # One self-contained file (no -wal/-shm beside it), readable from read-only media.
-        copy.db.disable_wal()
-        return copy.db["samples"].count
+        copy.use_rollback_journal()
+        return copy.sample_count_in_file()
 
 
-def _write_csv(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
-    # Values as the samples table holds them: lists as JSON text, booleans as 0/1.
+def _rounded(value: Any) -> Any:
+    """``value`` with every float in it rounded to :data:`CSV_DECIMALS`."""
+    if isinstance(value, float):
+        return round(value, CSV_DECIMALS)
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str]) -> int:
+    # Values as the samples table holds them: lists as JSON text, booleans as 0/1; floats
+    # (JSON lists' too) to the clock's resolution.
     count = 0
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(SAMPLE_COLUMNS)
-        for rec in store.iter_samples(session.id):
-            writer.writerow(encode_sample(rec))
-            count += 1
+    writer = csv.writer(f)
+    writer.writerow(SAMPLE_COLUMNS)
+    for rec in store.iter_samples(session.id):
+        rounded = SampleRecord(**{name: _rounded(getattr(rec, name)) for name in SAMPLE_COLUMNS})
+        writer.writerow(encode_sample(rounded))
+        count += 1
     return count
 
 
-def _write_jsonl(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
+def _write_jsonl(store: SessionStore, session: SessionInfo, f: IO[str]) -> int:
     count = 0
-    with tmp.open("w", encoding="utf-8") as f:
-        for rec in store.iter_samples(session.id):
-            f.write(json.dumps({name: getattr(rec, name) for name in SAMPLE_COLUMNS}) + "\n")
-            count += 1
+    for rec in store.iter_samples(session.id):
+        f.write(json.dumps({name: getattr(rec, name) for name in SAMPLE_COLUMNS}) + "\n")
+        count += 1
     return count
 
 
@@ -190,7 +260,7 @@ def _write_parquet(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
 # --- Chrome / Perfetto trace -----------------------------------------------------------------
 
 
-def _write_trace(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
+def _write_trace(store: SessionStore, session: SessionInfo, f: IO[str]) -> int:
     """Trace Event Format, streamed: a session of any length is never held in memory."""
     written = 0
 
@@ -200,17 +270,34 @@ def _write_trace(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
             written += 1
             yield rec
 
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write('{"displayTimeUnit":"ms","otherData":')
-        f.write(json.dumps(session.to_dict(), default=str))
-        f.write(',"traceEvents":[\n')
-        for i, event in enumerate(_trace_events(session, records())):
-            f.write((",\n" if i else "") + json.dumps(event, separators=(",", ":")))
-        f.write("\n]}\n")
+    switches = [e for e in store.events(session.id) if e.kind in SWITCH_EVENT_KINDS]
+    f.write('{"displayTimeUnit":"ms","otherData":')
+    f.write(json.dumps(session.to_dict(), default=str))
+    f.write(',"traceEvents":[\n')
+    for i, event in enumerate(_trace_events(session, records(), switches)):
+        f.write((",\n" if i else "") + json.dumps(event, separators=(",", ":")))
+    f.write("\n]}\n")
     return written
 
 
-def _trace_events(session: SessionInfo, records: Iterator[SampleRecord]) -> Iterator[dict]:
+def _switch_instant(event: EventRecord) -> dict:
+    """A policy or knob switch as a global instant: a line across every track at the time
+    the worker applied it (the samples from ``seq`` on run under the new value)."""
+    return {
+        "name": f"{event.kind}: {event.detail}" if event.detail else event.kind,
+        "cat": event.kind,
+        "ph": "i",
+        "s": "g",
+        "pid": 1,
+        "tid": 1,
+        "ts": round(event.at * 1e6, 3),
+        "args": {"seq": event.seq, "detail": event.detail, "value": event.value},
+    }
+
+
+def _trace_events(
+    session: SessionInfo, records: Iterator[SampleRecord], switches: list[EventRecord] = ()
+) -> Iterator[dict]:
     """One track (tid) per stage plus an e2e track; each span an "X" event on the real
     clock: ``ts`` = sample start + span start, in microseconds."""
     label = f"vlmtop {session.id}: {session.model} on {session.device}"
@@ -227,6 +314,8 @@ def _trace_events(session: SessionInfo, records: Iterator[SampleRecord]) -> Iter
 
     for name in TRACE_TRACKS:
         yield from new_track(name)
+    for event in switches:
+        yield _switch_instant(event)
     for rec in records:
         start_us = rec.started_at * 1e6
         cat = "warmup" if rec.is_warmup else "sample"
@@ -264,7 +353,8 @@ def _complete(name: str, cat: str, tid: int, ts_us: float, dur_ms: float, args: 
     }
 
 
-_WRITERS: dict[str, Callable[[SessionStore, SessionInfo, Path], int]] = {
+# Binary writers get a path, text writers an open text stream (a file, or stdout).
+_WRITERS: dict[str, Callable[[SessionStore, SessionInfo, Any], int]] = {
     "sqlite": _write_sqlite,
     "csv": _write_csv,
     "jsonl": _write_jsonl,

@@ -1,4 +1,4 @@
-"""Where the session database lives when ``--db`` is not given."""
+"""Where the session database lives: ``--db``, else ``$VLMTOP_DB``, else the default."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import platformdirs
 
 DB_FILENAME = "sessions.db"
+DB_ENV = "VLMTOP_DB"  # one setting for every command, e.g. a project's own database
 
 
 def default_db_path() -> Path:
@@ -24,5 +25,10 @@ def default_db_path() -> Path:
 
 
 def db_path(option: str | os.PathLike | None) -> Path:
-    """The database a command uses: its ``--db`` value, else the default."""
-    return Path(option).expanduser() if option else default_db_path()
+    """The database a command uses: its ``--db`` value, else ``$VLMTOP_DB`` (when set and
+    not empty), else :func:`default_db_path`. The option wins, as in git's ``--git-dir``
+    over ``$GIT_DIR``: what is typed for one command beats what the shell holds."""
+    if option:
+        return Path(option).expanduser()
+    from_env = os.environ.get(DB_ENV, "")
+    return Path(from_env).expanduser() if from_env else default_db_path()

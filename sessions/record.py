@@ -113,7 +113,10 @@ class SampleRecord:
 class EventRecord:
     session_id: str
     seq: int  # the first sample this event applies from
-    kind: str  # start | policy | rejected | pause | resume | stop | error | end
-    detail: str = ""
+    kind: str  # start | policy | knob | rejected | pause | resume | stop | error | end
+    detail: str = ""  # for people: "cache=empty", an error message
     at: float = 0.0  # unix time
     id: int | None = None  # row id in the events table, set when read back (tails track it)
+    # For programs: the value a `policy` or `knob` event switched to ("empty"), so no
+    # reader parses it out of `detail`. None for events that set nothing.
+    value: str | None = None

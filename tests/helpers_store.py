@@ -63,6 +63,13 @@ def full_record(session_id: str, seq: int) -> SampleRecord:
     )
 
 
+def folder_state(folder) -> dict:
+    """Every file in ``folder`` by name, with a hash of its bytes: "nothing was written"."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(folder).iterdir()}
+
+
 def new_session(store: SessionStore, **settings) -> str:
     return store.create_session(
         model="tiny-llava",
@@ -110,3 +117,83 @@ def _write(db: str, count: int, delay_s: float) -> None:
 
 if __name__ == "__main__":
     _write(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+
+
+# The schema vlmtop 0.1 wrote (user_version 1), verbatim from such a file: migration
+# tests start from what users really have on disk, not from today's DDL minus a column.
+SCHEMA_V1 = """
+CREATE TABLE "sessions" ("id" TEXT PRIMARY KEY, "started_at" REAL NOT NULL, "ended_at" REAL,
+   "status" TEXT NOT NULL, "model" TEXT, "device" TEXT, "dtype" TEXT, "settings" TEXT,
+   "versions" TEXT, "pid" INTEGER, "hostname" TEXT, "heartbeat_at" REAL, "error" TEXT,
+   "sample_count" INTEGER NOT NULL DEFAULT 0, "measured_count" INTEGER NOT NULL DEFAULT 0,
+   "warmup_count" INTEGER NOT NULL DEFAULT 0, "error_count" INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE "samples" ("session_id" TEXT NOT NULL REFERENCES "sessions"("id"),
+   "seq" INTEGER NOT NULL, "sample_id" TEXT, "is_warmup" INTEGER NOT NULL,
+   "status" TEXT NOT NULL, "error" TEXT, "cache_policy" TEXT, "cache_action" TEXT,
+   "warmup_policy" TEXT, "timing_mode" TEXT, "started_at" REAL, "image_width" INTEGER,
+   "image_height" INTEGER, "prompt_tokens" INTEGER, "image_tokens" INTEGER,
+   "new_tokens" INTEGER, "vision_ms" REAL, "projector_ms" REAL, "prefill_ms" REAL,
+   "decode_ms" REAL, "ttft_ms" REAL, "e2e_ms" REAL, "other_ms" REAL, "decode_steps_ms" TEXT,
+   "spans" TEXT, "vision_calls" INTEGER, "extra_ms" TEXT, "mp_vision_ms" REAL,
+   "mp_projector_ms" REAL, "mp_prefill_ms" REAL, "mp_decode_ms" REAL, "mp_e2e_ms" REAL,
+   PRIMARY KEY ("session_id", "seq"));
+CREATE TABLE "events" ("id" INTEGER PRIMARY KEY,
+   "session_id" TEXT NOT NULL REFERENCES "sessions"("id"), "seq" INTEGER NOT NULL,
+   "kind" TEXT NOT NULL, "detail" TEXT, "at" REAL NOT NULL);
+CREATE INDEX "idx_events_session_id_seq" ON "events" ("session_id", "seq");
+CREATE TABLE "controls" ("id" INTEGER PRIMARY KEY,
+   "session_id" TEXT NOT NULL REFERENCES "sessions"("id"), "kind" TEXT NOT NULL,
+   "value" TEXT, "created_at" REAL NOT NULL, "status" TEXT NOT NULL DEFAULT 'pending',
+   "applied_seq" INTEGER, "answered_at" REAL);
+CREATE INDEX "idx_controls_session_id_status" ON "controls" ("session_id", "status");
+PRAGMA application_id = 1986817396;
+PRAGMA user_version = 1;
+"""
+
+
+def build_v1_database(path: Path, samples: int = 3) -> str:
+    """A vlmtop 0.1 file (schema 1, WAL) holding one finished session with a policy
+    event and an answered control; returns the session id. Written with plain sqlite3,
+    as that version's store would have left it."""
+    import sqlite3
+
+    from vlmtop.sessions.store import encode_sample
+
+    session_id = "0ldc0ffee1"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(SCHEMA_V1)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        "INSERT INTO sessions (id, started_at, ended_at, status, model, device, dtype, settings,"
+        " versions, pid, hostname, heartbeat_at, sample_count, measured_count)"
+        " VALUES (?, 1.7e9, 1.7e9 + 5, 'completed', 'tiny-llava', 'cpu', 'float32', '{}', '{}',"
+        " 1, 'old-host', 1.7e9 + 5, ?, ?)",
+        (session_id, samples, samples),
+    )
+    # Schema 1 had exactly today's sample columns up to mp_e2e_ms.
+    names = [r[1] for r in conn.execute("PRAGMA table_info(samples)")]
+    for seq in range(samples):
+        row = dict(zip(_sample_columns(), encode_sample(full_record(session_id, seq))))
+        conn.execute(
+            f"INSERT INTO samples ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            [row[n] for n in names],
+        )
+    conn.execute(
+        "INSERT INTO events (session_id, seq, kind, detail, at) VALUES"
+        " (?, 0, 'start', 'cache=keep warmup=2', 1.7e9), (?, 2, 'policy', 'cache=empty', 1.7e9 + 2),"
+        " (?, 3, 'end', 'completed', 1.7e9 + 5)",
+        (session_id, session_id, session_id),
+    )
+    conn.execute(
+        "INSERT INTO controls (session_id, kind, value, created_at, status, applied_seq, answered_at)"
+        " VALUES (?, 'cache', 'empty', 1.7e9 + 1, 'applied', 2, 1.7e9 + 2)",
+        (session_id,),
+    )
+    conn.close()
+    return session_id
+
+
+def _sample_columns() -> tuple[str, ...]:
+    from vlmtop.sessions.store import SAMPLE_COLUMNS
+
+    return SAMPLE_COLUMNS

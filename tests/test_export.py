@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sqlite3
+import subprocess
 import sys
 
 import pyarrow.parquet as pq
 import pytest
 
 from helpers_store import full_record, new_session, record_session
-from vlmtop.sessions.export import ExportError, export_session, format_for
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.export import ExportError, choose_format, export_session, format_for
+from vlmtop.sessions.record import EventRecord, SampleRecord
 from vlmtop.sessions.store import SAMPLE_COLUMNS, SessionStore, UnknownSessionError
 
 COUNT = 25
@@ -152,7 +154,7 @@ def test_failure_midway_removes_the_temporary_file(recorded, tmp_path):
     # A span that is not a (stage, start, end) triple breaks the trace writer mid-file.
     bad = new_session(store)
     store.write_sample(SampleRecord(bad, 0, e2e_ms=1.0))
-    store.db.execute("UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
+    store._conn.execute("UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(ValueError):
         export_session(store, bad, "trace", tmp_path / "t.json")
@@ -185,3 +187,62 @@ def test_sqlite_export_never_lands_beside_a_live_write_ahead_log(recorded, tmp_p
         with pytest.raises(ExportError, match="in use"):
             export_session(store, session_id, "sqlite", other)
         assert other.read_bytes() == before
+
+
+# --- conventions: stdout, formats from names, rounding, switches on the timeline ------------
+
+
+def test_csv_floats_are_rounded_to_the_clocks_resolution(tmp_path):
+    with SessionStore.open(tmp_path / "s.db") as store:
+        session_id = new_session(store)
+        noisy = 2.5632490000000008  # what 2.563249 becomes after float arithmetic
+        store.write_sample(SampleRecord(session_id, 0, prefill_ms=noisy, other_ms=1 / 3,
+                                        decode_steps_ms=[noisy, 0.1 + 0.2]))  # fmt: skip
+        export_session(store, session_id, "csv", tmp_path / "s.csv")
+    (row,) = csv.DictReader((tmp_path / "s.csv").open(newline=""))
+    assert row["prefill_ms"] == "2.563249" and row["other_ms"] == "0.333333"
+    assert row["decode_steps_ms"] == "[2.563249,0.3]"
+
+
+def test_trace_marks_policy_and_knob_switches_as_instants(recorded, tmp_path):
+    store, session_id = recorded
+    store.write_event(EventRecord(session_id, 10, "policy", "cache=keep", at=1_700_000_002.5, value="keep"))
+    store.write_event(EventRecord(session_id, 12, "knob", "attn=eager", at=1_700_000_003.0, value="eager"))
+    out = tmp_path / "s.trace.json"
+    export_session(store, session_id, "trace", out)
+    instants = [e for e in json.loads(out.read_text())["traceEvents"] if e["ph"] == "i" and e["s"] == "g"]
+    assert [(e["name"], e["args"]["seq"], e["args"]["value"]) for e in instants] == [
+        ("policy: cache=keep", 10, "keep"), ("knob: attn=eager", 12, "eager"),
+    ]  # fmt: skip
+    assert instants[0]["ts"] == pytest.approx(1_700_000_002.5e6)
+
+
+def test_format_follows_the_name_and_a_contradiction_is_an_error():
+    assert choose_format("run.trace.json", None) == "trace"
+    assert choose_format("run.db", "sqlite") == "sqlite"
+    assert choose_format("run.out", "csv") == "csv"  # a name that implies nothing
+    with pytest.raises(ExportError, match="names a trace file but --format is csv"):
+        choose_format("results.json", "csv")
+    with pytest.raises(ExportError, match="needs --format"):
+        choose_format("-", None)
+
+
+def test_dash_writes_to_standard_output(recorded, tmp_path):
+    store, session_id = recorded
+    ran = subprocess.run(
+        [sys.executable, "-m", "vlmtop", "export", session_id, "-o", "-", "-f", "csv", "--db", str(store.path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    rows = list(csv.DictReader(io.StringIO(ran.stdout)))
+    assert len(rows) == COUNT and rows[3]["seq"] == "3"
+    assert f"wrote {COUNT} samples" in ran.stderr and "standard output" in ran.stderr
+    assert not (tmp_path / "-").exists()
+    ran = subprocess.run(
+        [sys.executable, "-m", "vlmtop", "export", session_id, "-o", "-", "-f", "sqlite", "--db", str(store.path)],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0
+    (tmp_path / "piped.db").write_bytes(ran.stdout)
+    with SessionStore.open(tmp_path / "piped.db", readonly=True) as copy:
+        assert copy.samples(session_id) == expected(session_id)

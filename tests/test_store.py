@@ -67,7 +67,7 @@ def test_new_file_has_the_documented_schema(tmp_path):
     required = ("id started_at ended_at status model device dtype settings versions pid "
                 "hostname heartbeat_at error").split()  # fmt: skip
     assert set(required) <= set(columns("sessions"))
-    assert columns("events") == ["id", "session_id", "seq", "kind", "detail", "at"]
+    assert columns("events") == ["id", "session_id", "seq", "kind", "detail", "at", "value"]
     assert columns("controls") == [
         "id", "session_id", "kind", "value", "created_at", "status", "applied_seq", "answered_at",
     ]  # fmt: skip
@@ -232,7 +232,7 @@ def test_dead_writer_session_reads_interrupted(tmp_path):
     path = tmp_path / "s.db"
     with SessionStore.open(path) as store:
         session_id = new_session(store)
-        store.db.execute("UPDATE sessions SET pid = ? WHERE id = ?", (dead_pid(), session_id))
+        store._conn.execute("UPDATE sessions SET pid = ? WHERE id = ?", (dead_pid(), session_id))
         assert store.session(session_id).status == "interrupted"
     with SessionStore.open(path, create=False) as store:
         info = store.session(session_id)
@@ -242,9 +242,9 @@ def test_dead_writer_session_reads_interrupted(tmp_path):
 
 def test_remote_writer_is_judged_by_heartbeat(store):
     silent, alive = new_session(store), new_session(store)
-    store.db.execute("UPDATE sessions SET hostname = 'gpu-box', heartbeat_at = ? WHERE id = ?",
+    store._conn.execute("UPDATE sessions SET hostname = 'gpu-box', heartbeat_at = ? WHERE id = ?",
                      (time.time() - 3600, silent))  # fmt: skip
-    store.db.execute("UPDATE sessions SET hostname = 'gpu-box' WHERE id = ?", (alive,))
+    store._conn.execute("UPDATE sessions SET hostname = 'gpu-box' WHERE id = ?", (alive,))
     statuses = {s.id: s.status for s in store.sessions()}
     assert statuses == {silent: "interrupted", alive: "running"}
     # It was only silent: the next heartbeat brings it back.
@@ -265,7 +265,7 @@ def test_sigkill_mid_session_leaves_an_intact_gapless_database(tmp_path):
     # Seqs printed after the last one read were committed too, but never more than one
     # write can be in flight: the file holds at least every acknowledged sample.
     with SessionStore.open(path, create=False) as store:
-        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         records = store.samples(session_id)
         info = store.session(session_id)
     assert len(records) > committed
@@ -317,7 +317,7 @@ def test_newer_schema_is_refused_untouched(tmp_path):
     path = tmp_path / "future.db"
     with SessionStore.open(path) as store:
         record_session(store, 2)
-        store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        store._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = folder_state(tmp_path)
     for create in (True, False):
         with pytest.raises(NewerSchemaError, match="newer vlmtop.*upgrade"):
@@ -334,7 +334,7 @@ def test_store_errors_are_vlmtop_errors():
 def test_settings_that_json_cannot_hold_are_stored_as_text(store, tmp_path):
     session_id = store.create_session("m", "cpu", "bf16", {"samples": tmp_path}, {})
     assert store.session(session_id).settings == {"samples": str(tmp_path)}
-    assert json.loads(store.db.execute("SELECT settings FROM sessions").fetchone()[0])
+    assert json.loads(store._conn.execute("SELECT settings FROM sessions").fetchone()[0])
 
 
 def test_launcher_chosen_id_and_later_corrections(store):

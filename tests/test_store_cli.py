@@ -8,7 +8,7 @@ import pytest
 
 from helpers_store import record_session
 from vlmtop.cli import main
-from vlmtop.sessions.paths import default_db_path
+from vlmtop.sessions.paths import db_path, default_db_path
 from vlmtop.sessions.store import SessionStore
 
 
@@ -132,3 +132,26 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     )
     assert len(done.stdout) == 100
     assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+
+
+def test_vlmtop_db_sits_between_the_option_and_the_default(tmp_path, monkeypatch, capsys):
+    from_env, from_option = tmp_path / "env.db", tmp_path / "option.db"
+    with SessionStore.open(from_env) as store:
+        env_id = record_session(store, 1)
+    with SessionStore.open(from_option) as store:
+        option_id = record_session(store, 1)
+    monkeypatch.setenv("VLMTOP_DB", str(from_env))
+    assert main(["sessions", "--json"]) == 0
+    assert [s["id"] for s in json.loads(capsys.readouterr().out)] == [env_id]
+    assert main(["sessions", "--json", "--db", str(from_option)]) == 0
+    assert [s["id"] for s in json.loads(capsys.readouterr().out)] == [option_id]
+    monkeypatch.setenv("VLMTOP_DB", "")  # set but empty: the default
+    assert db_path(None) == default_db_path()
+
+
+def test_export_refuses_a_name_that_contradicts_the_format(db, tmp_path, capsys):
+    path, _ = db
+    out = tmp_path / "results.json"
+    assert main(["export", "last", "-o", str(out), "--format", "csv", "--db", str(path)]) == 2
+    assert "names a trace file" in error_line(capsys)
+    assert not out.exists()

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vlmtop.cmd_knobs",
     "vlmtop.cmd_dashboard",
     "vlmtop.cmd_store",
+    "vlmtop.cmd_manage",
     "vlmtop.cmd_compare",
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vlmtop.cli import add_db_option
-from vlmtop.sessions.export import FORMATS, ExportError, export_session, format_for
+from vlmtop.sessions.export import FORMATS, STDOUT, choose_format, export_session
 from vlmtop.sessions.paths import db_path
 from vlmtop.sessions.store import SessionInfo, SessionStore
 
@@ -40,15 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format",
         "-f",
         choices=FORMATS,
-        help="output format (default: from the file name: .db .csv .jsonl .parquet .json)",
+        help="output format (default: from the file name: .db .csv .jsonl .parquet "
+        ".json/.trace.json; a name that says otherwise is an error)",
     )
-    export.add_argument("-o", "--output", required=True, type=Path, metavar="FILE")
+    export.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="file to write; - for standard output"
+    )
     add_db_option(export)
     export.set_defaults(func=run_export)
 
 
 def run_sessions(args: argparse.Namespace) -> int:
-    with SessionStore.open(db_path(args.db), create=False) as store:
+    with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
         infos = store.sessions()
         path = store.path
     if args.json:
@@ -58,11 +62,11 @@ def run_sessions(args: argparse.Namespace) -> int:
     if not infos:
         console.print(f"no sessions recorded in {path}")
         return 0
-    console.print(_sessions_table(infos, path))
+    console.print(sessions_table(infos, path))
     return 0
 
 
-def _sessions_table(infos: list[SessionInfo], path: Path) -> Table:
+def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     table = Table(
         title=f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}",
         caption="samples: measured / warm-up / errors",
@@ -109,15 +113,25 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def print_note(note: str | None) -> None:
+    """What ``last`` picked and why, when that needs saying: one line on stderr, so it
+    never mixes into output meant for a pipe."""
+    if note:
+        print(f"vlmtop: {note}", file=sys.stderr)
+
+
 def run_export(args: argparse.Namespace) -> int:
-    fmt = args.format or format_for(args.output)
-    if fmt is None:
-        raise ExportError(
-            f"cannot tell the format from {args.output.name!r}: pass --format "
-            f"({', '.join(FORMATS)})"
-        )
-    with SessionStore.open(db_path(args.db), create=False) as store:
-        session_id = store.resolve(args.session)
-        count = export_session(store, session_id, fmt, args.output)
-    print(f"wrote {count} samples of session {session_id} to {args.output} ({fmt})")
+    fmt = choose_format(args.output, args.format)
+    to_stdout = args.output == STDOUT
+    output = args.output if to_stdout else Path(args.output).expanduser()
+    with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
+        picked = store.lookup(args.session)
+        print_note(picked.note)
+        count = export_session(store, picked.id, fmt, output)
+    where = "standard output" if to_stdout else output
+    # With -o - the data is on stdout: the report goes beside the other messages.
+    print(
+        f"wrote {count} samples of session {picked.id} to {where} ({fmt})",
+        file=sys.stderr if to_stdout else sys.stdout,
+    )
     return 0
