@@ -75,7 +75,7 @@ def measure_multipass(model: nn.Module, stages: StageMap, inputs: dict, generate
     prefill = _time_language_forward(model, stages, inputs, sync)
 
     def full_generate():
-        if cuda:
+        if any(device.type == "cuda" for device in devices):
             torch.cuda.empty_cache()
         model.generate(**inputs, **generate_kwargs)
 

@@ -207,6 +207,10 @@ def _require_pyarrow() -> None:
         ) from None
 
 
+def _json_or_none(value):
+    return None if value is None else json.dumps(value)
+
+
 def _parquet_columns(pa) -> list[tuple[str, object, Callable[[SampleRecord], object]]]:
     """(name, arrow type, value getter) per column: typed lists and structs, not JSON text."""
     hints = typing.get_type_hints(SampleRecord)
@@ -226,8 +230,8 @@ def _parquet_columns(pa) -> list[tuple[str, object, Callable[[SampleRecord], obj
             out.append((name, pa.list_(pa.float64()), lambda rec, n=name: getattr(rec, n)))
         elif typing.get_args(hints[name]) == (str, float):  # extra stages: name -> ms
             out.append((name, pa.map_(pa.string(), pa.float64()), lambda rec, n=name: list(getattr(rec, n).items())))
-        else:  # a structure parquet has no obvious type for: keep it as JSON text
-            out.append((name, pa.string(), lambda rec, n=name: json.dumps(getattr(rec, n))))
+        else:  # a structure parquet has no obvious type for (the knobs): JSON text, NULL kept NULL
+            out.append((name, pa.string(), lambda rec, n=name: _json_or_none(getattr(rec, n))))
     return out
 
 

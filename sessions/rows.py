@@ -51,6 +51,7 @@ def _json_text(value: Any) -> str:
 
 
 def _json_decoder(hint: Any) -> Callable[[str | None], Any]:
+    optional = type(None) in typing.get_args(hint)  # `dict | None`: NULL stays None
     hint = _strip_optional(hint)
     container = typing.get_origin(hint) or hint
     items = typing.get_args(hint)
@@ -59,8 +60,8 @@ def _json_decoder(hint: Any) -> Callable[[str | None], Any]:
     items_are_tuples = container is list and bool(items) and typing.get_origin(items[0]) is tuple
 
     def decode(text: str | None) -> Any:
-        if text is None:  # a column added after this row was written
-            return container()
+        if text is None:  # NULL, or a column added after this row was written
+            return None if optional else container()
         value = json.loads(text)
         if items_are_tuples and value is not None:
             return [tuple(item) for item in value]

@@ -325,7 +325,7 @@ class Worker:
                     self._event("resume", "")
                 elif kind == "stop":
                     self.stop_requested = True
-                    self._event("stop", "requested from a dashboard")
+                    self._event("stop", "requested by `vlmtop stop` or a dashboard")
                 else:
                     if len(self.settings.knobs.get(kind, ())) > 1:
                         raise VlmtopError(f"{kind} is varied by this run's arms; it cannot be fixed mid-run")
@@ -334,7 +334,7 @@ class Worker:
                         self.policies = new
                         self.arms = [arm.with_value(kind, getattr(new, kind)) for arm in self.arms]
                         changed.add(kind)
-                        self._event("policy", f"{kind}={getattr(new, kind)}")
+                        self._event("policy", f"{kind}={getattr(new, kind)}", getattr(new, kind))
             except VlmtopError as exc:
                 self.store.answer_control(control.id, "rejected", None)
                 self._event("rejected", f"{kind}={value}: {exc}")
@@ -342,8 +342,8 @@ class Worker:
             self.store.answer_control(control.id, "applied", self.seq)
         return changed
 
-    def _event(self, kind: str, detail: str) -> None:
-        self.store.write_event(EventRecord(self.session_id, self.seq, kind, detail, time.time()))
+    def _event(self, kind: str, detail: str, value: str | None = None) -> None:
+        self.store.write_event(EventRecord(self.session_id, self.seq, kind, detail, time.time(), value=value))
 
 
 def _timer_mode(timing: str) -> str:

@@ -15,3 +15,4 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 def _isolated_data_dir(tmp_path, monkeypatch):
     # The default session database lives in the user's data directory: keep tests out of it.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("VLMTOP_DB", raising=False)  # a user's own setting must not leak in

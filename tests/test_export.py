@@ -87,7 +87,8 @@ def test_parquet_export(recorded, tmp_path):
     for row, rec in zip(rows, expected(session_id), strict=True):
         spans = [(s["stage"], s["start_ms"], s["end_ms"]) for s in row.pop("spans")]
         extra = dict(row.pop("extra_ms"))  # a parquet map reads back as (key, value) pairs
-        assert SampleRecord(**row, spans=spans, extra_ms=extra) == rec
+        knobs = json.loads(row.pop("knobs")) if row["knobs"] is not None else row.pop("knobs")  # JSON text
+        assert SampleRecord(**row, spans=spans, extra_ms=extra, knobs=knobs) == rec
     assert str(table.schema.field("decode_steps_ms").type) == "list<element: double>"
     assert json.loads(table.schema.metadata[b"vlmtop.session"])["id"] == session_id
 

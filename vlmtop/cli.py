@@ -30,7 +30,7 @@ def add_db_option(parser) -> None:
     parser.add_argument(
         "--db",
         metavar="PATH",
-        help="session database (default: $XDG_DATA_HOME/vlmtop/sessions.db or the user data folder)",
+        help="session database (default: $VLMTOP_DB, else $XDG_DATA_HOME/vlmtop/sessions.db or the user data folder)",
     )
 
 
