@@ -119,6 +119,9 @@ class SessionInfo:
     measured_count: int  # not warm-up and status ok: what statistics use
     warmup_count: int
     error_count: int
+    experiment_id: str | None = None  # replicate processes of one `--repeat` run share it
+    replicate: int | None = None
+    side: str | None = None  # A | B with --alternate-model
 
     @property
     def duration_s(self) -> float:

@@ -25,7 +25,8 @@ from vlmtop.sessions.store_errors import (
 )
 
 # 1: the first release. 2: events.value, so a switch's new value is a column, not text.
-SCHEMA_VERSION = 2
+# 3: samples.arm/knobs (interleaved arms) and sessions.experiment_id/replicate/side.
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x766C6D74  # b"vlmt": PRAGMA application_id of every vlmtop database
 SQLITE_HEADER = b"SQLite format 3\x00"
 HEADER_SIZE = 100  # the database header on page 1, https://sqlite.org/fileformat.html
@@ -64,6 +65,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("measured_count", "INTEGER NOT NULL DEFAULT 0"),
         ("warmup_count", "INTEGER NOT NULL DEFAULT 0"),
         ("error_count", "INTEGER NOT NULL DEFAULT 0"),
+        # `vlmtop run --repeat N`: the replicate processes of one experiment share its id
+        ("experiment_id", "TEXT"),
+        ("replicate", "INTEGER"),  # 0..N-1 within the experiment, in run order
+        ("side", "TEXT"),  # with --alternate-model: which side (A | B) this process ran
     ),
     # One column per SampleRecord field: a new field is a new column, nothing to edit here.
     "samples": tuple((name, _sample_column(name)) for name in SAMPLE_COLUMNS),

@@ -191,11 +191,13 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
         settings: dict,
         versions: dict | None = None,
         session_id: str | None = None,
+        experiment: dict | None = None,
     ) -> str:
         """Start a `running` session owned by this process; returns its id.
 
         ``session_id`` lets a launcher choose the id (see :func:`new_session_id`) before the
         worker process that records it exists; by default a fresh one is drawn.
+        ``experiment`` ({"experiment_id", "replicate", "side"}) groups replicate processes.
         """
         now = time.time()
         row = {
@@ -209,6 +211,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             "pid": os.getpid(),
             "hostname": self._hostname,
             "heartbeat_at": now,
+            **{key: (experiment or {}).get(key) for key in ("experiment_id", "replicate", "side")},
         }
         columns = ", ".join(["id", *row])
         marks = ", ".join(["?"] * (len(row) + 1))
@@ -275,6 +278,12 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
         """Every session, oldest first; dead writers' sessions read as `interrupted`.
         Reading never writes (see liveness.py)."""
         rows = self._dicts("SELECT * FROM sessions ORDER BY started_at, rowid")
+        return [session_info(row) for row in settle(rows, self._hostname)[0]]
+
+    def experiment_sessions(self, experiment_id: str) -> list[SessionInfo]:
+        """The replicate sessions of one experiment (`vlmtop run --repeat`), in run order."""
+        rows = self._dicts("SELECT * FROM sessions WHERE experiment_id = ? ORDER BY replicate, started_at",
+                           (experiment_id,))
         return [session_info(row) for row in settle(rows, self._hostname)[0]]
 
     def session(self, session_id: str) -> SessionInfo:

@@ -63,6 +63,8 @@ class RunSettings:
     sample_timeout_s: float | None = None  # a sample running longer becomes an error row
     # --knob NAME=V1,V2: knob -> its values in order; several values make arms (sessions/knobs.py)
     knobs: dict[str, list] = field(default_factory=dict)
+    # `--repeat`: {"experiment_id", "replicate", "side"} of this replicate process
+    experiment: dict | None = None
 
     def policies(self) -> Policies:
         return Policies().with_value("cache", self.cache_policy).with_value("warmup", self.warmup).with_value(
@@ -125,6 +127,7 @@ class Worker:
                 dtype=settings.dtype or "auto",
                 settings={**asdict(settings), "threads": torch.get_num_threads()},
                 session_id=self.session_id,
+                experiment=settings.experiment,
             )
             self._event("start", self.policies.describe())
             cleanup.enter_context(self.lifecycle)

@@ -59,6 +59,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     arms.add_argument("--knob", action="append", default=[], metavar="NAME=V1[,V2...]",
                       help="fix a knob (one value) or compare its values as interleaved arms in this one "
                            "process (several values; several such knobs: every combination); repeatable")
+    arms.add_argument("--repeat", type=positive_int, metavar="N",
+                      help="run N fresh worker processes one after another as one experiment (implies "
+                           "--headless); compare then treats the process as the unit of evidence")
+    arms.add_argument("--alternate-model", metavar="MODEL",
+                      help="with --repeat: also run N processes of this model, in ABBA order with --model")
     policy = parser.add_argument_group("policies (switchable at runtime from the dashboard)")
     default = Policies()
     policy.add_argument("--cache-policy", default=default.cache,
@@ -138,8 +143,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # refuse a misspelt model, knob or sample path in one line, before a session or a screen opens
     check_model_spec(args.model, args.device, args.dtype)
     settings = settings_from(args, model_family(args.model))
+    if args.alternate_model is not None:
+        if not args.repeat:
+            raise VlmtopError("--alternate-model needs --repeat N (N processes per model, in ABBA order)")
+        check_model_spec(args.alternate_model, args.device, args.dtype)
+        settings_from(args, model_family(args.alternate_model))  # its knobs must apply too
     check_samples_spec(settings.samples)
     db = db_path(args.db)
+    if args.repeat:
+        from vlmtop.headless import run_replicated
+
+        return run_replicated(settings, db, args.repeat, args.alternate_model, as_json=args.json)
     headless = args.headless or args.json
     if not headless and not has_terminal():
         # cron, CI, a pipe: a dashboard would write escape codes nobody reads and never end

@@ -179,3 +179,95 @@ def _summary_table(title: str, stages) -> Table:
         share = f"{row.share:.1%}" if row.share is not None else ""
         table.add_row(row.stage, str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
     return table
+
+
+def run_replicated(settings, db, repeat: int, alternate_model: str | None = None, as_json: bool = False) -> int:
+    """`--repeat N`: N fresh worker processes (N per side with --alternate-model), one
+    experiment; a bar over all of them, then one row per replicate."""
+    import statistics
+
+    from rich.progress import Progress
+
+    from vlmtop.sessions.experiment import new_experiment_id, plan, run_experiment
+    from vlmtop.sessions.knobs import make_arms
+    from vlmtop.sessions.store import SessionStore
+    from vlmtop.sessions.worker import default_threads
+
+    if settings.count is None and settings.duration_s is None and settings.samples == "synthetic":
+        settings.count = HEADLESS_DEFAULT_COUNT
+    settings.threads = settings.threads or default_threads(dashboard=False)
+    experiment_id = new_experiment_id()
+    replicates = plan(experiment_id, repeat, settings.model, alternate_model)
+    per_process = settings.count * len(make_arms(settings.knobs)) if settings.count else None
+    err = Console(stderr=True)
+    SessionStore.open(db, create=True).close()  # refuse a foreign or read-only file before any process
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err)
+    task = progress.add_task(f"experiment {experiment_id}", total=per_process * len(replicates) if per_process else None)
+    done_before = [0]
+
+    def on_start(rep):
+        progress.update(task, description=escape(
+            f"{experiment_id}: process {rep.index + 1}/{len(replicates)}" + (f" (side {rep.side}: {rep.model})" if rep.side else "")))
+
+    def on_poll(rep):
+        try:
+            with SessionStore.open(db, create=False, readonly=True) as store:
+                measured = store.session(rep.session_id).measured_count
+        except VlmtopError:  # not created yet
+            return
+        progress.update(task, completed=done_before[0] + measured)
+
+    with progress:
+        codes = []
+        for rep in replicates:
+            rep_codes, interrupted = run_experiment(settings, db, [rep], experiment_id, on_start, on_poll)
+            codes += rep_codes
+            with SessionStore.open(db, create=False, readonly=True) as store:
+                done_before[0] += store.session(rep.session_id).measured_count
+            if interrupted:
+                break
+    with SessionStore.open(db, create=False, readonly=True) as store:
+        infos = store.experiment_sessions(experiment_id)
+        medians = {info.id: {column: _median(store.column(info.id, column, measured_only=True))
+                             for column in ("prefill_ms", "e2e_ms")} for info in infos}
+    if as_json:
+        json.dump({"experiment_id": experiment_id, "db": str(db),
+                   "sessions": [{**info.to_dict(), "medians": medians[info.id]} for info in infos]},
+                  sys.stdout, indent=2, default=str)
+        print()
+    else:
+        table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} processes, medians in ms"),
+                      title_justify="left")
+        columns = ("#", "side", "model", "session", "status", "measured", "prefill p50", "e2e p50")
+        for column in columns if alternate_model else tuple(c for c in columns if c != "side"):
+            numeric = column in ("#", "measured", "prefill p50", "e2e p50")
+            # ids are what a person types next: never cut them
+            table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "session",
+                             overflow="fold")
+        for info in infos:
+            m = medians[info.id]
+            cells = [str(info.replicate), *([info.side or ""] if alternate_model else []), escape(info.model), info.id,
+                     info.status, str(info.measured_count),
+                     *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms"))]
+            table.add_row(*cells)
+        out = Console()
+        out.print(table)
+        out.print(Text(f"`vlmtop compare {experiment_id}` compares across these processes"
+                       + (" (side A against side B)" if alternate_model else "")))
+    if interrupted:
+        err.print(Text(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
+        return 130
+    failed = [info for info in infos if info.status == "failed"]
+    if failed:
+        err.print(Text(f"vlmtop: {len(failed)} of {len(infos)} processes failed; the first: {failed[0].error}", style="red"))
+        return 1
+    return 0
+
+
+def _median(values) -> float | None:
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else None

@@ -1,0 +1,90 @@
+"""Replicated runs: one experiment of N worker processes, each its own session.
+
+A process is one draw of memory layout, thread placement, allocator and clock state, so
+samples inside one process are not independent evidence about a setting (six identical
+sessions here were called "different" in 13 of 15 pairs). `vlmtop run --repeat N` therefore
+runs N fresh processes one after another under one experiment id, and compare resamples
+processes, then samples. With `--alternate-model M2` the two sides run in counterbalanced
+ABBA order (AB, BA, AB, ...), so a drift of the machine over the experiment falls on both
+sides alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from .rows import new_session_id
+
+
+def new_experiment_id() -> str:
+    """`exp-` and 8 hex digits: never mistaken for a session id (10 hex digits)."""
+    import secrets
+
+    return f"exp-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class Replicate:
+    index: int  # run order within the experiment
+    side: str | None  # A | B with an alternate model, else None
+    model: str
+    session_id: str
+
+
+def plan(experiment_id: str, repeat: int, model: str, alternate_model: str | None) -> list[Replicate]:
+    """The processes to run, in order: N of one side, or N per side in ABBA order."""
+    if alternate_model is None:
+        return [Replicate(i, None, model, new_session_id()) for i in range(repeat)]
+    sides = {"A": model, "B": alternate_model}
+    order = [side for pair in range(repeat) for side in (("A", "B") if pair % 2 == 0 else ("B", "A"))]
+    return [Replicate(i, side, sides[side], new_session_id()) for i, side in enumerate(order)]
+
+
+def worker_command(db: Path, session_id: str, settings) -> list[str]:
+    """How a worker process is started, isolated from the current directory: `-m` would
+    otherwise put the cwd first on sys.path, and a `torch.py` there would run."""
+    isolated = ["-P"] if sys.version_info >= (3, 11) else []  # -P: no cwd on sys.path (3.11+)
+    return [sys.executable, *isolated, "-m", "vlmtop.sessions.worker", str(db), session_id, json.dumps(asdict(settings))]
+
+
+def run_experiment(
+    settings,
+    db: Path,
+    replicates: list[Replicate],
+    experiment_id: str,
+    on_start: Callable[[Replicate], None] = lambda r: None,
+    on_poll: Callable[[Replicate], None] = lambda r: None,
+    log_folder: Path | None = None,
+) -> tuple[list[int], bool]:
+    """Run the replicates one after another; return their exit codes and whether the
+    user interrupted (Ctrl-C ends the process in flight after its sample and starts no more)."""
+    codes: list[int] = []
+    interrupted = False
+    for rep in replicates:
+        run = replace(settings, model=rep.model,
+                      experiment={"experiment_id": experiment_id, "replicate": rep.index, "side": rep.side})
+        on_start(rep)
+        log = (log_folder / f"worker-{rep.session_id}.log") if log_folder else None
+        with open(log, "w") if log else open(os.devnull, "w") as out:
+            proc = subprocess.Popen(worker_command(db, rep.session_id, run), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                while proc.poll() is None:
+                    on_poll(rep)
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                interrupted = True
+                proc.send_signal(signal.SIGINT)  # its own session: the terminal's ^C did not reach it
+                proc.wait()
+        codes.append(proc.returncode)
+        if interrupted:
+            break
+    return codes, interrupted
