@@ -84,7 +84,7 @@ class Worker:
     def __init__(
         self,
         settings: RunSettings,
-        db_path: str | Path,
+        db: str | Path | SessionStore,
         session_id: str | None = None,
         on_sample: Callable[[SampleRecord], None] | None = None,
         on_loaded: Callable[[LoadedModel], None] | None = None,
@@ -95,7 +95,10 @@ class Worker:
         self.policies = settings.policies()  # validated before anything is written
         # every knob the run fixes or varies, the policies included, so each row names them all
         self.arms = make_arms({**self.policies.as_knobs(), **settings.knobs})
-        self.store = SessionStore.open(db_path, create=True)
+        # A path: this process writes the session database. A store-like object: someone
+        # else does (a Ray actor streams its records to the driver, the one SQLite writer);
+        # it needs the methods used below, and is closed when the run ends.
+        self.store = SessionStore.open(db, create=True) if isinstance(db, (str, Path)) else db
         self.session_id = session_id
         self.on_sample = on_sample or (lambda record: None)
         self.on_loaded = on_loaded or (lambda loaded: None)
