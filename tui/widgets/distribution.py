@@ -12,6 +12,38 @@ from .colors import stage_color
 from .format import ms
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
+MARKS = ((50.0, "│"), (90.0, "┆"), (99.0, "┊"))
+
+
+def axis_line(width: int, marks: list[tuple[int, str]], lo: str, hi: str) -> str:
+    """The line under the marks: each label starts with its mark's glyph, under that mark
+    when there is room (else as near as it fits), and the range's ends where they still fit.
+
+    ``marks`` holds (column, label) in increasing column order. Labels never overlap: a
+    label that would is pushed right, and the whole set is pulled back from the right edge.
+    """
+    starts, end = [], 0
+    for column, label in marks:
+        starts.append(max(column, end))
+        end = starts[-1] + len(label) + 1
+    limit = width
+    for index in range(len(marks) - 1, -1, -1):  # pull back from the right edge
+        starts[index] = min(starts[index], limit - len(marks[index][1]))
+        limit = starts[index] - 1
+    line = [" "] * width
+    if starts and starts[0] < 0:  # too narrow for every label: the glyphs alone
+        for column, label in marks:
+            line[max(0, min(width - 1, column))] = label[0]
+        return "".join(line)
+    for start, (_, label) in zip(starts, marks):
+        line[start : start + len(label)] = label
+    first = starts[0] if starts else width
+    last = starts[-1] + len(marks[-1][1]) if starts else 0
+    if len(lo) < first:
+        line[: len(lo)] = lo
+    if last < width - len(hi):
+        line[width - len(hi) :] = hi
+    return "".join(line)
 
 
 class Distribution(Widget):
@@ -55,13 +87,12 @@ class Distribution(Widget):
                 eighths = int(round(count / scale * rows * 8)) - (level - 1) * 8
                 text.append(BLOCKS[max(0, min(8, eighths))], style=color)
             text.append("\n")
-        marks = [" "] * width
-        for q, symbol in ((50.0, "│"), (90.0, "┆"), (99.0, "┊")):
-            column = int((window.percentile(q) - lo) / (hi - lo) * (width - 1))
-            marks[max(0, min(width - 1, column))] = symbol
+        marks, labels = [" "] * width, []
+        for q, glyph in MARKS:
+            value = window.percentile(q)
+            column = max(0, min(width - 1, int((value - lo) / (hi - lo) * (width - 1))))
+            marks[column] = glyph
+            labels.append((column, f"{glyph}p{q:g} {ms(value, 0)}"))
         text.append("".join(marks) + "\n", style="bold")
-        left, right = ms(lo, 0).strip(), ms(hi, 0).strip()
-        middle = f"p50 {ms(window.percentile(50), 0)} p90 {ms(window.percentile(90), 0)} p99 {ms(window.percentile(99), 0)}"
-        gap = max(1, width - len(left) - len(right) - len(middle))
-        text.append(left + " " * (gap // 2) + middle + " " * (gap - gap // 2) + right, style="dim")
+        text.append(axis_line(width, labels, ms(lo, 0), ms(hi, 0)), style="dim")
         return text
