@@ -15,30 +15,38 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 MARKS = ((50.0, "│"), (90.0, "┆"), (99.0, "┊"))
 
 
-def axis_line(width: int, marks: list[tuple[int, str]], lo: str, hi: str) -> str:
-    """The line under the marks: each label starts with its mark's glyph, under that mark
-    when there is room (else as near as it fits), and the range's ends where they still fit.
+def axis_line(width: int, marks: list[tuple[int, str, str]], lo: str, hi: str) -> str:
+    """The line under the marks: each label carries its mark's glyph, placed right under
+    that mark when there is room, and the range's ends where they still fit.
 
-    ``marks`` holds (column, label) in increasing column order. Labels never overlap: a
-    label that would is pushed right, and the whole set is pulled back from the right edge.
+    ``marks`` holds (column, glyph, text) in increasing column order. A label reads
+    "│p50 4.50" from its mark on; near the right edge it reads "p99 6.02┊", ending at it.
+    Labels never overlap: one that cannot sit at its mark is pushed right (or, at the
+    edge, the set is pulled back), still led by its glyph; if even that does not fit,
+    the glyphs alone are drawn.
     """
-    starts, end = [], 0
-    for column, label in marks:
-        starts.append(max(column, end))
-        end = starts[-1] + len(label) + 1
+    placed, end = [], 0  # (start, label) and the first free column
+    for column, glyph, text in marks:
+        label = glyph + text
+        start = max(column, end)
+        if start + len(label) > width and column - len(text) >= end:
+            start, label = column - len(text), text + glyph  # ends at its mark
+        placed.append((start, label))
+        end = start + len(label) + 1
     limit = width
-    for index in range(len(marks) - 1, -1, -1):  # pull back from the right edge
-        starts[index] = min(starts[index], limit - len(marks[index][1]))
-        limit = starts[index] - 1
+    for index in range(len(placed) - 1, -1, -1):  # pull back from the right edge
+        start, label = placed[index]
+        placed[index] = (min(start, limit - len(label)), label)
+        limit = placed[index][0] - 1
     line = [" "] * width
-    if starts and starts[0] < 0:  # too narrow for every label: the glyphs alone
-        for column, label in marks:
-            line[max(0, min(width - 1, column))] = label[0]
+    if placed and placed[0][0] < 0:
+        for column, glyph, _ in marks:
+            line[max(0, min(width - 1, column))] = glyph
         return "".join(line)
-    for start, (_, label) in zip(starts, marks):
+    for start, label in placed:
         line[start : start + len(label)] = label
-    first = starts[0] if starts else width
-    last = starts[-1] + len(marks[-1][1]) if starts else 0
+    first = placed[0][0] if placed else width
+    last = placed[-1][0] + len(placed[-1][1]) if placed else 0
     if len(lo) < first:
         line[: len(lo)] = lo
     if last < width - len(hi):
@@ -92,7 +100,7 @@ class Distribution(Widget):
             value = window.percentile(q)
             column = max(0, min(width - 1, int((value - lo) / (hi - lo) * (width - 1))))
             marks[column] = glyph
-            labels.append((column, f"{glyph}p{q:g} {ms(value, 0)}"))
+            labels.append((column, glyph, f"p{q:g} {ms(value, 0)}"))
         text.append("".join(marks) + "\n", style="bold")
         text.append(axis_line(width, labels, ms(lo, 0), ms(hi, 0)), style="dim")
         return text
