@@ -10,6 +10,7 @@ worker answers them between samples and the policy bar shows a change as pending
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -153,7 +154,7 @@ class VlmtopApp(App):
         answer it in this frame, not an interval later."""
         try:
             self.poller.poll(force=True)
-        except VlmtopError as exc:
+        except (VlmtopError, sqlite3.Error) as exc:
             self.notify(str(exc), severity="error")
             return
         self._apply_inbox()
@@ -165,7 +166,8 @@ class VlmtopApp(App):
         self._last_source_error = None
         self.state.apply(update)
         for row in self.state.new_errors[-3:]:  # a burst of errors must not bury the screen
-            self.notify(f"seq {row.seq}: {row.error}", title="sample failed", severity="error", timeout=6)
+            self.notify(f"seq {row.seq} ({row.sample_id}): {row.error}", title="sample failed",
+                        severity="error", timeout=6)
         self._acknowledge_controls()
         self._watch_session_end()
         self.draw()
