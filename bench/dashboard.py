@@ -1,4 +1,10 @@
-"""Dashboard cost: perturbation of the measurement, and lag from a committed row to the screen.
+"""Dashboard cost: its own CPU, perturbation of the measurement, and lag from a committed row to the screen.
+
+0. CPU: the dashboard process (`vlmtop attach`, in a tmux pane of a given size, as a user
+   runs it) on a session whose writer is idle, paused, or committing 50 samples/s; its share
+   of one core from /proc/PID/stat over a few seconds. With --previous PYTHON the same is
+   measured for another installed version (e.g. the tree before this change). Goal: under
+   2% of a core idle or paused.
 
 1. Perturbation: the same worker run (tiny default preset, one torch thread, as `vlmtop run`
    gives it on 2 cores) recorded with and without a dashboard attached in another process,
@@ -8,7 +14,7 @@
    them; for every frame, the age of the newest row when the frame has been drawn. Goal:
    under 0.5 s.
 
-    python bench/dashboard.py [--rounds 4] [--count 60] [--quick] [--json]
+    python bench/dashboard.py [--rounds 4] [--count 60] [--previous PYTHON] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,8 +88,8 @@ def attach(db: str, session_id: str) -> None:
     store = SessionStore.open(db, create=False)
 
     class Attached(VlmtopApp):
-        def refresh_frame(self) -> None:
-            super().refresh_frame()
+        def _apply_inbox(self) -> None:
+            super()._apply_inbox()
             if self.state.session is not None and self.state.session.status != "running":
                 self.exit()
 
@@ -120,8 +127,8 @@ def measure_lag(rate: float, seconds: float) -> dict:
     class Timed(VlmtopApp):
         last_seq = -1
 
-        def refresh_frame(self) -> None:
-            super().refresh_frame()
+        def _apply_inbox(self) -> None:
+            super()._apply_inbox()  # applies what the poller read and draws
             drawn = time.time()
             new = [row for row in self.state.rows if row.seq > self.last_seq]
             if new:
@@ -157,6 +164,82 @@ def measure_lag(rate: float, seconds: float) -> dict:
     }
 
 
+CPU_SCENARIOS = ("idle", "paused", "50/s")
+CPU_SIZES = ((80, 24), (200, 50))
+
+
+def hold_session(db: str, scenario: str) -> None:
+    """Writer process of the CPU run: owns a running session (alive, so the dashboard reads
+    it as running) and, per scenario, writes nothing, a pause event, or 50 samples/s."""
+    from vlmtop.sessions.record import EventRecord
+
+    store = SessionStore.open(db, create=True)
+    session_id = store.create_session("synthetic", "cpu", "float32", {})
+    rows = 0
+
+    def write(seq: int) -> None:
+        store.write_sample(SampleRecord(session_id, seq, f"s{seq}", started_at=time.time(), vision_ms=3.0 + seq % 3,
+                                        projector_ms=0.3, prefill_ms=4.0 + seq % 7, decode_ms=15.0, ttft_ms=9.0,
+                                        e2e_ms=30.0 + seq % 5, other_ms=7.0, new_tokens=16, decode_steps_ms=[1.0] * 15))
+
+    for rows in range(200):  # something on screen: the panels draw what a user sees
+        write(rows)
+    if scenario == "paused":
+        store.write_event(EventRecord(session_id, 200, "pause", "requested from a dashboard", time.time()))
+    print(session_id, flush=True)
+    start, seq = time.monotonic(), 200
+    while True:  # until terminated
+        if scenario == "50/s" and seq - 200 < (time.monotonic() - start) * 50:
+            write(seq)
+            seq += 1
+            continue
+        time.sleep(0.005 if scenario == "50/s" else 0.5)
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15 of stat)
+
+
+def dashboard_cpu(python: str, scenario: str, size: tuple[int, int], warm_s: float, measure_s: float,
+                  interval: float | None) -> float:
+    """Share of one core the dashboard process used over `measure_s`, after `warm_s`."""
+    folder = Path(tempfile.mkdtemp(prefix="vlmtop-cpu-"))
+    db = folder / "cpu.db"
+    writer = subprocess.Popen([sys.executable, __file__, "--hold", str(db), scenario], stdout=subprocess.PIPE, text=True)
+    session_id = writer.stdout.readline().strip()
+    name = f"vlmtop-cpu-{os.getpid()}"
+    extra = f" --interval {interval:g}" if interval is not None else ""
+    command = f"exec {python} -m vlmtop attach {session_id} --db {db}{extra}"
+    try:
+        # started in the temporary folder: `-m vlmtop` must not import a source tree in the cwd
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-c", str(folder), "-x", str(size[0]), "-y", str(size[1]), command],
+                       check=True)
+        pid = int(subprocess.run(["tmux", "list-panes", "-t", name, "-F", "#{pane_pid}"], check=True,
+                                 capture_output=True, text=True).stdout.split()[0])
+        time.sleep(warm_s)  # imports and the first frame are not the steady state
+        before, started = _cpu_ticks(pid), time.monotonic()
+        time.sleep(measure_s)
+        used = (_cpu_ticks(pid) - before) / os.sysconf("SC_CLK_TCK")
+        return used / (time.monotonic() - started)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        writer.terminate()
+        writer.wait(timeout=30)
+
+
+def measure_cpu(previous: str | None, warm_s: float, measure_s: float, quick: bool = False) -> dict:
+    versions = {"this": sys.executable, **({"previous": previous} if previous else {})}
+    out: dict = {"measure_s": measure_s, "goal_idle_share": 0.02, "results": []}
+    for scenario in CPU_SCENARIOS[:1] if quick else CPU_SCENARIOS:  # quick: that it runs, not the figures
+        for size in CPU_SIZES[:1] if quick else CPU_SIZES:
+            for version, python in versions.items():
+                share = dashboard_cpu(python, scenario, size, warm_s, measure_s, None)
+                out["results"].append({"version": version, "scenario": scenario, "size": f"{size[0]}x{size[1]}",
+                                       "cpu_share": share})
+    return out
+
+
 def measure_perturbation(rounds: int, count: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="vlmtop-perturbation-"))
     pairs = []
@@ -186,10 +269,14 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=80, help="measured samples per session")
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--previous", metavar="PYTHON",
+                        help="also measure the dashboard's CPU with this interpreter's vlmtop (an older version)")
+    parser.add_argument("--cpu-seconds", type=float, default=6.0, help="CPU measured over this long per case")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--attach", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--write", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--hold", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attach:
         attach(*args.attach)
@@ -198,16 +285,23 @@ def main() -> int:
         db, session_id, rate, seconds = args.write
         write_rows(db, session_id, float(rate), float(seconds))
         return 0
+    if args.hold:
+        hold_session(*args.hold)
+        return 0
     if args.quick:
-        args.rounds, args.count, args.seconds = 2, 8, 3.0
+        args.rounds, args.count, args.seconds, args.cpu_seconds = 2, 8, 3.0, 0.5
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    result = {"lag": measure_lag(args.rate, args.seconds),
-              "perturbation": measure_perturbation(args.rounds, args.count)}
+    result = {"lag": measure_lag(args.rate, args.seconds)}
+    if shutil.which("tmux") and Path("/proc/self/stat").exists():
+        result["cpu"] = measure_cpu(args.previous, 2.0 if args.quick else 5.0, args.cpu_seconds, args.quick)
+    result["perturbation"] = measure_perturbation(args.rounds, args.count)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     lag, per = result["lag"], result["perturbation"]
     print("# dashboard cost")
+    for row in result.get("cpu", {}).get("results", []):
+        print(f"cpu {row['version']:>8} {row['scenario']:>6} {row['size']:>6}: {row['cpu_share']:6.1%} of a core")
     print(f"lag from commit to drawn frame at {lag['rate_rows_per_s']:.0f} rows/s ({lag['rows_written']} rows, "
           f"{lag['frames']} frames): median {lag['lag_ms_median']:.0f} ms, p99 {lag['lag_ms_p99']:.0f} ms, "
           f"max {lag['lag_ms_max']:.0f} ms (goal < 500 ms)")

@@ -1,7 +1,8 @@
 """The one interface the dashboard reads a session through: a live tail or a replay.
 
-The panels call ``poll()`` once per frame and apply the :class:`SourceUpdate` it returns;
-they cannot tell a session being recorded from one being replayed. The contract:
+The dashboard calls ``poll()`` every refresh interval (off its UI thread) and applies the
+:class:`SourceUpdate` it returns; the panels cannot tell a session being recorded from one
+being replayed. The contract:
 
 - the first poll of a source has ``reset=True``;
 - ``reset=True``: drop every row and event you hold; ``rows`` is the whole window now (at
@@ -10,6 +11,10 @@ they cannot tell a session being recorded from one being replayed. The contract:
   ``events``.
 
 Rows are read in pages, never all at once, so a million-sample session opens instantly.
+
+What a source can do beyond ``poll()`` is a capability it declares, not its class:
+``can_seek`` says it plays, pauses, steps and seeks (a replay); ``is_live`` that a worker may
+still be recording it, so steering it makes sense.
 """
 
 from __future__ import annotations
@@ -38,11 +43,33 @@ class SourceUpdate:
     total: int  # rows in the session so far
     session: SessionInfo  # refreshed status and counters
 
+    @property
+    def changes_screen(self) -> bool:
+        """Whether drawing this update could change what the dashboard shows. The session's
+        heartbeat ticks every poll and is not shown: it alone is no reason to redraw."""
+        return self.reset or bool(self.rows) or bool(self.events)
+
+    def then(self, newer: SourceUpdate) -> SourceUpdate:
+        """This update followed by ``newer``, as one: what a dashboard that missed a frame
+        applies, so coalescing frames never drops a row. A reset in ``newer`` wins."""
+        if newer.reset:
+            return newer
+        return SourceUpdate(self.rows + newer.rows, self.events + newer.events, self.reset,
+                            newer.position, newer.total, newer.session)
+
+
+def shown_session_state(info: SessionInfo) -> tuple:
+    """The parts of a session row a dashboard shows (status and counters, not the heartbeat):
+    a change in them is worth a redraw even when no row or event came with it."""
+    return (info.status, info.ended_at, info.error, info.model, info.device, info.dtype,
+            info.sample_count, info.measured_count, info.warmup_count, info.error_count)
+
 
 @runtime_checkable
 class SampleSource(Protocol):
     session_id: str
     is_live: bool
+    can_seek: bool
     window: int
 
     def poll(self) -> SourceUpdate: ...
@@ -52,6 +79,7 @@ class LiveTail:
     """Follows a session while its worker records it: each poll returns rows not yet seen."""
 
     is_live = True
+    can_seek = False
 
     def __init__(self, store: SessionStore, session_id: str, window: int = DEFAULT_WINDOW):
         self.store = store
@@ -96,6 +124,7 @@ class ReplaySource:
     """
 
     is_live = False
+    can_seek = True
 
     def __init__(
         self,

@@ -81,7 +81,9 @@ async def test_the_comparison_panel_shows_the_policy_change(tmp_path):
         await pilot.pause()
         panel = app.query_one("#comparison")
         assert panel.border_title == "after the change: cache keep → empty"
-        assert "slower" in str(panel.render()).splitlines()[0]  # prefill went from 4.5 to 5.5 ms
+        heading, prefill = str(panel.render()).splitlines()[:2]
+        assert heading.startswith("stage") and prefill.startswith("prefill")
+        assert "slower" in prefill  # prefill went from 4.5 to 5.5 ms
 
 
 def _start_worker(db, **settings):

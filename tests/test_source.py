@@ -224,3 +224,29 @@ def test_replay_window_stays_exact_through_back_and_forth_moves(store):
         update = source.poll()
         held = update.rows if update.reset else (held + update.rows)[-10:]
         assert held == [records[seq] for seq in expected_window]
+
+
+# --- capabilities and merging (what the dashboard's poller relies on) -----------------
+
+
+def test_sources_declare_what_they_can_do(store):
+    session_id = record_session(store, 3)
+    assert not LiveTail(store, session_id).can_seek
+    assert ReplaySource(store, session_id).can_seek
+
+
+def test_merged_updates_keep_every_row_and_a_reset_wins(store):
+    session_id = new_session(store)
+    tail = LiveTail(store, session_id)
+    first = tail.poll()  # reset, empty
+    store.write_sample(full_record(session_id, 0))
+    second = tail.poll()
+    store.write_sample(full_record(session_id, 1))
+    store.write_event(EventRecord(session_id, 2, "pause", "", at=3.0))
+    third = tail.poll()
+    merged = first.then(second).then(third)
+    assert merged.reset and seqs(merged) == [0, 1] and [e.kind for e in merged.events] == ["pause"]
+    assert (merged.position, merged.total) == (1, 2)
+    assert second.then(third.__class__([], [], True, 1, 2, third.session)).reset  # a newer reset replaces
+    quiet = tail.poll()
+    assert not quiet.changes_screen and third.changes_screen

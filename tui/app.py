@@ -1,28 +1,35 @@
 """The dashboard: live, attached or replayed sessions, all through one source interface.
 
-Every frame (a fixed rate, not one message per sample) the app polls its source, which
-returns ALL rows new since the last frame; the state absorbs them and the panels redraw
-from the state. Steering writes control rows to the database; the worker answers them
-between samples and the policy bar shows a change as pending until then.
+A thread worker (:mod:`.poller`) polls the source every ``interval`` off the UI thread and
+posts a message only when what it read changes the screen; the state absorbs ALL rows new
+since the last update and the panels redraw from it. So the dashboard draws when a sample
+arrives, a key changes the view, or a replay playing at speed moves on, and an idle or
+paused session costs next to nothing. Steering writes control rows to the database; the
+worker answers them between samples and the policy bar shows a change as pending until then.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import Footer
+from textual.worker import get_current_worker
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.policies import Policies
-from vlmtop.sessions.source import ReplaySource
 from vlmtop.sessions.store import SessionStore
 
+from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
+from .screens.confirm import ConfirmScreen
 from .screens.goto import GotoScreen
 from .screens.help import HelpScreen
 from .state import DashboardState
@@ -33,7 +40,6 @@ from .widgets.policy_bar import PolicyBar
 from .widgets.share_bar import ShareBar
 from .widgets.stage_table import StageTable
 
-FRAME_S = 0.1  # 10 Hz: smooth enough to watch, cheap enough to leave the worker its cores
 STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the borderless layout
 
@@ -44,8 +50,15 @@ class VlmtopApp(App):
     TITLE = "vlmtop"
     BINDINGS = [
         Binding("q", "quit_session", "quit"),
+        # Ctrl+C quits, as in htop, btop and nvitop (Textual's own binding only says "press
+        # ctrl+q"); priority: it works from the help and go-to screens too.
+        Binding("ctrl+c", "quit_session", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
+        # One key, two labels: check_action shows the one that applies ("space resume" while
+        # paused), so the footer never offers what is already the case.
         Binding("space", "pause", "pause"),
+        Binding("space", "resume", "resume"),
+        Binding("S", "stop_run", "stop run", show=False),
         Binding("c", "cycle('cache')", "cache", show=False),
         Binding("w", "cycle('warmup')", "warm-up", show=False),
         Binding("t", "cycle('timing')", "timing", show=False),
@@ -70,20 +83,26 @@ class VlmtopApp(App):
         *,
         worker: subprocess.Popen | None = None,
         steerable: bool = True,
-        frame_s: float = FRAME_S,
+        interval: float | None = None,
     ):
         super().__init__()
         self.store = store
         self.source = source
         self.session_id = source.session_id
         self.worker = worker  # our own worker process (vlmtop run): q stops it
-        self.replay = source if isinstance(source, ReplaySource) else None
-        self.steerable = steerable and self.replay is None
+        # a source that can seek is played back (space, [ ], g, + -); one that cannot is
+        # followed live and may be steered
+        self.replay = source if source.can_seek else None
+        self.steerable = steerable and source.is_live
         self.state = DashboardState(window=source.window)
         self.pending: dict[str, tuple[int, str]] = {}  # kind -> (control id, value)
-        self.frame_s = frame_s
+        self.poller = Poller(source, DEFAULT_INTERVAL_S if interval is None else interval)
         self._stopping_since: float | None = None
         self._notified_end = False
+        self._leaving = False
+        self._last_source_error: str | None = None
+        self._shown_footer: tuple | None = None  # what the footer's space label last reflected
+        self._comparison_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header")
@@ -103,21 +122,48 @@ class VlmtopApp(App):
             for widget in (SessionHeader, StageTable, Distribution, ShareBar, ComparisonPanel, PolicyBar)
         }
         self.refresh_frame()
-        self.set_interval(self.frame_s, self.refresh_frame)
+        self._poll_in_thread()
 
     def on_resize(self, event) -> None:
         # Short terminals (80x24) drop the stage table's and comparison's frames: every
         # line goes to numbers and the distribution (nvitop-style graceful degradation).
         self.screen.set_class(event.size.height < COMPACT_BELOW_ROWS, "-compact")
+        # Nothing else redraws on a resize: panels sized by the layout (sparklines, the
+        # histogram, the header's truncation) are drawn again once it is done.
+        if hasattr(self, "panels"):
+            self.call_after_refresh(self.draw)
 
-    # -- the frame -----------------------------------------------------------------------
+    # -- updates -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="poller", name="poll the session database")
+    def _poll_in_thread(self) -> None:
+        worker = get_current_worker()
+        self.poller.run(lambda: worker.is_cancelled or self._leaving, self.post_message,
+                        force=lambda: bool(self.pending))
+
+    def on_source_changed(self, message: SourceChanged) -> None:
+        self._apply_inbox()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        if message.error != self._last_source_error:  # the poller retries every interval
+            self._last_source_error = message.error
+            self.notify(message.error, severity="error")
 
     def refresh_frame(self) -> None:
+        """Poll now, on this thread, and draw: a key moved the replay and the screen must
+        answer it in this frame, not an interval later."""
         try:
-            update = self.source.poll()
-        except VlmtopError as exc:
+            self.poller.poll(force=True)
+        except (VlmtopError, sqlite3.Error) as exc:
             self.notify(str(exc), severity="error")
             return
+        self._apply_inbox()
+
+    def _apply_inbox(self) -> None:
+        update = self.poller.take()
+        if update is None:
+            return
+        self._last_source_error = None
         self.state.apply(update)
         for row in self.state.new_errors[-3:]:  # a burst of errors must not bury the screen
             self.notify(f"seq {row.seq} ({row.sample_id}): {row.error}", title="sample failed",
@@ -135,6 +181,27 @@ class VlmtopApp(App):
         panels[ComparisonPanel].show(state)
         pending = {kind: value for kind, (_, value) in self.pending.items()}
         panels[PolicyBar].show(state.policies, pending, self.steerable and self._session_running)
+        footer_state = (self._is_paused, self._session_running)
+        if footer_state != self._shown_footer:
+            self._shown_footer = footer_state
+            self.refresh_bindings()
+        self._schedule_comparison()
+
+    def _schedule_comparison(self) -> None:
+        """The comparison is recomputed at most once a second: when rows came sooner, draw
+        once more when it is due, or the panel would wait for the next sample."""
+        due = self.state.comparison_due_in()
+        if due is not None and self._comparison_timer is None:
+            self._comparison_timer = self.set_timer(due, self._comparison_due)
+
+    def _comparison_due(self) -> None:
+        self._comparison_timer = None
+        self.draw()
+
+    def exit(self, *args, **kwargs) -> None:
+        self._leaving = True
+        self.poller.wake()  # the thread notices now, not an interval later
+        super().exit(*args, **kwargs)
 
     @property
     def _session_running(self) -> bool:
@@ -143,7 +210,8 @@ class VlmtopApp(App):
     def _acknowledge_controls(self) -> None:
         if not self.pending:
             return
-        answered = {c.id: c for c in self.store.controls(self.session_id) if c.status != "pending"}
+        with self.poller.lock:
+            answered = {c.id: c for c in self.store.controls(self.session_id) if c.status != "pending"}
         for kind, (control_id, value) in list(self.pending.items()):
             if control_id in answered:
                 del self.pending[kind]
@@ -177,11 +245,49 @@ class VlmtopApp(App):
         self.notify("statistics window reset")
         self.draw()
 
+    @property
+    def _is_paused(self) -> bool:
+        return not self.replay.playing if self.replay is not None else self.state.paused
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pause", "resume"):
+            if self.replay is None and not self._session_running:
+                return False  # a finished session has nothing to pause: no space in the footer
+            return self._is_paused == (action == "resume")
+        return True
+
     def action_pause(self) -> None:
         if self.replay is not None:
-            self.replay.toggle()
+            with self.poller.lock:
+                self.replay.pause()
+            self.draw()
         elif self._can_steer():
-            self._control("resume" if self.state.paused else "pause", None)
+            self._control("pause", None)
+
+    def action_resume(self) -> None:
+        if self.replay is not None:
+            with self.poller.lock:
+                self.replay.play()
+            self.draw()
+            self.poller.wake()
+        elif self._can_steer():
+            self._control("resume", None)
+
+    def action_stop_run(self) -> None:
+        """Stop the recording (any session, ours or attached), after a yes; q only detaches
+        from an attached one."""
+        if not self._can_steer():
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self._control("stop", None) is not None:
+                self.notify(f"stopping session {self.session_id} after the sample in flight…")
+
+        self.push_screen(ConfirmScreen(
+            f"Stop session {self.session_id}?",
+            "The worker finishes the sample in flight, then the session completes. "
+            "It cannot be resumed.",
+        ), answered)
 
     def action_cycle(self, kind: str) -> None:
         if not self._can_steer():
@@ -204,7 +310,8 @@ class VlmtopApp(App):
 
     def _control(self, kind: str, value: str | None) -> int | None:
         try:
-            return self.store.add_control(self.session_id, kind, value)
+            with self.poller.lock:
+                return self.store.add_control(self.session_id, kind, value)
         except VlmtopError as exc:
             self.notify(str(exc), severity="error")
             return None
@@ -212,7 +319,8 @@ class VlmtopApp(App):
     def action_export(self) -> None:
         out = Path.cwd() / f"vlmtop-{self.session_id}.db"
         try:
-            count = export_session(self.store, self.session_id, "sqlite", out)
+            with self.poller.lock:
+                count = export_session(self.store, self.session_id, "sqlite", out)
         except VlmtopError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -224,23 +332,26 @@ class VlmtopApp(App):
 
     def action_step(self, delta: int) -> None:
         if self.replay is not None:
-            self.replay.pause()
-            self.replay.step(delta)
+            with self.poller.lock:
+                self.replay.step(delta)  # pauses: a stepped-to sample is there to look at
             self.refresh_frame()
 
     def action_speed(self, direction: int) -> None:
         if self.replay is not None:
-            self.replay.faster() if direction > 0 else self.replay.slower()
+            with self.poller.lock:
+                self.replay.faster() if direction > 0 else self.replay.slower()
             self.draw()
 
     def action_home(self) -> None:
         if self.replay is not None:
-            self.replay.home()
+            with self.poller.lock:
+                self.replay.home()
             self.refresh_frame()
 
     def action_end(self) -> None:
         if self.replay is not None:
-            self.replay.end()
+            with self.poller.lock:
+                self.replay.end()
             self.refresh_frame()
 
     def action_goto(self) -> None:
@@ -249,8 +360,9 @@ class VlmtopApp(App):
 
         def go(seq: int | None) -> None:
             if seq is not None:
-                self.replay.pause()
-                self.replay.seek(seq)
+                with self.poller.lock:
+                    self.replay.pause()
+                    self.replay.seek(seq)
                 self.refresh_frame()
 
         self.push_screen(GotoScreen(self.state.total), go)

@@ -16,10 +16,13 @@ from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import NotASessionDatabaseError, SessionStore, UnknownSessionError, new_session_id
 
 WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
+MAX_INTERVAL_S = 60.0  # a slower refresh is a frozen screen, not a setting
 
 
-def run_dashboard(settings, db: Path) -> int:
-    """Start a worker process recording a new session, and watch it."""
+def run_dashboard(settings, db: Path, interval: float | None = None) -> int:
+    """Start a worker process recording a new session, and watch it, reading the database
+    every ``interval`` seconds (None: the dashboard's default)."""
+    _check_interval(interval)
     from vlmtop.sessions.worker import default_threads
 
     settings.threads = settings.threads or default_threads(dashboard=True)
@@ -37,24 +40,36 @@ def run_dashboard(settings, db: Path) -> int:
             start_new_session=True,  # the terminal's Ctrl+C is the dashboard's, not the worker's
         )
     try:
-        store = _wait_for_session(db, session_id, worker, log)
-        return _run_app(store, LiveTail(store, session_id), worker=worker)
+        with _wait_for_session(db, session_id, worker, log) as store:
+            return _run_app(store, LiveTail(store, session_id), worker=worker, interval=interval)
     finally:
         _reap(worker)
 
 
-def attach_dashboard(session_ref: str, db: Path) -> int:
+def attach_dashboard(session_ref: str, db: Path, interval: float | None = None) -> int:
     """Watch (and steer) a session another process is recording."""
-    store = SessionStore.open(db, create=False)
-    session_id = store.resolve(session_ref)
-    return _run_app(store, LiveTail(store, session_id))
+    _check_interval(interval)
+    with SessionStore.open(db, create=False) as store:
+        session_id = store.resolve(session_ref)
+        return _run_app(store, LiveTail(store, session_id), interval=interval)
 
 
-def replay_dashboard(session_ref: str, db: Path, speed: float | None = None) -> int:
-    store = SessionStore.open(db, create=False)
-    session_id = store.resolve(session_ref)
-    source = ReplaySource(store, session_id, **({"speed": speed} if speed else {}))
-    return _run_app(store, source, steerable=False)
+def replay_dashboard(session_ref: str, db: Path, speed: float | None = None, interval: float | None = None) -> int:
+    _check_interval(interval)
+    with SessionStore.open(db, create=False) as store:
+        session_id = store.resolve(session_ref)
+        source = ReplaySource(store, session_id, **({"speed": speed} if speed else {}))
+        return _run_app(store, source, steerable=False, interval=interval)
+
+
+def _check_interval(interval: float | None) -> None:
+    from .poller import MIN_INTERVAL_S
+
+    if interval is not None and not (MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S):
+        raise VlmtopError(
+            f"--interval {interval:g}: give the refresh interval in seconds, "
+            f"from {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g} (e.g. --interval 1)"
+        )
 
 
 def _run_app(store, source, **kwargs) -> int:

@@ -1,6 +1,6 @@
 """What the dashboard shows, computed from source updates: no Textual in here.
 
-The app polls its source once per frame and hands the update to :meth:`DashboardState.apply`;
+The app hands every update its poller took from the source to :meth:`DashboardState.apply`;
 the widgets only read this object. Keeping the numbers here (not in widgets) is what makes
 "numbers on screen are the numbers in the database" testable: the state is built from the
 same rows the database returns.
@@ -180,6 +180,16 @@ class DashboardState:
             return None
         span = recent[-1].started_at - recent[0].started_at
         return (len(recent) - 1) / span if span > 0 else None
+
+    def comparison_due_in(self, now: float | None = None) -> float | None:
+        """Seconds until :meth:`comparison` would see rows it has not compared yet; None
+        when it is up to date. A dashboard that draws only on change needs it: rows that
+        came within the throttle must still reach the panel once nothing else arrives."""
+        newest = self.rows[-1].seq if self.rows else None
+        if newest == self._compared_seq:
+            return None
+        now = time.monotonic() if now is None else now
+        return max(0.0, COMPARE_EVERY_S - (now - self._compared_at))
 
     def comparison(self, now: float | None = None):
         """The current policy segment against the previous one, or None.

@@ -16,24 +16,35 @@ def register(subparsers) -> None:
     )
     attach.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
     add_db_option(attach)
+    add_interval_option(attach)
     attach.set_defaults(func=cmd_attach)
 
     replay = subparsers.add_parser("replay", help="replay a recorded session in the dashboard")
     replay.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
     add_db_option(replay)
     replay.add_argument("--speed", type=float, help="samples per second (default 10; + and - change it)")
+    add_interval_option(replay)
     replay.set_defaults(func=cmd_replay)
+
+
+def add_interval_option(parser: argparse.ArgumentParser) -> None:
+    """`--interval`, as htop's and nvitop's refresh interval (also for `vlmtop run`)."""
+    parser.add_argument(
+        "--interval", type=float, metavar="SECONDS",
+        help="how often the dashboard reads the database for new samples (default 0.2); "
+        "it redraws only when something changed",
+    )
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from vlmtop.sessions.paths import db_path
     from vlmtop.tui.launch import attach_dashboard
 
-    return attach_dashboard(args.session, db_path(args.db))
+    return attach_dashboard(args.session, db_path(args.db), args.interval)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from vlmtop.sessions.paths import db_path
     from vlmtop.tui.launch import replay_dashboard
 
-    return replay_dashboard(args.session, db_path(args.db), args.speed)
+    return replay_dashboard(args.session, db_path(args.db), args.speed, args.interval)

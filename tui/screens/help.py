@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 COMMON = (
-    ("q", "quit (run: stops the worker, the session completes; attach: detach)"),
+    ("q / ctrl+c", "quit (run: stops the worker, the session completes; attach: detach)"),
     ("?", "this help"),
     ("↑ / ↓", "select a stage: the distribution panel follows"),
     ("r", "reset the statistics window (watch from now on)"),
@@ -18,6 +18,7 @@ COMMON = (
 )
 LIVE = (
     ("space", "pause / resume the worker"),
+    ("S", "stop the run after the sample in flight (asks first; attached runs too)"),
     ("c", "cycle the cache policy: keep → empty"),
     ("w", "cycle the warm-up policy: none → 3 → per-sample"),
     ("t", "cycle the timing mode: events → sync → multipass"),

@@ -13,6 +13,23 @@ from vlmtop.sessions.record import stage_label
 from .format import ms
 
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim"}
+HEADING = f"{'stage':<10}{'before':>8}{'after':>8}  {'ratio':<7}{'95% CI':<14}{'p':>6}  verdict"
+
+
+def why_same(result) -> str:
+    """Why a comparison says `same`, in the order the verdict is decided
+    (sessions.compare._verdict): significant (p and CI) first, then big enough."""
+    if not (math.isfinite(result.ratio) and math.isfinite(result.ci_low) and math.isfinite(result.ci_high)):
+        return "no ratio"
+    if result.p_value >= result.alpha:
+        return f"p ≥ {result.alpha:g}"
+    if result.ci_low <= 1.0 <= result.ci_high:
+        return "CI includes 1"
+    return f"within ±{result.threshold:.0%}"
+
+
+def p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}" if math.isfinite(p) else "-"
 
 
 class ComparisonPanel(Static):
@@ -31,18 +48,25 @@ class ComparisonPanel(Static):
             self.border_title = "single pass vs old multipass method (medians, ms)"
             for label, single, old in multipass:
                 off = (old - single) / single if single else math.nan
-                text.append(f"{label:<11}{ms(single)} vs {ms(old)} ")
+                text.append(f"{label:<10}{ms(single)} vs {ms(old)} ")
                 text.append(f"{off:+.0%}\n" if math.isfinite(off) else "\n", style="bold")
         elif comparison is not None:
             change, results = comparison
             self.border_title = f"after the change: {change}"
             if isinstance(results, str):
                 text.append(results, style="italic")
+            else:  # medians in ms, before and after the change; ratio = after / before
+                text.append(HEADING + "\n", style="dim")
             for r in results if not isinstance(results, str) else ():
-                text.append(f"{stage_label(r.stage):<11}{ms(r.median_a)} →{ms(r.median_b)}  ")
+                text.append(f"{stage_label(r.stage):<10}{ms(r.median_a)}{ms(r.median_b)}  ")
                 if math.isfinite(r.ratio):
-                    text.append(f"×{r.ratio:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] ")
+                    text.append(f"×{r.ratio:<6.3f}{r.ci_low:.3f}–{r.ci_high:<8.3f}")
+                else:
+                    text.append(" " * 21)
+                text.append(f"{p_text(r.p_value):>6}  ")
                 text.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
+                if r.verdict == "same":
+                    text.append(f" ({why_same(r)})", style="dim")
                 text.append("\n")
         text.rstrip()
         self.display = bool(text.plain)

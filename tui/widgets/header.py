@@ -19,7 +19,12 @@ class SessionHeader(Static):
             return
         left = Text()
         left.append(f"{session.model}", style="bold")
-        left.append(f" · {session.device} {session.dtype} · {session.id} · {session.measured_count} measured")
+        if session.status == "running" and not session.sample_count:
+            # Before its first sample the worker is loading the model, and device and dtype
+            # still read as asked ("auto auto"), not as resolved: say what is happening.
+            left.append(f" · {session.id} · loading {session.model}…", style="italic")
+        else:
+            left.append(f" · {session.device} {session.dtype} · {session.id} · {session.measured_count} measured")
         if session.warmup_count:
             left.append(f" +{session.warmup_count} warm-up")
         if session.error_count:

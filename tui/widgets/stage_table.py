@@ -13,13 +13,15 @@ from .colors import stage_color
 from .format import ms
 
 COLUMNS = ("last", "p50", "p90", "p99")
+MARK, LABEL_WIDTH, CELL_WIDTH = 2, 11, 8  # "▶ ", the stage's name, one ms figure
+CELLS_WIDTH = MARK + LABEL_WIDTH + CELL_WIDTH * len(COLUMNS) + 1  # + a space before the sparkline
+MIN_SPARK_POINTS = 8
 
 
 class StageRow(Horizontal):
     DEFAULT_CSS = """
     StageRow { height: 1; }
     StageRow.-selected { background: $boost; }
-    StageRow .cells { width: 46; height: 1; }
     StageRow Sparkline { width: 1fr; height: 1; margin: 0 1 0 0; }
     """
 
@@ -28,6 +30,7 @@ class StageRow(Horizontal):
         self.label = label
         # kept as attributes: the first frame can come before nested children are mounted
         self.cells = Static(classes="cells")
+        self.cells.styles.width, self.cells.styles.height = CELLS_WIDTH, 1
         self.sparkline = Sparkline([], summary_function=max)
 
     def compose(self) -> ComposeResult:
@@ -42,11 +45,13 @@ class StageRow(Horizontal):
 
     def show(self, view, selected: bool) -> None:
         self.set_class(selected, "-selected")
-        cells = Text(("▶ " if selected else "  ") + view.label.ljust(11), style=stage_color(self.app, view.label))
+        cells = Text(("▶ " if selected else "  ") + view.label.ljust(LABEL_WIDTH), style=stage_color(self.app, view.label))
         for value in (view.last, view.p50, view.p90, view.p99):
-            cells.append(ms(value))
+            cells.append(ms(value, CELL_WIDTH))
         self.cells.update(cells)
-        self.sparkline.data = view.recent or [0.0]
+        # Fewer than two values is no trend: Textual would draw one value as a full-height
+        # block, which read as "everything is at its maximum" before the first sample.
+        self.sparkline.data = view.recent if len(view.recent) > 1 else []
 
 
 class StageTable(Vertical):
@@ -58,7 +63,7 @@ class StageTable(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        heading = "  " + "stage ms".ljust(11) + "".join(c.rjust(8) for c in COLUMNS) + "   recent"
+        heading = " " * MARK + "stage ms".ljust(LABEL_WIDTH) + "".join(c.rjust(CELL_WIDTH) for c in COLUMNS) + "   recent"
         yield Static(heading, classes="heading")
         for label, _ in STAGES:
             yield StageRow(label)
@@ -67,6 +72,8 @@ class StageTable(Vertical):
         self.border_title = "stages"
 
     def show(self, state) -> None:
-        points = max(8, self.size.width - 49)
-        for index, (row, view) in enumerate(zip(self.query(StageRow), state.stage_views(points))):
+        # one sample per sparkline cell: as many as the sparkline is wide once laid out
+        rows = list(self.query(StageRow))
+        points = max([MIN_SPARK_POINTS] + [row.sparkline.size.width for row in rows])
+        for index, (row, view) in enumerate(zip(rows, state.stage_views(points))):
             row.show(view, index == state.selected)
