@@ -120,3 +120,4 @@ class EventRecord:
     # For programs: the value a `policy` or `knob` event switched to ("empty"), so no
     # reader parses it out of `detail`. None for events that set nothing.
     value: str | None = None
+    name: str | None = None  # which policy or knob a `policy`/`knob` event set ("cache")

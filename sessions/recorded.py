@@ -126,9 +126,9 @@ class RecordedRows(SqliteFile):
         at = ev.at or time.time()
         with self._transaction():
             cur = self._conn.execute(
-                "INSERT INTO events (session_id, seq, kind, detail, at, value) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (ev.session_id, ev.seq, ev.kind, ev.detail, at, ev.value),
+                "INSERT INTO events (session_id, seq, kind, detail, at, value, name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ev.session_id, ev.seq, ev.kind, ev.detail, at, ev.value, ev.name),
             )
         return cur.lastrowid
 

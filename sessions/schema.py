@@ -25,7 +25,7 @@ from vlmtop.sessions.store_errors import (
 )
 
 # 1: the first release. 2: events.value, so a switch's new value is a column, not text.
-# 3: samples.arm/knobs (interleaved arms) and sessions.experiment_id/replicate/side.
+# 3: samples.arm/knobs (interleaved arms), sessions.experiment_id/replicate/side, events.name.
 SCHEMA_VERSION = 3
 APPLICATION_ID = 0x766C6D74  # b"vlmt": PRAGMA application_id of every vlmtop database
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -80,6 +80,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("detail", "TEXT"),  # for people: "cache=empty", an error message
         ("at", "REAL NOT NULL"),
         ("value", "TEXT"),  # for programs: the new value a policy or knob event set
+        ("name", "TEXT"),  # for programs: which policy or knob it set ("cache")
     ),
     "controls": (
         ("id", "INTEGER PRIMARY KEY"),
@@ -105,6 +106,11 @@ DATA_MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "UPDATE events SET value = substr(detail, instr(detail, '=') + 1) "
         "WHERE value IS NULL AND kind IN ('policy', 'knob') AND instr(detail, '=') > 0",
+    ),
+    # ... and named the policy only in the text.
+    3: (
+        "UPDATE events SET name = substr(detail, 1, instr(detail, '=') - 1) "
+        "WHERE name IS NULL AND kind IN ('policy', 'knob') AND instr(detail, '=') > 0",
     ),
 }
 

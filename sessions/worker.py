@@ -340,7 +340,7 @@ class Worker:
                         self.policies = new
                         self.arms = [arm.with_value(kind, getattr(new, kind)) for arm in self.arms]
                         changed.add(kind)
-                        self._event("policy", f"{kind}={getattr(new, kind)}", getattr(new, kind))
+                        self._event("policy", f"{kind}={getattr(new, kind)}", getattr(new, kind), name=kind)
             except VlmtopError as exc:
                 self.store.answer_control(control.id, "rejected", None)
                 self._event("rejected", f"{kind}={value}: {exc}")
@@ -348,8 +348,8 @@ class Worker:
             self.store.answer_control(control.id, "applied", self.seq)
         return changed
 
-    def _event(self, kind: str, detail: str, value: str | None = None) -> None:
-        self.store.write_event(EventRecord(self.session_id, self.seq, kind, detail, time.time(), value=value))
+    def _event(self, kind: str, detail: str, value: str | None = None, name: str | None = None) -> None:
+        self.store.write_event(EventRecord(self.session_id, self.seq, kind, detail, time.time(), value=value, name=name))
 
 
 def _timer_mode(timing: str) -> str:

@@ -21,7 +21,7 @@ def record_fixed_session(db) -> SessionStore:
     for seq in range(COUNT):
         after = seq >= CHANGE_AT
         if seq == CHANGE_AT:
-            store.write_event(EventRecord(SESSION_ID, seq, "policy", "cache=empty", 1.7e9 + seq))
+            store.write_event(EventRecord(SESSION_ID, seq, "policy", "cache=empty", 1.7e9 + seq, value="empty", name="cache"))
         steps = list(np.round(rng.normal(1.3, 0.05, 15), 3))
         vision, projector = round(rng.normal(4.0, 0.3), 3), round(rng.normal(0.3, 0.02), 3)
         prefill = round(rng.normal(5.5 if after else 4.5, 0.2), 3)

@@ -185,7 +185,7 @@ def test_replay_delivers_events_with_the_sample_before_they_apply(store):
     session_id = new_session(store)
     for seq in range(6):
         store.write_sample(full_record(session_id, seq))
-    store.write_event(EventRecord(session_id, 3, "policy", "cache=empty"))
+    store.write_event(EventRecord(session_id, 3, "policy", "cache=empty", value="empty", name="cache"))
     source = ReplaySource(store, session_id, window=10, playing=False, clock=FakeClock())
     assert source.poll().events == []
     source.seek(1)

@@ -80,7 +80,7 @@ def test_a_schema_1_file_is_migrated_in_every_table(tmp_path):
     with SessionStore.open(path, create=False) as store:
         assert store.samples(session_id) == [full_record(session_id, s) for s in range(3)]
         events = store.events(session_id)
-        assert [(e.kind, e.value) for e in events] == [("start", None), ("policy", "empty"), ("end", None)]
+        assert [(e.kind, e.name, e.value) for e in events] == [("start", None, None), ("policy", "cache", "empty"), ("end", None, None)]
         assert events[1].detail == "cache=empty"
         (control,) = store.controls(session_id)
         assert (control.kind, control.value, control.applied_seq) == ("cache", "empty", 2)

@@ -3,15 +3,14 @@ recorded one (replay). All three hand the same app a source over the session dat
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.experiment import worker_command
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import NotASessionDatabaseError, SessionStore, UnknownSessionError, new_session_id
 
@@ -33,7 +32,7 @@ def run_dashboard(settings, db: Path, interval: float | None = None) -> int:
     log = _worker_log(db, session_id)
     with open(log, "w") as log_file:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "vlmtop.sessions.worker", str(db), session_id, json.dumps(asdict(settings))],
+            worker_command(db, session_id, settings),  # isolated: no code from the cwd
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

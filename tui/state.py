@@ -161,9 +161,8 @@ class DashboardState:
                 "timing": settings.get("timing", default.timing),
             }
         for event in self.events:
-            if event.kind == "policy" and event.seq > since:
-                kind, _, value = event.detail.partition("=")
-                policies[kind] = value
+            if event.kind == "policy" and event.seq > since and event.name:
+                policies[event.name] = event.value
         return policies
 
     @property

@@ -75,6 +75,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--headless", action="store_true",
                      help="no dashboard: a progress bar, then a summary (implied when there is no terminal)")
     out.add_argument("--json", action="store_true", help="print the summary as JSON (implies --headless)")
+    from vlmtop.cmd_dashboard import add_interval_option
+
+    add_interval_option(out)
 
 
 def positive_int(text: str) -> int:
@@ -165,4 +168,4 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_headless(settings, db, as_json=args.json)
     from vlmtop.tui.launch import run_dashboard
 
-    return run_dashboard(settings, db)
+    return run_dashboard(settings, db, interval=args.interval)
