@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from recorded_session import SESSION_ID, record_fixed_session
 from vlmtop.cli import main
 from vlmtop.sessions.compare import (
     COMPARE_STAGES,
@@ -452,6 +453,63 @@ def record_real_sessions(db: str, *new_tokens: int, count: int = 16) -> list[str
     return [info.id for info in SessionStore.open(db, create=False).sessions()]
 
 
+# --- --fail-on: the exit code for CI, on the fixed recorded session --------------------------
+# Its policy change at seq 60 (keep -> empty) made prefill ~22 % slower, and with it ttft
+# and e2e; vision, projector, decode and decode/tok did not change.
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("recorded") / "sessions.db"
+    record_fixed_session(path).close()
+    return path
+
+
+def test_fail_on_slower_exits_1_naming_the_stages(recorded, capsys):
+    code, out, err = run_cli(capsys, SESSION_ID, "--db", recorded, "--fail-on", "slower")
+    assert code == 1 and "slower" in out  # the table is printed as without --fail-on
+    assert err.count("\n") == 1 and err.startswith("vlmtop compare: --fail-on slower: ")
+    named = [part.split()[0] for part in err.split(": ", 2)[2].split("; ")]
+    assert named == ["prefill", "ttft", "e2e"] and "(segment 0 -> 1)" in err
+    # --stage limits what counts; JSON output is unchanged and still parses
+    code, out, err = run_cli(
+        capsys, SESSION_ID, "--db", recorded, "--fail-on", "slower", "--stage", "prefill", "--json"
+    )
+    assert code == 1 and "prefill slower x1.2" in err and "e2e" not in err
+    assert json.loads(out)["comparisons"][0]["stages"][0]["verdict"] == "slower"
+
+
+def test_fail_on_exits_0_when_no_compared_stage_matches(recorded, capsys):
+    for args in (
+        ["--fail-on", "faster"],  # nothing got faster
+        ["--fail-on", "different", "--stage", "vision", "--stage", "decode/tok"],  # unchanged
+        [],  # no --fail-on: verdicts never set the exit code
+    ):
+        code, _, err = run_cli(capsys, SESSION_ID, "--db", recorded, *args)
+        assert (code, err) == (0, ""), args
+    # a comma list and a repeated option both add verdicts; `different` is either
+    for args in (["--fail-on", "faster,slower"], ["--fail-on", "faster", "--fail-on", "slower"],
+                 ["--fail-on", "different"]):
+        code, _, err = run_cli(capsys, SESSION_ID, "--db", recorded, *args, "--stage", "prefill")
+        assert code == 1 and "prefill slower" in err, args
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(capsys, SESSION_ID, "--db", recorded, "--fail-on", "regressed")
+    assert exit_.value.code == 2 and "'regressed' is not a verdict" in capsys.readouterr().err
+
+
+def test_per_token_decode_stage_takes_either_spelling(recorded, capsys):
+    # `decode/tok` on screen, `decode_per_token_ms` in JSON, `tpot` as vLLM calls it
+    for spelling in ("decode/tok", "decode_per_token", "decode_per_token_ms", "TPOT"):
+        code, out, _ = run_cli(capsys, SESSION_ID, "--db", recorded, "--json", "--stage", spelling)
+        stages = json.loads(out)["comparisons"][0]["stages"]
+        assert code == 0 and [s["stage"] for s in stages] == ["decode_per_token_ms"], spelling
+    rows = SessionStore.open(recorded, create=False).samples(SESSION_ID)
+    assert compare_rows(rows[:60], rows[60:], ["decode/tok"], n_boot=100)[0].stage == "decode_per_token_ms"
+    with pytest.raises(SystemExit):
+        run_cli(capsys, SESSION_ID, "--db", recorded, "--stage", "decode/token")
+    assert "one of vision, projector, prefill, decode, decode_per_token," in capsys.readouterr().err
+
+
 def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, capsys):
     # Two real recordings of the same synthetic samples, 3 against 31 decode steps.
     db = str(tmp_path / "real.db")
@@ -477,3 +535,8 @@ def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, caps
     # percent with nothing changed (issue 14 measured non-`same` verdicts in 13 of 15 pairs
     # of identical sessions), so `same` there would be a flaky claim, not a tested fact.
     assert by_stage["decode_ms"]["verdict"] == "slower"
+    # --fail-on on real sessions, both outcomes: the 10x decode is a regression, not a gain
+    code, _, err = run_cli(capsys, first, second, "--db", db, "--stage", "decode", "--fail-on", "slower")
+    assert code == 1 and err.startswith("vlmtop compare: --fail-on slower: decode slower x")
+    code, _, err = run_cli(capsys, first, second, "--db", db, "--stage", "decode", "--fail-on", "faster")
+    assert (code, err) == (0, "")
