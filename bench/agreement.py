@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import statistics
 import time
@@ -230,7 +231,8 @@ def clocks(prepared, rounds: int) -> dict:
     }
 
 
-def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tokens: int) -> dict:
+def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tokens: int,
+            clock_rounds: int | None = None) -> dict:
     prepared = prepare(preset, device, new_tokens)
     return {
         **prepared.describe(),
@@ -239,25 +241,36 @@ def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tok
         "profiled_rounds": profiled_rounds,
         "isolation": isolation(prepared, rounds),
         "profiler": profiler(prepared, profiled_rounds),
-        "clocks": clocks(prepared, max(4, rounds // 2)),
+        "clocks": clocks(prepared, clock_rounds or max(4, rounds // 2)),
     }
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__)
     parser.add_argument("--preset", help="default: smolvlm-256m-shape (tiny-llava with --quick)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--profiled-rounds", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=8)
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.profiled_rounds = 4, 1
-    preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
-    result = measure(preset, args.device, args.rounds, args.profiled_rounds, args.new_tokens)
+    args = parser.parse_args(argv)
+    args.clock_rounds = None
+    if args.quick:  # the smoke checks every part runs: one round of each after its warm-up
+        args.rounds, args.profiled_rounds, args.clock_rounds = 2, 1, 1
+    args.preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
+    return args
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """What `--json` prints (run_all calls this in its own process for --quick)."""
+    return measure(args.preset, args.device, args.rounds, args.profiled_rounds, args.new_tokens, args.clock_rounds)
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
     if args.json:
         print_json(result)
         return 0
-    print(f"# agreement: {preset} on {result['device']} ({result['dtype']}), {args.rounds} rounds")
+    print(f"# agreement: {args.preset} on {result['device']} ({result['dtype']}), {args.rounds} rounds")
     print(f"{'stage':<13}{'single-pass ms':>24}{'isolated ms':>24}{'ratio':>8}{'vs profiler':>22}")
     for name, figures in result["isolation"].items():
         trace = result["profiler"].get(name)

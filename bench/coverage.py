@@ -17,6 +17,7 @@ and the spans say where it sits. Each sample's uncovered time is split by positi
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -99,25 +100,37 @@ def measure(preset: str, device: str, rounds: int, new_tokens: int) -> dict:
     }
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__)
     parser.add_argument("--preset", action="append", help="preset(s) (default: every tiny preset + a shape)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--new-tokens", type=int, default=16)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     tiny = [name for name in PRESETS if name.startswith("tiny-")]
-    if args.quick:
-        args.rounds = 3
+    if args.quick:  # every tiny preset still runs: the smoke checks each one's spans resolve
+        args.rounds = 1
     shapes = CPU_SHAPES if args.device == "cpu" else [name for name in PRESETS if name.endswith("-shape")]
-    presets = args.preset or (tiny if args.quick else [*tiny, *shapes])
+    args.preset = args.preset or (tiny if args.quick else [*tiny, *shapes])
+    return args
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """What `--json` prints (run_all calls this in its own process for --quick)."""
     results = []
-    for preset in presets:
+    for preset in args.preset:
         # a real-size model on CPU takes a second or more per generate: fewer rounds
         rounds = args.rounds if preset.startswith("tiny-") or args.device != "cpu" else max(3, args.rounds // 5)
         results.append(measure(preset, args.device, rounds, args.new_tokens))
+    return {"presets": results}
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
     if args.json:
-        print_json({"presets": results})
+        print_json(result)
         return 0
+    results = result["presets"]
     print(f"{'preset':<22}{'e2e ms':>10}{'other ms':>10}{'share':>8}" + "".join(f"{p:>9}" for p in PARTS) + f"{'loop/step':>11}")
     for r in results:
         print(f"{r['preset']:<22}{r['e2e_ms']['median']:>10.2f}{r['other_ms']['median']:>10.2f}"

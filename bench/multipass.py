@@ -16,6 +16,7 @@ timed region) and give each stage's median under both and their ratio.
 
 from __future__ import annotations
 
+import argparse
 from collections import defaultdict
 from itertools import cycle, islice
 
@@ -107,22 +108,33 @@ def cache_policy_effect(prepared, rounds: int) -> dict:
     }
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__)
     parser.add_argument("--preset", help="default: smolvlm-256m-shape (tiny-llava with --quick)")
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=8)
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds = 4
-    preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
-    prepared = prepare(preset, args.device, args.new_tokens)
-    result = {
+    args = parser.parse_args(argv)
+    if args.quick:  # one round of each order: the smoke checks the parts run, not the figures
+        args.rounds = 2
+    args.preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
+    return args
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """What `--json` prints (run_all calls this in its own process for --quick)."""
+    prepared = prepare(args.preset, args.device, args.new_tokens)
+    return {
         **prepared.describe(),
         "new_tokens": args.new_tokens,
         "seed": seed_against_single_pass(prepared, args.rounds, ((224, 224), (320, 240))),
         "cache": cache_policy_effect(prepared, args.rounds),
     }
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
+    preset = args.preset
     if args.json:
         print_json(result)
         return 0

@@ -11,6 +11,7 @@ its streamer and resolving its marks). Prints a table; ``--json`` for scripts.
 
 from __future__ import annotations
 
+import argparse
 import platform
 import time
 
@@ -20,7 +21,7 @@ from _common import bench_parser, prepare, print_json, spread
 from vlmtop.core import StageTimer, locate_stages
 
 
-def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: str) -> dict:
+def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: str, warm: int = 3) -> dict:
     prepared = prepare(preset, device, new_tokens, image_size)
     model, inputs, kwargs, sync = prepared.model, prepared.inputs, prepared.generate_kwargs, prepared.sync
 
@@ -39,7 +40,7 @@ def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: 
             timer.generate(**inputs, **kwargs)  # synchronizes once itself on CUDA
             return time.perf_counter() - start
 
-        for _ in range(3):  # warm-up both paths
+        for _ in range(warm):  # warm-up both paths
             bare(), timed()
         bare_s, timed_s = [], []
         for index in range(rounds):
@@ -59,26 +60,39 @@ def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: 
     }
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__)
     parser.add_argument("--preset", action="append", help="preset(s) to measure (default: tiny + a shape)")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=224)
-    args = parser.parse_args()
-    if args.quick:
-        presets, rounds = args.preset or ["tiny-qwen2-vl"], 6
+    args = parser.parse_args(argv)
+    args.warm = 3
+    if args.quick:  # the smoke: one round of each order after one warm-up
+        args.preset, args.rounds, args.warm = args.preset or ["tiny-qwen2-vl"], 2, 1
     else:
         shape = "qwen2-vl-2b-shape" if args.device.startswith("cuda") else "smolvlm-256m-shape"
-        presets, rounds = args.preset or ["tiny-qwen2-vl", shape], args.rounds
+        args.preset = args.preset or ["tiny-qwen2-vl", shape]
+    return args
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """What `--json` prints (run_all calls this in its own process for --quick)."""
     results = []
-    for preset in presets:
+    for preset in args.preset:
         # a real-size model on CPU takes seconds per generate: fewer rounds keep it near a minute
-        n = rounds if preset.startswith("tiny") or args.device != "cpu" else max(6, rounds // 6)
-        results.append(measure(preset, n, args.new_tokens, args.image_size, args.device))
+        n = args.rounds if preset.startswith("tiny") or args.device != "cpu" else max(6, args.rounds // 6)
+        results.append(measure(preset, n, args.new_tokens, args.image_size, args.device, args.warm))
+    return {"presets": results}
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
     if args.json:
-        print_json({"presets": results})
+        print_json(result)
         return 0
+    results = result["presets"]
     print(f"# timer overhead ({platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads)")
     print(f"{'preset':<22}{'device':<8}{'rounds':>7}{'bare ms':>10}{'timed ms':>10}{'ratio':>8}{'p10..p90':>16}")

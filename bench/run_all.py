@@ -4,38 +4,24 @@ Each bench runs in a process of its own (its own memory and threads, nothing sha
 one before) and hands back JSON; this script only renders. Figures are medians with their
 10th..90th percentile spread; A/B ratios come from interleaved rounds of one run.
 
+`--quick` is the smoke run the tests do (every bench at its smallest; figures not meaningful):
+see bench/_runner.py for how it is laid out for speed.
+
     python bench/run_all.py                        # the full suite (about 10 min on 2 cores)
     python bench/run_all.py --only agreement       # rerun one bench, keep the others' figures
     python bench/run_all.py --render               # re-render the report from the JSON
-    python bench/run_all.py --quick --out /tmp/b.md   # the smoke run the tests do (~1 min)
+    python bench/run_all.py --quick --out /tmp/b.md   # the smoke run the tests do
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from _common import fmt, machine
-
-ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store")
-
-
-def run_bench(name: str, quick: bool) -> dict:
-    command = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--json"] + (["--quick"] if quick else [])
-    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise SystemExit(f"bench/{name}.py failed (exit {done.returncode}):\n{tail}")
-    print(f"  {name:<10} {time.perf_counter() - start:6.1f} s", file=sys.stderr)
-    return json.loads(done.stdout)
+from _runner import BENCHES, ROOT, run_bench, run_quick
 
 
 def main() -> int:
@@ -50,8 +36,12 @@ def main() -> int:
     results = json.loads(raw.read_text()) if (args.render or args.only) and raw.exists() else {}
     if not args.render:
         print(f"running {', '.join(args.only or BENCHES)}{' (quick)' if args.quick else ''}:", file=sys.stderr)
-        for name in args.only or BENCHES:
-            results[name] = run_bench(name, args.quick)
+        names = list(args.only or BENCHES)
+        if args.quick:
+            results.update(run_quick(names))
+        else:
+            for name in names:
+                results[name] = run_bench(name, quick=False)
         results["machine"] = machine()
         results["quick"] = args.quick
         raw.parent.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,13 @@ fsyncs per sample) from realistic rows: 16 new tokens, so 15 decode steps and 18
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _common import print_json
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import SAMPLE_COLUMNS, SessionStore, encode_sample
@@ -197,16 +197,28 @@ def measure(rows: int, writes: int, repeat: int) -> dict:
         }
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--rows", type=int, help="samples in the big session (default 1M)")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    rows = args.rows or (20_000 if args.quick else 1_000_000)
-    result = measure(rows, writes=100 if args.quick else 2000, repeat=5 if args.quick else 21)
+    args = parser.parse_args(argv)
+    # quick: a session just past the replay window (2000), so seek and step still move it
+    args.rows = args.rows or (3_000 if args.quick else 1_000_000)
+    return args
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """What `--json` prints (run_all calls this in its own process for --quick)."""
+    return measure(args.rows, writes=20 if args.quick else 2000, repeat=3 if args.quick else 21)
+
+
+def main() -> None:
+    args = parse()
+    result = figures(args)
+    rows = args.rows
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result)
         return
     write, replay, tail = result["write_us"], result["replay"], result["tail"]
     print(f"write_sample, 1 transaction per sample ({result['writes']} samples, median):")

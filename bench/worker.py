@@ -12,6 +12,7 @@ the database write (one transaction) and the control poll (one query per sample)
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from dataclasses import replace
@@ -72,21 +73,32 @@ def time_parts(db: Path, repeat: int) -> dict:
     return {name: spread(values) for name, values in parts.items()}
 
 
-def main() -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__, device=False)  # the tiny preset on the CPU, as a user first runs it
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--new-tokens", type=int, default=16)
-    args = parser.parse_args()
-    if args.quick:
-        args.count = 12
+    args = parser.parse_args(argv)
+    args.parts_repeat = max(10, args.count // 4)
+    if args.quick:  # 3 samples give 2 cycles; the parts 3 times each beside them
+        args.count, args.parts_repeat = 3, 3
+    return args
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """What `--json` prints (run_all calls this in its own process for --quick)."""
     with tempfile.TemporaryDirectory(prefix="vlmtop-bench-worker-") as tmp:
         db = Path(tmp) / "worker.db"
-        result = {
+        return {
             "preset": DEFAULT_PRESET,
             "new_tokens": args.new_tokens,
             "run": run_worker(db, args.count, args.new_tokens),
-            "parts_ms": time_parts(db, max(10, args.count // 4)),
+            "parts_ms": time_parts(db, args.parts_repeat),
         }
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
     if args.json:
         print_json(result)
         return 0

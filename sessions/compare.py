@@ -35,6 +35,9 @@ DECODE_PER_TOKEN = "decode_per_token_ms"
 # (placed after decode, where the dashboard shows it).
 _AFTER_DECODE = STAGE_COLUMNS.index("decode_ms") + 1
 COMPARE_STAGES = (*STAGE_COLUMNS[:_AFTER_DECODE], DECODE_PER_TOKEN, *STAGE_COLUMNS[_AFTER_DECODE:])
+# Per-token decode (vLLM's TPOT) is `decode/tok` on screen (record.stage_label) and
+# `decode_per_token_ms` in JSON: a stage selection takes either spelling, and `tpot`.
+STAGE_ALIASES = {"decode/tok": DECODE_PER_TOKEN, "decode_per_token": DECODE_PER_TOKEN, "tpot": DECODE_PER_TOKEN}
 
 ALPHA = 0.05
 # Changes of the median smaller than 2 % are called `same` even when significant. The
@@ -52,6 +55,7 @@ MIN_PAIRS = 8  # fewer common ids than this: compare unpaired
 BOOT_CHUNK_ELEMENTS = 4_000_000
 
 FASTER, SLOWER, SAME = "faster", "slower", "same"
+DIFFERENT = "different"  # what `--fail-on` calls either of faster and slower
 
 
 class CompareError(VlmtopError):
@@ -335,10 +339,26 @@ def is_measured(row: SampleRecord) -> bool:
     return not row.is_warmup and row.status == "ok"
 
 
+def canonical_stage(text: str) -> str:
+    """A stage as a person writes it (``prefill``, ``e2e_ms``, ``decode/tok``, ``tpot``) -> its
+    column name, as in JSON (``decode_per_token_ms``)."""
+    name = text.strip().lower().replace("-", "_")
+    name = STAGE_ALIASES.get(name, name)
+    if name not in COMPARE_STAGES and f"{name}_ms" in COMPARE_STAGES:
+        name = f"{name}_ms"
+    if name not in COMPARE_STAGES:
+        raise CompareError(f"unknown stage {text!r}: one of {', '.join(stage_option_names())}")
+    return name
+
+
+def stage_option_names() -> list[str]:
+    """The canonical spelling of every stage for ``--stage``: the column without ``_ms``."""
+    return [stage.removesuffix("_ms") for stage in COMPARE_STAGES]
+
+
 def stage_values(rows: Iterable[SampleRecord], stage: str) -> tuple[np.ndarray, list[str]]:
     """One stage's values (NaN where absent) and sample ids of the MEASURED rows, in order."""
-    if stage not in COMPARE_STAGES:
-        raise CompareError(f"unknown stage {stage!r}; stages: {', '.join(COMPARE_STAGES)}")
+    stage = canonical_stage(stage)
     measured = [row for row in rows if is_measured(row)]
     values = as_array([getattr(row, stage) for row in measured])  # per token: a property
     return values, [row.sample_id for row in measured]
@@ -360,13 +380,14 @@ def compare_rows(
 
     With ``stages=None`` every stage of :data:`COMPARE_STAGES` that either side measured is
     compared (a stage no sample of either side has, e.g. ttft without new tokens, is left
-    out); a stage named explicitly is always compared. Pairs on ``sample_id`` when
+    out); a stage named explicitly (in any spelling :func:`canonical_stage` takes) is always
+    compared. Pairs on ``sample_id`` when
     ``pair`` and the ids allow it. Raises :class:`NotEnoughSamplesError` when a compared
     stage has fewer than 2 values on a side.
     """
     explicit = stages is not None
     results = []
-    for stage in COMPARE_STAGES if stages is None else stages:
+    for stage in COMPARE_STAGES if stages is None else [canonical_stage(s) for s in stages]:
         a, ids_a = stage_values(rows_a, stage)
         b, ids_b = stage_values(rows_b, stage)
         if not explicit and not (np.isfinite(a).any() or np.isfinite(b).any()):

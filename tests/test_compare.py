@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from recorded_session import SESSION_ID, record_fixed_session
 from vlmtop.cli import main
 from vlmtop.sessions.compare import (
     COMPARE_STAGES,
@@ -442,21 +443,100 @@ def test_cli_errors_are_one_line(db, capsys):
         run_cli(capsys, ids["base"], "--db", path, "--threshold", "-1")
 
 
-def test_real_sessions_of_the_tiny_preset_8_against_16_new_tokens(tmp_path, capsys):
-    # Two real recordings of the same synthetic samples: doubling the decode length must
-    # read as slower decode, while prefill and vision (same inputs) read as the same.
-    db = str(tmp_path / "real.db")
-    for tokens in ("8", "16"):
-        args = ["run", "--headless", "--json", "--db", db, "--count", "24", "--warmup", "3",
-                "--max-new-tokens", tokens, "--threads", "1"]
+def record_real_sessions(db: str, *new_tokens: int, count: int = 16) -> list[str]:
+    """Real recordings of the tiny default preset on the same synthetic samples, one per
+    decode length, one after another; their session ids in that order."""
+    for tokens in new_tokens:
+        args = ["run", "--headless", "--json", "--db", db, "--count", str(count), "--warmup", "2",
+                "--max-new-tokens", str(tokens), "--threads", "1"]
         assert main(args) == 0
+    return [info.id for info in SessionStore.open(db, create=False).sessions()]
+
+
+# --- --fail-on: the exit code for CI, on the fixed recorded session --------------------------
+# Its policy change at seq 60 (keep -> empty) made prefill ~22 % slower, and with it ttft
+# and e2e; vision, projector, decode and decode/tok did not change.
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("recorded") / "sessions.db"
+    record_fixed_session(path).close()
+    return path
+
+
+def test_fail_on_slower_exits_1_naming_the_stages(recorded, capsys):
+    code, out, err = run_cli(capsys, SESSION_ID, "--db", recorded, "--fail-on", "slower")
+    assert code == 1 and "slower" in out  # the table is printed as without --fail-on
+    assert err.count("\n") == 1 and err.startswith("vlmtop compare: --fail-on slower: ")
+    named = [part.split()[0] for part in err.split(": ", 2)[2].split("; ")]
+    assert named == ["prefill", "ttft", "e2e"] and "(segment 0 -> 1)" in err
+    # --stage limits what counts; JSON output is unchanged and still parses
+    code, out, err = run_cli(
+        capsys, SESSION_ID, "--db", recorded, "--fail-on", "slower", "--stage", "prefill", "--json"
+    )
+    assert code == 1 and "prefill slower x1.2" in err and "e2e" not in err
+    assert json.loads(out)["comparisons"][0]["stages"][0]["verdict"] == "slower"
+
+
+def test_fail_on_exits_0_when_no_compared_stage_matches(recorded, capsys):
+    for args in (
+        ["--fail-on", "faster"],  # nothing got faster
+        ["--fail-on", "different", "--stage", "vision", "--stage", "decode/tok"],  # unchanged
+        [],  # no --fail-on: verdicts never set the exit code
+    ):
+        code, _, err = run_cli(capsys, SESSION_ID, "--db", recorded, *args)
+        assert (code, err) == (0, ""), args
+    # a comma list and a repeated option both add verdicts; `different` is either
+    for args in (["--fail-on", "faster,slower"], ["--fail-on", "faster", "--fail-on", "slower"],
+                 ["--fail-on", "different"]):
+        code, _, err = run_cli(capsys, SESSION_ID, "--db", recorded, *args, "--stage", "prefill")
+        assert code == 1 and "prefill slower" in err, args
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(capsys, SESSION_ID, "--db", recorded, "--fail-on", "regressed")
+    assert exit_.value.code == 2 and "'regressed' is not a verdict" in capsys.readouterr().err
+
+
+def test_per_token_decode_stage_takes_either_spelling(recorded, capsys):
+    # `decode/tok` on screen, `decode_per_token_ms` in JSON, `tpot` as vLLM calls it
+    for spelling in ("decode/tok", "decode_per_token", "decode_per_token_ms", "TPOT"):
+        code, out, _ = run_cli(capsys, SESSION_ID, "--db", recorded, "--json", "--stage", spelling)
+        stages = json.loads(out)["comparisons"][0]["stages"]
+        assert code == 0 and [s["stage"] for s in stages] == ["decode_per_token_ms"], spelling
+    rows = SessionStore.open(recorded, create=False).samples(SESSION_ID)
+    assert compare_rows(rows[:60], rows[60:], ["decode/tok"], n_boot=100)[0].stage == "decode_per_token_ms"
+    with pytest.raises(SystemExit):
+        run_cli(capsys, SESSION_ID, "--db", recorded, "--stage", "decode/token")
+    assert "one of vision, projector, prefill, decode, decode_per_token," in capsys.readouterr().err
+
+
+def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, capsys):
+    # Two real recordings of the same synthetic samples, 3 against 31 decode steps.
+    db = str(tmp_path / "real.db")
+    first, second = record_real_sessions(db, 4, 32)
     capsys.readouterr()
-    first, second = (info.id for info in SessionStore.open(db, create=False).sessions())
-    # Two separate processes on a shared 2-core machine differ by up to ~5% with nothing
-    # changed (measured: prefill ratios 0.968..1.016 over three repeats), so this test uses
-    # a 10% threshold: what it checks is that real data separates a 2x change from none.
-    assert main(["compare", first, second, "--db", db, "--json", "--threshold", "0.1"]) == 0
-    by_stage = {row["stage"]: row for row in json.loads(capsys.readouterr().out)["stages"]}
-    assert by_stage["decode_ms"]["verdict"] == "slower" and by_stage["decode_ms"]["ratio"] > 1.8
-    assert by_stage["prefill_ms"]["verdict"] == "same", by_stage["prefill_ms"]
-    assert by_stage["vision_ms"]["verdict"] == "same", by_stage["vision_ms"]
+    store = SessionStore.open(db, create=False)
+    for session_id, tokens in ((first, 4), (second, 32)):  # what differs, exactly
+        measured = [row for row in store.samples(session_id) if not row.is_warmup]
+        assert len(measured) == 16 and {row.new_tokens for row in measured} == {tokens}
+        assert {len(row.decode_steps_ms) for row in measured} == {tokens - 1}
+    assert main(["compare", first, second, "--db", db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_stage = {row["stage"]: row for row in report["stages"]}
+    assert {"vision_ms", "prefill_ms", "decode_ms", "decode_per_token_ms", "e2e_ms"} <= set(by_stage)
+    for row in by_stage.values():  # the same 16 sample ids on both sides: paired on them
+        assert row["paired"] and row["n_pairs"] == 16 and row["test"] == "wilcoxon"
+        assert row["ci_low"] <= row["ratio"] <= row["ci_high"]
+    # Decode does 10x the work (31 steps against 3): only a machine that ran the first
+    # session over 10x slower than the second could hide that, so this verdict is robust.
+    # With 8 against 16 tokens (2.1x) a burst of load on the shared 2-core machine during
+    # one session could. No verdict is asserted on vision, projector or prefill: their
+    # inputs are the same, but two sessions recorded one after the other differ by a few
+    # percent with nothing changed (issue 14 measured non-`same` verdicts in 13 of 15 pairs
+    # of identical sessions), so `same` there would be a flaky claim, not a tested fact.
+    assert by_stage["decode_ms"]["verdict"] == "slower"
+    # --fail-on on real sessions, both outcomes: the 10x decode is a regression, not a gain
+    code, _, err = run_cli(capsys, first, second, "--db", db, "--stage", "decode", "--fail-on", "slower")
+    assert code == 1 and err.startswith("vlmtop compare: --fail-on slower: decode slower x")
+    code, _, err = run_cli(capsys, first, second, "--db", db, "--stage", "decode", "--fail-on", "faster")
+    assert (code, err) == (0, "")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -14,10 +12,14 @@ from vlmtop.core.samples import synthetic_samples
 from vlmtop.core.zoo import DEFAULT_PRESET, PRESETS
 
 
-def test_default_preset_builds_in_seconds_with_seeded_weights():
-    start = time.perf_counter()
+def test_every_tiny_preset_is_small_and_the_default_has_seeded_weights():
+    # What makes a tiny preset build and run in seconds on any CPU is its size, so that is
+    # what is checked (a wall-clock bound here failed on a busy shared machine): under 2M
+    # parameters each (they are 0.78-0.93M), against 100M+ for the real checkpoints.
+    for name in (name for name in PRESETS if name.startswith("tiny-")):
+        size = sum(p.numel() for p in tiny(name).model.parameters())  # cached for the other tests
+        assert 100_000 < size < 2_000_000, (name, size)
     a = load_model(DEFAULT_PRESET, device="cpu", seed=1)
-    assert time.perf_counter() - start < 10
     b = load_model(DEFAULT_PRESET, device="cpu", seed=1)
     for (name, pa), (_, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
         assert torch.equal(pa, pb), name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -153,20 +152,24 @@ def test_rolling_window_empty_single_and_reset():
         RollingWindow(capacity=0)
 
 
-def test_rolling_windows_redraw_within_a_frame_budget():
-    # 7 stages x 10k values, a new sample each frame: percentiles + histogram must fit in
-    # a 10 Hz frame with room to spare for drawing (asserted loosely: the machine is shared).
+def test_rolling_windows_sort_once_per_new_sample_and_stay_exact_at_full_size():
+    # The frame budget rests on this: every redraw (percentiles + histogram, 10 Hz) reads
+    # one cached sorted copy, re-sorted only when a sample arrives. Checked on the cache
+    # itself, not with a stopwatch (a wall-clock bound failed on a busy shared machine).
     windows = [RollingWindow(10_000) for _ in range(7)]
     for i, w in enumerate(windows):
-        w.extend(latencies(10_000, seed=i))
-    start = time.perf_counter()
+        w.extend(latencies(12_000, seed=i))  # past capacity: the ring has wrapped
     for frame in range(20):
         for w in windows:
             w.append(100.0 + frame)
-            w.percentiles((50, 90, 99))
-            w.histogram()
-    per_frame = (time.perf_counter() - start) / 20
-    assert per_frame < 0.05, f"{per_frame * 1e3:.1f} ms per frame"
+            first = w._sorted_values()
+            got = w.percentiles((50, 90, 99))
+            hist = w.histogram()
+            assert w._sorted_values() is first  # the redraw re-used the one sort
+            np.testing.assert_allclose(got, np.percentile(w.values(), (50, 90, 99)), rtol=0, atol=1e-12)
+            assert hist.n == len(w) == w.capacity == 10_000
+            assert w.last == 100.0 + frame
+    assert windows[0].seen == 12_020 and windows[0]._buf.size == 10_000  # memory stays capacity
 
 
 # --- outliers ---------------------------------------------------------------------------------

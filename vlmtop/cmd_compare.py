@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vlmtop.cli import add_db_option
 from vlmtop.sessions.compare import (
     ALPHA,
-    COMPARE_STAGES,
+    DIFFERENT,
     FASTER,
     NOISE_THRESHOLD,
     SLOWER,
     CompareError,
     NotEnoughSamplesError,
     NothingToCompareError,
+    canonical_stage,
     compare_rows,
     compare_segments,
     is_measured,
     segments,
+    stage_option_names,
 )
 from vlmtop.sessions.record import SampleRecord, stage_label
 from vlmtop.sessions.stats import detect_transient
@@ -33,16 +36,24 @@ VERDICT_STYLES = {FASTER: "bold green", SLOWER: "bold red"}
 
 
 def stage_name(text: str) -> str:
-    """A stage as the user types it (``prefill``, ``e2e``, ``tpot``...) -> its column name."""
-    name = text.strip().lower().replace("-", "_")
-    aliases = {"tpot": "decode_per_token_ms", "decode_per_token": "decode_per_token_ms"}
-    name = aliases.get(name, name)
-    if name not in COMPARE_STAGES and f"{name}_ms" in COMPARE_STAGES:
-        name = f"{name}_ms"
-    if name not in COMPARE_STAGES:
-        short = ", ".join(s.removesuffix("_ms") for s in COMPARE_STAGES)
-        raise argparse.ArgumentTypeError(f"unknown stage {text!r}: one of {short}")
-    return name
+    """A stage as the user types it (``prefill``, ``e2e``, ``decode/tok``, ``tpot``...) -> its column name."""
+    try:
+        return canonical_stage(text)
+    except CompareError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+FAIL_ON = (SLOWER, FASTER, DIFFERENT)
+
+
+def fail_on_value(text: str) -> list[str]:
+    """``slower``, or a comma list such as ``slower,faster``: verdicts that make the exit code 1."""
+    wanted = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not wanted or any(verdict not in FAIL_ON for verdict in wanted):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a verdict: use {', '.join(FAIL_ON)} (repeat it, or a comma list)"
+        )
+    return wanted
 
 
 def threshold_value(text: str) -> float:
@@ -100,8 +111,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         type=stage_name,
         metavar="NAME",
-        help="compare only this stage (repeatable): vision, projector, prefill, decode, "
-        "ttft, e2e, other, decode_per_token",
+        help=f"compare only this stage (repeatable): {', '.join(stage_option_names())}; "
+        "decode_per_token is vLLM's TPOT, shown as decode/tok (either spelling works)",
+    )
+    p.add_argument(
+        "--fail-on",
+        dest="fail_on",
+        action="append",
+        type=fail_on_value,
+        metavar="VERDICT",
+        help="for CI: exit 1 when any compared stage (all, or those of --stage) gets this "
+        "verdict: slower, faster, or different (either); repeatable or a comma list. "
+        "Exit 0 otherwise, 2 when the comparison cannot be made",
     )
     p.add_argument(
         "--unpaired",
@@ -148,7 +169,33 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         _print_report(report)
+    matched = verdicts_matching(report, args.fail_on)
+    if matched:
+        wanted = ",".join(verdict for group in args.fail_on for verdict in group)
+        print(f"vlmtop compare: --fail-on {wanted}: {'; '.join(matched)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def verdicts_matching(report: dict, fail_on: list[list[str]] | None) -> list[str]:
+    """Each compared stage whose verdict `--fail-on` names, as ``decode slower x2.140``
+    (with the segments, in segments mode); [] when none matches or no --fail-on was given."""
+    wanted = {verdict for group in fail_on or () for verdict in group}
+    if DIFFERENT in wanted:
+        wanted |= {SLOWER, FASTER}
+    if report["mode"] == "sessions":
+        groups = [("", report["stages"])]
+    else:  # a skipped pair has no stages
+        groups = [
+            (f" (segment {pair['a']['index']} -> {pair['b']['index']})", pair["stages"])
+            for pair in report["comparisons"]
+        ]
+    return [
+        f"{row['stage'].removesuffix('_ms')} {row['verdict']} x{row['ratio']:.3f}{where}"
+        for where, stages in groups
+        for row in stages
+        if row["verdict"] in wanted
+    ]
 
 
 # --- building the report (plain dicts: the JSON output, and what the table is drawn from) ----
