@@ -67,7 +67,7 @@ def test_new_file_has_the_documented_schema(tmp_path):
     required = ("id started_at ended_at status model device dtype settings versions pid "
                 "hostname heartbeat_at error").split()  # fmt: skip
     assert set(required) <= set(columns("sessions"))
-    assert columns("events") == ["id", "session_id", "seq", "kind", "detail", "at", "value"]
+    assert columns("events") == ["id", "session_id", "seq", "kind", "detail", "at", "value", "name"]
     assert columns("controls") == [
         "id", "session_id", "kind", "value", "created_at", "status", "applied_seq", "answered_at",
     ]  # fmt: skip
