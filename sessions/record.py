@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vlmtop.core.stage_table import ADDITIVE, STORED
 from vlmtop.core.timing import StageTiming, decode_per_token_ms
 
-# Columns holding a stage time in ms, in the order the dashboard and summaries show them.
-STAGE_COLUMNS = (
-    "vision_ms",
-    "projector_ms",
-    "prefill_ms",
-    "decode_ms",
-    "ttft_ms",
-    "e2e_ms",
-    "other_ms",
-)
-
-# The stage columns that add up to e2e_ms, other_ms last.
-ADDITIVE_COLUMNS = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "other_ms")
+# Derived from core/stage_table.py, the one list of stages.
+STAGE_COLUMNS = tuple(stage.column for stage in STORED)  # stored stage times, in display order
+ADDITIVE_COLUMNS = tuple(stage.column for stage in ADDITIVE)  # they add up to e2e_ms, other_ms last
 
 
 def stage_label(column: str) -> str:

@@ -12,22 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vlmtop.core.stage_table import STAGES
+
 from .compare import is_measured, segments
 from .record import SampleRecord
 from .stats import summarize
 from .store import SessionStore
 
-# (label, the record attribute with the per-sample value, additive part of e2e?)
-ROWS = (
-    ("vision", "vision_ms", True),
-    ("projector", "projector_ms", True),
-    ("prefill", "prefill_ms", True),
-    ("decode", "decode_ms", True),
-    ("decode/tok", "decode_per_token_ms", False),  # TPOT, as the dashboard labels it
-    ("ttft", "ttft_ms", False),
-    ("e2e", "e2e_ms", False),
-    ("other", "other_ms", True),
-)
 
 
 @dataclass
@@ -68,11 +59,11 @@ def summarize_rows(rows: list[SampleRecord]) -> list[StageSummary]:
     measured = [row for row in rows if is_measured(row)]
     e2e_mean = float(np.mean([row.e2e_ms for row in measured])) if measured else float("nan")
     out = []
-    for label, attribute, additive in ROWS:
-        values = np.array([getattr(row, attribute) for row in measured], dtype=np.float64)
+    for stage in STAGES:
+        values = np.array([getattr(row, stage.column) for row in measured], dtype=np.float64)
         s = summarize(values, (50.0, 90.0, 99.0))
-        share = s.mean / e2e_mean if additive and s.n and e2e_mean > 0 else None
-        out.append(StageSummary(label, s.n, s.mean, s.p50, s.p90, s.p99, share))
+        share = s.mean / e2e_mean if stage.additive and s.n and e2e_mean > 0 else None
+        out.append(StageSummary(stage.name, s.n, s.mean, s.p50, s.p90, s.p99, share))
     return out
 
 

@@ -44,7 +44,7 @@ def test_headless_run_records_every_stage_of_n_measured_samples(tmp_path, capsys
     # the summary's numbers are the database's numbers
     measured = sorted(r.e2e_ms for r in rows if not r.is_warmup)
     assert e2e["p50"] == pytest.approx((measured[1] + measured[2]) / 2)
-    per_token = next(s for s in summary["stages"] if s["stage"] == "decode/tok")  # as the dashboard has it
+    per_token = next(s for s in summary["stages"] if s["stage"] == "decode_per_token")  # vLLM's TPOT
     assert per_token["p50"] == pytest.approx(statistics.median(r.decode_per_token_ms for r in rows if not r.is_warmup))
     settings = store.session(info.id).settings
     assert settings["threads"] >= 1 and settings["max_new_tokens"] == 4

@@ -1,0 +1,57 @@
+"""The stages, each listed ONCE: its name, the column that holds it, whether it is a part
+of e2e, its theme colour and its place in every table.
+
+Everything else derives from this table: the stored columns' order, summary rows, compare
+stages, the dashboard's rows, colours and share bar, trace tracks. Adding a stage (an
+encoder, a per-stage memory figure) means adding one line here. Where a stage is located
+in a model is core/stages.py; how it is timed, core/timer.py; stored, sessions/record.py;
+drawn, tui/widgets/stage_table.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import VlmtopError
+
+
+@dataclass(frozen=True)
+class StageDef:
+    name: str  # the one name: on screen, in --stage, in JSON and CSV (column = name + "_ms")
+    additive: bool  # a part of e2e: vision + projector + prefill + decode + other == e2e
+    color: str  # the theme colour it is drawn in (Textual theme attribute, or "muted")
+    meaning: str
+    stored: bool = True  # False: derived from other columns when read (decode_per_token)
+
+    @property
+    def column(self) -> str:
+        return f"{self.name}_ms"
+
+
+STAGES: tuple[StageDef, ...] = (
+    StageDef("vision", True, "primary", "the vision encoder (all images and crops of the sample)"),
+    StageDef("projector", True, "secondary", "the projector/connector from image features to text embeddings"),
+    StageDef("prefill", True, "accent", "the language model's first call: the whole prompt, image tokens included"),
+    StageDef("decode", True, "success", "every later language-model call together"),
+    StageDef("decode_per_token", False, "success",
+             "decode time per generated token (vLLM's TPOT)", stored=False),
+    StageDef("ttft", False, "foreground", "time to first token: from generate() to the first new token"),
+    StageDef("e2e", False, "foreground", "the whole generate() call"),
+    StageDef("other", True, "muted", "what no stage covers: the generate loop's own work (e2e minus the parts)"),
+)
+
+ADDITIVE = tuple(stage for stage in STAGES if stage.additive)  # other last: they sum to e2e
+STORED = tuple(stage for stage in STAGES if stage.stored)
+BY_NAME = {stage.name: stage for stage in STAGES}
+
+# Other spellings people type, accepted wherever a stage is named (`--stage`, compare).
+ALIASES = {"tpot": "decode_per_token", "decode/tok": "decode_per_token", "decode_per_tok": "decode_per_token"}
+
+
+def stage_def(text: str) -> StageDef:
+    """The stage a user named: its name, column, or an alias; one line when unknown."""
+    name = text.strip().lower().removesuffix("_ms")
+    name = ALIASES.get(name, name)
+    if name not in BY_NAME:
+        raise VlmtopError(f"unknown stage {text!r}: one of {', '.join(BY_NAME)}")
+    return BY_NAME[name]
