@@ -1,15 +1,19 @@
-"""The old separate-run method, reproduced so its error can be shown beside single-pass.
+"""The old separate-run method, reproduced faithfully so its error can be shown beside
+single-pass (shared/seeds, `BaseExperiment.measure_inference_latency`).
 
-This is what the seed code did (the prototype vlmtop replaces): each stage timed in a run of its own with a
-``synchronize()`` on either side, and decode derived by subtraction:
+What the seed code did, each figure the mean of ``runs`` separate runs with a
+``synchronize()`` of the model's device on either side:
 
 1. the vision encoder alone;
-2. vision encoder + projector in one run (projector = run 2 - run 1);
-3. one ``model()`` forward with hooks on the language model for prefill;
-4. a full ``generate()`` for the total, after ``torch.cuda.empty_cache()``, inside the
-   timed region as the seed had it; decode = total - run 2 - run 3.
+2. vision encoder + projector in one run (projector = run 2 - run 1, floored at 0);
+3. prefill: one ``model()`` forward under bf16 autocast (on CUDA), timed from a forward
+   hook on the FIRST decoder block to a forward hook on the LAST one (both post-hooks,
+   each synchronizing). So the span leaves out the embeddings, block 0 itself, the final
+   norm and ``lm_head``: the seed's prefill is biased LOW, not high;
+4. a full ``generate()`` under the same autocast, after ``torch.cuda.empty_cache()``
+   inside the timed region, as the seed had it; decode = total - run 2 - run 3.
 
-The runs see different caches and allocator states than one ``generate()`` does, and
+The runs see other caches and allocator states than one ``generate()`` does, and
 ``generate()`` computes vision again, so these figures do not add up to a real call. The
 inputs of the vision and projector modules are captured from a real forward first, so any
 family works without knowing its image-feature signature.
@@ -17,6 +21,8 @@ family works without knowing its image-feature signature.
 
 from __future__ import annotations
 
+import contextlib
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -25,6 +31,8 @@ from torch import nn
 
 from .errors import VlmtopError
 from .stages import StageMap
+
+SEED_RUNS = 3  # the seed's num_runs: vision and prefill are means over this many runs
 
 
 @dataclass
@@ -36,12 +44,18 @@ class MultipassTiming:
     e2e_ms: float
 
 
-def measure_multipass(model: nn.Module, stages: StageMap, inputs: dict, generate_kwargs: dict) -> MultipassTiming:
+def measure_multipass(
+    model: nn.Module, stages: StageMap, inputs: dict, generate_kwargs: dict, runs: int = SEED_RUNS
+) -> MultipassTiming:
     devices = {p.device for p in model.parameters() if p.device.type != "cpu"}
 
     def sync() -> None:  # every device the model uses, not the process's current one
         for device in devices:
             getattr(torch, device.type).synchronize(device)
+
+    def autocast():  # the seed ran model() and generate() under bf16 autocast on CUDA
+        cuda = any(device.type == "cuda" for device in devices)
+        return torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
 
     vision_args = _capture(model, stages, inputs)
 
@@ -52,15 +66,18 @@ def measure_multipass(model: nn.Module, stages: StageMap, inputs: dict, generate
         sync()
         return (time.perf_counter() - start) * 1e3
 
+    def mean_of(run) -> float:
+        return statistics.fmean(timed(run) for _ in range(runs))
+
     vision_module = stages.vision.first
-    vision_alone = timed(lambda: _call(vision_module, vision_args["vision"]))
+    vision_alone = mean_of(lambda: _call(vision_module, vision_args["vision"]))
     nested = stages.projector is not None and stages.projector.first in set(vision_module.modules())
     if stages.projector is None:
         projector = 0.0
         vision_total = vision_alone
     elif nested:
         # Qwen: the merger runs inside the vision tower; time it alone and subtract it
-        projector = timed(lambda: _call(stages.projector.first, vision_args["projector"]))
+        projector = mean_of(lambda: _call(stages.projector.first, vision_args["projector"]))
         vision_total = vision_alone
         vision_alone = max(0.0, vision_total - projector)
     else:
@@ -69,15 +86,17 @@ def measure_multipass(model: nn.Module, stages: StageMap, inputs: dict, generate
             _call(vision_module, vision_args["vision"])
             _call(stages.projector.first, vision_args["projector"])
 
-        vision_total = timed(both)
+        vision_total = mean_of(both)
         projector = max(0.0, vision_total - vision_alone)
 
-    prefill = _time_language_forward(model, stages, inputs, sync)
+    with autocast():
+        prefill = statistics.fmean(_seed_prefill_span(model, stages, inputs, sync) for _ in range(runs))
 
     def full_generate():
         if any(device.type == "cuda" for device in devices):
-            torch.cuda.empty_cache()
-        model.generate(**inputs, **generate_kwargs)
+            torch.cuda.empty_cache()  # inside the timed region, as the seed had it
+        with autocast():
+            model.generate(**inputs, **generate_kwargs)
 
     total = timed(full_generate)
     return MultipassTiming(
@@ -119,25 +138,35 @@ def _call(module: nn.Module, args_kwargs) -> None:
     module(*args, **kwargs)
 
 
-def _time_language_forward(model: nn.Module, stages: StageMap, inputs: dict, sync) -> float:
-    """Prefill as the seed timed it: a separate forward, synchronize in the hooks."""
+def decoder_blocks(stages: StageMap) -> nn.ModuleList:
+    """The language model's decoder blocks (``layers``, or ``blocks`` as in the seed's Molmo)."""
+    language = stages.language.first
+    for path in ("layers", "model.layers", "blocks", "transformer.blocks", "decoder.layers"):
+        module = language
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList) and len(module):
+            return module
+    raise VlmtopError(f"multipass timing: no decoder blocks found in {stages.language.path} "
+                      "(looked for layers, model.layers, blocks)")
+
+
+def _seed_prefill_span(model: nn.Module, stages: StageMap, inputs: dict, sync) -> float:
+    """Prefill as the seed timed it: a separate forward, from the forward hook of the first
+    decoder block to the forward hook of the last, synchronizing in both."""
+    blocks = decoder_blocks(stages)
     times: list[float] = []
 
-    def start(*_):
+    def mark(*_):
         sync()
         times.append(time.perf_counter())
 
-    def end(*_):
-        sync()
-        times.append(time.perf_counter())
-
-    handles = [
-        stages.language.first.register_forward_pre_hook(start),
-        stages.language.last.register_forward_hook(end),
-    ]
+    handles = [blocks[0].register_forward_hook(mark), blocks[-1].register_forward_hook(mark)]
     try:
         model(**inputs)
     finally:
         for handle in handles:
             handle.remove()
-    return (times[1] - times[0]) * 1e3
+    if len(times) < 2:
+        raise VlmtopError("multipass timing: the decoder blocks were not called by a forward with these inputs")
+    return (times[-1] - times[0]) * 1e3

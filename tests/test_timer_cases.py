@@ -118,3 +118,13 @@ def test_events_sit_on_the_models_device_not_the_current_one():
         timing, _ = timer.generate(**_inputs(loaded), **loaded.generation_kwargs(4))
     assert timing.clock == "cuda_events" and timing.vision_ms > 0
     assert timing.other_ms < timing.e2e_ms / 2
+
+
+@pytest.mark.parametrize("preset", ["tiny-llava", "tiny-qwen2-vl", "tiny-idefics3", "tiny-gemma3", "tiny-molmo2"])
+def test_the_seeds_prefill_span_runs_between_the_first_and_last_decoder_block(preset):
+    from vlmtop.core.multipass import decoder_blocks
+    from vlmtop.core.zoo import PRESETS
+
+    loaded = tiny(preset)
+    blocks = decoder_blocks(locate_stages(loaded.model))
+    assert isinstance(blocks, torch.nn.ModuleList) and len(blocks) == PRESETS[preset].dims.text_layers
