@@ -33,6 +33,7 @@ MODES = ("events", "sync")  # sync: synchronize in every hook, the old method (o
 
 START, END = 0, 1
 TTFT = -1  # stage index of the first-token mark
+TOKEN = -2  # stage index of a later token's mark (the streamer's put of each new token)
 
 
 class _Clock:
@@ -90,8 +91,10 @@ class _Clock:
         self.synchronize()
 
 
-class _FirstTokenStreamer(BaseStreamer):
-    """Marks the first new token (the 2nd put) and passes everything to the user's streamer."""
+class _TokenStreamer(BaseStreamer):
+    """Marks the first new token (the 2nd put, TTFT) and every later one, and passes
+    everything on to the user's streamer. put() runs in generate()'s Python loop, outside
+    any compiled forward, so these marks exist even where module hooks cannot fire."""
 
     def __init__(self, mark, inner: BaseStreamer | None):
         self.mark = mark
@@ -102,6 +105,8 @@ class _FirstTokenStreamer(BaseStreamer):
         self.puts += 1
         if self.puts == 2:
             self.mark(TTFT, START)
+        elif self.puts > 2:
+            self.mark(TOKEN, START)
         if self.inner is not None:
             self.inner.put(value)
 
@@ -156,6 +161,12 @@ class StageTimer:
         mark = self._mark
 
         def hook(*_):  # (module, args) for pre-hooks, (module, args, output) for hooks
+            # Inside a torch.compile'd forward (static cache + compile) a hook would be traced:
+            # a clock read there breaks the graph, or the mark silently never happens. So it
+            # does nothing there (Dynamo folds this to a no-op: the compiled program is the
+            # user's), and the decode steps are read from the streamer's token marks instead.
+            if torch.compiler.is_compiling():
+                return
             mark(index, kind)
 
         return hook
@@ -180,12 +191,13 @@ class StageTimer:
         speculative = _speculative(kwargs, config)
         streamer = None
         if beams == 1:  # generate() refuses a streamer with beam search; TTFT is then None
-            streamer = _FirstTokenStreamer(self._mark, kwargs.pop("streamer", None))
+            streamer = _TokenStreamer(self._mark, kwargs.pop("streamer", None))
             kwargs["streamer"] = streamer
         prompt_tokens = _prompt_length(kwargs)
 
         self._marks.clear()
         self._thread = threading.get_ident()
+        breaks_before = _graph_breaks()
         self._recording = True
         try:
             origin = self._clock.now()
@@ -194,6 +206,7 @@ class StageTimer:
         finally:
             self._recording = False
         self._clock.settle()
+        graph_breaks = _graph_breaks() - breaks_before
 
         sequences = getattr(output, "sequences", output)
         new_tokens = max(0, sequences.shape[-1] - prompt_tokens) if prompt_tokens else 0
@@ -204,6 +217,7 @@ class StageTimer:
             timing.ttft_ms = None
         timing.speculative = speculative
         timing.unlocated = self.unlocated
+        timing.graph_breaks = graph_breaks
         return timing, sequences
 
     def _resolve(self, origin, finish, prompt_tokens: int, new_tokens: int) -> StageTiming:
@@ -213,6 +227,7 @@ class StageTimer:
         calls = [0] * len(self.stages)
         spans: list[Span] = []
         language_calls: list[float] = []
+        token_at: list[float] = []  # the first token's time, then every later token's
         ttft = None
         # stack of [stage index, start ms, ms of nested additive stages]
         stack: list[list] = []
@@ -220,6 +235,9 @@ class StageTimer:
             at = ms(origin, stamp)
             if index == TTFT:
                 ttft = at
+                token_at.append(at)
+            elif index == TOKEN:
+                token_at.append(at)
             elif kind == START:
                 stack.append([index, at, 0.0])
             else:
@@ -252,6 +270,13 @@ class StageTimer:
         vision = by_name.get("vision", 0.0)
         projector = by_name.get("projector", 0.0)
         prefill, decode_steps = language_calls[0], language_calls[1:]
+        decode_clock = "hooks"
+        if not decode_steps and len(token_at) > 1:
+            # The decode steps ran where hooks do not fire (a compiled forward): each step is
+            # the interval between two tokens' marks, which also holds the loop's own work.
+            decode_steps = [b - a for a, b in zip(token_at, token_at[1:])]
+            decode_clock = "streamer"
+            spans += [Span("decode", a, b) for a, b in zip(token_at, token_at[1:])]
         decode = sum(decode_steps)
         e2e = ms(origin, finish)
         return StageTiming(
@@ -267,6 +292,7 @@ class StageTimer:
             new_tokens=new_tokens,
             vision_calls=calls[names.index("vision")] if "vision" in names else 0,
             clock=self._clock.name,
+            decode_clock=decode_clock,
             spans=spans,
             extra_ms={names[i]: totals[i] for i in range(len(names)) if i not in self._additive},
         )
@@ -278,6 +304,17 @@ def _devices_of(model: nn.Module) -> list[torch.device]:
     for parameter in model.parameters():
         seen.setdefault(parameter.device)
     return list(seen) or [torch.device("cpu")]
+
+
+def _graph_breaks() -> int:
+    """Dynamo's graph-break count so far (0 where nothing was ever compiled)."""
+    import sys
+
+    if "torch._dynamo" not in sys.modules:  # never compiled: do not import the compiler
+        return 0
+    from torch._dynamo.utils import counters
+
+    return sum(counters["graph_break"].values())
 
 
 def _speculative(kwargs: dict, config) -> bool:

@@ -65,6 +65,10 @@ class StageTiming:
     spans: list[Span] = field(default_factory=list)
     # Times of stages the user declared beyond the four standard ones, by name.
     extra_ms: dict[str, float] = field(default_factory=dict)
+    # hooks: decode steps from the language model's hooks. streamer: from the tokens' marks,
+    # where hooks cannot fire (a torch.compile'd decode), so each step includes loop work.
+    decode_clock: str = "hooks"
+    graph_breaks: int = 0  # Dynamo graph breaks during this call (compiled models)
     # Assisted or prompt-lookup decoding: a decode step may emit several tokens.
     speculative: bool = False
     # Standard stages the locator did not find (their time is in other_ms), e.g. ("projector",).

@@ -67,6 +67,8 @@ class SampleRecord:
     vision_calls: int | None = None  # vision module calls summed in vision_ms (images, crops)
     # stages declared with --stage NAME=PATH beyond the standard four, inclusive ms
     extra_ms: dict[str, float] = field(default_factory=dict)
+    decode_clock: str | None = None  # hooks | streamer (compiled decode: steps between tokens)
+    graph_breaks: int | None = None  # Dynamo graph breaks in this generate() (compiled models)
     speculative: bool = False  # assisted / prompt-lookup decoding: several tokens per step
     tokens_per_step: float | None = None  # decode tokens per language-model call (1 unless speculative)
     unlocated: str | None = None  # standard stages not found, e.g. "projector": their time is in other_ms
@@ -96,6 +98,8 @@ class SampleRecord:
         self.vision_calls = timing.vision_calls
         self.extra_ms = dict(timing.extra_ms)
         self.speculative = timing.speculative
+        self.decode_clock = timing.decode_clock
+        self.graph_breaks = timing.graph_breaks
         self.tokens_per_step = timing.tokens_per_step
         self.unlocated = ",".join(timing.unlocated) or None
 

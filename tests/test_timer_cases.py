@@ -128,3 +128,23 @@ def test_the_seeds_prefill_span_runs_between_the_first_and_last_decoder_block(pr
     loaded = tiny(preset)
     blocks = decoder_blocks(locate_stages(loaded.model))
     assert isinstance(blocks, torch.nn.ModuleList) and len(blocks) == PRESETS[preset].dims.text_layers
+
+
+@pytest.mark.parametrize("fullgraph", [True, False])
+def test_a_compiled_decode_is_timed_from_the_tokens_without_breaking_its_graph(fullgraph):
+    # transformers compiles the decode forward with a static cache; the eager backend traces
+    # exactly as inductor would (graph breaks, fullgraph errors) without generating code.
+    from transformers import CompileConfig
+
+    loaded = tiny("tiny-llava")
+    config = CompileConfig(fullgraph=fullgraph, backend="eager")
+    config._compile_all_devices = True  # transformers compiles on CUDA only by default
+    kwargs = {**loaded.generation_kwargs(4), "cache_implementation": "static", "compile_config": config}
+    with StageTimer(loaded.model, locate_stages(loaded.model)) as timer, torch.inference_mode():
+        timing, _ = timer.generate(**_inputs(loaded), **kwargs)
+    assert timing.decode_clock == "streamer" and len(timing.decode_steps_ms) == 3
+    assert timing.graph_breaks == 0  # the hooks fold away: the compiled program is the user's
+    assert timing.prefill_ms > 0 and timing.vision_ms > 0  # the uncompiled prefill keeps its hooks
+    with StageTimer(loaded.model, locate_stages(loaded.model)) as timer, torch.inference_mode():
+        plain, _ = timer.generate(**_inputs(loaded), **loaded.generation_kwargs(4))
+    assert plain.decode_clock == "hooks" and len(plain.decode_steps_ms) == 3
