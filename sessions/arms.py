@@ -97,9 +97,3 @@ class BlockSchedule:
             self.blocks += 1
         return self._pending.pop(0)
 
-
-def needs_warmup_switch(previous: Arm | None, arm: Arm) -> bool:
-    """Whether moving from `previous` to `arm` changes a knob that must warm up first."""
-    if previous is None or previous is arm:
-        return False
-    return any(KNOBS[name].needs_warmup and previous.values.get(name) != value for name, value in arm.values.items())

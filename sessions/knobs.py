@@ -50,7 +50,7 @@ class Knob:
     parse: Callable[[str], Any]  # text -> canonical value; raises VlmtopError
     apply: Callable[[ArmTarget, Any], None]
     families: tuple[str, ...] | None = None  # None: every family
-    needs_warmup: bool = False  # a switch to a new value warms up once before it is timed
+    needs_warmup: bool = False  # its first use loads something: keep --warmup >= 1 (the worker's per-arm warm-up)
 
     def check_family(self, family: str | None) -> None:
         """Refuse a knob that does nothing for this model, in one line."""

@@ -29,7 +29,7 @@ from vlmtop.core.zoo import DEFAULT_PRESET
 
 from vlmtop.core.cache_policy import apply_cache_policy
 
-from .arms import BlockSchedule, ModelTarget, needs_warmup_switch
+from .arms import BlockSchedule, ModelTarget
 from .knobs import Arm, knob, make_arms
 from .lifecycle import Lifecycle, SampleTimeout
 from .policies import Policies
@@ -194,14 +194,13 @@ class Worker:
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
         target = ModelTarget(loaded, self._set_policy)
         schedule = BlockSchedule(len(self.arms), settings.seed)
-        self._warmup_left = {arm.label: self.policies.warmup_count for arm in self.arms}
-        previous: Arm | None = None
+        self._warmup_left = self._first_warmups()
         last_beat = time.monotonic()
         with ExitStack() as timer_scope, torch.inference_mode():
             timer, timer_timing = None, None
             while True:
                 if self._apply_controls():  # a policy changed: every arm warms up again
-                    self._warmup_left = {arm.label: self.policies.warmup_count for arm in self.arms}
+                    self._warmup_left = self._first_warmups()
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     self.store.heartbeat(self.session_id)
                     last_beat = time.monotonic()
@@ -229,9 +228,6 @@ class Worker:
                 # sample is still measured (warm-up rows are extra, flagged rows).
                 while self._warmup_left[arm.label] > 0 and not self.lifecycle.stop_requested:
                     self._run_sample(loaded, stages, timer, target, arm, next(warmup_samples), is_warmup=True)
-                if needs_warmup_switch(previous, arm) and self.policies.warmup != "none":
-                    self._run_sample(loaded, stages, timer, target, arm, sample, is_warmup=True)
-                previous = arm
                 self._run_sample(loaded, stages, timer, target, arm, sample, is_warmup=False)
 
     def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:
@@ -245,6 +241,13 @@ class Worker:
             source = itertools.cycle(list(source))
         warmup, warmup_finite = open_source()
         return source, itertools.cycle(list(warmup)) if warmup_finite else warmup
+
+    def _first_warmups(self) -> dict[str, int]:
+        """Each arm warms up before its first timed sample (and again after a policy
+        change). A knob whose first use loads something (an attention kernel, a static
+        cache, a compiled graph) is covered by that: later switches between arms reuse what
+        stays loaded in the process, so switches need no warm-up rows of their own."""
+        return {arm.label: self.policies.warmup_count for arm in self.arms}
 
     def _set_policy(self, kind: str, value: str) -> None:
         """A policy knob of an arm (the arm's own setting; no event: the row records it)."""

@@ -41,7 +41,7 @@ def cmd_knobs(args: argparse.Namespace) -> int:
             applies = False
         rows.append({"knob": knob.name, "values": knob.values, "meaning": knob.meaning,
                      "families": list(knob.families) if knob.families else "all",
-                     "applies": applies, "warms_up_on_switch": knob.needs_warmup})
+                     "applies": applies, "warms_up_first": knob.needs_warmup})
     if args.json:
         print(json.dumps({"model": args.model, "family": family, "knobs": rows}, indent=2))
         return 0
@@ -51,7 +51,7 @@ def cmd_knobs(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         scope = "all families" if row["families"] == "all" else ", ".join(row["families"])
-        table.add_row(row["knob"], escape(row["values"]), row["meaning"] + (" (warm-up on switch)" if row["warms_up_on_switch"] else ""),
+        table.add_row(row["knob"], escape(row["values"]), row["meaning"] + (" (its first use loads something: keep --warmup >= 1)" if row["warms_up_first"] else ""),
                       scope, style=None if row["applies"] else "dim")
     console = Console()
     console.print(table)

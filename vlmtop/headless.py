@@ -184,8 +184,6 @@ def _summary_table(title: str, stages) -> Table:
 def run_replicated(settings, db, repeat: int, alternate_model: str | None = None, as_json: bool = False) -> int:
     """`--repeat N`: N fresh worker processes (N per side with --alternate-model), one
     experiment; a bar over all of them, then one row per replicate."""
-    import statistics
-
     from rich.progress import Progress
 
     from vlmtop.sessions.experiment import new_experiment_id, plan, run_experiment
