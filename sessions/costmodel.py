@@ -12,10 +12,10 @@ Each stage is a sum of terms in the token counts that drive it (``costmodel_driv
 - other (generate()'s own work): ``a + b * prompt_tokens + c * steps``.
 
 A term whose driver does not vary in the data is dropped (and said). Fits are robust:
-``scipy.optimize.least_squares`` with the soft-L1 loss, on residuals relative to the
-sample's setting median (timing noise grows with the time measured, and contention spikes
-are outliers to discount, not to chase), with every cost term bounded at >= 0 (a stage
-does not get cheaper with more tokens). Theil-Sen would do for one regressor but not for
+``scipy.optimize.least_squares``, soft-L1 then Cauchy loss (see :func:`robust_fit`), on
+residuals relative to the sample's setting median (timing noise grows with the time
+measured, and contention spikes are outliers to discount, not to chase), with every cost
+term bounded at >= 0 (a stage does not get cheaper with more tokens). Theil-Sen would do for one regressor but not for
 the quadratic or the two-driver `other`; one engine keeps every stage comparable.
 
 Uncertainty comes from a bootstrap over sample ids: a resample takes every measurement of
@@ -98,21 +98,33 @@ def robust_sd(values: np.ndarray) -> float:
 
 def robust_fit(x: np.ndarray, y: np.ndarray, scale: np.ndarray, f_scale: float | None = None,
                x0: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Coefficients minimizing soft-L1 of (y - x @ b) / scale, b[1:] >= 0; also f_scale
-    (estimated from a least-squares start when not given, then reused by the bootstrap)."""
+    """Coefficients of a robust fit of y ~ x @ b on residuals relative to `scale`, with
+    b[1:] >= 0; also the residual scale used (then reused by the bootstrap's refits).
+
+    Without f_scale: a least-squares start, a convex soft-L1 fit from it, the residual
+    scale re-estimated from that fit, then a Cauchy fit. Cauchy's influence falls back to
+    zero for far residuals: contention spikes are one-sided (a stage is only ever slowed),
+    and a loss that still pulls on them (soft-L1, Huber) is biased upward by them. Given
+    f_scale (a bootstrap refit near a known solution) only the Cauchy step runs.
+    """
     from scipy.optimize import least_squares
 
     lower = np.r_[-np.inf, np.zeros(x.shape[1] - 1)]
-    if x0 is None:
-        x0, *_ = np.linalg.lstsq(x / scale[:, None], y / scale, rcond=None)
-    x0 = np.clip(x0, lower, np.inf)
+    bounds = (lower, np.full(x.shape[1], np.inf))
+
+    def fit(start, loss, scale_):
+        return least_squares(lambda b: (x @ b - y) / scale, np.clip(start, lower, np.inf), loss=loss,
+                             f_scale=scale_, bounds=bounds, method="trf").x
+
     if f_scale is None:
-        # The robust spread of a plain least-squares start, floored at 1 %: residuals well
-        # beyond it (a preempted step) weigh linearly, not quadratically.
-        f_scale = max(robust_sd((y - x @ x0) / scale), 0.01)
-    result = least_squares(lambda b: (x @ b - y) / scale, x0, loss="soft_l1", f_scale=f_scale,
-                           bounds=(lower, np.full(x.shape[1], np.inf)), method="trf")
-    return result.x, f_scale
+        start, *_ = np.linalg.lstsq(x / scale[:, None], y / scale, rcond=None)
+        start = fit(start, "soft_l1", max(robust_sd((y - x @ np.clip(start, lower, np.inf)) / scale), 0.01))
+        # Floored at 0.5 %: a scale at the clock's resolution would call every point an outlier.
+        f_scale = max(robust_sd((y - x @ start) / scale), 0.005)
+        x0 = start
+    elif x0 is None:
+        x0, *_ = np.linalg.lstsq(x / scale[:, None], y / scale, rcond=None)
+    return fit(x0, "cauchy", f_scale), f_scale
 
 
 @dataclass
@@ -322,11 +334,11 @@ class HeldOut:
 
 def holdout(points: list[Point], name: str, value, *, n_boot: int = N_BOOT, seed: int = SEED) -> tuple[CostModel, HeldOut]:
     """Fit without the arm where knob `name` == `value`; predict that arm and compare."""
-    from .costmodel_drivers import select
+    from .costmodel_drivers import natural, select
 
     held, rest = select(points, name, value)
     if not held:
-        present = sorted({str(p.knobs.get(name)) for p in points if name in p.knobs})
+        present = sorted({str(p.knobs.get(name)) for p in points if name in p.knobs}, key=natural)
         raise VlmtopError(f"no measured samples with {name}={value} to hold out"
                           + (f"; the samples have {name}={', '.join(present)}" if present else f"; no sample set {name}"))
     model = CostModel(rest, n_boot=n_boot, seed=seed)

@@ -11,6 +11,7 @@ processor or torch.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,6 +109,11 @@ def parse_assignment(item: str, option: str) -> tuple[str, object]:
     return name, knob(name).parse(text)
 
 
+def natural(text: str) -> list:
+    """Sort key that puts 56x56 before 112x112."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]
+
+
 def select(points: list[Point], name: str, value) -> tuple[list[Point], list[Point]]:
     """(points whose knob `name` equals `value`, the rest)."""
     inside = [p for p in points if str(p.knobs.get(name)) == str(value)]
@@ -123,7 +129,7 @@ def check_poolable(points: list[Point]) -> dict:
         values = sorted({str(p.knobs.get(name)) for p in points})
         if len(values) > 1:
             raise VlmtopError(
-                f"the samples mix {name}={' and '.join(values)}: that knob changes the cost per token "
+                f"the samples mix {' and '.join(f'{name}={v}' for v in values)}: that knob changes the cost per token "
                 f"itself, not a driver the model uses; fit one value at a time with --only {name}={values[0]}"
             )
         fixed[name] = points[0].knobs.get(name)
