@@ -4,7 +4,8 @@ numpy and scipy only (no torch): it reads what sessions recorded.
 
 Each stage is a sum of terms in the token counts that drive it (``costmodel_drivers``):
 
-- vision, projector: ``a + b * image_tokens``;
+- vision: ``a + b * image_tokens [+ c * image_tokens^2]`` (the encoder's attention);
+- projector: ``a + b * image_tokens``;
 - prefill: ``a + b * prompt_tokens [+ c * prompt_tokens^2]`` (attention is quadratic; the
   square is fitted only with at least 4 settings, since 3 settings fit any parabola exactly);
 - decode, per step: ``a + b * context`` (the mean context of the sample's steps; for a
@@ -65,7 +66,9 @@ def _tokens(driver: str, noun: str, unit: str = "ms") -> tuple[Term, Term]:
 
 
 SPECS = (
-    StageSpec("vision_ms", "vision", (Term("intercept", 0, 1, "ms"), _tokens("image_tokens", "image tokens")[0]), "vision_ms"),
+    # The vision encoder attends over all patches of an image (Qwen2-VL: 4 per image token),
+    # so it may curve like prefill; the square follows the same 4-settings rule.
+    StageSpec("vision_ms", "vision", (Term("intercept", 0, 1, "ms"), *_tokens("image_tokens", "image tokens")), "vision_ms"),
     StageSpec("projector_ms", "projector", (Term("intercept", 0, 1, "ms"), _tokens("image_tokens", "image tokens")[0]),
               "projector_ms"),
     StageSpec("prefill_ms", "prefill", (Term("intercept", 0, 1, "ms"), *_tokens("prompt_tokens", "prompt tokens")),

@@ -26,7 +26,7 @@ def truth(image_tokens: float, steps: int = STEPS) -> dict:
     prompt = TEXT + image_tokens
     context = prompt + 1 + (steps - 1) / 2
     return {
-        "vision_ms": 5.0 + 0.2 * image_tokens,  # 200 ms per 1k image tokens
+        "vision_ms": 5.0 + 0.2 * image_tokens + 5e-4 * image_tokens**2,  # 200 ms/1k, 500 ms/(1k)^2
         "projector_ms": 0.5 + 0.01 * image_tokens,
         "prefill_ms": 3.0 + 0.1 * prompt + 4e-4 * prompt**2,  # 100 ms/1k, 400 ms/(1k)^2
         "decode_per_step": 2.0 + 0.004 * context,  # 4 ms per step per 1k context
@@ -73,7 +73,7 @@ def _coef(model: CostModel, stage: str, term: str):
 
 
 @pytest.mark.parametrize("stage, term, expected", [
-    ("vision_ms", "intercept", 5.0), ("vision_ms", "image_tokens", 200.0),
+    ("vision_ms", "intercept", 5.0), ("vision_ms", "image_tokens", 200.0), ("vision_ms", "image_tokens^2", 500.0),
     ("prefill_ms", "prompt_tokens", 100.0), ("prefill_ms", "prompt_tokens^2", 400.0),
     ("decode_per_step_ms", "intercept", 2.0), ("decode_per_step_ms", "context", 4.0),
     ("other_ms", "prompt_tokens", 10.0),
