@@ -193,7 +193,7 @@ class Report:
         held_points = select(self.points, held.knob, held.value)[0] if held else []
 
         what = f"fitted without {held.knob}={held.value}, which is then predicted" if held else "fitted on every arm"
-        return (head + f'<p class="note">Robust fits (soft-L1) of each stage against its driver, {escape(what)}; '
+        return (head + f'<p class="note">Robust fits (soft-L1, then Cauchy) of each stage against its driver, {escape(what)}; '
                 f"band: 95 % CI of the fitted median; {escape(model.map.describe())}.</p>"
                 f'<div class="grid">{model_charts(model, held, held_points)}</div>{model_tables(model, held)}</section>')
 

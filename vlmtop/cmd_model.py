@@ -135,7 +135,7 @@ def print_report(report: dict) -> None:
                         _num(stage["residual_to_noise"], 2))
     console.print(table)
     console.print(quality)
-    console.print(f"[dim]{fit['image_tokens_map']}. Robust fit (soft-L1), 95% CI from a bootstrap over sample ids; "
+    console.print(f"[dim]{fit['image_tokens_map']}. Robust fit (soft-L1, then Cauchy), 95% CI from a bootstrap over sample ids; "
                   "resid and noise are robust SDs relative to the value (noise: the same sample id measured "
                   "again under one setting; † no repeats: the spread within a setting, inputs included).[/]")
     for stage in fit["stages"]:
