@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vlmtop.cmd_store",
     "vlmtop.cmd_manage",
     "vlmtop.cmd_compare",
+    "vlmtop.cmd_model",
+    "vlmtop.cmd_report",
 )
 
 
