@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.stage_table import STAGES
 
 from . import report_svg as svg
 from .compare import CompareError, compare_rows, is_measured
 from .record import SampleRecord, stage_label
-from .summary import ROWS, arm_labels
+from .summary import arm_labels
 
 MARKER = "<!-- vlmtop report -->"
 LANES = ("vision", "projector", "prefill", "decode")
@@ -121,15 +122,16 @@ class Report:
 
     def stages_section(self) -> str:
         charts, rows = [], []
-        for label, attribute, _ in ROWS:
+        for stage in STAGES:
+            label, attribute = stage.name, stage.column
             groups = [(arm, [_num(getattr(r, attribute)) for r in rows_], svg.color(i))
                       for i, (arm, rows_) in enumerate(self.arms.items())]
             if any(math.isfinite(v) for _, values, _ in groups for v in values):
                 charts.append(svg.strips(label, groups, "ms"))
         for arm, rows_ in self.arms.items():
-            cells = "".join(_cell(_median([getattr(r, a) for r in rows_])) for _, a, _ in ROWS)
+            cells = "".join(_cell(_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
             rows.append(f"<td>{escape(arm)}</td><td>{len(rows_)}</td>{cells}")
-        table = _table(["arm", "n", *(label for label, _, _ in ROWS)], rows, "medians")
+        table = _table(["arm", "n", *(stage.name for stage in STAGES)], rows, "medians")
         return ('<section id="stages"><h2>Stages per arm</h2><p class="note">Median ms per stage over the measured '
                 'samples; charts: every sample, box 25..75 %, whiskers 10..90 %, bar at the median.</p>'
                 f'{table}<div class="grid">{"".join(charts)}</div></section>')
@@ -173,10 +175,6 @@ class Report:
 
     def model_section(self) -> str:
         head = '<section id="costmodel"><h2>Cost model</h2>'
-        import importlib.util
-
-        if importlib.util.find_spec("scipy") is None:
-            return head + "<p>The cost model needs scipy: pip install 'vlmtop[model]'.</p></section>"
         from . import costmodel
 
         options = {"n_boot": self.n_boot or costmodel.N_BOOT}

@@ -75,11 +75,11 @@ def test_medians_and_points_are_the_databases(sweep, page):
     arms = ["image_size=56x56", "image_size=112x112", "image_size=168x168"]
     medians = parsed.values("stages", "td")
     expected = []
-    from vlmtop.sessions.summary import ROWS
+    from vlmtop.core.stage_table import STAGES
 
     for arm in arms:
         arm_rows = [r for r in measured if r.arm == arm]
-        expected += [float(np.median([getattr(r, a) for r in arm_rows])) for _, a, _ in ROWS]
+        expected += [float(np.median([getattr(r, a) for r in arm_rows])) for a in (stage.column for stage in STAGES)]
     assert medians == pytest.approx(expected, rel=1e-12)
     vision_points = [float(a["data-value"]) for t, s, a in parsed.elements if t == "circle" and s == "stages"
                      and "data-value" in a][: len(measured)]

@@ -12,9 +12,6 @@ import json
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
 
-SCIPY_HINT = "vlmtop model needs scipy: pip install 'vlmtop[model]' (or pip install scipy)"
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "model",
@@ -39,13 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "a knob such as attn")
     p.add_argument("--boot", type=int, default=None, metavar="N", help="bootstrap resamples (default 200)")
     p.set_defaults(func=run)
-
-
-def _require_scipy() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("scipy") is None:
-        raise VlmtopError(SCIPY_HINT)
 
 
 def build(args: argparse.Namespace, store) -> dict:
@@ -82,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
     from vlmtop.sessions.paths import db_path
     from vlmtop.sessions.store import SessionStore
 
-    _require_scipy()
     with SessionStore.open(db_path(args.db), create=False) as store:
         report = build(args, store)
     if args.json:
