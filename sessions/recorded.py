@@ -15,7 +15,12 @@ from vlmtop.sessions.liveness import ALIVE_SQL
 from vlmtop.sessions.record import EventRecord, SampleRecord
 from vlmtop.sessions.rows import DECODERS, SAMPLE_COLUMNS, SAMPLE_KINDS, decode_sample, encode_sample, event
 from vlmtop.sessions.sqlite_file import SqliteFile
-from vlmtop.sessions.store_errors import StoreError, UnknownSessionError
+from vlmtop.sessions.store_errors import (
+    StoreError,
+    StoreLockedError,
+    StoreWriteError,
+    UnknownSessionError,
+)
 
 _INSERT_SAMPLE_SQL = (
     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) "
@@ -48,6 +53,15 @@ class RecordedRows(SqliteFile):
             "id": rec.session_id,
             "seq": rec.seq,
         }
+        try:
+            self._insert_sample(rec, counts)
+        except (StoreWriteError, StoreLockedError) as exc:
+            # The one line a user sees: which sample was lost, on which file, and why.
+            raise type(exc)(
+                f"sample {rec.seq} of session {rec.session_id} could not be recorded: {exc}"
+            ) from exc
+
+    def _insert_sample(self, rec: SampleRecord, counts: dict) -> None:
         with self._transaction():
             # The counters double as the gapless check: the update only matches when
             # `seq` is exactly the number of samples already there. Same transaction as

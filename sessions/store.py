@@ -72,7 +72,10 @@ from vlmtop.sessions.store_errors import (
     SessionNotRunningError,
     SessionRunningError,
     StoreError,
+    StoreFullError,
+    StoreLockedError,
     StoreNotFoundError,
+    StoreWriteError,
     UnknownSessionError,
 )
 
@@ -82,7 +85,8 @@ __all__ = [
     "STALE_HEARTBEAT_S", "VLMTOP_TABLES", "AmbiguousSessionError", "Control",
     "ForeignDatabaseError", "NewerSchemaError", "NotASessionDatabaseError",
     "ReadOnlyStoreError", "Removed", "Resolved", "SessionInfo", "SessionNotRunningError",
-    "SessionRunningError", "SessionStore", "StoreError", "StoreNotFoundError",
+    "SessionRunningError", "SessionStore", "StoreError", "StoreFullError", "StoreLockedError",
+    "StoreNotFoundError", "StoreWriteError",
     "UnknownSessionError", "encode_sample", "new_session_id", "runtime_versions",
 ]  # fmt: skip
 
@@ -262,6 +266,18 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             )
             if cur.rowcount != 1:
                 raise UnknownSessionError(f"no session {session_id!r} in {self.path}")
+
+    def record_fault(self, session_id: str, reason: str) -> str:
+        """After a write fault (:class:`StoreWriteError`, :class:`StoreLockedError`): mark
+        the session `failed` with ``reason`` where a write is still possible, and return
+        the status it now reads. Where nothing can be written (the disk is still full) it
+        stays `running` until this process exits, and then reads `interrupted`: every
+        committed sample stays either way."""
+        try:
+            self.finish_session(session_id, "failed", reason)
+            return "failed"
+        except StoreError:
+            return "interrupted"
 
     def heartbeat(self, session_id: str) -> None:
         """Tell readers on other hosts this writer is alive (call it while paused)."""
