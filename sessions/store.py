@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmtop.sessions import schema
+from vlmtop.sessions.codec import Unreadable, guarded_sql
 from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel
 from vlmtop.sessions.liveness import ALIVE_SQL, STALE_HEARTBEAT_S, save_settled, settle
 from vlmtop.sessions.lookup import Resolved, SessionLookup
@@ -43,10 +44,13 @@ from vlmtop.sessions.recorded import MEASURED_SQL, RecordedRows
 from vlmtop.sessions.record import EventRecord
 from vlmtop.sessions.removal import Removed, SessionRemoval
 from vlmtop.sessions.rows import (
+    LONG_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
+    SESSION_STATUSES,
     Control,
     SessionInfo,
+    clean_row,
     encode_sample,
     json_settings,
     new_session_id,
@@ -90,7 +94,6 @@ __all__ = [
     "UnknownSessionError", "encode_sample", "new_session_id", "runtime_versions",
 ]  # fmt: skip
 
-SESSION_STATUSES = ("running", "completed", "failed", "interrupted")
 
 
 class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, SqliteFile):
@@ -100,6 +103,13 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
     def __init__(self, path: Path, conn: sqlite3.Connection, readonly_reason: str | None):
         super().__init__(path, conn, readonly_reason)
         self._hostname = socket.gethostname()
+        self.unreadable = Unreadable()
+        self._session_select = "*"
+
+    def unreadable_note(self) -> str | None:
+        """One line saying how many rows and values read so far were unreadable (and
+        shown as missing), for a reading command to print on stderr; None if none were."""
+        return self.unreadable.note(self.path)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -182,6 +192,10 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             self._conn.execute("PRAGMA journal_mode = WAL")  # a no-op when it already is
         have = set(schema.table_columns(self._conn, "samples"))
         self._columns = tuple(name for name in SAMPLE_COLUMNS if name in have)
+        self._session_select = ", ".join(
+            f"{guarded_sql(name, name in LONG_COLUMNS)} AS {name}"
+            for name in schema.table_columns(self._conn, "sessions")
+        )
         events = set(schema.table_columns(self._conn, "events"))
         self._event_columns = tuple(n for n in ("id", *EventRecord.__dataclass_fields__) if n in events)
 
@@ -290,12 +304,12 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
     def sessions(self) -> list[SessionInfo]:
         """Every session, oldest first; dead writers' sessions read as `interrupted`.
         Reading never writes (see liveness.py)."""
-        rows = self._dicts("SELECT * FROM sessions ORDER BY started_at, rowid")
+        rows = self._session_rows("1 ORDER BY started_at, rowid")
         return [session_info(row) for row in settle(rows, self._hostname)[0]]
 
     def session(self, session_id: str) -> SessionInfo:
         """One session, its status judged as :meth:`sessions` does; never writes."""
-        rows = self._dicts("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        rows = self._session_rows("id = ?", (session_id,))
         if not rows:
             raise UnknownSessionError(
                 f"no session {session_id!r} in {self.path}; "
@@ -303,8 +317,14 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             )
         return session_info(settle(rows, self._hostname)[0][0])
 
+    def _session_rows(self, where: str, params: tuple = ()) -> list[dict]:
+        """Rows of `sessions`, validated (see codec.py): a row without a readable id is
+        left out, any other unreadable value reads as its default."""
+        rows = self._dicts(f"SELECT {self._session_select} FROM sessions WHERE {where}", params)
+        return [c for r in rows if (c := clean_row("sessions", r, self.unreadable))]
+
     def _save_dead_writers(self) -> None:
-        rows = self._dicts("SELECT * FROM sessions WHERE status = 'running'")
+        rows = self._session_rows("status = 'running'")
         save_settled(self._conn, settle(rows, self._hostname)[1])
 
     # --- copying -------------------------------------------------------------------------------
