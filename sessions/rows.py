@@ -97,7 +97,12 @@ def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
         return codec.json_object(optional=_optional(name))
     if kind == "str":
         return codec.text if _optional(name) else codec.text_or_empty
-    return {"bool": codec.flag, "int": codec.count, "float": codec.time_or_none()}[kind]
+    decode = {"bool": codec.flag, "int": codec.count, "float": codec.time_or_none()}[kind]
+    if _optional(name):
+        return decode
+    default = _field_default(next(f for f in fields(SampleRecord) if f.name == name))
+    # NULL in a field that is never None (started_at): the field's default.
+    return lambda v: default if v is None else decode(v)
 
 
 def _field_default(f: Any) -> Any:
@@ -152,8 +157,6 @@ def decode_sample(
         except codec.Bad:
             values[name] = SAMPLE_DEFAULTS[name]
             bad.append(name)
-    if values.get("status") == "ok" and values.get("e2e_ms", 0.0) is None:
-        bad.append("e2e_ms")  # a measured sample without its time: no measurement
     if not bad:
         return SampleRecord(**values)
     if values.get("status") == "ok":

@@ -137,6 +137,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
                     f"or list the sessions of another file with `vlmtop sessions --db PATH`"
                 )
             _make_folder(path.parent)
+            _make_private_file(path)
         if create or readonly is False:
             if not location_writable(path):
                 raise ReadOnlyStoreError(
@@ -380,9 +381,24 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
         self._conn.execute("PRAGMA journal_mode = DELETE")
 
 
-def _make_folder(folder: Path) -> None:
+def _make_private_file(path: Path) -> None:
+    """An empty file only its owner reads: it holds prompts, paths and host names (the XDG
+    spec's user data). SQLite gives the -wal and -shm beside it the same mode."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process created it meanwhile: theirs to keep
+        pass
+    except OSError as exc:
+        raise ReadOnlyStoreError(
+            f"cannot create {path}: {exc.strerror}; choose a writable place with --db PATH "
+            f"or the VLMTOP_DB environment variable"
+        ) from None
+
+
+def _make_folder(folder: Path) -> None:
+    # 0700: a folder vlmtop creates for its database is private, as XDG wants user data.
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ReadOnlyStoreError(
             f"cannot create the folder {folder}: {exc.strerror}; choose a writable place "
