@@ -61,7 +61,7 @@ SUFFIX_FORMATS = {
     ".json": "trace",
 }
 SPAN_FIELDS = ("stage", "start_ms", "end_ms")  # the parts of each SampleRecord.spans tuple
-PARQUET_ROW_GROUP = 50_000
+PARQUET_ROW_GROUP = 10_000  # records held at once: ~100 MB, whatever the session length
 # Times come from perf_counter_ns (1 ns) or CUDA events (0.5 us): in ms, 6 decimals hold
 # every digit the clock gave. More are binary-float noise (2.5632490000000008).
 CSV_DECIMALS = 6
