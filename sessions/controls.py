@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 
-from vlmtop.sessions.rows import Control, SessionInfo, control
+from vlmtop.sessions.codec import Unreadable, guarded_sql
+from vlmtop.sessions.rows import LONG_COLUMNS, MAX_CONTROL_CHARS, Control, SessionInfo, clean_row, control
+from vlmtop.sessions.schema import table_columns
 from vlmtop.sessions.sqlite_file import SqliteFile
 from vlmtop.sessions.store_errors import SessionNotRunningError, StoreError
 
@@ -20,11 +22,21 @@ CONTROL_STATUSES = ("pending", "applied", "rejected")
 class ControlChannel(SqliteFile):
     """The `controls` table, mixed into :class:`~vlmtop.sessions.store.SessionStore`."""
 
+    unreadable: Unreadable  # set by the store
+
     def session(self, session_id: str) -> SessionInfo:  # provided by the store
         raise NotImplementedError
 
     def add_control(self, session_id: str, kind: str, value: str | None = None) -> int:
-        """Queue a request for the worker recording ``session_id``; returns its id."""
+        """Queue a request for the worker recording ``session_id``; returns its id.
+
+        A value is a policy or knob value: one longer than MAX_CONTROL_CHARS is refused
+        (the worker would store it twice, in the control and in its event)."""
+        if value is not None and len(value) > MAX_CONTROL_CHARS:
+            raise StoreError(
+                f"a {kind} value of {len(value)} characters is too long to send to the "
+                f"worker (at most {MAX_CONTROL_CHARS})"
+            )
         status = self.session(session_id).status
         if status in ("completed", "failed"):
             raise StoreError(f"session {session_id} is {status}: there is no worker to steer")
@@ -82,7 +94,12 @@ class ControlChannel(SqliteFile):
     def _controls(self, session_id: str, condition: str) -> list[Control]:
         if not self._has_table("controls"):  # an older file opened read-only
             return []
-        rows = self._dicts(
-            f"SELECT * FROM controls WHERE session_id = ? {condition} ORDER BY id", (session_id,)
+        select = ", ".join(
+            f"{guarded_sql(name, name in LONG_COLUMNS)} AS {name}"
+            for name in table_columns(self._conn, "controls")
         )
-        return [control(row) for row in rows]
+        rows = self._dicts(
+            f"SELECT {select} FROM controls WHERE session_id = ? {condition} ORDER BY id",
+            (session_id,),
+        )
+        return [control(c) for r in rows if (c := clean_row("controls", r, self.unreadable))]

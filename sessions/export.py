@@ -1,26 +1,41 @@
 """Writing one session to a file: a shareable database, tables for analysis, a trace.
 
-Every format is written to a temporary file beside the target and renamed over it at the
-end, so a failed or interrupted export never leaves a half-written file behind. ``-`` is
-standard output: text formats stream to it, binary ones (sqlite, parquet) are built in a
-temporary folder and then copied out, never onto a terminal.
+Where the output goes, and what is never done to it:
+
+* a new file, or an existing regular file with ``overwrite`` (``--force``): written
+  unnamed (``O_TMPFILE``) in the target's folder and linked into place at the end, so
+  a failed or killed export (even ``kill -9``) leaves nothing behind. The sqlite format
+  needs a named file: a ``.part`` beside the target, removed on failure and on SIGTERM,
+  SIGHUP or Ctrl-C;
+* an existing regular file without ``overwrite``: refused;
+* anything that is not a regular file (``/dev/null``, a FIFO, a terminal): written in
+  place, never replaced. A symlink is followed, never replaced;
+* ``-`` is standard output: text formats stream to it, binary ones (sqlite, parquet)
+  are built in a temporary folder and then copied out, never onto a terminal.
+
+Rows are streamed page by page, never a whole session in memory; csv and jsonl copy the
+stored values out without building records (validated, see codec.py).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from vlmtop.sessions.record import STAGE_COLUMNS, EventRecord, SampleRecord
+from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
@@ -46,14 +61,10 @@ SUFFIX_FORMATS = {
     ".json": "trace",
 }
 SPAN_FIELDS = ("stage", "start_ms", "end_ms")  # the parts of each SampleRecord.spans tuple
-# Trace tracks in the order a trace viewer shows them; user-declared stages follow.
-TRACE_TRACKS = ("e2e", "vision", "projector", "prefill", "decode")
-PARQUET_ROW_GROUP = 50_000
+PARQUET_ROW_GROUP = 10_000  # records held at once: ~100 MB, whatever the session length
 # Times come from perf_counter_ns (1 ns) or CUDA events (0.5 us): in ms, 6 decimals hold
 # every digit the clock gave. More are binary-float noise (2.5632490000000008).
 CSV_DECIMALS = 6
-# Events that switch what later samples measure: instants on the trace's timeline.
-SWITCH_EVENT_KINDS = ("policy", "knob")
 
 
 class ExportError(StoreError):
@@ -89,44 +100,96 @@ def choose_format(out: str | os.PathLike, fmt: str | None) -> str:
 
 
 def export_session(
-    store: SessionStore, session_id: str, fmt: str, out_path: str | os.PathLike
+    store: SessionStore,
+    session_id: str,
+    fmt: str,
+    out_path: str | os.PathLike,
+    overwrite: bool = False,
+    window: tuple[int | None, int | None] = (None, None),
 ) -> int:
     """Write session ``session_id`` to ``out_path`` (``-``: standard output) as ``fmt``;
-    returns the samples written."""
+    returns the samples written. ``overwrite`` allows replacing an existing regular file;
+    ``window`` (lo, hi) keeps the samples with lo <= seq <= hi (trace, csv, jsonl)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if window != (None, None) and fmt in BINARY_FORMATS:
+        raise ExportError(f"--from/--to take a window of the trace, csv or jsonl export, not {fmt}")
     session = store.session(session_id)
+    write = _writer(fmt, window)
     if str(out_path) == STDOUT:
-        return _export_to_stdout(store, session, fmt)
-    out = Path(out_path).expanduser()
-    if out.is_dir():
-        raise ExportError(f"{out} is a folder: give a file name")
+        return _export_to_stdout(store, session, fmt, write)
+    out, in_place = _target(Path(out_path).expanduser())
     if out.exists() and out.resolve() == store.path.resolve():
         raise ExportError(f"{out} is the database being exported: choose another file")
-    if fmt == "sqlite" and Path(f"{out}-wal").exists():
+    if fmt == "sqlite" and not in_place and Path(f"{out}-wal").exists():
         # Its write-ahead log would be replayed onto the new file and corrupt it.
         raise ExportError(
             f"{out} is a database in use ({out.name}-wal exists): choose another file"
         )
     if fmt == "parquet":
         _require_pyarrow()
-    with _atomic_output(out) as tmp:
+    if out.exists() and not in_place and not overwrite:
+        raise ExportError(f"{out} exists: pass --force to replace it, or choose another name")
+    if in_place:
+        return _export_in_place(store, session, fmt, write, out)
+    if fmt == "sqlite":
+        with _named_part(out) as tmp:
+            return write(store, session, tmp)
+    with _unnamed_output(out) as raw:
         if fmt in BINARY_FORMATS:
-            return _WRITERS[fmt](store, session, tmp)
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            return _WRITERS[fmt](store, session, f)
+            return write(store, session, raw)
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+        count = write(store, session, text)
+        text.flush()
+        text.detach()
+        return count
 
 
-def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str) -> int:
+def _target(out: Path) -> tuple[Path, bool]:
+    """Where to write, and whether in place (not a regular file: never replaced)."""
+    if out.is_symlink():
+        if not out.exists():
+            raise ExportError(f"{out} is a symlink to nothing: give the file to write")
+        out = out.resolve()  # follow it: the link stays, what it points to is the output
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
+        return out, False
+    mode = out.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise ExportError(f"{out} is a folder: give a file name")
+    if not stat.S_ISREG(mode):
+        if stat.S_ISSOCK(mode):
+            raise ExportError(f"{out} is a socket: give a file name")
+        return out, True
+    return out, False
+
+
+def _export_in_place(store, session, fmt, write, out: Path) -> int:
+    try:
+        if fmt not in BINARY_FORMATS:
+            with out.open("w", newline="", encoding="utf-8") as f:
+                return write(store, session, f)
+        with tempfile.TemporaryDirectory(prefix="vlmtop-export-") as folder:
+            tmp = Path(folder) / f"session.{fmt}"
+            count = write(store, session, tmp)
+            with tmp.open("rb") as src, out.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            return count
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str, write) -> int:
     if fmt not in BINARY_FORMATS:
-        return _WRITERS[fmt](store, session, sys.stdout)
+        return write(store, session, sys.stdout)
     if sys.stdout.isatty():
         raise ExportError(f"{fmt} is binary: redirect standard output to a file, or pass -o FILE")
     if fmt == "parquet":
         _require_pyarrow()
     with tempfile.TemporaryDirectory(prefix="vlmtop-export-") as folder:
         tmp = Path(folder) / f"session.{fmt}"
-        count = _WRITERS[fmt](store, session, tmp)
+        count = write(store, session, tmp)
         sys.stdout.flush()
         with tmp.open("rb") as f:
             shutil.copyfileobj(f, sys.stdout.buffer)
@@ -134,24 +197,83 @@ def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str) -> in
     return count
 
 
+def _new_file_mode() -> int:
+    # An export is made to be shared: the permissions any new file of the user gets.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
-def _atomic_output(out: Path) -> Iterator[Path]:
-    if not out.parent.is_dir():
-        raise ExportError(f"cannot write {out}: folder {out.parent} does not exist")
+def _unnamed_output(out: Path) -> Iterator[IO[bytes]]:
+    """A file with no name in ``out``'s folder, linked at ``out`` once complete: a killed
+    export (even SIGKILL) leaves nothing. Where O_TMPFILE is missing, a named .part."""
+    try:
+        fd = os.open(out.parent, os.O_TMPFILE | os.O_WRONLY, _new_file_mode())
+    except (AttributeError, OSError):
+        with _named_part(out) as tmp, tmp.open("wb") as f:
+            yield f
+        return
+    with os.fdopen(fd, "wb") as f:
+        yield f
+        f.flush()
+        # linkat() cannot replace: link under a fresh name, then rename over the target.
+        part = out.parent / f".{out.name}.{os.getpid()}.{threading.get_ident()}.part"
+        # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd; Python only calls linkat when given
+        # a directory fd, plain link() would try to link the /proc symlink itself.
+        folder = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.link(f"/proc/self/fd/{fd}", part.name, dst_dir_fd=folder, follow_symlinks=True)
+        finally:
+            os.close(folder)
+        try:
+            os.replace(part, out)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def _named_part(out: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.close(fd)
     tmp = Path(name)
-    # mkstemp makes the file private (0600); an export is made to be shared, so give it
-    # the permissions any new file of the user gets.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, _new_file_mode())
     try:
-        yield tmp
+        with _signals_end_cleanly():
+            yield tmp
         os.replace(tmp, out)
     finally:
         for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
             leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def _signals_end_cleanly() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the export as Ctrl-C does: through the ``finally`` blocks
+    that remove the temporary file (the default action would skip them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _writer(fmt: str, window: tuple[int | None, int | None]) -> Callable[..., int]:
+    lo, hi = window
+    lo = 0 if lo is None else lo
+    writer = _WRITERS[fmt]
+    if fmt in BINARY_FORMATS:
+        return writer
+    return lambda store, session, f: writer(store, session, f, lo, hi)
 
 
 def _write_sqlite(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
@@ -162,34 +284,65 @@ def _write_sqlite(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
         return copy.sample_count_in_file()
 
 
-def _rounded(value: Any) -> Any:
-    """``value`` with every float in it rounded to :data:`CSV_DECIMALS`."""
-    if isinstance(value, float):
-        return round(value, CSV_DECIMALS)
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+def _csv_cell(kind: str) -> Callable[[Any], Any]:
+    if kind == "float":
+        return lambda v: v if v is None else round(v, CSV_DECIMALS)
+    return _identity
+
+
+def _identity(value: Any) -> Any:
     return value
 
 
-def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str]) -> int:
-    # Values as the samples table holds them: lists as JSON text, booleans as 0/1; floats
-    # (JSON lists' too) to the clock's resolution.
+def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 0, hi: int | None = None) -> int:
+    # Values as the samples table holds them: lists as JSON text (stored rounded to the
+    # clock's resolution), booleans as 0/1, floats rounded to it here. Streamed from the
+    # validated rows: no record is built, no JSON parsed twice.
+    columns = store.columns
+    cells = [_csv_cell(SAMPLE_KINDS[name]) for name in columns]
+    plain = all(cell is _identity for cell in cells)
     count = 0
     writer = csv.writer(f)
     writer.writerow(SAMPLE_COLUMNS)
-    for rec in store.iter_samples(session.id):
-        rounded = SampleRecord(**{name: _rounded(getattr(rec, name)) for name in SAMPLE_COLUMNS})
-        writer.writerow(encode_sample(rounded))
+    missing = [name for name in SAMPLE_COLUMNS if name not in columns]
+    defaults = [_csv_default(name) for name in missing]
+    for row, _ in store.iter_rows(session.id, lo=lo, hi=hi):
+        out = row if plain else [cell(v) for cell, v in zip(cells, row)]
+        if missing:  # an older file: the columns it lacks, as their defaults
+            values = dict(zip(columns, out))
+            values.update(zip(missing, defaults))
+            out = [values[name] for name in SAMPLE_COLUMNS]
+        writer.writerow(out)
         count += 1
     return count
 
 
-def _write_jsonl(store: SessionStore, session: SessionInfo, f: IO[str]) -> int:
+def _csv_default(name: str) -> Any:
+    return encode_sample(SampleRecord("", 0))[SAMPLE_COLUMNS.index(name)]
+
+
+def _json_cell(kind: str) -> Callable[[Any], str]:
+    if kind == "json":
+        return lambda v: "null" if v is None else v  # stored JSON, validated: copied as is
+    if kind == "bool":
+        return lambda v: "true" if v else "false"
+    if kind == "float":
+        return lambda v: "null" if v is None else repr(float(v))
+    if kind == "int":
+        return lambda v: "null" if v is None else str(v)
+    return lambda v: "null" if v is None else _json_string(v)
+
+
+_json_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _write_jsonl(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 0, hi: int | None = None) -> int:
+    columns = store.columns
+    keys = [_json_string(name) + ":" for name in columns]
+    cells = [_json_cell(SAMPLE_KINDS[name]) for name in columns]
     count = 0
-    for rec in store.iter_samples(session.id):
-        f.write(json.dumps({name: getattr(rec, name) for name in SAMPLE_COLUMNS}) + "\n")
+    for row, _ in store.iter_rows(session.id, lo=lo, hi=hi):
+        f.write("{" + ",".join([k + cell(v) for k, cell, v in zip(keys, cells, row)]) + "}\n")
         count += 1
     return count
 
@@ -261,101 +414,8 @@ def _write_parquet(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
     return count
 
 
-# --- Chrome / Perfetto trace -----------------------------------------------------------------
-
-
-def _write_trace(store: SessionStore, session: SessionInfo, f: IO[str]) -> int:
-    """Trace Event Format, streamed: a session of any length is never held in memory."""
-    written = 0
-
-    def records() -> Iterator[SampleRecord]:
-        nonlocal written
-        for rec in store.iter_samples(session.id):
-            written += 1
-            yield rec
-
-    switches = [e for e in store.events(session.id) if e.kind in SWITCH_EVENT_KINDS]
-    f.write('{"displayTimeUnit":"ms","otherData":')
-    f.write(json.dumps(session.to_dict(), default=str))
-    f.write(',"traceEvents":[\n')
-    for i, event in enumerate(_trace_events(session, records(), switches)):
-        f.write((",\n" if i else "") + json.dumps(event, separators=(",", ":")))
-    f.write("\n]}\n")
-    return written
-
-
-def _switch_instant(event: EventRecord) -> dict:
-    """A policy or knob switch as a global instant: a line across every track at the time
-    the worker applied it (the samples from ``seq`` on run under the new value)."""
-    return {
-        "name": f"{event.kind}: {event.detail}" if event.detail else event.kind,
-        "cat": event.kind,
-        "ph": "i",
-        "s": "g",
-        "pid": 1,
-        "tid": 1,
-        "ts": round(event.at * 1e6, 3),
-        "args": {"seq": event.seq, "detail": event.detail, "value": event.value},
-    }
-
-
-def _trace_events(
-    session: SessionInfo, records: Iterator[SampleRecord], switches: list[EventRecord] = ()
-) -> Iterator[dict]:
-    """One track (tid) per stage plus an e2e track; each span an "X" event on the real
-    clock: ``ts`` = sample start + span start, in microseconds."""
-    label = f"vlmtop {session.id}: {session.model} on {session.device}"
-    yield {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": label}}
-    tids: dict[str, int] = {}
-
-    def new_track(name: str) -> list[dict]:
-        tids[name] = tid = len(tids) + 1
-        return [
-            {"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": name}},
-            {"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": tid,
-             "args": {"sort_index": tid}},
-        ]  # fmt: skip
-
-    for name in TRACE_TRACKS:
-        yield from new_track(name)
-    for event in switches:
-        yield _switch_instant(event)
-    for rec in records:
-        start_us = rec.started_at * 1e6
-        cat = "warmup" if rec.is_warmup else "sample"
-        if rec.e2e_ms is not None:
-            args = {"seq": rec.seq, "sample_id": rec.sample_id}
-            args.update((column, getattr(rec, column)) for column in STAGE_COLUMNS if column != "e2e_ms")
-            yield _complete("e2e", cat, tids["e2e"], start_us, rec.e2e_ms, args)
-        if rec.status == "error":
-            yield {"name": "error", "cat": cat, "ph": "i", "s": "t", "pid": 1,
-                   "tid": tids["e2e"], "ts": round(start_us, 3),
-                   "args": {"seq": rec.seq, "error": rec.error}}  # fmt: skip
-        decode_step = 0
-        for stage, start_ms, end_ms in rec.spans:
-            if stage not in tids:
-                yield from new_track(stage)
-            name = stage
-            if stage == "decode":
-                name = f"decode[{decode_step}]"
-                decode_step += 1
-            ts_us = start_us + start_ms * 1e3
-            yield _complete(name, cat, tids[stage], ts_us, end_ms - start_ms, {"seq": rec.seq})
-
-
-def _complete(name: str, cat: str, tid: int, ts_us: float, dur_ms: float, args: dict) -> dict:
-    """A complete ("X") event; times rounded to the nanosecond to keep the file small."""
-    return {
-        "name": name,
-        "cat": cat,
-        "ph": "X",
-        "pid": 1,
-        "tid": tid,
-        "ts": round(ts_us, 3),
-        "dur": round(dur_ms * 1e3, 3),
-        "args": args,
-    }
-
+from vlmtop.sessions.export_trace import SWITCH_EVENT_KINDS, TRACE_TRACKS  # noqa: E402, F401
+from vlmtop.sessions.export_trace import write_trace as _write_trace  # noqa: E402
 
 # Binary writers get a path, text writers an open text stream (a file, or stdout).
 _WRITERS: dict[str, Callable[[SessionStore, SessionInfo, Any], int]] = {

@@ -43,11 +43,35 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+# A process that started this long after the session did cannot be its writer: the writer
+# creates the session after it starts. Slack for /proc's whole-second boot time.
+PID_START_SLACK_S = 2.0
+
+
+def process_started_at(pid: int) -> float | None:
+    """When process ``pid`` started (unix time), from /proc; None where that is unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def writer_gone(row: dict, now: float, hostname: str) -> bool:
     """Whether the process recording a `running` session has stopped without closing it."""
     # os.kill(pid, 0) would terminate the process on Windows: use the heartbeat there.
     if row["hostname"] == hostname and row["pid"] and os.name == "posix":
-        return not pid_alive(row["pid"])
+        if not pid_alive(row["pid"]):
+            return True
+        # The pid is alive, but is it the writer? After a reboot or a long time, the pid
+        # may belong to a process started after the session: then the writer is gone.
+        started = process_started_at(row["pid"])
+        return started is not None and started > row["started_at"] + PID_START_SLACK_S
     last_sign_of_life = row["heartbeat_at"] or row["started_at"]
     return now - last_sign_of_life > STALE_HEARTBEAT_S
 

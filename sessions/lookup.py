@@ -50,12 +50,13 @@ class SessionLookup(SqliteFile):
             return self._last()
         listing = f"list them with `vlmtop sessions --db {self.path}`"
         pattern = session_ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        ids = [
+        ids = [  # an id that is not text is unreadable: it names nothing
             r[0]
             for r in self._conn.execute(
                 "SELECT id FROM sessions WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY started_at",
                 (session_ref, pattern + "%"),
             )
+            if type(r[0]) is str
         ]
         if session_ref in ids:
             return Resolved(session_ref)

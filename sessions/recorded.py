@@ -13,9 +13,27 @@ import numpy as np
 
 from vlmtop.sessions.liveness import ALIVE_SQL
 from vlmtop.sessions.record import EventRecord, SampleRecord
-from vlmtop.sessions.rows import DECODERS, SAMPLE_COLUMNS, SAMPLE_KINDS, decode_sample, encode_sample, event
+from vlmtop.sessions.codec import Unreadable, finite_or_nan, guarded_sql
+from vlmtop.sessions.rows import (
+    DECODERS,
+    LONG_COLUMNS,
+    SAMPLE_COLUMNS,
+    SAMPLE_DEFAULTS,
+    SAMPLE_KINDS,
+    SAMPLE_SELECT,
+    clean_row,
+    decode_sample,
+    decode_value,
+    encode_sample,
+    event,
+)
 from vlmtop.sessions.sqlite_file import SqliteFile
-from vlmtop.sessions.store_errors import StoreError, UnknownSessionError
+from vlmtop.sessions.store_errors import (
+    StoreError,
+    StoreLockedError,
+    StoreWriteError,
+    UnknownSessionError,
+)
 
 _INSERT_SAMPLE_SQL = (
     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) "
@@ -23,6 +41,29 @@ _INSERT_SAMPLE_SQL = (
 )
 # The one definition of a measured sample in SQL: what statistics use.
 MEASURED_SQL = "is_warmup = 0 AND status = 'ok'"
+_NUMERIC = ("int", "float", "bool")
+
+
+def _valid_raw(name: str):
+    decode = DECODERS[name]
+
+    def valid(value: object) -> bool:
+        try:
+            decode(value)
+        except Exception:  # codec.Bad; anything else a decoder meets is unreadable too
+            return False
+        return True
+
+    return valid
+
+
+# Validation for the export fast path: numbers and text checked cheaply by type and range;
+# JSON cells parsed once to check them (the only way to know they are what they claim).
+_VALID_RAW = {name: _valid_raw(name) for name in SAMPLE_COLUMNS}
+
+
+def _guarded(column: str) -> str:
+    return f"{guarded_sql(column, column in LONG_COLUMNS)} AS {column}"
 
 
 class RecordedRows(SqliteFile):
@@ -32,6 +73,7 @@ class RecordedRows(SqliteFile):
     # field, which then reads back as the field's default. Set by the store on open.
     _columns: tuple[str, ...] = SAMPLE_COLUMNS
     _event_columns: tuple[str, ...] = ()
+    unreadable: Unreadable  # what was read as missing; set by the store
 
     # --- samples -------------------------------------------------------------------------------
 
@@ -48,6 +90,15 @@ class RecordedRows(SqliteFile):
             "id": rec.session_id,
             "seq": rec.seq,
         }
+        try:
+            self._insert_sample(rec, counts)
+        except (StoreWriteError, StoreLockedError) as exc:
+            # The one line a user sees: which sample was lost, on which file, and why.
+            raise type(exc)(
+                f"sample {rec.seq} of session {rec.session_id} could not be recorded: {exc}"
+            ) from exc
+
+    def _insert_sample(self, rec: SampleRecord, counts: dict) -> None:
         with self._transaction():
             # The counters double as the gapless check: the update only matches when
             # `seq` is exactly the number of samples already there. Same transaction as
@@ -75,49 +126,111 @@ class RecordedRows(SqliteFile):
         )
 
     def _select(self, where: str, params: tuple, limit: int | None = None) -> list[SampleRecord]:
-        sql = f"SELECT {', '.join(self._columns)} FROM samples WHERE {where} ORDER BY seq"
+        return [rec for rec in self._decoded(self._raw(where, params, limit)) if rec is not None]
+
+    def _raw(self, where: str, params: tuple, limit: int | None = None) -> list[tuple]:
+        # Text and JSON cells come through codec.guarded_sql: one cell of any length never
+        # reaches Python whole. Rows come back as stored, decoded by _decoded.
+        select = ", ".join(SAMPLE_SELECT[name] for name in self._columns)
+        sql = f"SELECT {select} FROM samples WHERE {where} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        return self._conn.execute(sql, params).fetchall()
+
+    def _decoded(self, rows: list[tuple]) -> Iterator[SampleRecord | None]:
         names = self._columns
-        return [decode_sample(names, row) for row in self._conn.execute(sql, params)]
+        for row in rows:
+            yield decode_sample(names, row, self.unreadable)
 
     def samples(
         self, session_id: str, after_seq: int = -1, limit: int | None = None
     ) -> list[SampleRecord]:
-        """Samples with seq > ``after_seq``, in seq order, at most ``limit`` of them."""
+        """Samples with seq > ``after_seq``, in seq order, at most ``limit`` of them.
+        A row without a readable seq is no sample (counted in ``unreadable``)."""
         return self._select("session_id = ? AND seq > ?", (session_id, after_seq), limit)
 
     def samples_between(self, session_id: str, lo: int, hi: int) -> list[SampleRecord]:
         """Samples with ``lo <= seq <= hi``."""
         return self._select("session_id = ? AND seq BETWEEN ? AND ?", (session_id, lo, hi))
 
-    def iter_samples(self, session_id: str, page: int = 5000) -> Iterator[SampleRecord]:
-        """Every sample of a session, read ``page`` rows at a time (bounded memory)."""
-        after = -1
-        while batch := self.samples(session_id, after_seq=after, limit=page):
-            yield from batch
-            after = batch[-1].seq
+    def iter_samples(
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
+    ) -> Iterator[SampleRecord]:
+        """Every sample of a session (``lo <= seq <= hi``), read ``page`` rows at a time:
+        bounded memory. Pages follow the stored seq, so unreadable rows cannot stall it."""
+        seq_at = self._columns.index("seq")
+        after: object = lo - 1
+        upper = "" if hi is None else f" AND seq <= {int(hi)}"
+        while rows := self._raw(f"session_id = ? AND seq > ?{upper}", (session_id, after), page):
+            yield from (rec for rec in self._decoded(rows) if rec is not None)
+            after = rows[-1][seq_at]
+
+    def iter_rows(
+        self, session_id: str, page: int = 20_000, lo: int = 0, hi: int | None = None
+    ) -> Iterator[tuple[tuple, list[str]]]:
+        """The fast path for exports: each row as stored, in :attr:`columns` order, after
+        validation, and the names of its unreadable values (read as None). JSON stays text,
+        so nothing is parsed that is only copied out."""
+        names = self._columns
+        seq_at = names.index("seq")
+        after: object = lo - 1
+        upper = "" if hi is None else f" AND seq <= {int(hi)}"
+        checks = [(i, name, _VALID_RAW[name]) for i, name in enumerate(names)]
+        while rows := self._raw(f"session_id = ? AND seq > ?{upper}", (session_id, after), page):
+            for row in rows:
+                bad = [name for i, name, valid in checks if not valid(row[i])]
+                if not bad:
+                    yield row, bad
+                    continue
+                self.unreadable.mark("samples", (session_id, row[seq_at] if type(row[seq_at]) is int else None), bad)
+                if "seq" in bad:
+                    continue
+                row = tuple(None if name in bad else v for name, v in zip(names, row))
+                yield row, bad
+            after = rows[-1][seq_at]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The sample columns this file has, in :data:`SAMPLE_COLUMNS` order."""
+        return self._columns
 
     def column(
         self, session_id: str, name: str, measured_only: bool = False
     ) -> np.ndarray | list:
         """One column in seq order, without building records: the fast path for statistics.
 
-        Numeric columns come back as a float64 array (NULL as NaN), text and JSON columns
-        as a list. ``measured_only`` drops warm-up and error samples.
+        Numeric columns come back as a float64 array (NULL and unreadable values as NaN),
+        text and JSON columns as a list (unreadable values as the field's default; decode
+        step lists longer than codec.MAX_DECODE_STEPS count as unreadable).
+        ``measured_only`` drops warm-up and error samples.
         """
-        if name not in self._columns:
+        if name not in SAMPLE_COLUMNS:
             raise StoreError(f"no sample column {name!r}; columns: {', '.join(self._columns)}")
-        sql = f"SELECT {name} FROM samples WHERE session_id = ?"
+        kind = SAMPLE_KINDS[name]
+        if name not in self._columns:  # an older file: every row holds the default
+            n = len(self.column(session_id, "seq", measured_only))
+            return np.full(n, np.nan) if kind in _NUMERIC else [SAMPLE_DEFAULTS[name]] * n
+        sql = f"SELECT {SAMPLE_SELECT[name]} FROM samples WHERE session_id = ?"
         if measured_only:
             sql += f" AND {MEASURED_SQL}"
-        values = [v for (v,) in self._conn.execute(sql + " ORDER BY seq", (session_id,))]
-        kind = SAMPLE_KINDS[name]
-        if kind in ("int", "float", "bool"):
-            return np.array(values, dtype=np.float64)
-        if kind == "json":
-            return [DECODERS[name](v) for v in values]
-        return values
+        cur = self._conn.execute(sql + " ORDER BY seq", (session_id,))
+        if kind in _NUMERIC:
+            # Column by column, never a record: 1M samples are 8 MB here.
+            return np.fromiter((finite_or_nan(v) for (v,) in cur), dtype=np.float64)
+        out = []
+        for (raw,) in cur:
+            value, ok = decode_value(name, raw)
+            if not ok:
+                self.unreadable.mark("samples", (session_id, name, len(out)), [name])
+            out.append(value)
+        return out
+
+    def sample_columns(
+        self, session_id: str, names: tuple[str, ...], measured_only: bool = False
+    ) -> dict[str, np.ndarray | list]:
+        """Several columns of one session (see :meth:`column`): what compare and replay
+        statistics need without holding a million records (300+ MB)."""
+        return {name: self.column(session_id, name, measured_only) for name in names}
 
     # --- events --------------------------------------------------------------------------------
 
@@ -144,8 +257,8 @@ class RecordedRows(SqliteFile):
         if not self._event_columns:  # an older file opened read-only, without the table
             return []
         rows = self._dicts(
-            f"SELECT {', '.join(self._event_columns)} FROM events "
+            f"SELECT {', '.join(_guarded(c) for c in self._event_columns)} FROM events "
             f"WHERE session_id = ? AND {condition}",
             params,
         )
-        return [event(row) for row in rows]
+        return [event(c) for r in rows if (c := clean_row("events", r, self.unreadable))]

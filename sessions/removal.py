@@ -34,6 +34,9 @@ class SessionRemoval(SqliteFile):
     def sessions(self) -> list[SessionInfo]:  # provided by the store
         raise NotImplementedError
 
+    def _session_rows(self, where: str, params: tuple = ()) -> list[dict]:  # the store's
+        raise NotImplementedError
+
     def prune_candidates(self, older_than: float | None = None) -> list[SessionInfo]:
         """What `prune` removes: sessions that failed or measured nothing, or with
         ``older_than`` (unix time) every session started before it. Never a running one."""
@@ -49,7 +52,7 @@ class SessionRemoval(SqliteFile):
             return Removed(0, 0)
         marks = ", ".join("?" * len(ids))
         with self._transaction():
-            rows = self._dicts(f"SELECT * FROM sessions WHERE id IN ({marks})", ids)
+            rows = self._session_rows(f"id IN ({marks})", tuple(ids))
             unknown = set(ids) - {row["id"] for row in rows}
             if unknown:
                 raise UnknownSessionError(f"no session {sorted(unknown)[0]!r} in {self.path}")

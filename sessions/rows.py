@@ -16,10 +16,11 @@ import time
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from importlib import metadata
 from typing import Any
 
+from vlmtop.sessions import codec
 from vlmtop.sessions.record import EventRecord, SampleRecord
 
 # --- SampleRecord fields <-> columns -----------------------------------------------------------
@@ -50,24 +51,62 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _json_decoder(hint: Any) -> Callable[[str | None], Any]:
-    optional = type(None) in typing.get_args(hint)  # `dict | None`: NULL stays None
-    hint = _strip_optional(hint)
-    container = typing.get_origin(hint) or hint
-    items = typing.get_args(hint)
-    # Spans are list[tuple]: JSON gives lists back, so restore the tuples for a record
-    # read back to equal the record written.
-    items_are_tuples = container is list and bool(items) and typing.get_origin(items[0]) is tuple
+def _round6(value: Any) -> Any:
+    if type(value) is float:
+        return round(value, 6)
+    if isinstance(value, (list, tuple)):
+        return [_round6(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round6(v) for k, v in value.items()}
+    return value
 
-    def decode(text: str | None) -> Any:
-        if text is None:  # NULL, or a column added after this row was written
-            return None if optional else container()
-        value = json.loads(text)
-        if items_are_tuples and value is not None:
-            return [tuple(item) for item in value]
-        return value
 
-    return decode
+def _rounded_json(value: Any) -> str:
+    # Times come from perf_counter_ns (1 ns) or CUDA events (0.5 us): in ms, 6 decimals
+    # hold every digit the clock gave. More are binary-float noise (2.5632490000000008)
+    # that costs bytes, and would make every export parse each list to round it.
+    return _json_text(_round6(value))
+
+
+def _optional(name: str) -> bool:
+    return type(None) in typing.get_args(_HINTS[name])
+
+
+def _encoder(name: str, kind: str) -> Callable[[Any], Any]:
+    if kind == "bool":
+        return int
+    if kind != "json":
+        return _identity
+    return _json_text if name == "knobs" else _rounded_json
+
+
+def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
+    """The validating decoder of one sample column (see codec.py)."""
+    special = {
+        "session_id": lambda v: codec.text(v, optional=False),
+        "seq": codec.required_count,
+        "status": codec.one_of("ok", "error"),
+        "decode_steps_ms": codec.steps,
+        "spans": codec.spans,
+        "extra_ms": codec.stage_times,
+        "other_ms": codec.time_or_none(-codec.BIG),  # e2e minus the stages: may dip below 0
+    }
+    if name in special:
+        return special[name]
+    if kind == "json":
+        return codec.json_object(optional=_optional(name))
+    if kind == "str":
+        return codec.text if _optional(name) else codec.text_or_empty
+    decode = {"bool": codec.flag, "int": codec.count, "float": codec.time_or_none()}[kind]
+    if _optional(name):
+        return decode
+    default = _field_default(next(f for f in fields(SampleRecord) if f.name == name))
+    # NULL in a field that is never None (started_at): the field's default.
+    return lambda v: default if v is None else decode(v)
+
+
+def _field_default(f: Any) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
 
 
 _HINTS = typing.get_type_hints(SampleRecord)
@@ -75,13 +114,18 @@ SAMPLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SampleRecord))
 SAMPLE_KINDS: dict[str, str] = {name: _field_kind(_HINTS[name]) for name in SAMPLE_COLUMNS}
 # SQLite's own type names; bools are 0/1 and JSON is text.
 SQL_TYPES = {"bool": "INTEGER", "int": "INTEGER", "float": "REAL", "str": "TEXT", "json": "TEXT"}
-_ENCODERS = {
-    name: {"json": _json_text, "bool": int}.get(kind, _identity)
-    for name, kind in SAMPLE_KINDS.items()
-}
+_ENCODERS = {name: _encoder(name, kind) for name, kind in SAMPLE_KINDS.items()}
 DECODERS: dict[str, Callable[[Any], Any]] = {
-    name: _json_decoder(_HINTS[name]) if kind == "json" else bool if kind == "bool" else _identity
-    for name, kind in SAMPLE_KINDS.items()
+    name: _decoder(name, kind) for name, kind in SAMPLE_KINDS.items()
+}
+# What a field reads as when its value is unreadable: its default (None where optional).
+# An unreadable status reads as "error": no measurement statistics would count.
+SAMPLE_DEFAULTS: dict[str, Any] = {
+    f.name: None if _optional(f.name) else _field_default(f) for f in fields(SampleRecord)
+} | {"status": "error"}
+# The sample columns selected through codec.guarded_sql: text and JSON may be any length.
+SAMPLE_SELECT: dict[str, str] = {
+    name: codec.guarded_sql(name, kind in ("str", "json")) for name, kind in SAMPLE_KINDS.items()
 }
 
 
@@ -90,9 +134,46 @@ def encode_sample(rec: SampleRecord) -> tuple:
     return tuple(_ENCODERS[name](getattr(rec, name)) for name in SAMPLE_COLUMNS)
 
 
-def decode_sample(names: tuple[str, ...], row: tuple) -> SampleRecord:
-    """A record from a row holding ``names``; fields the file lacks keep their defaults."""
-    return SampleRecord(**{n: DECODERS[n](v) for n, v in zip(names, row)})
+def decode_value(name: str, value: Any) -> tuple[Any, bool]:
+    """A sample column's value, and whether it was readable (else the field's default)."""
+    try:
+        return DECODERS[name](value), True
+    except codec.Bad:
+        return SAMPLE_DEFAULTS[name], False
+
+
+def decode_sample(
+    names: tuple[str, ...], row: tuple, unreadable: codec.Unreadable | None = None
+) -> SampleRecord | None:
+    """A record from a row holding ``names``; fields the file lacks keep their defaults.
+
+    Unreadable values read as their field's default, and the row is marked in
+    ``unreadable``; a row without a readable session id and seq is no sample: None."""
+    values = {}
+    bad: list[str] = []
+    for name, value in zip(names, row):
+        try:
+            values[name] = DECODERS[name](value)
+        except codec.Bad:
+            values[name] = SAMPLE_DEFAULTS[name]
+            bad.append(name)
+    if not bad:
+        return SampleRecord(**values)
+    if values.get("status") == "ok":
+        # Statistics (compare, summaries, the dashboard) count ok samples and trust their
+        # values: a sample with any unreadable value is an error row, saying which.
+        values["status"] = "error"
+        values["error"] = f"unreadable in the session database: {', '.join(bad)}"
+    if unreadable is not None:
+        raw_seq = row[names.index("seq")] if "seq" in names else None
+        unreadable.mark("samples", (values.get("session_id"), _hashable(raw_seq)), bad)
+    if "session_id" in bad or "seq" in bad:
+        return None
+    return SampleRecord(**values)
+
+
+def _hashable(value: Any) -> Any:
+    return value if not isinstance(value, (bytes, bytearray)) else bytes(value[:64])
 
 
 # --- the rows of the other tables --------------------------------------------------------------
@@ -160,12 +241,84 @@ class Control:
 _COUNTERS = ("sample_count", "measured_count", "warmup_count", "error_count")
 
 
+SESSION_STATUSES = ("running", "completed", "failed", "interrupted")
+MAX_CONTROL_CHARS = 4096  # a control value is a policy or knob value, never a document
+
+# (decoder, what an unreadable value reads as) per column of the other tables. A row whose
+# key (the first entry) is unreadable is dropped; any other value reads as its default.
+_SESSION_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "id": (lambda v: codec.text(v, optional=False), None),
+    "started_at": (codec.number, 0.0),
+    "ended_at": (codec.time_or_none(), None),
+    # An unknown status says nothing about the writer: it may have ended any way.
+    "status": (codec.one_of(*SESSION_STATUSES), "interrupted"),
+    "model": (codec.text_or_empty, ""),
+    "device": (codec.text_or_empty, ""),
+    "dtype": (codec.text_or_empty, ""),
+    "settings": (codec.json_object(optional=False), {}),
+    "versions": (codec.json_object(optional=False), {}),
+    "pid": (codec.count, None),
+    "hostname": (codec.text_or_empty, ""),
+    "heartbeat_at": (codec.time_or_none(), None),
+    "error": (codec.text, None),
+    **{counter: (lambda v: codec.count(v) or 0, 0) for counter in _COUNTERS},
+}
+_CONTROL_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "id": (codec.required_count, None),
+    "session_id": (codec.text_or_empty, ""),
+    "kind": (codec.text_or_empty, ""),
+    "value": (lambda v: _bounded(v, MAX_CONTROL_CHARS), None),
+    "created_at": (codec.number, 0.0),
+    "status": (codec.one_of("pending", "applied", "rejected"), "rejected"),
+    "applied_seq": (codec.count, None),
+    "answered_at": (codec.time_or_none(), None),
+}
+_EVENT_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "id": (codec.required_count, None),
+    "session_id": (codec.text_or_empty, ""),
+    "seq": (lambda v: codec.count(v) or 0, 0),
+    "kind": (codec.text_or_empty, ""),
+    "detail": (codec.text_or_empty, ""),
+    "at": (codec.number, 0.0),
+    "value": (codec.text, None),
+}
+# Text and JSON columns of these tables, selected through codec.guarded_sql.
+LONG_COLUMNS = {"model", "device", "dtype", "settings", "versions", "hostname", "error",
+                "kind", "detail", "value", "session_id", "id", "status"}  # fmt: skip
+
+
+def _bounded(value: Any, limit: int) -> str | None:
+    value = codec.text(value)
+    if value is not None and len(value) > limit:
+        raise codec.Bad("too long")
+    return value
+
+
+def clean_row(
+    table: str, row: dict, unreadable: codec.Unreadable | None = None
+) -> dict | None:
+    """``row`` of sessions, controls or events with every value validated (unreadable
+    ones read as their default, the row marked); None when its key is unreadable."""
+    columns = {"sessions": _SESSION_COLUMNS, "controls": _CONTROL_COLUMNS, "events": _EVENT_COLUMNS}[table]
+    out = dict(row)
+    bad = []
+    for name, (decode, default) in columns.items():
+        if name not in row:  # an older file lacks it: the default, and nothing to report
+            out[name] = default
+            continue
+        try:
+            out[name] = decode(row[name])
+        except codec.Bad:
+            out[name] = default
+            bad.append(name)
+    if bad and unreadable is not None:
+        unreadable.mark(table, _hashable(row.get("id")), bad)
+    key = next(iter(columns))
+    return None if key in bad else out
+
+
 def session_info(row: dict) -> SessionInfo:
-    row = dict(row)
-    row["settings"] = json.loads(row.get("settings") or "{}")
-    row["versions"] = json.loads(row.get("versions") or "{}")
-    for counter in _COUNTERS:  # an older file may lack one: it counts nothing
-        row[counter] = row.get(counter) or 0
+    """A SessionInfo from a row :func:`clean_row` has validated."""
     return SessionInfo(**{f.name: row.get(f.name) for f in fields(SessionInfo)})
 
 
@@ -174,7 +327,6 @@ def control(row: dict) -> Control:
 
 
 def event(row: dict) -> EventRecord:
-    # Only the fields the file has: an older file's events read back with value None.
     return EventRecord(**{f.name: row[f.name] for f in fields(EventRecord) if f.name in row})
 
 

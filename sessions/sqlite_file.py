@@ -18,16 +18,89 @@ real (tests/test_store_readonly.py):
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vlmtop.sessions.store_errors import ReadOnlyStoreError, StoreError
+from vlmtop.sessions.store_errors import (
+    NotASessionDatabaseError,
+    ReadOnlyStoreError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreWriteError,
+)
 
-BUSY_TIMEOUT_S = 5.0  # how long a writer waits for another writer's lock
+# How long a statement waits for another program's lock: SQLite's busy handler retries
+# within it, and BEGIN IMMEDIATE retries itself when SQLite gives up early (SQLITE_BUSY
+# without the handler, e.g. during WAL recovery). A worker never drops a sample over a
+# lock held this briefly; one held longer is a clean StoreLockedError.
+BUSY_TIMEOUT_S = 5.0
+
+
+def free_space(path: Path) -> str:
+    """Free space on the filesystem holding ``path``, for messages ("1.2 MB free")."""
+    try:
+        free = shutil.disk_usage(path.parent if str(path.parent) else ".").free
+    except OSError:
+        return "free space unknown"
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if free < 1000 or unit == "TB":
+            return f"{free:.0f} {unit} free" if unit == "bytes" else f"{free:.1f} {unit} free"
+        free /= 1000
+    return ""  # unreachable
+
+
+def translate(exc: sqlite3.Error, path: Path) -> Exception:
+    """The one-line store error for SQLite's fault codes (full, I/O, locked, corrupt);
+    ``exc`` itself for any other error, which is a bug to see, not a fault to report."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return exc
+    primary = code & 0xFF
+    if primary == sqlite3.SQLITE_FULL:
+        return StoreFullError(
+            f"{path} is full ({exc}): {free_space(path)} on its filesystem; nothing after "
+            f"the last committed sample was written. Free space, or record with --db "
+            f"elsewhere"
+        )
+    if primary == sqlite3.SQLITE_IOERR:
+        return StoreWriteError(
+            f"I/O error on {path} ({exc}; {free_space(path)}): nothing after the last "
+            f"committed sample was written"
+        )
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreLockedError(
+            f"{path} is locked: another program holds it (an open transaction in sqlite3, "
+            f"a backup tool) and kept it past the wait allowed; close it and try again"
+        )
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return NotASessionDatabaseError(f"{path} is damaged and cannot be read as SQLite: {exc}")
+    return exc
+
+
+class _Connection(sqlite3.Connection):
+    """An sqlite3 connection whose fault codes arrive as store errors, one line each,
+    wherever a statement runs: every reader and writer of the store gets them for free."""
+
+    vlmtop_path: Path = Path("?")
+
+    def execute(self, *args):  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.Error as exc:
+            raise translate(exc, self.vlmtop_path) from exc
+
+    def executemany(self, *args):  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.Error as exc:
+            raise translate(exc, self.vlmtop_path) from exc
 
 
 def uri(path: Path, mode: str, immutable: bool = False) -> str:
@@ -49,22 +122,24 @@ def location_writable(path: Path) -> bool:
     return os.access(target, os.W_OK) and os.access(folder, os.W_OK)
 
 
-def _connect(address: str) -> sqlite3.Connection:
+def _connect(address: str, path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         address,
         uri=True,
+        factory=_Connection,
         timeout=BUSY_TIMEOUT_S,  # SQLite's busy_timeout: a second writer waits its turn
         # Statements run in autocommit; the store opens its transactions explicitly.
         isolation_level=None,
         # Created on one thread, polled from a dashboard worker thread.
         check_same_thread=False,
     )
+    conn.vlmtop_path = path
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opening is lazy: open now
     return conn
 
 
 def connect_writable(path: Path, create: bool) -> sqlite3.Connection:
-    conn = _connect(uri(path, "rwc" if create else "rw"))
+    conn = _connect(uri(path, "rwc" if create else "rw"), path)
     # NORMAL in WAL mode: a commit is in the WAL file when it returns, so it survives any
     # process dying (the guarantee the worker needs); only a power cut may lose the last
     # few, and never corrupts the file. FULL would fsync per sample: ~40x the write cost.
@@ -75,19 +150,19 @@ def connect_writable(path: Path, create: bool) -> sqlite3.Connection:
 def connect_readonly(path: Path) -> tuple[sqlite3.Connection, str]:
     """A connection that cannot write, and why the store is read-only (for messages)."""
     if location_writable(path):
-        conn = _connect(uri(path, "rw"))
+        conn = _connect(uri(path, "rw"), path)
         conn.execute("PRAGMA query_only = ON")
         return conn, "opened for reading only"
     why = "the file or its folder is read-only"
     try:
-        return _connect(uri(path, "ro")), why
-    except sqlite3.OperationalError:
+        return _connect(uri(path, "ro"), path), why
+    except (sqlite3.OperationalError, StoreError):
         if wal_pending(path):
             raise StoreError(
                 f"cannot read {path}: its write-ahead log {path.name}-wal holds changes, and "
                 f"its folder is read-only; copy both files to a writable folder"
             ) from None
-    return _connect(uri(path, "ro", immutable=True)), why
+    return _connect(uri(path, "ro", immutable=True), path), why
 
 
 class SqliteFile:
@@ -97,6 +172,7 @@ class SqliteFile:
         self.path = path
         self._conn = conn
         self._readonly_reason = readonly_reason
+        self._lock_wait_s = BUSY_TIMEOUT_S
 
     @property
     def readonly(self) -> bool:
@@ -123,17 +199,39 @@ class SqliteFile:
         self._refuse_if_readonly()
         # IMMEDIATE takes the write lock up front, so a read-then-write never fails with
         # SQLITE_BUSY halfway; the busy timeout makes a second writer wait its turn.
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # locked past the timeout, read-only media
-            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        self._begin_immediate()
         try:
             yield
+            self._conn.execute("COMMIT")
         except BaseException:
+            # After a full disk or an I/O error SQLite may have rolled back already, and
+            # ROLLBACK itself may fail: the first error is the one to report.
             if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+                try:
+                    self._conn.execute("ROLLBACK")
+                except (sqlite3.Error, StoreError):
+                    pass
             raise
-        self._conn.execute("COMMIT")
+
+    def _begin_immediate(self) -> None:
+        deadline = time.monotonic() + self._lock_wait_s
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except StoreLockedError:
+                # The busy handler already waited BUSY_TIMEOUT_S unless SQLite skipped it
+                # (a busy WAL recovery): retry briefly, never past the deadline.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+            except sqlite3.OperationalError as exc:  # read-only media
+                raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+
+    def set_lock_wait(self, seconds: float) -> None:
+        """How long statements wait for another program's lock (default BUSY_TIMEOUT_S)."""
+        self._conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        self._lock_wait_s = seconds
 
     def _dicts(self, sql: str, params: Any = ()) -> list[dict]:
         cur = self._conn.execute(sql, params)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmtop.sessions import schema
+from vlmtop.sessions.codec import Unreadable, guarded_sql
 from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel
 from vlmtop.sessions.liveness import ALIVE_SQL, STALE_HEARTBEAT_S, save_settled, settle
 from vlmtop.sessions.lookup import Resolved, SessionLookup
@@ -43,10 +44,13 @@ from vlmtop.sessions.recorded import MEASURED_SQL, RecordedRows
 from vlmtop.sessions.record import EventRecord
 from vlmtop.sessions.removal import Removed, SessionRemoval
 from vlmtop.sessions.rows import (
+    LONG_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
+    SESSION_STATUSES,
     Control,
     SessionInfo,
+    clean_row,
     encode_sample,
     json_settings,
     new_session_id,
@@ -72,7 +76,10 @@ from vlmtop.sessions.store_errors import (
     SessionNotRunningError,
     SessionRunningError,
     StoreError,
+    StoreFullError,
+    StoreLockedError,
     StoreNotFoundError,
+    StoreWriteError,
     UnknownSessionError,
 )
 
@@ -82,11 +89,11 @@ __all__ = [
     "STALE_HEARTBEAT_S", "VLMTOP_TABLES", "AmbiguousSessionError", "Control",
     "ForeignDatabaseError", "NewerSchemaError", "NotASessionDatabaseError",
     "ReadOnlyStoreError", "Removed", "Resolved", "SessionInfo", "SessionNotRunningError",
-    "SessionRunningError", "SessionStore", "StoreError", "StoreNotFoundError",
+    "SessionRunningError", "SessionStore", "StoreError", "StoreFullError", "StoreLockedError",
+    "StoreNotFoundError", "StoreWriteError",
     "UnknownSessionError", "encode_sample", "new_session_id", "runtime_versions",
 ]  # fmt: skip
 
-SESSION_STATUSES = ("running", "completed", "failed", "interrupted")
 
 
 class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, SqliteFile):
@@ -96,6 +103,13 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
     def __init__(self, path: Path, conn: sqlite3.Connection, readonly_reason: str | None):
         super().__init__(path, conn, readonly_reason)
         self._hostname = socket.gethostname()
+        self.unreadable = Unreadable()
+        self._session_select = "*"
+
+    def unreadable_note(self) -> str | None:
+        """One line saying how many rows and values read so far were unreadable (and
+        shown as missing), for a reading command to print on stderr; None if none were."""
+        return self.unreadable.note(self.path)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -123,6 +137,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
                     f"or list the sessions of another file with `vlmtop sessions --db PATH`"
                 )
             _make_folder(path.parent)
+            _make_private_file(path)
         if create or readonly is False:
             if not location_writable(path):
                 raise ReadOnlyStoreError(
@@ -178,6 +193,10 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             self._conn.execute("PRAGMA journal_mode = WAL")  # a no-op when it already is
         have = set(schema.table_columns(self._conn, "samples"))
         self._columns = tuple(name for name in SAMPLE_COLUMNS if name in have)
+        self._session_select = ", ".join(
+            f"{guarded_sql(name, name in LONG_COLUMNS)} AS {name}"
+            for name in schema.table_columns(self._conn, "sessions")
+        )
         events = set(schema.table_columns(self._conn, "events"))
         self._event_columns = tuple(n for n in ("id", *EventRecord.__dataclass_fields__) if n in events)
 
@@ -266,6 +285,18 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             if cur.rowcount != 1:
                 raise UnknownSessionError(f"no session {session_id!r} in {self.path}")
 
+    def record_fault(self, session_id: str, reason: str) -> str:
+        """After a write fault (:class:`StoreWriteError`, :class:`StoreLockedError`): mark
+        the session `failed` with ``reason`` where a write is still possible, and return
+        the status it now reads. Where nothing can be written (the disk is still full) it
+        stays `running` until this process exits, and then reads `interrupted`: every
+        committed sample stays either way."""
+        try:
+            self.finish_session(session_id, "failed", reason)
+            return "failed"
+        except StoreError:
+            return "interrupted"
+
     def heartbeat(self, session_id: str) -> None:
         """Tell readers on other hosts this writer is alive (call it while paused)."""
         with self._transaction():
@@ -277,7 +308,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
     def sessions(self) -> list[SessionInfo]:
         """Every session, oldest first; dead writers' sessions read as `interrupted`.
         Reading never writes (see liveness.py)."""
-        rows = self._dicts("SELECT * FROM sessions ORDER BY started_at, rowid")
+        rows = self._session_rows("1 ORDER BY started_at, rowid")
         return [session_info(row) for row in settle(rows, self._hostname)[0]]
 
     def experiment_sessions(self, experiment_id: str) -> list[SessionInfo]:
@@ -288,7 +319,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
 
     def session(self, session_id: str) -> SessionInfo:
         """One session, its status judged as :meth:`sessions` does; never writes."""
-        rows = self._dicts("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        rows = self._session_rows("id = ?", (session_id,))
         if not rows:
             raise UnknownSessionError(
                 f"no session {session_id!r} in {self.path}; "
@@ -296,8 +327,14 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             )
         return session_info(settle(rows, self._hostname)[0][0])
 
+    def _session_rows(self, where: str, params: tuple = ()) -> list[dict]:
+        """Rows of `sessions`, validated (see codec.py): a row without a readable id is
+        left out, any other unreadable value reads as its default."""
+        rows = self._dicts(f"SELECT {self._session_select} FROM sessions WHERE {where}", params)
+        return [c for r in rows if (c := clean_row("sessions", r, self.unreadable))]
+
     def _save_dead_writers(self) -> None:
-        rows = self._dicts("SELECT * FROM sessions WHERE status = 'running'")
+        rows = self._session_rows("status = 'running'")
         save_settled(self._conn, settle(rows, self._hostname)[1])
 
     # --- copying -------------------------------------------------------------------------------
@@ -353,9 +390,24 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
         self._conn.execute("PRAGMA journal_mode = DELETE")
 
 
-def _make_folder(folder: Path) -> None:
+def _make_private_file(path: Path) -> None:
+    """An empty file only its owner reads: it holds prompts, paths and host names (the XDG
+    spec's user data). SQLite gives the -wal and -shm beside it the same mode."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process created it meanwhile: theirs to keep
+        pass
+    except OSError as exc:
+        raise ReadOnlyStoreError(
+            f"cannot create {path}: {exc.strerror}; choose a writable place with --db PATH "
+            f"or the VLMTOP_DB environment variable"
+        ) from None
+
+
+def _make_folder(folder: Path) -> None:
+    # 0700: a folder vlmtop creates for its database is private, as XDG wants user data.
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ReadOnlyStoreError(
             f"cannot create the folder {folder}: {exc.strerror}; choose a writable place "

@@ -47,3 +47,16 @@ class SessionRunningError(StoreError):
 
 class SessionNotRunningError(StoreError):
     """A request that needs a live worker (stop), for a session that has none."""
+
+
+class StoreWriteError(StoreError):
+    """A write could not be committed (an I/O error, a full disk). Everything committed
+    before it stays in the file; the message names the file and the free space left."""
+
+
+class StoreFullError(StoreWriteError):
+    """The disk (or the file's size limit) is full: SQLITE_FULL."""
+
+
+class StoreLockedError(StoreError):
+    """Another program holds the database's lock past the wait allowed (SQLITE_BUSY)."""

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vlmtop.cmd_dashboard",
     "vlmtop.cmd_store",
     "vlmtop.cmd_manage",
+    "vlmtop.cmd_backup",
     "vlmtop.cmd_compare",
     "vlmtop.cmd_model",
     "vlmtop.cmd_report",

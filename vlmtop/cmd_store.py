@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vlmtop.cli import add_db_option
+from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.export import FORMATS, STDOUT, choose_format, export_session
 from vlmtop.sessions.paths import db_path
 from vlmtop.sessions.store import SessionInfo, SessionStore
@@ -47,20 +48,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="file to write; - for standard output"
     )
+    export.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a regular file only)"
+    )
+    export.add_argument(
+        "--from", dest="seq_from", type=_seq, metavar="SEQ",
+        help="first sample (seq) to write: a window of a session too large to view (trace, csv, jsonl)",
+    )  # fmt: skip
+    export.add_argument("--to", dest="seq_to", type=_seq, metavar="SEQ", help="last sample (seq) to write")
     add_db_option(export)
     export.set_defaults(func=run_export)
+
+
+def _seq(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sample number (seq)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a sample number: seq counts from 0")
+    return value
+
+
+def print_unreadable(store: SessionStore) -> None:
+    """The one line saying how much of the file was unreadable (shown as missing)."""
+    print_note(store.unreadable_note())
 
 
 def run_sessions(args: argparse.Namespace) -> int:
     with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
         infos = store.sessions()
         path = store.path
+        print_unreadable(store)
     if args.json:
-        print(json.dumps([info.to_dict() for info in infos], indent=2))
+        print(json.dumps([info.to_dict() for info in infos], indent=2, default=str))
         return 0
-    console = Console()
+    # User text (model names, paths, errors) is data, never Rich markup: `exp[/old]`.
+    console = Console(highlight=False)
     if not infos:
-        console.print(f"no sessions recorded in {path}")
+        console.print(Text(f"no sessions recorded in {path}"))
         return 0
     console.print(sessions_table(infos, path))
     return 0
@@ -68,7 +94,7 @@ def run_sessions(args: argparse.Namespace) -> int:
 
 def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     table = Table(
-        title=f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}",
+        title=Text(f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}"),
         caption="samples: measured / warm-up / errors",
         title_justify="left",
         # No borders: all seven columns fit an 80-column terminal, as `top`'s do.
@@ -85,10 +111,10 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     table.add_column("duration", justify="right", no_wrap=True)
     for info in infos:
         table.add_row(
-            info.id,
+            Text(info.id),
             format_started(info.started_at),
-            info.model,
-            info.device,
+            Text(info.model),
+            Text(info.device),
             Text(info.status, style=STATUS_STYLES.get(info.status, "")),
             f"{info.measured_count}/{info.warmup_count}/{info.error_count}",
             format_duration(info.duration_s),
@@ -98,12 +124,17 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
 
 def format_started(unix_time: float) -> str:
     """Local time; the year only when it is not this year, to leave the model room."""
-    started = time.localtime(unix_time)
+    try:
+        started = time.localtime(unix_time)
+    except (OverflowError, OSError, ValueError):  # a time no clock reads: shown, not fatal
+        return "?"
     same_year = started.tm_year == time.localtime().tm_year
     return time.strftime("%m-%d %H:%M" if same_year else "%Y-%m-%d", started)
 
 
 def format_duration(seconds: float) -> str:
+    if not 0 <= seconds < 1e9:  # NaN, or a start time far from any real one
+        return "?"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
@@ -124,10 +155,14 @@ def run_export(args: argparse.Namespace) -> int:
     fmt = choose_format(args.output, args.format)
     to_stdout = args.output == STDOUT
     output = args.output if to_stdout else Path(args.output).expanduser()
+    window = (args.seq_from, args.seq_to)
+    if None not in window and window[0] > window[1]:
+        raise VlmtopError(f"--from {window[0]} is after --to {window[1]}: nothing to write")
     with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
         picked = store.lookup(args.session)
         print_note(picked.note)
-        count = export_session(store, picked.id, fmt, output)
+        count = export_session(store, picked.id, fmt, output, overwrite=args.force, window=window)
+        print_unreadable(store)
     where = "standard output" if to_stdout else output
     # With -o - the data is on stdout: the report goes beside the other messages.
     print(

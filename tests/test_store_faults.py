@@ -1,0 +1,145 @@
+"""Faults around the store: a full disk, I/O errors and locks give one line, keep every
+committed sample, and never a traceback from sqlite3."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from helpers_store import full_record, new_session
+from vlmtop.cli import main
+from vlmtop.sessions.store import (
+    SessionStore,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreWriteError,
+)
+
+
+def _fill(store: SessionStore, session_id: str) -> tuple[int, StoreError]:
+    """Write samples until the store refuses one; the seqs committed and the error."""
+    seq = 0
+    while True:
+        try:
+            store.write_sample(full_record(session_id, seq))
+        except StoreError as exc:
+            return seq, exc
+        seq += 1
+        assert seq < 100_000, "the store never filled up"
+
+
+def test_a_full_database_is_one_line_and_keeps_every_committed_sample(tmp_path):
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        session_id = new_session(store)
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        # SQLITE_FULL without a small filesystem: the file may not grow past this.
+        store._conn.execute(f"PRAGMA max_page_count = {pages + 3}")
+        committed, exc = _fill(store, session_id)
+        assert isinstance(exc, StoreFullError) and isinstance(exc, StoreWriteError)
+        line = str(exc)
+        assert "\n" not in line
+        assert f"sample {committed} of session {session_id}" in line
+        assert str(db) in line and "free" in line
+        # An update in place still fits: the session says why it failed.
+        assert store.record_fault(session_id, line) == "failed"
+    with SessionStore.open(db, readonly=True) as store:
+        info = store.session(session_id)
+        assert info.status == "failed" and "is full" in info.error
+        assert info.sample_count == committed > 0
+        assert [r.seq for r in store.samples(session_id)] == list(range(committed))
+        assert store.samples(session_id) == [full_record(session_id, s) for s in range(committed)]
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 320 kB tmpfs mounted for the test (we may be root); skipped where it cannot be."""
+    folder = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    if not shutil.which("mount"):
+        pytest.skip("no mount command")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(folder)],
+                          capture_output=True)  # fmt: skip
+    if made.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_really_full_disk_is_one_line_and_keeps_every_committed_sample(small_filesystem):
+    db = small_filesystem / "s.db"
+    with SessionStore.open(db) as store:
+        session_id = new_session(store)
+        committed, exc = _fill(store, session_id)
+        assert isinstance(exc, StoreWriteError), exc
+        assert str(db) in str(exc) and "free" in str(exc) and "\n" not in str(exc)
+        status = store.record_fault(session_id, str(exc))
+        assert status in ("failed", "interrupted")
+    with SessionStore.open(db, readonly=True) as store:
+        assert [r.seq for r in store.samples(session_id)] == list(range(committed))
+        assert store.session(session_id).sample_count == committed > 0
+
+
+def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    # Another program, e.g. the sqlite3 shell (usable from a timer thread to let go).
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_a_lock_held_too_long_is_one_line_naming_the_file(tmp_path):
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        session_id = new_session(store)
+        store.write_sample(full_record(session_id, 0))
+        store.set_lock_wait(0.2)
+        other = _hold_write_lock(db)
+        with pytest.raises(StoreLockedError) as caught:
+            store.write_sample(full_record(session_id, 1))
+        assert str(db) in str(caught.value) and "another program" in str(caught.value)
+        assert "sample 1 of session" in str(caught.value)
+        other.execute("ROLLBACK")
+        other.close()
+        # Nothing half-written: the same sample goes in once the lock is gone.
+        store.write_sample(full_record(session_id, 1))
+        assert [r.seq for r in store.samples(session_id)] == [0, 1]
+
+
+def test_a_transient_lock_is_waited_out_and_no_sample_is_dropped(tmp_path):
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        session_id = new_session(store)
+        other = _hold_write_lock(db)
+        release = threading.Timer(0.3, lambda: other.execute("ROLLBACK"))
+        release.start()
+        for seq in range(3):
+            store.write_sample(full_record(session_id, seq))
+        release.join()
+        other.close()
+        assert store.session(session_id).sample_count == 3
+
+
+def test_sessions_command_on_a_locked_file_exits_2_with_one_line(tmp_path, capsys):
+    # An exported .db is in rollback-journal mode: there a writer's lock blocks readers.
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        new_session(store)
+        store.use_rollback_journal()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        assert main(["sessions", "--db", str(db)]) == 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another program" in err and str(db) in err

@@ -1,0 +1,91 @@
+"""`vlmtop backup`: a consistent copy of the session database, or of one session.
+
+Copying ``sessions.db`` with cp or scp is not a backup: rows a writer committed may still
+be in ``sessions.db-wal`` (after a kill -9, all of them), and a copy of the main file
+alone silently lacks them. This uses SQLite's online backup API, which reads through the
+WAL and takes a consistent snapshot even while a worker keeps writing. With SESSION it
+writes that session alone, as `vlmtop export SESSION -o FILE.db` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from vlmtop.cli import add_db_option
+from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.export import export_session
+from vlmtop.sessions.paths import db_path
+from vlmtop.sessions.sqlite_file import uri
+from vlmtop.sessions.store import SessionStore
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    backup = subparsers.add_parser(
+        "backup",
+        help="copy the session database safely (with rows still in its write-ahead log)",
+        description="Write a consistent copy of the session database with SQLite's online "
+        "backup API: safe while a session records, and unlike cp or scp of the file it "
+        "keeps the rows still in its -wal. With SESSION, that session alone.",
+    )
+    backup.add_argument("session", nargs="?", metavar="SESSION", help="only this session (id, prefix or `last`)")
+    backup.add_argument("-o", "--output", required=True, metavar="FILE", help="the copy to write")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    add_db_option(backup)
+    backup.set_defaults(func=run_backup)
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    out = Path(args.output).expanduser()
+    with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
+        if args.session:
+            picked = store.lookup(args.session)
+            count = export_session(store, picked.id, "sqlite", out, overwrite=args.force)
+            print(f"wrote session {picked.id} ({count} samples) to {out}")
+            return 0
+        _refuse(out, store.path, args.force)
+        sessions = len(store.sessions())
+        _backup_file(store.path, out)
+    print(f"wrote a copy of {store.path} ({sessions} sessions) to {out}")
+    return 0
+
+
+def _refuse(out: Path, source: Path, force: bool) -> None:
+    if out.is_dir():
+        raise VlmtopError(f"{out} is a folder: give a file name")
+    if not out.parent.is_dir():
+        raise VlmtopError(f"cannot write {out}: folder {out.parent} does not exist")
+    if out.exists() and out.resolve() == source.resolve():
+        raise VlmtopError(f"{out} is the database itself: choose another file")
+    if out.exists() or out.is_symlink():
+        if not out.is_file() or out.is_symlink():
+            raise VlmtopError(f"{out} is not a regular file: a backup goes to a new file")
+        if not force:
+            raise VlmtopError(f"{out} exists: pass --force to replace it, or choose another name")
+        if Path(f"{out}-wal").exists():
+            raise VlmtopError(f"{out} is a database in use ({out.name}-wal exists): choose another file")
+
+
+def _backup_file(source: Path, out: Path) -> None:
+    # Into a private temporary file beside the target, renamed over it when complete:
+    # an interrupted backup leaves no half copy under the name asked for.
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        src = sqlite3.connect(uri(source, "ro"), uri=True)
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        except sqlite3.Error as exc:
+            raise VlmtopError(f"cannot back up {source} to {out}: {exc}") from None
+        finally:
+            dst.close()
+            src.close()
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
