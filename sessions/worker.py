@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ from .knobs import Arm, knob, make_arms
 from .lifecycle import Lifecycle, SampleTimeout
 from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
-from .store import SessionStore
+from .store import SessionStore, StoreLockedError, StoreWriteError
 
 HEARTBEAT_S = 5.0
 MAX_ERRORS_IN_A_ROW = 20  # a model that fails every sample fails the session instead
@@ -149,6 +150,11 @@ class Worker:
                 self.on_loaded(loaded)
                 self._loop(loaded)
                 self._check_something_was_measured()
+            except (StoreWriteError, StoreLockedError) as exc:
+                # The database itself failed (full disk, a lock held elsewhere): every
+                # committed sample stays; say so where a write still fits, then one line.
+                self.store.record_fault(self.session_id, str(exc))
+                raise
             except KeyboardInterrupt:  # a second signal: the sample in flight is abandoned
                 self._finish("interrupted", f"{self.lifecycle.reason or 'interrupted'}; the sample in flight was abandoned")
             except VlmtopError as exc:
@@ -366,11 +372,13 @@ def main(argv: list[str]) -> int:
 
     db, session_id, settings = argv
     worker = Worker(RunSettings(**json.loads(settings)), db, session_id=session_id, watch_parent=True)
-    status = worker.run()
+    try:
+        status = worker.run()
+    except VlmtopError as exc:  # the database failed (full, locked): one line in the log
+        print(f"vlmtop worker: {exc}", file=sys.stderr)
+        return 2
     return 1 if status == "failed" else worker.exit_code
 
 
 if __name__ == "__main__":
-    import sys
-
     raise SystemExit(main(sys.argv[1:]))
