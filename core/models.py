@@ -99,8 +99,12 @@ def load_model(
     dtype: str | None = None,
     random_weights: bool = False,
     seed: int = 0,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Load `spec`: a preset name (see ``vlmtop models``), a Hugging Face id or a local path.
+
+    A checkpoint's own Python code (``auto_map``) runs only with `trust_remote_code`: it is
+    passed explicitly, so transformers never asks a half-hidden [y/N] question.
 
     `random_weights` builds a checkpoint from its config alone (no weight download).
     Presets always have random weights. Raises :class:`ModelLoadError` with one line.
@@ -111,7 +115,7 @@ def load_model(
         preset = PRESETS[spec]
         return _load_preset(preset, device_obj, _dtype(dtype or preset.default_dtype), seed)
     torch_dtype = _dtype(dtype or ("bfloat16" if device_obj.type == "cuda" else "float32"))
-    return _load_pretrained(spec, source, device_obj, torch_dtype, random_weights, seed)
+    return _load_pretrained(spec, source, device_obj, torch_dtype, random_weights, seed, trust_remote_code)
 
 
 def check_model_spec(spec: str, device: str | None = None, dtype: str | None = None) -> str:
@@ -251,12 +255,14 @@ def build_random(config, device: torch.device, dtype: torch.dtype, seed: int) ->
 
 
 def _load_pretrained(
-    spec: str, source: str, device: torch.device, dtype: torch.dtype, random_weights: bool, seed: int
+    spec: str, source: str, device: torch.device, dtype: torch.dtype, random_weights: bool, seed: int,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     # A cached checkpoint loads without a single network request (no ETag checks either).
     hub = {"local_files_only": True} if source == "hub" and _in_hub_cache(spec) else {}
+    hub["trust_remote_code"] = trust_remote_code
     try:
         config = AutoConfig.from_pretrained(spec, **hub)
         if random_weights:
@@ -300,6 +306,9 @@ def _pretrained_inputs(spec: str, config, hub: dict):
 
 def _explain(spec: str, source: str, exc: Exception) -> str:
     text = first_line(exc)
+    if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+        return (f"could not load {spec!r}: it ships its own Python code (auto_map), which vlmtop runs only "
+                "with --trust-remote-code; read that code first")
     if source == "hub" and ("offline" in text.lower() or "connect" in text.lower() or "cache" in text.lower()
                             or "huggingface.co" in text.lower() or isinstance(exc, OSError)):
         return (

@@ -98,7 +98,7 @@ def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
                     f"{sample_id}:{entry['image']}",
                     entry.get("prompt", prompt),
                     _file_loader(image_path),
-                    int(entry["max_new_tokens"]) if entry.get("max_new_tokens") is not None else None,
+                    _decode_length(entry.get("max_new_tokens")),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -109,14 +109,28 @@ def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
     return samples
 
 
+MAX_NEW_TOKENS = 8192  # a manifest line asking for more is an error row, not an hour-long sample
+
+
+def _decode_length(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
+            or not 1 <= value <= MAX_NEW_TOKENS:
+        raise ValueError(f"max_new_tokens {value!r}: a whole number from 1 to {MAX_NEW_TOKENS}")
+    return int(value)
+
+
 def _file_loader(path: Path) -> Callable[[], Image.Image]:
     def load() -> Image.Image:
         try:
+            if not path.is_file():  # a FIFO or device named *.png would block or never end
+                raise SampleError(f"not a regular file: {path}" if path.exists() else f"image not found: {path}")
             with Image.open(path) as image:
                 return image.convert("RGB")
         except FileNotFoundError:
             raise SampleError(f"image not found: {path}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
             raise SampleError(f"cannot read image {path}: {exc}") from None
 
     return load

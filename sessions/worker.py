@@ -64,6 +64,7 @@ class RunSettings:
     sample_timeout_s: float | None = None  # a sample running longer becomes an error row
     # --knob NAME=V1,V2: knob -> its values in order; several values make arms (sessions/knobs.py)
     knobs: dict[str, list] = field(default_factory=dict)
+    trust_remote_code: bool = False  # run a checkpoint's own code (auto_map): only when asked
     # `--repeat`: {"experiment_id", "replicate", "side"} of this replicate process
     experiment: dict | None = None
 
@@ -143,6 +144,7 @@ class Worker:
                     dtype=settings.dtype,
                     random_weights=settings.random_weights,
                     seed=settings.seed,
+                    trust_remote_code=settings.trust_remote_code,
                 )
                 self.store.update_session(
                     self.session_id, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", "")
@@ -281,7 +283,10 @@ class Worker:
             self._errors_in_a_row = 0
         except torch.OutOfMemoryError:
             raise  # the worker cannot go on: the session fails with this message
-        except (VlmtopError, SampleTimeout, ValueError, TypeError, RuntimeError, IndexError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - anything one sample raises is that sample's error row
+            # (a decompression bomb, a prompt holding the image placeholder, a broken file:
+            # the README promises the run goes on; MAX_ERRORS_IN_A_ROW stops a model that
+            # fails every sample)
             record.status = "error"
             record.error = str(exc) if isinstance(exc, (VlmtopError, SampleTimeout)) else f"{type(exc).__name__}: {first_line(exc)}"
             self._errors_in_a_row += 1

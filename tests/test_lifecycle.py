@@ -92,15 +92,26 @@ def test_warmup_on_a_finite_set_does_not_use_up_samples(tmp_path):
     assert [r.sample_id for r in rows if r.is_warmup] == ["0.png", "1.png"]  # warm-up on the first ones
 
 
-def test_a_runaway_sample_becomes_an_error_row_and_the_run_goes_on(tmp_path):
-    folder = _images(tmp_path / "imgs", ["a.png", "c.png"])
-    os.mkfifo(folder / "b.png")  # opening it blocks forever: a sample that never ends
+def test_a_sample_past_the_timeout_becomes_an_error_row(tmp_path, capsys):
+    folder = _images(tmp_path / "imgs", ["a.png", "b.png"])
     db = tmp_path / "s.db"
-    assert main(["run", "--headless", "--samples", str(folder), *QUICK, "--sample-timeout", "2",
-                 "--db", str(db)]) == 0
+    # no generate() of even the tiny model takes 1 ms: every sample runs past it
+    assert main(["run", "--headless", "--samples", str(folder), *QUICK, "--sample-timeout", "0.001",
+                 "--db", str(db)]) == 1
+    info, rows = _only_session(db)
+    assert [r.status for r in rows] == ["error", "error"]
+    assert all("--sample-timeout 0.001" in r.error for r in rows)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_fifo_named_like_an_image_is_an_error_row_not_a_hang(tmp_path):
+    folder = _images(tmp_path / "imgs", ["a.png", "c.png"])
+    os.mkfifo(folder / "b.png")  # opening it would block forever
+    db = tmp_path / "s.db"
+    assert main(["run", "--headless", "--samples", str(folder), *QUICK, "--db", str(db)]) == 0
     info, rows = _only_session(db)
     by_id = {r.sample_id: r for r in rows}
-    assert by_id["b.png"].status == "error" and "--sample-timeout 2" in by_id["b.png"].error
+    assert by_id["b.png"].status == "error" and "not a regular file" in by_id["b.png"].error
     assert by_id["a.png"].status == by_id["c.png"].status == "ok" and info.status == "completed"
 
 

@@ -38,6 +38,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to run")
     what.add_argument("--model", default=DEFAULT_PRESET, help="preset name, Hugging Face id or local path")
     what.add_argument("--random-weights", action="store_true", help="build a checkpoint from its config alone")
+    what.add_argument("--trust-remote-code", action="store_true",
+                      help="run the checkpoint's own Python code (auto_map); off by default: read it first")
     what.add_argument("--samples", default="synthetic", help="synthetic, a folder of images, or a .jsonl manifest")
     what.add_argument("--prompt", help="prompt for folder samples (and manifest lines without one)")
     what.add_argument("--count", type=positive_int, help="measured samples to record per arm (default: until "
@@ -129,6 +131,7 @@ def settings_from(args: argparse.Namespace, family: str | None = None):
         threads=args.threads,
         seed=args.seed,
         sample_timeout_s=args.sample_timeout,
+        trust_remote_code=args.trust_remote_code,
         knobs=parse_knob_options(args.knob, family),
     )
 
