@@ -71,6 +71,7 @@ class DashboardState:
     _arm_comparisons: list = field(default_factory=list)
     _compared_at: float = 0.0
     _compared_seq: int | None = -1  # seq of the newest row when last compared
+    _watch_from: int = -1  # the first seq after the last `r` (reset)
 
     def __post_init__(self):
         self.rows = deque(maxlen=self.window)
@@ -103,7 +104,9 @@ class DashboardState:
             arm.reset()
         self._comparison = None
         self._arm_comparisons = []
-        self._compared_seq = -1
+        self._compared_seq, self._compared_at = -1, 0.0  # recompute on the next frame, not in a second
+        # the arms are compared on what the windows hold: the samples after a reset
+        self._watch_from = self.rows[-1].seq + 1 if self.rows else -1
 
     # -- arms ----------------------------------------------------------------------------
 
@@ -277,7 +280,7 @@ class DashboardState:
         self._compared_at, self._compared_seq = now, newest
         self._comparison = self._policy_comparison()
         self._arm_comparisons = (
-            compare_arms(self.rows, self.arm_labels, self.unlocated)
+            compare_arms([row for row in self.rows if row.seq >= self._watch_from], self.arm_labels, self.unlocated)
             if self.has_arms else []
         )
 

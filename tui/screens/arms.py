@@ -17,19 +17,23 @@ from vlmtop.sessions.compare import Comparison
 from vlmtop.sessions.record import stage_label
 
 from ..arms import ARM_STAGES, arm_display
+from ..widgets.arms_panel import SHORT
 from ..widgets.comparison import VERDICT_STYLE, p_text, why_same
 from ..widgets.format import ms
 
 
 def p50_table(state, stages: list[str]) -> Table:
-    table = Table(box=None, padding=(0, 1), header_style="dim", title_justify="left")
-    table.add_column("arm p50 ms")
-    table.add_column("n", justify="right")
+    arms = state.arm_views()
+    table = Table(box=None, padding=(0, 1), header_style="dim", title_justify="left",
+                  title=Text(f"p50 ms per arm · baseline {arm_display(arms[0].label)}", style="bold"))
+    # the labels are what tells arms apart: never wrapped or cut, the figures are short
+    table.add_column("arm", no_wrap=True, min_width=max(len(arm_display(a.label)) for a in arms))
+    table.add_column("n", justify="right", no_wrap=True)
     for attr in stages:
-        table.add_column(stage_label(attr), justify="right")
-    for index, arm in enumerate(state.arm_views()):
-        role = " (baseline)" if index == 0 else ""
-        table.add_row(arm_display(arm.label) + role, str(arm.measured), *(ms(arm.p50(a), 0) for a in stages))
+        name = stage_label(attr)
+        table.add_column(SHORT.get(name, name), justify="right", no_wrap=True)
+    for arm in arms:
+        table.add_row(arm_display(arm.label), str(arm.measured), *(ms(arm.p50(a), 0) for a in stages))
     return table
 
 
@@ -37,8 +41,9 @@ def comparison_table(item, baseline: str, unlocated: set[str]) -> Table:
     table = Table(box=None, padding=(0, 1), header_style="dim", title_justify="left",
                   title=Text(f"{item.label} vs {baseline} · {item.pairs} samples paired in one process", style="bold"))
     for name, justify in (("stage", "left"), ("baseline", "right"), ("arm", "right"), ("ratio", "right"),
-                          ("95% CI", "left"), ("p", "right"), ("verdict", "left")):
-        table.add_column(name, justify=justify)
+                          ("95% CI", "left"), ("p", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    table.add_column("verdict", no_wrap=True, overflow="ellipsis")
     for attr in ARM_STAGES:
         result = item.results.get(attr)
         if not isinstance(result, Comparison):
@@ -74,8 +79,6 @@ class ArmsScreen(ModalScreen):
 
     def show(self, state) -> None:
         """Redrawn by the app on every frame while open: the comparison stays live."""
-        if not self.is_mounted:
-            return
         unlocated = state.unlocated
         stages = [attr for attr in ARM_STAGES if stage_label(attr) not in unlocated]
         parts: list = [p50_table(state, stages)]
