@@ -120,6 +120,7 @@ async def test_the_arms_panel_has_each_arms_p50_and_the_paired_comparison(tmp_pa
         (decode,) = compare_rows(base, other, ["decode_ms"], n_boot=500)
         decode_line = next(line for line in detail.splitlines() if line.strip().startswith("decode "))
         assert f"×{decode.ratio:.3f}" in decode_line and "slower" in decode_line
+        assert f"{(decode.ratio - 1) * decode.median_a:+.2f}" in decode_line  # Δ/pair, ms
         assert f"{len(base)} samples paired in one process" in detail
         await pilot.press("escape")
         await pilot.pause()
