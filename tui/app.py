@@ -29,10 +29,12 @@ from vlmtop.sessions.policies import Policies
 from vlmtop.sessions.store import SessionStore
 
 from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
+from .screens.arms import ArmsScreen
 from .screens.confirm import ConfirmScreen
 from .screens.goto import GotoScreen
 from .screens.help import HelpScreen
 from .state import DashboardState
+from .widgets.arms_panel import ArmsPanel
 from .widgets.comparison import ComparisonPanel
 from .widgets.distribution import Distribution
 from .widgets.header import SessionHeader
@@ -62,6 +64,9 @@ class VlmtopApp(App):
         Binding("c", "cycle('cache')", "cache", show=False),
         Binding("w", "cycle('warmup')", "warm-up", show=False),
         Binding("t", "cycle('timing')", "timing", show=False),
+        # a run with arms: which arm the stage table shows, and every arm in full
+        Binding("a", "cycle_arm", "arm"),
+        Binding("A", "arms", "arms", show=False),
         Binding("up", "select(-1)", "stage", show=False),
         Binding("down", "select(1)", "stage", show=False),
         Binding("r", "reset", "reset stats", show=False),
@@ -107,6 +112,7 @@ class VlmtopApp(App):
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header")
         yield StageTable(id="stages")
+        yield ArmsPanel(id="arms")
         with Horizontal(id="middle"):
             yield Distribution(id="distribution")
             yield ShareBar(id="share")
@@ -119,7 +125,7 @@ class VlmtopApp(App):
         # go-to modal while one is open, and frames keep coming meanwhile.
         self.panels = {
             widget: self.query_one(widget)
-            for widget in (SessionHeader, StageTable, Distribution, ShareBar, ComparisonPanel, PolicyBar)
+            for widget in (SessionHeader, StageTable, ArmsPanel, Distribution, ShareBar, ComparisonPanel, PolicyBar)
         }
         self.refresh_frame()
         self._poll_in_thread()
@@ -176,12 +182,15 @@ class VlmtopApp(App):
         state, panels = self.state, self.panels
         panels[SessionHeader].show(state, self.replay)
         panels[StageTable].show(state)
+        panels[ArmsPanel].show(state)
         panels[Distribution].show(state)
         panels[ShareBar].show(state)
         panels[ComparisonPanel].show(state)
         pending = {kind: value for kind, (_, value) in self.pending.items()}
         panels[PolicyBar].show(state.policies, pending, self.steerable and self._session_running)
-        footer_state = (self._is_paused, self._session_running)
+        if isinstance(self.screen, ArmsScreen):
+            self.screen.show(state)
+        footer_state = (self._is_paused, self._session_running, state.has_arms)
         if footer_state != self._shown_footer:
             self._shown_footer = footer_state
             self.refresh_bindings()
@@ -240,6 +249,13 @@ class VlmtopApp(App):
         self.state.move_selection(delta)
         self.draw()
 
+    def action_cycle_arm(self) -> None:
+        self.state.cycle_arm()
+        self.draw()
+
+    def action_arms(self) -> None:
+        self.push_screen(ArmsScreen())
+
     def action_reset(self) -> None:
         self.state.reset_statistics()
         self.notify("statistics window reset")
@@ -250,6 +266,8 @@ class VlmtopApp(App):
         return not self.replay.playing if self.replay is not None else self.state.paused
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("cycle_arm", "arms"):
+            return self.state.has_arms  # one arm: nothing to cycle, no `a` in the footer
         if action in ("pause", "resume"):
             if self.replay is None and not self._session_running:
                 return False  # a finished session has nothing to pause: no space in the footer

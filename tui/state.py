@@ -7,6 +7,9 @@ same rows the database returns.
 
 Memory stays bounded over any session length: each stage keeps a fixed-size rolling window,
 and the rows kept for segment comparison are at most the source's window.
+
+A run with arms (``--knob NAME=A,B``) keeps those windows per arm, and every panel shows ONE
+arm (``shown_arm``, the baseline first; `a` moves on): pooled arms would describe none.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from vlmtop.sessions.policies import KINDS, Policies
 from vlmtop.sessions.record import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
 
+from .arms import ARM_STAGES, ArmComparison, ArmWindows, arm_display, arm_order, compare_arms, measured_rows, speculative_tokens_per_step
+
 # (label, what it reads from a row): the stage table's rows; decode shows per token
 STAGES = tuple(
     (stage_label(column), column)
     for column in ("vision_ms", "projector_ms", "prefill_ms", "decode_per_token_ms", "ttft_ms", "e2e_ms", "other_ms")
 )
 SHARE_PARTS = tuple((stage_label(column), column) for column in ADDITIVE_COLUMNS)
+WINDOW_ATTRS = tuple(dict.fromkeys([attr for _, attr in STAGES + SHARE_PARTS] + list(ARM_STAGES)))  # a window each
 # (label, single-pass column, the old method's column of the same sample)
 MULTIPASS = tuple(
     (stage_label(old.removeprefix("mp_")), old.removeprefix("mp_"), old) for old in MULTIPASS_COLUMNS
@@ -58,15 +64,17 @@ class DashboardState:
     events: deque = field(default_factory=lambda: deque(maxlen=200))
     new_errors: list[SampleRecord] = field(default_factory=list)  # since the last apply, to notify
     selected: int = 2  # prefill: the metric people came for
-    _windows: dict = field(default_factory=dict)
+    arm_labels: list = field(default_factory=lambda: [None])  # baseline first; [None]: one arm
+    shown_arm: int = 0  # which arm the stage table, distribution and share bar show
+    _arms: dict = field(default_factory=dict)  # label -> ArmWindows
     _comparison: object | None = None
+    _arm_comparisons: list = field(default_factory=list)
     _compared_at: float = 0.0
     _compared_seq: int | None = -1  # seq of the newest row when last compared
+    _watch_from: int = -1  # the first seq after the last `r` (reset)
 
     def __post_init__(self):
         self.rows = deque(maxlen=self.window)
-        self._windows = {attr: RollingWindow(self.window) for _, attr in STAGES}
-        self._windows.update({attr: RollingWindow(self.window) for _, attr in SHARE_PARTS})
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -81,25 +89,83 @@ class DashboardState:
             self.reset_statistics()
         self.rows.extend(update.rows)
         self.events.extend(update.events)
+        shown = self.shown_arm_label
+        self.arm_labels = arm_order(getattr(self.session, "settings", None), self.rows)
+        self.shown_arm = self.arm_labels.index(shown) if shown in self.arm_labels else 0
         measured = [row for row in update.rows if is_measured(row)]
-        for attr, window in self._windows.items():
-            window.extend([getattr(row, attr) for row in measured])
+        for label in {row.arm for row in measured} if self.has_arms else [None]:
+            self._arm(label).extend([row for row in measured if not self.has_arms or row.arm == label])
         if not update.reset:
             self.new_errors = [row for row in update.rows if row.status == "error"]
 
     def reset_statistics(self) -> None:
         """The `r` key: forget the statistics so far and watch from here."""
-        for window in self._windows.values():
-            window.reset()
+        for arm in self._arms.values():
+            arm.reset()
         self._comparison = None
-        self._compared_seq = -1
+        self._arm_comparisons = []
+        self._compared_seq, self._compared_at = -1, 0.0  # recompute on the next frame, not in a second
+        # the arms are compared on what the windows hold: the samples after a reset
+        self._watch_from = self.rows[-1].seq + 1 if self.rows else -1
+
+    # -- arms ----------------------------------------------------------------------------
+
+    @property
+    def has_arms(self) -> bool:
+        return len(self.arm_labels) > 1
+
+    @property
+    def shown_arm_label(self) -> str | None:
+        return self.arm_labels[self.shown_arm] if self.shown_arm < len(self.arm_labels) else None
+
+    def cycle_arm(self, delta: int = 1) -> None:
+        self.shown_arm = (self.shown_arm + delta) % len(self.arm_labels)
+
+    def _arm(self, label: str | None) -> ArmWindows:
+        if label not in self._arms:
+            self._arms[label] = ArmWindows.empty(label, WINDOW_ATTRS, self.window)
+        return self._arms[label]
+
+    def arm_views(self) -> list[ArmWindows]:
+        """Every arm's windows, in the defined order (the baseline first)."""
+        return [self._arm(label) for label in self.arm_labels]
+
+    def arm_name(self) -> str:
+        """The shown arm, e.g. "arm max_new_tokens=4"; "" for a run with one arm."""
+        return f"arm {arm_display(self.shown_arm_label)}" if self.has_arms else ""
+
+    def arm_title(self) -> str:
+        """The shown arm and its place, e.g. "arm max_new_tokens=4 (baseline)"."""
+        if not self.has_arms:
+            return ""
+        role = "baseline" if self.shown_arm == 0 else f"{self.shown_arm + 1} of {len(self.arm_labels)}"
+        return f"{self.arm_name()} ({role})"
+
+    def arm_comparisons(self, now: float | None = None) -> list[ArmComparison]:
+        """Each arm against the baseline per stage (recomputed with :meth:`comparison`)."""
+        self._refresh_comparisons(now)
+        return self._arm_comparisons
+
+    @property
+    def unlocated(self) -> set[str]:
+        """Standard stages the locator did not find (their time is in other): from the
+        newest measured sample, or the worker's `unlocated` events before there is one."""
+        newest = self._arm(self.shown_arm_label).newest
+        if newest is not None:
+            return set(filter(None, (newest.unlocated or "").split(",")))
+        return {event.detail.split(":")[0] for event in self.events if event.kind == "unlocated"}
+
+    def tokens_per_step(self) -> float | None:
+        """Decode tokens per step when the shown arm decodes speculatively, else None."""
+        return speculative_tokens_per_step(self._arm(self.shown_arm_label))
 
     # -- what the panels read ------------------------------------------------------------
 
     def stage_views(self, points: int = SPARK_POINTS) -> list[StageView]:
         views = []
+        windows = self._arm(self.shown_arm_label).windows
         for label, attr in STAGES:
-            window = self._windows[attr]
+            window = windows[attr]
             p50, p90, p99 = window.percentiles((50.0, 90.0, 99.0)).tolist()
             views.append(StageView(label, window.last, p50, p90, p99, window.values()[-points:].tolist()))
         return views
@@ -116,18 +182,20 @@ class DashboardState:
         self.selected = (self.selected + delta) % len(STAGES)
 
     def selected_window(self) -> RollingWindow:
-        return self._windows[self.selected_attr]
+        return self._arm(self.shown_arm_label).windows[self.selected_attr]
 
     def shares(self) -> list[tuple[str, float]]:
-        """Each additive stage's share of their summed means (so the shares add up to 1)."""
-        means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS]
+        """Each additive stage's share of their summed means (so the shares add up to 1);
+        a stage that was not located has none (its time is in other)."""
+        unlocated = self.unlocated
+        means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS if label not in unlocated]
         total = sum(m for _, m in means if math.isfinite(m))
         if not total:
             return []
         return [(label, (m if math.isfinite(m) else 0.0) / total) for label, m in means]
 
     def _mean(self, attr: str) -> float:
-        values = self._windows[attr].values()
+        values = self._arm(self.shown_arm_label).windows[attr].values()
         return float(values.mean()) if values.size else float("nan")
 
     def multipass(self) -> list[tuple[str, float, float]] | None:
@@ -135,7 +203,7 @@ class DashboardState:
         force; None otherwise, so that switching back shows the segment comparison."""
         if self.policies["timing"] != "multipass":
             return None
-        rows = [r for r in self.rows if is_measured(r) and r.timing_mode == "multipass" and r.mp_e2e_ms is not None]
+        rows = [r for r in self._shown_rows() if r.timing_mode == "multipass" and r.mp_e2e_ms is not None]
         if not rows:
             return None
         return [
@@ -147,8 +215,9 @@ class DashboardState:
     def policies(self) -> dict[str, str]:
         """The policies in force: the newest sample's, updated by policy events applied
         after it (they say from which sample on), else the session's settings."""
+        own = [row for row in self.rows if row.arm == self.shown_arm_label] if self.has_arms else []
         if self.rows:
-            row = self.rows[-1]
+            row = (own or self.rows)[-1]  # an arm may vary a policy: the shown arm's
             since = row.seq
             policies = dict(zip(KINDS, (row.cache_policy, row.warmup_policy, row.timing_mode)))
         else:
@@ -191,28 +260,43 @@ class DashboardState:
         return max(0.0, COMPARE_EVERY_S - (now - self._compared_at))
 
     def comparison(self, now: float | None = None):
-        """The current policy segment against the previous one, or None.
+        """The shown arm's current policy segment against its previous one, or None.
 
         Returns ``(what changed, results | reason)``; recomputed at most once a second and
         only when rows arrived.
         """
+        self._refresh_comparisons(now)
+        return self._comparison
+
+    def _shown_rows(self) -> list[SampleRecord]:
+        return measured_rows(self.rows, self.shown_arm_label, self.has_arms)
+
+    def _refresh_comparisons(self, now: float | None) -> None:
         now = time.monotonic() if now is None else now
         # keyed on the newest seq, not len(rows): the window stops growing once it is full
         newest = self.rows[-1].seq if self.rows else None
         if newest == self._compared_seq or now - self._compared_at < COMPARE_EVERY_S:
-            return self._comparison
+            return
         self._compared_at, self._compared_seq = now, newest
-        segs = segments(self.rows)
+        self._comparison = self._policy_comparison()
+        self._arm_comparisons = (
+            compare_arms([row for row in self.rows if row.seq >= self._watch_from], self.arm_labels, self.unlocated)
+            if self.has_arms else []
+        )
+
+    def _policy_comparison(self):
+        rows = [row for row in self.rows if row.arm == self.shown_arm_label] if self.has_arms else self.rows
+        segs = segments(rows)
         if len(segs) < 2:
-            self._comparison = None
             return None
         a, b = segs[-2], segs[-1]
         change = ", ".join(f"{n} {x} → {y}" for n, x, y in zip(KINDS, a.policies, b.policies) if x != y)
+        if self.has_arms:
+            change = f"{arm_display(self.shown_arm_label)}: {change}"
         if b.transient:  # flagged and kept: the user sees why the first samples look off
             change += f" · warm-up transient: first {b.transient} samples"
         try:
             results = compare_rows(a.measured, b.measured, DASHBOARD_COMPARE_STAGES, n_boot=500)
         except NotEnoughSamplesError:
             results = "waiting for measured samples under the new policy"
-        self._comparison = (change, results)
-        return self._comparison
+        return (change, results)

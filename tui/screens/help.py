@@ -11,7 +11,10 @@ from textual.widgets import Static
 COMMON = (
     ("q / ctrl+c", "quit (run: stops the worker, the session completes; attach: detach)"),
     ("?", "this help"),
-    ("↑ / ↓", "select a stage: the distribution panel follows"),
+    ("↑ / ↓", "select a stage: the distribution and the arms' ratio follow"),
+    ("a", "show the next arm: stage table, distribution and share bar show one arm "
+          "(the baseline first), never arms pooled"),
+    ("A", "all arms vs the baseline: ratio, 95% CI, p, verdict per stage"),
     ("r", "reset the statistics window (watch from now on)"),
     ("e", "export the session (standalone SQLite file in the current folder)"),
     ("s", "save an SVG screenshot"),

@@ -65,7 +65,8 @@ class Distribution(Widget):
 
     def show(self, state) -> None:
         self._state = state
-        self.border_title = f"distribution · {state.selected_label}"
+        arm = f" · {state.arm_name()}" if state.has_arms else ""
+        self.border_title = f"distribution · {state.selected_label}{arm}"
         # outliers are counted and kept: every percentile above includes them
         counts = count_outliers(classify_outliers(state.selected_window().values()))
         low, high = counts[LOW_MILD] + counts[LOW_SEVERE], counts[HIGH_MILD] + counts[HIGH_SEVERE]
@@ -75,6 +76,10 @@ class Distribution(Widget):
     def render(self) -> Text:
         state = self._state
         width, height = max(10, self.content_size.width), max(3, self.content_size.height)
+        if state is not None and state.selected_label in state.unlocated:
+            name = state.selected_label
+            return Text(f"{name}: not located, its time is in other (declare it with --stage {name}=PATH)",
+                        style="italic")
         if state is None or len(state.selected_window()) == 0:
             return Text("no measured samples yet", style="italic")
         window = state.selected_window()

@@ -1,4 +1,9 @@
-"""One row per stage: last, p50, p90, p99 and a sparkline of recent samples."""
+"""One row per stage: last, p50, p90, p99 and a sparkline of recent samples.
+
+In a run with arms every figure is of ONE arm, named in the heading (`a` moves on). A
+standard stage the locator did not find reads "not located" instead of a row of zeros (its
+time is in other), and speculative decoding is marked on the decode/tok row, with the
+tokens each language-model call emitted."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ COLUMNS = ("last", "p50", "p90", "p99")
 MARK, LABEL_WIDTH, CELL_WIDTH = 2, 11, 8  # "▶ ", the stage's name, one ms figure
 CELLS_WIDTH = MARK + LABEL_WIDTH + CELL_WIDTH * len(COLUMNS) + 1  # + a space before the sparkline
 MIN_SPARK_POINTS = 8
+NOT_LOCATED = "  not located: time in other"
 
 
 class StageRow(Horizontal):
@@ -43,15 +49,24 @@ class StageRow(Horizontal):
         self.sparkline.max_color = color
         self.sparkline.min_color = color.with_alpha(0.45)
 
-    def show(self, view, selected: bool) -> None:
+    def show(self, view, selected: bool, located: bool = True, note: str = "") -> None:
         self.set_class(selected, "-selected")
         cells = Text(("▶ " if selected else "  ") + view.label.ljust(LABEL_WIDTH), style=stage_color(self.app, view.label))
-        for value in (view.last, view.p50, view.p90, view.p99):
-            cells.append(ms(value, CELL_WIDTH))
+        if not located:
+            cells.append(NOT_LOCATED.ljust(CELL_WIDTH * len(COLUMNS)), style="italic")
+        else:
+            for value in (view.last, view.p50, view.p90, view.p99):
+                cells.append(ms(value, CELL_WIDTH))
+        if note:
+            cells.append(" " + note, style="bold")
+        width = CELLS_WIDTH + (len(note) + 1 if note else 0)
+        if self.cells.styles.width is None or self.cells.styles.width.value != width:
+            self.cells.styles.width = width
         self.cells.update(cells)
         # Fewer than two values is no trend: Textual would draw one value as a full-height
         # block, which read as "everything is at its maximum" before the first sample.
-        self.sparkline.data = view.recent if len(view.recent) > 1 else []
+        self.sparkline.data = view.recent if len(view.recent) > 1 and located else []
+        self.sparkline.display = located  # not even the empty baseline: there is no series
 
 
 class StageTable(Vertical):
@@ -62,9 +77,11 @@ class StageTable(Vertical):
     StageTable .heading { height: 1; color: $text-muted; }
     """
 
+    HEADING = " " * MARK + "stage ms".ljust(LABEL_WIDTH) + "".join(c.rjust(CELL_WIDTH) for c in COLUMNS) + "   recent"
+
     def compose(self) -> ComposeResult:
-        heading = " " * MARK + "stage ms".ljust(LABEL_WIDTH) + "".join(c.rjust(CELL_WIDTH) for c in COLUMNS) + "   recent"
-        yield Static(heading, classes="heading")
+        self.heading = Static(self.HEADING, classes="heading")
+        yield self.heading
         for label, _ in STAGES:
             yield StageRow(label)
 
@@ -75,5 +92,20 @@ class StageTable(Vertical):
         # one sample per sparkline cell: as many as the sparkline is wide once laid out
         rows = list(self.query(StageRow))
         points = max([MIN_SPARK_POINTS] + [row.sparkline.size.width for row in rows])
+        unlocated, per_step = state.unlocated, state.tokens_per_step()
         for index, (row, view) in enumerate(zip(rows, state.stage_views(points))):
-            row.show(view, index == state.selected)
+            note = f"speculative: {per_step:.2f} tok/step" if view.label == "decode/tok" and per_step else ""
+            row.show(view, index == state.selected, view.label not in unlocated, note)
+        self._show_arm(state.arm_title())
+
+    def _show_arm(self, title: str) -> None:
+        """Which arm the figures are of, on the heading line (the border is gone at 80x24)."""
+        heading = Text(self.HEADING)
+        if title:
+            room = self.content_size.width - len(self.HEADING) - 3
+            if len(title) > room:  # the arm matters more than the word "recent"
+                heading, room = Text(self.HEADING.removesuffix("recent").rstrip()), room + len("recent") + 3
+            shown = title if len(title) <= room else title[: max(0, room - 1)] + "…"
+            heading.append(" · " if heading.plain.endswith("recent") else "   ")
+            heading.append(shown, style="bold")
+        self.heading.update(heading)
