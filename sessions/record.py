@@ -20,7 +20,7 @@ ADDITIVE_COLUMNS = tuple(stage.column for stage in ADDITIVE)  # they add up to e
 
 def stage_label(column: str) -> str:
     """How every screen and table names a stage column: ``prefill_ms`` -> ``prefill``."""
-    return "decode/tok" if column == "decode_per_token_ms" else column.removesuffix("_ms")
+    return column.removesuffix("_ms")
 
 
 # The old separate-run method's figures, stored beside the single-pass ones of the same

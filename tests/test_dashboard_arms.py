@@ -132,12 +132,12 @@ async def test_at_80x24_the_arms_panel_keeps_the_selected_stage_and_its_verdict(
     app = _replay(store, ARMS_SESSION_ID)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("down")  # decode/tok
+        await pilot.press("down")  # decode_per_token
         await pilot.pause()
         panel = app.query_one(ArmsPanel)
         assert panel.region.bottom <= 24 and panel.region.height >= 4  # on screen: rule, heading, two arms
         text = str(panel.render())
-        assert "decode/tok: ratio" in text.splitlines()[0]
+        assert "decode_per_token: ratio" in text.splitlines()[0]
         lines = _panel_lines(app)
         base, other = (_arm_rows(store, ARMS_SESSION_ID, arm) for arm in ARMS)
         assert _median(other, "decode_per_token_ms") in _figures(lines[ARMS[1]], ARMS[1])
@@ -169,7 +169,7 @@ async def test_an_unlocated_projector_reads_not_located_and_speculative_decode_i
         assert "not located" in text and "0.00" not in text
         assert not projector.sparkline.display
         rows = [r for r in store.samples(UNLOCATED_SESSION_ID) if is_measured(r)]
-        decode = _row(app, "decode/tok")
+        decode = _row(app, "decode_per_token")
         assert f"speculative: {TOKENS_PER_STEP:.2f} tok/step" in str(decode.cells.render())
         # per token = decode time over the 15 decode tokens, not over the 6 steps
         assert _cells(decode)[2] == _median(rows, "decode_per_token_ms")

@@ -338,7 +338,7 @@ class VlmtopApp(App):
         out = Path.cwd() / f"vlmtop-{self.session_id}.db"
         try:
             with self.poller.lock:
-                count = export_session(self.store, self.session_id, "sqlite", out)
+                count = export_session(self.store, self.session_id, "sqlite", out, overwrite=True)  # its own file
         except VlmtopError as exc:
             self.notify(str(exc), severity="error")
             return

@@ -80,6 +80,9 @@ def _run_app(store, source, **kwargs) -> int:
     if info.failed_before_any_sample:
         raise VlmtopError(info.failed_before_any_sample)
     print(f"session {info.id}: {info.status}, {info.measured_count} measured samples in {store.path}")
+    note = store.unreadable_note()
+    if note:  # a damaged or hand-edited file: what was shown as missing
+        print(f"vlmtop: {note}", file=sys.stderr)
     if info.status == "failed":
         print(f"vlmtop: session {info.id} failed: {info.error}", file=sys.stderr)
         return 1

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from textual.color import Color
 
-# Theme colour per stage; the same stage has the same colour in every panel. "muted" is the
-# foreground blended toward the background (what $text-muted means in Textual CSS).
-STAGE_THEME_COLOR = {
-    "vision": "primary",
-    "projector": "secondary",
-    "prefill": "accent",
-    "decode": "success",
-    "decode/tok": "success",
-    "ttft": "foreground",  # ttft and e2e are totals, not parts: plain text
-    "e2e": "foreground",
-    "other": "muted",
-}
+from vlmtop.core.stage_table import BY_NAME
+
+# Theme colour per stage (core/stage_table.py); the same stage has the same colour in every
+# panel. "muted" is the foreground blended toward the background ($text-muted in Textual CSS).
+STAGE_THEME_COLOR = {name: stage.color for name, stage in BY_NAME.items()}
 
 
 def stage_color(app, stage: str) -> str:

@@ -2,7 +2,7 @@
 
 In a run with arms every figure is of ONE arm, named in the heading (`a` moves on). A
 standard stage the locator did not find reads "not located" instead of a row of zeros (its
-time is in other), and speculative decoding is marked on the decode/tok row, with the
+time is in other), and speculative decoding is marked on the decode_per_token row, with the
 tokens each language-model call emitted."""
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from textual.color import Color
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from vlmtop.core.stage_table import BY_NAME
+
 from ..state import STAGES
 from .colors import stage_color
 from .format import ms
 
 COLUMNS = ("last", "p50", "p90", "p99")
-MARK, LABEL_WIDTH, CELL_WIDTH = 2, 11, 8  # "▶ ", the stage's name, one ms figure
+MARK, CELL_WIDTH = 2, 8  # "▶ ", one ms figure
+LABEL_WIDTH = max(map(len, BY_NAME)) + 1  # the longest stage name (core/stage_table.py)
 CELLS_WIDTH = MARK + LABEL_WIDTH + CELL_WIDTH * len(COLUMNS) + 1  # + a space before the sparkline
 MIN_SPARK_POINTS = 8
 NOT_LOCATED = "  not located: time in other"
@@ -94,7 +97,7 @@ class StageTable(Vertical):
         points = max([MIN_SPARK_POINTS] + [row.sparkline.size.width for row in rows])
         unlocated, per_step = state.unlocated, state.tokens_per_step()
         for index, (row, view) in enumerate(zip(rows, state.stage_views(points))):
-            note = f"speculative: {per_step:.2f} tok/step" if view.label == "decode/tok" and per_step else ""
+            note = f"speculative: {per_step:.2f} tok/step" if view.label == "decode_per_token" and per_step else ""
             row.show(view, index == state.selected, view.label not in unlocated, note)
         self._show_arm(state.arm_title())
 
