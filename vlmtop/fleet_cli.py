@@ -7,6 +7,7 @@ attach` and `vlmtop stop` work on the same database as for a local run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -73,8 +74,6 @@ def run_on_ray(settings, db, address: str | None, repeat: int | None = None, alt
                cpus_per_worker: float | None = None, spread: bool = False, as_json: bool = False) -> int:
     """The experiment of ``repeat`` replicates (per side with ``alternate_model``), each a
     fresh Ray actor; returns the exit status (1 when a replicate failed or was lost)."""
-    from vlmtop.sessions.experiment import new_experiment_id, plan
-    from vlmtop.sessions.knobs import make_arms
     from vlmtop.sessions.store import SessionStore
 
     if settings.sample_timeout_s:
@@ -84,6 +83,18 @@ def run_on_ray(settings, db, address: str | None, repeat: int | None = None, alt
     if settings.count is None and settings.duration_s is None and settings.samples == "synthetic":
         settings.count = HEADLESS_DEFAULT_COUNT
     SessionStore.open(db, create=True).close()  # refuse a foreign or read-only file before any actor
+    # Ray's driver prints its notices (a worker died...) on stdout, which is the report's
+    # (--json): while Ray runs, they go to stderr with the progress bar.
+    with contextlib.redirect_stdout(sys.stderr):
+        experiment_id, interrupted = _run(ray, settings, db, address, repeat, alternate_model, workers,
+                                          gpus_per_worker, cpus_per_worker, spread)
+    return _report(db, experiment_id, alternate_model, interrupted, as_json)
+
+
+def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_worker, cpus_per_worker, spread):
+    from vlmtop.sessions.experiment import new_experiment_id, plan
+    from vlmtop.sessions.knobs import make_arms
+
     started_ray = connect(ray, address)
     try:
         options = fleet_options(ray, repeat or 1, workers, gpus_per_worker, cpus_per_worker, spread)
@@ -92,11 +103,10 @@ def run_on_ray(settings, db, address: str | None, repeat: int | None = None, alt
         experiment_id = new_experiment_id()
         replicates = plan(experiment_id, repeat or 1, settings.model, alternate_model)
         per_process = settings.count * len(make_arms(settings.knobs)) if settings.count else None
-        interrupted = _run_with_progress(settings, db, replicates, experiment_id, options, per_process)
+        return experiment_id, _run_with_progress(settings, db, replicates, experiment_id, options, per_process)
     finally:
         if started_ray:
             ray.shutdown()
-    return _report(db, experiment_id, alternate_model, interrupted, as_json)
 
 
 def _run_with_progress(settings, db, replicates, experiment_id, options, per_process) -> bool:
@@ -111,8 +121,8 @@ def _run_with_progress(settings, db, replicates, experiment_id, options, per_pro
     ended = [0]
 
     def describe():
-        where = ", ".join(sorted(set(live.values()))) or "placing actors"
-        return escape(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running on {where}")
+        where = f" on {', '.join(sorted(set(live.values())))}" if live else ""
+        return escape(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running{where}")
 
     def on_commit(rep, kind, payload):
         if kind == "create":

@@ -263,5 +263,6 @@ def _ray_reason(exc: Exception) -> str:
     for marker in ("The actor died because", "The actor is dead because", "The actor died unexpectedly"):
         at = text.find(marker)
         if at >= 0:
-            return text[at:at + 300]
+            text = text[at:].split(" Some common causes")[0]  # Ray's guesses follow: the row keeps the fact
+            return text[:300]
     return first_line(exc)[:300]
