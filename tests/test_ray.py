@@ -118,6 +118,10 @@ def _ray(*args: str, env: dict) -> None:
 def cluster():
     """A head raylet (2 CPUs) and a second raylet (1 CPU) on 127.0.0.1: two nodes."""
     pytest.importorskip("ray")
+    # A local `ray.init()` elsewhere leaves a token in ~/.ray that would switch this cluster
+    # to token auth: the test cluster and its drivers (this process and its children) opt out.
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     port = _free_port()
     # short paths: Ray's unix sockets live under the temp dir and their names have a limit
@@ -134,6 +138,10 @@ def cluster():
                        timeout=120)
         for folder in temp_dirs:
             shutil.rmtree(folder, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
 
 
 @on_ray
