@@ -169,18 +169,20 @@ def _report(db, experiment_id: str, alternate_model, interrupted: bool, as_json:
 
 
 def _table(experiment_id, infos, medians, alternate_model) -> Table:
-    table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} Ray actors, medians in ms"),
-                  title_justify="left")
-    columns = ["#", *(["side"] if alternate_model else []), "session", "host", "node", "pid", "device",
-               "status", "measured", "prefill p50", "e2e p50"]
+    table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} Ray actors, medians in ms "
+                               f"(node ids and more: --json)"), title_justify="left")
+    columns = ["#", *(["side"] if alternate_model else []), "session", "host/pid", "device", "status",
+               "measured", "prefill p50", "e2e p50"]
     for column in columns:
-        numeric = column in ("#", "pid", "measured", "prefill p50", "e2e p50")
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "session",
-                         overflow="fold")
+        numeric = column in ("#", "measured", "prefill p50", "e2e p50")
+        # the session id is what a person types next: never cut; a long device name may be
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column in ("session", "status"),
+                         overflow="ellipsis" if column == "device" else "fold",
+                         max_width=16 if column == "device" else None)
     for info in infos:
         m = medians[info.id]
         table.add_row(str(info.replicate), *([info.side or ""] if alternate_model else []), info.id,
-                      escape(info.hostname or "-"), (info.node_id or "-")[:8], str(info.pid or "-"),
-                      escape(info.device_name or info.device), info.status, str(info.measured_count),
+                      escape(f"{info.hostname or '-'}/{info.pid or '-'}"), escape(info.device_name or info.device),
+                      info.status, str(info.measured_count),
                       *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms")))
     return table
