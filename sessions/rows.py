@@ -203,6 +203,9 @@ class SessionInfo:
     experiment_id: str | None = None  # replicate processes of one `--repeat` run share it
     replicate: int | None = None
     side: str | None = None  # A | B with --alternate-model
+    node_id: str | None = None  # the Ray node it ran on (`run --ray`)
+    device_name: str | None = None  # the GPU's (or CPU's) model name
+    device_uuid: str | None = None  # the GPU's UUID on CUDA
 
     @property
     def duration_s(self) -> float:

@@ -69,6 +69,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("experiment_id", "TEXT"),
         ("replicate", "INTEGER"),  # 0..N-1 within the experiment, in run order
         ("side", "TEXT"),  # with --alternate-model: which side (A | B) this process ran
+        # where the process ran, when a Ray actor recorded it (`vlmtop run --ray`)
+        ("node_id", "TEXT"),  # the Ray node id
+        ("device_name", "TEXT"),  # e.g. "NVIDIA H100 80GB HBM3", or the CPU's model name
+        ("device_uuid", "TEXT"),  # the GPU's UUID on CUDA: tells two cards of one model apart
     ),
     # One column per SampleRecord field: a new field is a new column, nothing to edit here.
     "samples": tuple((name, _sample_column(name)) for name in SAMPLE_COLUMNS),

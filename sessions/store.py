@@ -211,12 +211,15 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
         versions: dict | None = None,
         session_id: str | None = None,
         experiment: dict | None = None,
+        where: dict | None = None,
     ) -> str:
         """Start a `running` session owned by this process; returns its id.
 
         ``session_id`` lets a launcher choose the id (see :func:`new_session_id`) before the
         worker process that records it exists; by default a fresh one is drawn.
         ``experiment`` ({"experiment_id", "replicate", "side"}) groups replicate processes.
+        ``where`` ({"pid", "hostname", "node_id", "device_name", "device_uuid"}) records the
+        process that measures when it is not this one (a Ray actor; this is its driver).
         """
         now = time.time()
         row = {
@@ -231,6 +234,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
             "hostname": self._hostname,
             "heartbeat_at": now,
             **{key: (experiment or {}).get(key) for key in ("experiment_id", "replicate", "side")},
+            **(where or {}),
         }
         columns = ", ".join(["id", *row])
         marks = ", ".join(["?"] * (len(row) + 1))
@@ -254,7 +258,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
     def update_session(self, session_id: str, **changes: Any) -> None:
         """Correct what was only known later: ``model``, ``device``, ``dtype``, ``settings``,
         ``versions`` (e.g. the device and dtype a model actually loaded on)."""
-        editable = ("model", "device", "dtype", "settings", "versions")
+        editable = ("model", "device", "dtype", "settings", "versions", "device_name", "device_uuid")
         unknown = set(changes) - set(editable)
         if unknown:
             raise ValueError(f"update_session changes only {editable}, not {sorted(unknown)}")

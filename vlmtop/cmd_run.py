@@ -66,6 +66,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                            "--headless); compare then treats the process as the unit of evidence")
     arms.add_argument("--alternate-model", metavar="MODEL",
                       help="with --repeat: also run N processes of this model, in ABBA order with --model")
+    fleet = parser.add_argument_group("scale out on Ray (`pip install 'vlmtop[ray]'`; docs/scaling.md)")
+    fleet.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run each replicate process (--repeat) as a fresh Ray actor; this process is the one "
+                            "database writer. ADDRESS: auto, ray://HOST:10001 or HOST:PORT; none: a local Ray")
+    fleet.add_argument("--workers", type=positive_int, help="actors at a time (default: as many as the cluster holds)")
+    fleet.add_argument("--gpus-per-worker", type=nonnegative_float, metavar="N",
+                       help="GPUs Ray gives each actor (default: 1 where the cluster has GPUs, else 0)")
+    fleet.add_argument("--cpus-per-worker", type=positive_float, metavar="N",
+                       help="CPUs Ray gives each actor, and its torch threads (default: 1)")
+    fleet.add_argument("--spread", action="store_true",
+                       help="put the actors running at once on distinct nodes (a STRICT_SPREAD placement group)")
     policy = parser.add_argument_group("policies (switchable at runtime from the dashboard)")
     default = Policies()
     policy.add_argument("--cache-policy", default=default.cache,
@@ -99,6 +110,16 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
 
 
@@ -156,6 +177,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings_from(args, model_family(args.alternate_model))  # its knobs must apply too
     check_samples_spec(settings.samples)
     db = db_path(args.db)
+    if args.ray is not None or args.workers or args.gpus_per_worker is not None or args.cpus_per_worker or args.spread:
+        if args.ray is None:
+            raise VlmtopError("--workers, --gpus-per-worker, --cpus-per-worker and --spread go with --ray [ADDRESS]")
+        from vlmtop.fleet_cli import run_on_ray
+
+        return run_on_ray(settings, db, args.ray or None, args.repeat, args.alternate_model, args.workers,
+                          args.gpus_per_worker, args.cpus_per_worker, args.spread, as_json=args.json)
     if args.repeat:
         from vlmtop.headless import run_replicated
 

@@ -1,0 +1,228 @@
+"""`vlmtop run --ray`: replicate processes as Ray actors, the driver the one SQLite writer.
+
+The cluster tests start a real two-node Ray cluster on this machine (a head raylet and a
+second raylet joined to it, each with its own temp dir) once for the module, and always
+`ray stop --force` it afterwards. They are marked `ray` and skipped where ray is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from vlmtop.cli import main
+from vlmtop.sessions.experiment import Replicate
+from vlmtop.sessions.fleet.driver import Running, commit
+from vlmtop.sessions.fleet.proxy import StoreProxy
+from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.worker import RunSettings, Worker
+
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+
+
+def on_ray(test):
+    """Marked `ray` (CI runs them where the extra is installed), skipped without ray."""
+    skip = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'vlmtop[ray]')")
+    return pytest.mark.ray(skip(test))
+
+
+QUICK = ["--warmup", "none", "--max-new-tokens", "2"]
+RAY_CLI = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+
+
+def assert_gapless(store: SessionStore, session_id: str) -> int:
+    seqs = [r.seq for r in store.samples(session_id)]
+    assert seqs == list(range(len(seqs)))
+    return len(seqs)
+
+
+# --- without a cluster ---------------------------------------------------------------------
+
+
+def test_without_ray_the_option_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; from vlmtop.cli import main; "
+            f"raise SystemExit(main(['run', '--ray', '--count', '1', '--db', {str(tmp_path / 's.db')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["vlmtop: error: --ray needs Ray, which is not installed: pip install 'vlmtop[ray]'"]
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_fleet_options_need_ray(capsys):
+    assert main(["run", "--workers", "2", "--count", "1"]) == 2
+    assert "go with --ray" in capsys.readouterr().err
+
+
+def test_a_worker_writing_through_the_proxy_is_committed_by_its_driver(tmp_path):
+    """The actor's half and the driver's half of the relay, in one process: every record
+    commits in order, and a stop written to the driver's database reaches the worker."""
+    db = tmp_path / "s.db"
+    rep = Replicate(0, None, "tiny-qwen2-vl", "feedc0ffee")
+    proxy = StoreProxy({"pid": 4242, "hostname": "node-a", "node_id": "n" * 56}, {"torch": "x.y"},
+                       lambda device: {"device_name": f"card for {device}"})
+    settings = RunSettings(count=200, max_new_tokens=2, warmup="none", knobs={"max_new_tokens": [2, 3]},
+                           experiment={"experiment_id": "exp-1", "replicate": 0, "side": None})
+    statuses = []
+    thread = threading.Thread(target=lambda: statuses.append(Worker(settings, proxy, session_id=rep.session_id).run()))
+    running = Running(rep, actor=None, run_ref=None, take_ref=None, bundle=None)
+    stopped = False
+    with SessionStore.open(db) as store:
+        thread.start()
+        while thread.is_alive() or proxy._outbox:
+            controls = store.pending_controls(rep.session_id) if running.created else []
+            for index, kind, payload in proxy.take(running.acked, controls, 0.2):
+                commit(store, running, kind, payload)
+                running.acked = index
+            if not stopped and running.created and store.session(rep.session_id).sample_count >= 3:
+                store.request_stop(rep.session_id)  # what `vlmtop stop` does on the driver's file
+                stopped = True
+        thread.join()
+        info = store.session(rep.session_id)
+        count = assert_gapless(store, rep.session_id)
+        (stop,) = store.controls(rep.session_id)
+        kinds = [e.kind for e in store.events(rep.session_id)]
+    assert statuses == ["completed"] and info.status == "completed"
+    assert (info.pid, info.hostname, info.node_id, info.versions) == (4242, "node-a", "n" * 56, {"torch": "x.y"})
+    assert info.device_name == "card for cpu" and info.experiment_id == "exp-1"
+    assert 3 <= count < 400 and stop.status == "applied" and "stop" in kinds and kinds[-1] == "end"
+
+
+# --- on a real two-node cluster ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray(*args: str, env: dict) -> None:
+    done = subprocess.run([*RAY_CLI, *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head raylet (2 CPUs) and a second raylet (1 CPU) on 127.0.0.1: two nodes."""
+    pytest.importorskip("ray")
+    # A local `ray.init()` elsewhere leaves a token in ~/.ray that would switch this cluster
+    # to token auth: the test cluster and its drivers (this process and its children) opt out.
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    port = _free_port()
+    # short paths: Ray's unix sockets live under the temp dir and their names have a limit
+    temp_dirs = [tempfile.mkdtemp(prefix="vr", dir="/tmp") for _ in range(2)]
+    common = ["--node-ip-address", "127.0.0.1", "--object-store-memory", "100000000", "--disable-usage-stats"]
+    try:
+        _ray("start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
+             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[0], *common, env=env)
+        _ray("start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
+             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[1], *common, env=env)
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*RAY_CLI, "stop", "--force"], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=120)
+        for folder in temp_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+
+
+@on_ray
+def test_an_experiment_spreads_over_two_nodes_into_one_database(cluster, tmp_path, capsys):
+    db = tmp_path / "s.db"
+    assert main(["run", "--ray", cluster, "--workers", "2", "--spread", "--repeat", "2", "--count", "2",
+                 "--knob", "max_new_tokens=2,3", *QUICK, "--db", str(db), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    with SessionStore.open(db, create=False) as store:
+        infos = store.experiment_sessions(report["experiment_id"])
+        counts = [assert_gapless(store, info.id) for info in infos]
+        arms = [{r.arm for r in store.samples(info.id)} for info in infos]
+    assert [i.replicate for i in infos] == [0, 1] and all(i.status == "completed" for i in infos)
+    assert counts == [4, 4] and all(i.measured_count == 4 for i in infos)  # 2 per arm, both arms interleaved
+    assert all(a == {"max_new_tokens=2", "max_new_tokens=3"} for a in arms)
+    assert len({i.node_id for i in infos}) == 2  # --spread: one node each
+    assert len({i.pid for i in infos}) == 2 and os.getpid() not in {i.pid for i in infos}
+    assert all(i.hostname == socket.gethostname() and i.device == "cpu" and i.device_name for i in infos)
+    assert all(i.versions.get("torch") and i.settings["experiment"]["experiment_id"] == report["experiment_id"]
+               for i in infos)
+
+
+def _vlmtop(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vlmtop", *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(db: Path, predicate, timeout_s: float = 120.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if db.exists():
+            with SessionStore.open(db, create=False, readonly=True) as store:
+                infos = [info for info in store.sessions() if info.experiment_id]
+                if predicate(infos):
+                    return infos
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting on {db}")
+
+
+@on_ray
+def test_a_killed_actor_loses_nothing_committed_and_the_experiment_goes_on(cluster, tmp_path):
+    db = tmp_path / "s.db"
+    proc = _vlmtop(["run", "--ray", cluster, "--workers", "2", "--repeat", "3", "--count", "50",
+                    "--knob", "max_new_tokens=2,3", *QUICK, "--db", str(db), "--json"])
+    try:
+        infos = _wait_for(db, lambda infos: len(infos) == 2 and all(i.sample_count >= 2 for i in infos))
+        killed, stopped = sorted(infos, key=lambda i: i.replicate)
+        os.kill(killed.pid, signal.SIGKILL)  # the actor's own process
+        with SessionStore.open(db, create=False) as store:
+            committed = store.session(killed.id).sample_count
+            store.request_stop(stopped.id)  # `vlmtop stop` on the driver's database
+        out, err = proc.communicate(timeout=150)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err  # one replicate was lost, and the exit status says so
+    report = json.loads(out)
+    with SessionStore.open(db, create=False) as store:
+        infos = {info.replicate: info for info in store.experiment_sessions(report["experiment_id"])}
+        counts = {r: assert_gapless(store, info.id) for r, info in infos.items()}
+        stop_events = [e for e in store.events(stopped.id) if e.kind == "stop"]
+    assert infos[0].status == "interrupted" and "Ray actor" in infos[0].error and "died" in infos[0].error
+    assert counts[0] >= committed
+    assert infos[1].status == "completed" and stop_events and counts[1] < 100
+    assert infos[2].status == "completed" and infos[2].measured_count == 100  # the experiment went on
+    assert len({info.pid for info in infos.values()}) == 3  # a fresh process each
+
+
+@on_ray
+def test_a_killed_driver_keeps_every_committed_sample(cluster, tmp_path):
+    db = tmp_path / "s.db"
+    proc = _vlmtop(["run", "--ray", cluster, "--workers", "2", "--repeat", "2", "--count", "500", *QUICK,
+                    "--db", str(db)])
+    try:
+        infos = _wait_for(db, lambda infos: len(infos) == 2 and all(i.sample_count >= 2 for i in infos))
+        with SessionStore.open(db, create=False, readonly=True) as store:
+            before = {info.id: store.session(info.id).sample_count for info in infos}
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    # its actors die with it (Ray ends the actors of a dead driver); readers then judge them
+    infos = _wait_for(db, lambda infos: all(i.status == "interrupted" for i in infos), timeout_s=60)
+    with SessionStore.open(db, create=False) as store:
+        assert all(assert_gapless(store, info.id) >= before[info.id] for info in infos)

@@ -1,0 +1,188 @@
+"""`vlmtop run --ray [ADDRESS]`: an experiment's replicate processes as Ray actors.
+
+This process is the Ray driver and the ONE writer of the session database: a progress bar
+over every actor while it runs, then one row per replicate saying where it ran. `vlmtop
+attach` and `vlmtop stop` work on the same database as for a local run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from vlmtop.core.errors import VlmtopError, first_line
+from vlmtop.headless import HEADLESS_DEFAULT_COUNT, _median
+
+INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'vlmtop[ray]'"
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VlmtopError(INSTALL_HINT) from None
+    return ray
+
+
+def connect(ray, address: str | None) -> bool:
+    """Join the cluster at ``address`` (`auto`, `ray://host:10001`, `host:port`), or start a
+    local Ray on this machine when there is none; True when this call started Ray."""
+    if ray.is_initialized():  # a library caller's own session
+        return False
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}  # actors' logs stay in Ray's files
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(include_dashboard=False, **quiet)
+    except (ConnectionError, RuntimeError, ValueError, ImportError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise VlmtopError(f"cannot start or reach {where}: {first_line(exc)} "
+                          f"(start one with `ray start --head`, or pass --ray auto on a node of it)") from None
+    return True
+
+
+def fleet_options(ray, replicates: int, workers, gpus_per_worker, cpus_per_worker, spread: bool):
+    """Fill the defaults from the cluster: one GPU per worker where GPUs exist, and as many
+    workers at a time as the cluster holds (on distinct nodes with --spread)."""
+    from vlmtop.sessions.fleet.driver import FleetOptions
+
+    total = ray.cluster_resources()
+    if gpus_per_worker is None:
+        gpus_per_worker = 1.0 if total.get("GPU", 0) >= 1 else 0.0
+    if cpus_per_worker is None:
+        cpus_per_worker = 1.0
+    if workers is None:
+        fits = total.get("GPU", 0) / gpus_per_worker if gpus_per_worker else total.get("CPU", 1) / cpus_per_worker
+        workers = max(1, min(replicates, int(fits)))
+        if spread:
+            workers = max(1, min(workers, sum(1 for node in ray.nodes() if node.get("Alive"))))
+    return FleetOptions(workers=min(workers, replicates), cpus_per_worker=cpus_per_worker,
+                        gpus_per_worker=gpus_per_worker, spread=spread)
+
+
+def run_on_ray(settings, db, address: str | None, repeat: int | None = None, alternate_model: str | None = None,
+               workers: int | None = None, gpus_per_worker: float | None = None,
+               cpus_per_worker: float | None = None, spread: bool = False, as_json: bool = False) -> int:
+    """The experiment of ``repeat`` replicates (per side with ``alternate_model``), each a
+    fresh Ray actor; returns the exit status (1 when a replicate failed or was lost)."""
+    from vlmtop.sessions.store import SessionStore
+
+    if settings.sample_timeout_s:
+        raise VlmtopError("--sample-timeout is not available with --ray: an actor measures off the main "
+                          "thread, where the timer signal cannot reach; drop one of them")
+    ray = import_ray()
+    if settings.count is None and settings.duration_s is None and settings.samples == "synthetic":
+        settings.count = HEADLESS_DEFAULT_COUNT
+    SessionStore.open(db, create=True).close()  # refuse a foreign or read-only file before any actor
+    # Ray's driver prints its notices (a worker died...) on stdout, which is the report's
+    # (--json): while Ray runs, they go to stderr with the progress bar.
+    with contextlib.redirect_stdout(sys.stderr):
+        experiment_id, interrupted = _run(ray, settings, db, address, repeat, alternate_model, workers,
+                                          gpus_per_worker, cpus_per_worker, spread)
+    return _report(db, experiment_id, alternate_model, interrupted, as_json)
+
+
+def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_worker, cpus_per_worker, spread):
+    from vlmtop.sessions.experiment import new_experiment_id, plan
+    from vlmtop.sessions.knobs import make_arms
+
+    started_ray = connect(ray, address)
+    try:
+        options = fleet_options(ray, repeat or 1, workers, gpus_per_worker, cpus_per_worker, spread)
+        if settings.threads is None:  # the CPUs Ray gave each actor, not the whole node's
+            settings.threads = max(1, int(options.cpus_per_worker))
+        experiment_id = new_experiment_id()
+        replicates = plan(experiment_id, repeat or 1, settings.model, alternate_model)
+        per_process = settings.count * len(make_arms(settings.knobs)) if settings.count else None
+        return experiment_id, _run_with_progress(settings, db, replicates, experiment_id, options, per_process)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _run_with_progress(settings, db, replicates, experiment_id, options, per_process) -> bool:
+    from vlmtop.sessions.fleet.driver import Fleet
+
+    err = Console(stderr=True)
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err)
+    task = progress.add_task(f"experiment {experiment_id} on Ray",
+                             total=per_process * len(replicates) if per_process else None)
+    live: dict[str, str] = {}  # session -> "host/pid" of the actors measuring now
+    ended = [0]
+
+    def describe():
+        where = f" on {', '.join(sorted(set(live.values())))}" if live else ""
+        return escape(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running{where}")
+
+    def on_commit(rep, kind, payload):
+        if kind == "create":
+            live[rep.session_id] = f"{payload['where']['hostname']}/{payload['where']['pid']}"
+            progress.update(task, description=describe())
+        elif kind == "sample" and payload.status == "ok" and not payload.is_warmup:
+            progress.advance(task)
+
+    def on_end(rep):
+        live.pop(rep.session_id, None)
+        ended[0] += 1
+        progress.update(task, description=describe())
+
+    with progress:
+        return Fleet(settings, db, replicates, experiment_id, options, on_commit, on_end).run()
+
+
+def _report(db, experiment_id: str, alternate_model, interrupted: bool, as_json: bool) -> int:
+    from vlmtop.sessions.store import SessionStore
+
+    with SessionStore.open(db, create=False, readonly=True) as store:
+        infos = store.experiment_sessions(experiment_id)
+        medians = {info.id: {column: _median(store.column(info.id, column, measured_only=True))
+                             for column in ("prefill_ms", "e2e_ms")} for info in infos}
+    if as_json:
+        json.dump({"experiment_id": experiment_id, "db": str(db),
+                   "sessions": [{**info.to_dict(), "medians": medians[info.id]} for info in infos]},
+                  sys.stdout, indent=2, default=str)
+        print()
+    else:
+        Console().print(_table(experiment_id, infos, medians, alternate_model))
+        Console().print(Text(f"`vlmtop compare {experiment_id}` compares across these processes"
+                             + (" (side A against side B)" if alternate_model else "")))
+    err = Console(stderr=True)
+    if interrupted:
+        err.print(Text(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
+        return 130
+    bad = [info for info in infos if info.status in ("failed", "interrupted")]
+    if bad:
+        err.print(Text(f"vlmtop: {len(bad)} of {len(infos)} processes {bad[0].status}; the first: {bad[0].error}",
+                       style="red"))
+        return 1
+    return 0
+
+
+def _table(experiment_id, infos, medians, alternate_model) -> Table:
+    table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} Ray actors, medians in ms "
+                               f"(node ids and more: --json)"), title_justify="left")
+    columns = ["#", *(["side"] if alternate_model else []), "session", "host/pid", "device", "status",
+               "measured", "prefill p50", "e2e p50"]
+    for column in columns:
+        numeric = column in ("#", "measured", "prefill p50", "e2e p50")
+        # the session id is what a person types next: never cut; a long device name may be
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column in ("session", "status"),
+                         overflow="ellipsis" if column == "device" else "fold",
+                         max_width=16 if column == "device" else None)
+    for info in infos:
+        m = medians[info.id]
+        table.add_row(str(info.replicate), *([info.side or ""] if alternate_model else []), info.id,
+                      escape(f"{info.hostname or '-'}/{info.pid or '-'}"), escape(info.device_name or info.device),
+                      info.status, str(info.measured_count),
+                      *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms")))
+    return table
