@@ -265,6 +265,12 @@ _SESSION_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "heartbeat_at": (codec.time_or_none(), None),
     "error": (codec.text, None),
     **{counter: (lambda v: codec.count(v) or 0, 0) for counter in _COUNTERS},
+    "experiment_id": (codec.text, None),
+    "replicate": (codec.count, None),
+    "side": (codec.text, None),
+    "node_id": (codec.text, None),
+    "device_name": (codec.text, None),
+    "device_uuid": (codec.text, None),
 }
 _CONTROL_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "id": (codec.required_count, None),
@@ -284,10 +290,12 @@ _EVENT_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "detail": (codec.text_or_empty, ""),
     "at": (codec.number, 0.0),
     "value": (codec.text, None),
+    "name": (codec.text, None),
 }
 # Text and JSON columns of these tables, selected through codec.guarded_sql.
 LONG_COLUMNS = {"model", "device", "dtype", "settings", "versions", "hostname", "error",
-                "kind", "detail", "value", "session_id", "id", "status"}  # fmt: skip
+                "kind", "detail", "value", "session_id", "id", "status", "name", "experiment_id",
+                "side", "node_id", "device_name", "device_uuid"}  # fmt: skip
 
 
 def _bounded(value: Any, limit: int) -> str | None:

@@ -317,8 +317,7 @@ class SessionStore(RecordedRows, ControlChannel, SessionLookup, SessionRemoval, 
 
     def experiment_sessions(self, experiment_id: str) -> list[SessionInfo]:
         """The replicate sessions of one experiment (`vlmtop run --repeat`), in run order."""
-        rows = self._dicts("SELECT * FROM sessions WHERE experiment_id = ? ORDER BY replicate, started_at",
-                           (experiment_id,))
+        rows = self._session_rows("experiment_id = ? ORDER BY replicate, started_at", (experiment_id,))
         return [session_info(row) for row in settle(rows, self._hostname)[0]]
 
     def session(self, session_id: str) -> SessionInfo:
