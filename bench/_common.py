@@ -22,6 +22,7 @@ import torch
 import transformers
 
 import vlmtop
+from vlmtop.core.device_info import cpu_name
 from vlmtop.core.models import LoadedModel, load_model
 from vlmtop.core.samples import synthetic_samples
 
@@ -31,7 +32,7 @@ def machine() -> dict:
     cuda = torch.cuda.is_available()
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
@@ -40,17 +41,6 @@ def machine() -> dict:
         "transformers": transformers.__version__,
         "vlmtop": vlmtop.__version__,
     }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bench_parser(doc: str, device: bool = True) -> argparse.ArgumentParser:

@@ -29,6 +29,7 @@ from vlmtop.core.samples import Sample, open_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
 
 from vlmtop.core.cache_policy import apply_cache_policy
+from vlmtop.core.device_info import describe_device
 
 from .arms import BlockSchedule, ModelTarget
 from .knobs import Arm, knob, make_arms
@@ -147,7 +148,8 @@ class Worker:
                     trust_remote_code=settings.trust_remote_code,
                 )
                 self.store.update_session(
-                    self.session_id, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", "")
+                    self.session_id, device=str(loaded.device), dtype=str(loaded.dtype).replace("torch.", ""),
+                    **describe_device(str(loaded.device)),
                 )
                 self.on_loaded(loaded)
                 self._loop(loaded)

@@ -13,9 +13,7 @@ and torch only inside the actor's process.
 from __future__ import annotations
 
 import os
-import platform
 import socket
-from typing import Any
 
 from .proxy import StoreProxy
 
@@ -32,7 +30,7 @@ class Replica:
 
         self.where = {"pid": os.getpid(), "hostname": socket.gethostname(),
                       "node_id": ray.get_runtime_context().get_node_id()}
-        self.proxy = StoreProxy(self.where, runtime_versions(), describe_device)
+        self.proxy = StoreProxy(self.where, runtime_versions())
 
     def place(self) -> dict:
         """Where this actor runs (pid, hostname, node_id): the driver's answer to a death."""
@@ -48,25 +46,3 @@ class Replica:
         return self.proxy.take(acked, controls, timeout_s)
 
 
-def describe_device(device: str) -> dict[str, Any]:
-    """The model name (and UUID on CUDA) of the device a model loaded on."""
-    if device.startswith("cuda"):
-        import torch
-
-        index = torch.device(device).index
-        props = torch.cuda.get_device_properties(index if index is not None else torch.cuda.current_device())
-        uuid = getattr(props, "uuid", None)
-        return {"device_name": props.name, "device_uuid": f"GPU-{uuid}" if uuid is not None else None}
-    return {"device_name": cpu_name()}
-
-
-def cpu_name() -> str:
-    """The CPU's model name as the kernel reports it (platform.processor() is often empty)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

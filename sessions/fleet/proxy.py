@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 MAX_BATCH = 8  # messages per take: small, so each is committed soon after it was made
 ACK_TIMEOUT_S = 300.0  # a driver silent this long is gone: stop waiting for it
@@ -37,11 +37,9 @@ class DriverGone(RuntimeError):
 class StoreProxy:
     """What a Worker needs of a SessionStore, backed by an outbox (thread-safe)."""
 
-    def __init__(self, where: dict, versions: dict, describe_device: Callable[[str], dict] = lambda device: {},
-                 ack_timeout_s: float = ACK_TIMEOUT_S):
+    def __init__(self, where: dict, versions: dict, ack_timeout_s: float = ACK_TIMEOUT_S):
         self.where = where  # pid, hostname, node_id of this process
         self.versions = versions  # the library versions on this node
-        self.describe_device = describe_device  # "cuda:0" -> {"device_name", "device_uuid"}
         self.ack_timeout_s = ack_timeout_s
         self._cond = threading.Condition()
         self._outbox: list[Message] = []
@@ -62,9 +60,7 @@ class StoreProxy:
         return session_id
 
     def update_session(self, session_id: str, **changes) -> None:
-        if "device" in changes:  # the model has loaded: name the card it loaded on
-            changes.update(self.describe_device(changes["device"]))
-        self._put("update", changes)
+        self._put("update", changes)  # (the worker names the card the model loaded on)
 
     def heartbeat(self, session_id: str) -> None:
         self._put("heartbeat", None)
