@@ -70,8 +70,7 @@ def test_a_worker_writing_through_the_proxy_is_committed_by_its_driver(tmp_path)
     commits in order, and a stop written to the driver's database reaches the worker."""
     db = tmp_path / "s.db"
     rep = Replicate(0, None, "tiny-qwen2-vl", "feedc0ffee")
-    proxy = StoreProxy({"pid": 4242, "hostname": "node-a", "node_id": "n" * 56}, {"torch": "x.y"},
-                       lambda device: {"device_name": f"card for {device}"})
+    proxy = StoreProxy({"pid": 4242, "hostname": "node-a", "node_id": "n" * 56}, {"torch": "x.y"})
     settings = RunSettings(count=200, max_new_tokens=2, warmup="none", knobs={"max_new_tokens": [2, 3]},
                            experiment={"experiment_id": "exp-1", "replicate": 0, "side": None})
     statuses = []
@@ -95,7 +94,7 @@ def test_a_worker_writing_through_the_proxy_is_committed_by_its_driver(tmp_path)
         kinds = [e.kind for e in store.events(rep.session_id)]
     assert statuses == ["completed"] and info.status == "completed"
     assert (info.pid, info.hostname, info.node_id, info.versions) == (4242, "node-a", "n" * 56, {"torch": "x.y"})
-    assert info.device_name == "card for cpu" and info.experiment_id == "exp-1"
+    assert info.device_name and info.experiment_id == "exp-1"  # the worker named the CPU it ran on
     assert 3 <= count < 400 and stop.status == "applied" and "stop" in kinds and kinds[-1] == "end"
 
 
