@@ -9,6 +9,13 @@ from __future__ import annotations
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SLOWER
 from vlmtop.sessions.record import stage_label
 
+TESTS = {
+    "wilcoxon": "Wilcoxon signed-rank",
+    "mann-whitney": "Mann-Whitney U",
+    "welch-t": "Welch t-test on process log medians",
+    "t": "t-test on process log medians",
+    "one-sample-t": "t-test of the processes' log ratios",
+}
 VERDICT_STYLES = {FASTER: "bold green", SLOWER: "bold red", INCONCLUSIVE: "yellow"}
 
 
@@ -20,6 +27,11 @@ def _ms(value: float | None) -> str:
 
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _ci(row: dict, digits: int) -> str:
+    low, high = row["ci_low"], row["ci_high"]
+    return "-" if low is None or high is None else f"{low:.{digits}f}-{high:.{digits}f}"
 
 
 def _p(value: float | None) -> str:
@@ -47,7 +59,7 @@ def _stage_table(title: str, stages: list[dict], heads=("median A", "median B"))
     table.add_column("p", justify="right")
     shares = any(r.get("between_process_share") is not None for r in stages)
     if shares:
-        table.add_column("between", justify="right")
+        table.add_column("proc.", justify="right")
     table.add_column("verdict")
     for r in stages:
         cells = [
@@ -55,7 +67,7 @@ def _stage_table(title: str, stages: list[dict], heads=("median A", "median B"))
             _ms(r["median_a"]),
             _ms(r["median_b"]),
             _ratio(r["ratio"]),
-            f"{_ratio(r['ci_low'])}-{_ratio(r['ci_high'])}",
+            _ci(r, 2 if shares else 3),
             _p(r["p_value"]),
         ]
         if shares:
@@ -73,9 +85,11 @@ def _legend(report: dict, stages: list[dict]) -> str:
     )
     pairs = max((r["n_pairs"] for r in stages if r["paired"]), default=0)
     if pairs:
-        text += f"; * paired on {pairs} sample ids (Wilcoxon signed-rank), else Mann-Whitney U"
+        text += f"; * paired on {pairs} sample ids"
+    tests = sorted({TESTS.get(r["test"].split(" + ")[0], r["test"]) for r in stages})
+    text += f"; p: {', '.join(tests)}"
     if any(r.get("between_process_share") is not None for r in stages):
-        text += ("; between = the between-process share of the variance of log latency (sample ids' "
+        text += ("; proc. = the between-process share of the variance of log latency (sample ids' "
                  "own levels removed)")
     e2e = [r for r in stages if r["stage"] == "e2e_ms"]
     if e2e and (e2e[0]["outliers_a"] or e2e[0]["outliers_b"]):
