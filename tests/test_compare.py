@@ -562,3 +562,20 @@ def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, caps
     assert code == 1 and err.startswith("vlmtop compare: --fail-on slower: decode slower x")
     code, _, err = run_cli(capsys, first, second, "--db", db, "--stage", "decode", "--fail-on", "faster")
     assert (code, err) == (0, "")
+
+
+def test_floor_comes_from_replicated_sessions_in_the_database(tmp_path, capsys):
+    # Five sessions of one setting whose process offsets are tiny (0.3 %): the three not
+    # compared measure the process noise, and a 6 % change between the other two is then
+    # beyond it. The same change against the default floor is inconclusive (above).
+    rng = np.random.default_rng(21)
+    path = tmp_path / "floor.db"
+    with SessionStore.open(path, create=True) as store:
+        ids = [write_session(store, [record(i, float(v)) for i, v in enumerate(
+            latencies(150, rng, median=100.0 * np.exp(rng.normal(0, 0.003)) * (1.06 if k == 4 else 1.0)))])
+            for k in range(5)]
+    code, out, _ = run_cli(capsys, ids[0], ids[4], "--db", path, "--json", "--stage", "e2e")
+    report = json.loads(out)
+    assert code == 0 and report["noise_floor_source"].startswith("3 replicated sessions of tiny-llava")
+    e2e = report["stages"][0]
+    assert e2e["verdict"] == "slower" and e2e["evidence"] == "one process per side" and e2e["noise_floor"] < 0.05
