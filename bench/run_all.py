@@ -381,11 +381,12 @@ def processes(r: dict) -> str:
         table(["method", "false positives", "rate", "inconclusive"], [
             row("old_across_processes", "(a) old: two processes, every sample independent"),
             row("floor_one_per_side", "(b) one process per side, process-noise floor (leave-two-out)"),
-            row("hierarchical_halves", "(b) hierarchical bootstrap, half the processes per side"),
+            row("hierarchical_halves", "(b) hierarchical bootstrap, half the processes per side (every split)"),
             row("interleaved_arms", "(c) interleaved arms in one process (16 vs 8 tokens)"),
         ]),
         "",
-        f"A real change is still found: decode with 16 against 8 new tokens, one process per side with the "
+        "The splits into halves share processes, so they are not independent draws; the pairs share them "
+        f"too. A real change is still found: decode with 16 against 8 new tokens, one process per side with the "
         f"floor, is `slower` in {found['slower']} of {found['pairs']} pairs. Log-SD of a stage's process median "
         f"across the processes (the default floor's source, sessions/noise_floor.py): {sd}.",
         "",
