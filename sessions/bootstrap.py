@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 # Resamples are evaluated this many values at a time (~32 MB of float64 per batch).
 BOOT_CHUNK_ELEMENTS = 4_000_000
@@ -72,6 +71,8 @@ def ratio_ci(
 
 
 def _bootstrap(data, statistic, n: int, n_boot: int, paired: bool, confidence: float, seed):
+    from scipy import stats  # here, not at the top: `vlmtop --help` imports compare's names
+
     return stats.bootstrap(
         data,
         statistic,

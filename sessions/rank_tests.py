@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import stats
 
 
 def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -22,6 +21,8 @@ def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float:
     both = np.concatenate((a, b))
     if both.size == 0 or np.all(both == both[0]):
         return 1.0
+    from scipy import stats  # here, not at the top: `vlmtop --help` imports compare's names
+
     return float(stats.mannwhitneyu(a, b, alternative="two-sided", method="auto").pvalue)
 
 
@@ -33,6 +34,8 @@ def wilcoxon_p(d: np.ndarray) -> float:
     d = np.asarray(d, dtype=np.float64)
     if np.count_nonzero(d) == 0:
         return 1.0
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sample size too small for normal approximation"
         return float(stats.wilcoxon(d, zero_method="wilcox", correction=True, method="auto").pvalue)
