@@ -27,10 +27,11 @@ from pathlib import Path
 from _common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store")
+BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store", "processes")
 # Always a child process, even in --quick: it runs workers and an attached dashboard in
 # processes of their own and times them against each other.
-SEPARATE = ("dashboard",)
+# processes: it starts worker processes of its own, and waits on them rather than computing.
+SEPARATE = ("dashboard", "processes")
 QUIET = {"TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
 
 

@@ -81,6 +81,7 @@ def render(results: dict) -> str:
         worker(results["worker"]),
         dashboard(results["dashboard"]),
         store(results["store"]),
+        processes(results["processes"]),
     ]
     return "\n".join(sections).rstrip() + "\n"
 
@@ -358,6 +359,36 @@ def store(r: dict) -> str:
             ["replay: seek far", f"{replay['seek_ms']:.1f} ms"],
             ["live tail poll, 0 / 10 new rows", f"{tail['poll0_us']:.0f} / {tail['poll10_us']:.0f} µs"],
         ]),
+        "",
+    ])
+
+
+def processes(r: dict) -> str:
+    def row(key: str, what: str) -> list[str]:
+        f = r[key]
+        return [what, f"{f['false_positives']} / {f['verdicts']}", f"{f['rate']:.1%}", str(f["inconclusive"])]
+
+    found = r["decode_2x_found"]
+    sd = ", ".join(f"{k.removesuffix('_ms')} {v:.3f}" for k, v in r["process_log_sd"].items())
+    return "\n".join([
+        "## False positives: across processes and inside one",
+        "",
+        f"`bench/processes.py`: {r['processes']} worker processes of {r['preset']} (`vlmtop run --repeat "
+        f"{r['processes']} --knob max_new_tokens=8,16`, {r['blocks']} blocks each, 1 thread). Decode length cannot "
+        "change vision, projector or prefill, so every verdict other than `same` on them is a false positive "
+        f"(3 stages per comparison; {r['pairs']} pairs of processes).",
+        "",
+        table(["method", "false positives", "rate", "inconclusive"], [
+            row("old_across_processes", "(a) old: two processes, every sample independent"),
+            row("floor_one_per_side", "(b) one process per side, process-noise floor (leave-two-out)"),
+            row("hierarchical_halves", "(b) hierarchical bootstrap, half the processes per side (every split)"),
+            row("interleaved_arms", "(c) interleaved arms in one process (16 vs 8 tokens)"),
+        ]),
+        "",
+        "The splits into halves share processes, so they are not independent draws; the pairs share them "
+        f"too. A real change is still found: decode with 16 against 8 new tokens, one process per side with the "
+        f"floor, is `slower` in {found['slower']} of {found['pairs']} pairs. Log-SD of a stage's process median "
+        f"across the processes (the default floor's source, sessions/noise_floor.py): {sd}.",
         "",
     ])
 

@@ -1,0 +1,132 @@
+"""False positives of compare across processes and inside one: the old method, the new one,
+and interleaved arms; and the process noise that is vlmtop's default floor.
+
+One experiment of P fresh worker processes (`vlmtop run --repeat P`) of the tiny default
+preset, every one interleaving `--knob max_new_tokens=8,16` on the same synthetic samples.
+Decode length cannot change vision, projector or prefill, so on those three stages every
+verdict other than `same` is a false positive:
+
+(a) the old method: two processes compared sample by sample (the baseline arm of each),
+    every sample taken as independent evidence; every pair of processes.
+(b) the new method across processes: the same pairs, one process per side, against the
+    process-noise floor measured on the OTHER P - 2 processes (leave-two-out: the floor
+    never sees the pair it judges); and the hierarchical comparison of disjoint halves
+    (P/2 processes per side).
+(c) interleaved arms in one process: max_new_tokens=16 against 8, per process.
+
+Also measured: the log-SD of each stage's process median across the P processes (the
+default floor in sessions/noise_floor.py), and whether the real 2x decode change is still
+found by (b).
+
+    python bench/processes.py                 # 8 processes x 24 blocks (about 3 min on 2 cores)
+    python bench/processes.py --quick --json  # the CI smoke: structure only
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import bench_parser, print_json
+from vlmtop.sessions.compare import COMPARE_STAGES, SAME, compare_rows
+from vlmtop.sessions.compare_arms import by_arm, compare_arms
+from vlmtop.sessions.hierarchical import compare_sides
+from vlmtop.sessions.noise_floor import NoiseFloor, process_sd
+from vlmtop.sessions.store import SessionStore
+
+STAGES = ("vision_ms", "projector_ms", "prefill_ms")  # decode length cannot change these
+BASE, ARM = "max_new_tokens=8", "max_new_tokens=16"
+N_BOOT = 1000
+
+
+def parse(argv: list[str] | None = None):
+    parser = bench_parser(__doc__, device=False)
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--count", type=int, default=24, help="blocks (samples per arm) per process")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.processes, args.count = 3, 2
+    return args
+
+
+def record(db: Path, processes: int, count: int) -> list[list]:
+    """P real worker processes, one after another; each one's measured rows by arm."""
+    command = [sys.executable, "-m", "vlmtop", "run", "--db", str(db), "--repeat", str(processes),
+               "--count", str(count), "--knob", "max_new_tokens=8,16", "--threads", "1", "--json"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = SessionStore.open(db, create=False)
+    infos = store.sessions()
+    return [(info, store.samples(info.id)) for info in infos]
+
+
+def rate(verdicts: list[str]) -> dict:
+    wrong = sum(v not in (SAME, "inconclusive") for v in verdicts)
+    return {"false_positives": wrong, "inconclusive": verdicts.count("inconclusive"),
+            "verdicts": len(verdicts), "rate": wrong / len(verdicts) if verdicts else 0.0}
+
+
+def figures(args) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        sessions = record(Path(folder) / "processes.db", args.processes, args.count)
+    arms = [by_arm(rows) for _, rows in sessions]
+    base = [a[BASE] for a in arms]
+    options = {"n_boot": N_BOOT}
+    old, floor_verdicts, found = [], [], []
+    for i, j in itertools.combinations(range(len(base)), 2):
+        old += [r.verdict for r in compare_rows(base[i], base[j], STAGES, **options)]
+        others = [base[k] for k in range(len(base)) if k not in (i, j)]
+        floor = NoiseFloor(process_sd(others, STAGES), "the other processes") if len(others) >= 2 else None
+        floor_verdicts += [r.verdict for r in compare_sides([base[i]], [base[j]], STAGES, floor=floor, **options)]
+        decode = compare_sides([base[i]], [arms[j][ARM]], ["decode_ms"], floor=floor, **options)[0]
+        found.append(decode.verdict)
+    halves = []
+    for left in itertools.combinations(range(len(base)), len(base) // 2):
+        right = tuple(k for k in range(len(base)) if k not in left)
+        if left < right:  # each split once
+            halves += [r.verdict for r in compare_sides([base[k] for k in left], [base[k] for k in right],
+                                                          STAGES, **options)]
+    interleaved = []
+    for info, rows in sessions:
+        _, pairs = compare_arms(rows, info.settings, STAGES, **options)
+        interleaved += [r.verdict for p in pairs for r in p.results]
+    sd = process_sd(base, COMPARE_STAGES)
+    return {
+        "preset": sessions[0][0].model,
+        "processes": len(sessions),
+        "blocks": args.count,
+        "pairs": len(base) * (len(base) - 1) // 2,
+        "old_across_processes": rate(old),
+        "floor_one_per_side": rate(floor_verdicts),
+        "hierarchical_halves": rate(halves),
+        "interleaved_arms": rate(interleaved),
+        "decode_2x_found": {"slower": found.count("slower"), "pairs": len(found)},
+        "process_log_sd": sd,
+    }
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{result['processes']} processes of {result['preset']}, {result['blocks']} blocks each; "
+          f"non-`same` verdicts on vision/projector/prefill (false positives):")
+    for key, what in (("old_across_processes", "(a) old method, pairs of processes"),
+                      ("floor_one_per_side", "(b) one process per side + floor"),
+                      ("hierarchical_halves", "(b) hierarchical, halves"),
+                      ("interleaved_arms", "(c) interleaved arms, one process")):
+        r = result[key]
+        print(f"  {what:<40} {r['false_positives']:>3} / {r['verdicts']:<3} ({r['rate']:.1%}); "
+              f"inconclusive {r['inconclusive']}")
+    print(f"  decode 8 -> 16 tokens across processes found slower in "
+          f"{result['decode_2x_found']['slower']} / {result['decode_2x_found']['pairs']} pairs")
+    print("  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in result["process_log_sd"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

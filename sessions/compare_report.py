@@ -1,0 +1,209 @@
+"""What `vlmtop compare` reports, as plain dicts (the JSON output; the table is drawn from it).
+
+Which comparison is made follows from what is given:
+
+- one session with arms: each arm against the baseline arm, per policy segment
+  (``mode: arms``; paired in one process, interleaved);
+- one session with policy segments: each segment against the next (``mode: segments``);
+- one session whose sample ids repeat: the test-retest reliability (``reliability``,
+  alongside either of the above, or ``mode: reliability`` alone);
+- one experiment id: side A against side B (``--alternate-model``), or its arms across
+  the replicated processes (``mode: replicated-arms``);
+- A and B, each a session, a comma list of sessions or an experiment id: one process per
+  side (``mode: sessions``, a process-noise floor in the verdict) or the hierarchical
+  comparison of replicated processes (``mode: replicated``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .compare import CompareError, NotEnoughSamplesError, NothingToCompareError, compare_segments, stages_to_compare
+from .compare_arms import compare_arms, compare_arms_replicated, has_arms
+from .hierarchical import compare_sides
+from .noise_floor import floor_from_store
+from .outliers import detect_transient
+from .record import SampleRecord
+from .reliability import reliability
+from .rows import SessionInfo
+from .segments import is_measured, segments
+
+EXPERIMENT_PREFIX = "exp-"
+
+
+def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
+    """A side as given: a session (id, prefix, `last`), a comma list of them, or an
+    experiment id. Returns the sessions and the experiment id (when one was given)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise CompareError(f"no session in {text!r}: give a session id, a comma list, or an experiment id")
+    if len(parts) == 1 and parts[0].startswith(EXPERIMENT_PREFIX):
+        infos = store.experiment_sessions(parts[0])
+        if not infos:
+            raise CompareError(f"no experiment {parts[0]!r} in {store.path}; `vlmtop sessions` lists the "
+                               "experiment of each replicated session")
+        return infos, parts[0]
+    infos = [store.session(store.resolve(part)) for part in parts]
+    if len({info.id for info in infos}) != len(infos):
+        raise CompareError(f"{text!r} names one session twice: give each session once")
+    return infos, None
+
+
+def _measured(info: SessionInfo, rows: list[SampleRecord], name: str, skip_transient: bool):
+    measured = [row for row in rows if is_measured(row)]
+    if len(measured) < 2:
+        raise NotEnoughSamplesError(
+            f"session {info.id} ({name}) has {len(measured)} measured sample"
+            f"{'s' * (len(measured) != 1)}: a comparison needs at least 2 (warm-up and "
+            f"error samples do not count)"
+        )
+    transient = detect_transient([row.e2e_ms for row in measured])
+    return measured[transient if skip_transient else 0 :], len(measured), transient
+
+
+def _session_side(info: SessionInfo, rows, measured: int, transient: int, skipped: bool) -> dict:
+    policies = [seg.label for seg in segments(rows)]
+    arms = sorted({row.arm for row in rows if row.arm})
+    return {
+        "session": info.id,
+        "model": info.model,
+        "device": info.device,
+        "samples": len(rows),
+        "measured": measured,
+        "transient": transient,
+        "transient_skipped": skipped,
+        "policies": sorted(set(policies), key=policies.index),
+        "arms": arms,
+        "experiment_id": info.experiment_id,
+    }
+
+
+def _base(options: dict) -> dict:
+    return {"threshold": options["threshold"], "alpha": options["alpha"]}
+
+
+def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], stages, options: dict,
+                 skip_transient: bool, names=("A", "B")) -> dict:
+    """B's sessions against A's: one process per side, or replicated processes."""
+    overlap = {i.id for i in side_a} & {i.id for i in side_b}
+    if overlap:
+        raise CompareError(f"A and B share session {sorted(overlap)[0]}: give two sessions (or sets of "
+                           "sessions), or one to compare its arms or policy segments")
+    processes, described = [], []
+    for name, infos in zip(names, (side_a, side_b)):
+        side_rows, side_info = [], []
+        for info in infos:
+            rows = store.samples(info.id)
+            used, measured, transient = _measured(info, rows, name, skip_transient)
+            side_rows.append(used)
+            side_info.append(_session_side(info, rows, measured, transient, skip_transient))
+        processes.append(side_rows)
+        described.append(side_info)
+    floor = None
+    if len(side_a) == 1 and len(side_b) == 1:
+        every = [row for side in processes for rows in side for row in rows]
+        floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages, every))
+    results = compare_sides(processes[0], processes[1], stages, floor=floor, **options)
+    report = {**_base(options), "stages": [r.to_dict() for r in results]}
+    if floor is not None:
+        return {"mode": "sessions", "a": described[0][0], "b": described[1][0], "evidence": results[0].evidence
+                if results else "", "noise_floor_source": floor.source, **report}
+    return {"mode": "replicated", "a": _replicated_side(side_a, described[0]),
+            "b": _replicated_side(side_b, described[1]), "evidence": results[0].evidence if results else "",
+            **report}
+
+
+def _replicated_side(infos: list[SessionInfo], described: list[dict]) -> dict:
+    models = sorted({i.model for i in infos})
+    return {
+        "sessions": [i.id for i in infos],
+        "processes": len(infos),
+        "model": models[0] if len(models) == 1 else models,
+        "device": infos[0].device,
+        "experiment_id": infos[0].experiment_id if len({i.experiment_id for i in infos}) == 1 else None,
+        "measured": sum(d["measured"] for d in described),
+        "policies": sorted({p for d in described for p in d["policies"]}),
+        "arms": sorted({a for d in described for a in d["arms"]}),
+    }
+
+
+def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stages, options: dict,
+                      skip_transient: bool) -> dict:
+    """One experiment: side A against B, or its arms across the replicates."""
+    sides = {info.side for info in infos}
+    if sides >= {"A", "B"}:
+        report = sides_report(store, [i for i in infos if i.side == "A"], [i for i in infos if i.side == "B"],
+                              stages, options, skip_transient)
+        return {**report, "experiment_id": experiment_id}
+    sessions = []
+    for info in infos:
+        rows = store.samples(info.id)
+        used, _, _ = _measured(info, rows, info.id, skip_transient)
+        sessions.append((info.settings, used))
+    if not any(has_arms(rows) for _, rows in sessions):
+        raise NothingToCompareError(
+            f"nothing to compare: experiment {experiment_id} ran one setting in {len(infos)} processes; "
+            f"compare it with another (`vlmtop compare {experiment_id} SESSION|exp-...`)"
+        )
+    pairs = compare_arms_replicated(sessions, stages, **options)
+    return {"mode": "replicated-arms", "experiment_id": experiment_id, "sessions": [i.id for i in infos],
+            "processes": len(infos), **_base(options), "comparisons": [p.to_dict() for p in pairs]}
+
+
+def session_report(info: SessionInfo, rows: list[SampleRecord], stages, options: dict, skip_transient: bool) -> dict:
+    """One session: its arms, else its policy segments; with its reliability when ids repeat."""
+    session_id = info.id
+    if not rows:
+        raise NotEnoughSamplesError(f"session {session_id} has no samples yet")
+    rel = reliability(rows)
+    extra = {"reliability": rel} if rel else {}
+    if has_arms(rows):
+        segs, pairs = compare_arms(rows, info.settings, stages, **options)
+        if pairs and all(p.skipped for p in pairs):
+            raise NotEnoughSamplesError(f"no two arms of session {session_id} have 2 measured samples each "
+                                        f"({pairs[0].skipped})")
+        return {"mode": "arms", "session": session_id, **_base(options),
+                "segments": [{"index": i, **s.to_dict()} for i, s in enumerate(segs)],
+                "comparisons": [p.to_dict() for p in pairs], **extra}
+    segs = segments(rows)
+    if len(segs) < 2:
+        if rel:
+            return {"mode": "reliability", "session": session_id, **_base(options), "comparisons": [], **extra}
+        raise NothingToCompareError(
+            f"nothing to compare: session {session_id} ran under one policy ({segs[0].label}); "
+            f"give a second session"
+        )
+    pairs = compare_segments(segs, stages, skip_transient=skip_transient, **options)
+    if all(pair.skipped for pair in pairs):
+        raise NotEnoughSamplesError(
+            f"no two consecutive policy segments of session {session_id} have 2 measured "
+            f"samples each ({pairs[0].skipped})"
+        )
+    return {
+        "mode": "segments",
+        "session": session_id,
+        **_base(options),
+        "skip_transient": skip_transient,
+        "segments": [{"index": i, **seg.to_dict()} for i, seg in enumerate(segs)],
+        "comparisons": [pair.to_dict() for pair in pairs],
+        **extra,
+    }
+
+
+def build_report(store, a: str, b: str | None, stages: Sequence[str] | None, options: dict,
+                 skip_transient: bool) -> dict:
+    """The report for `vlmtop compare A [B]` (see the module docstring)."""
+    side_a, experiment = resolve_side(store, a)
+    if b is None:
+        if experiment:
+            return experiment_report(store, experiment, side_a, stages, options, skip_transient)
+        if len(side_a) > 1:
+            raise CompareError(f"{a!r} is one side: give B as well (`vlmtop compare {a} B`)")
+        return session_report(side_a[0], store.samples(side_a[0].id), stages, options, skip_transient)
+    side_b, _ = resolve_side(store, b)
+    if len(side_a) == len(side_b) == 1 and side_a[0].id == side_b[0].id:
+        raise CompareError(
+            f"A and B are the same session ({side_a[0].id}): give two sessions, or one to "
+            f"compare its arms or policy segments"
+        )
+    return sides_report(store, side_a, side_b, stages, options, skip_transient)

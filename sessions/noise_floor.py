@@ -1,0 +1,127 @@
+"""The process-noise floor: how far apart two processes of identical settings land.
+
+With one process per side a comparison cannot estimate the between-process variance
+from its own data, so it borrows it (sessions/hierarchical.py), from the best source
+there is:
+
+1. Replicated sessions already in the database: completed sessions of the same model,
+   device, dtype and settings (`vlmtop run --repeat N` makes them), the compared
+   sessions left out. 3 or more such sessions: the standard deviation of their log
+   medians per stage (pooled over such groups) is the process noise.
+2. Otherwise a default measured by bench/processes.py on this project's 2-core CI
+   machine (docs/stats.md has the figures and the method). It is a machine's figure,
+   not a law: `vlmtop run --repeat 3` gives the database its own.
+
+The floor shown to people is the relative change two processes reach by noise alone one
+time in 20: exp(1.96 x sqrt(2) x sd) - 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .record import SampleRecord
+from .rows import SessionInfo
+from .segments import is_measured
+
+# Log-scale SD of a process's stage median between processes of identical settings,
+# measured by `python bench/processes.py` (8 processes of tiny-qwen2-vl x 24 blocks, CPU,
+# 1 torch thread, 2 cores shared with other jobs; docs/stats.md "Process noise"), rounded
+# up. ttft and other (not measured then) take prefill's, the largest.
+DEFAULT_PROCESS_SD = {
+    "vision_ms": 0.11,
+    "projector_ms": 0.05,
+    "prefill_ms": 0.25,
+    "decode_ms": 0.13,
+    "decode_per_token_ms": 0.13,
+    "ttft_ms": 0.25,
+    "e2e_ms": 0.13,
+    "other_ms": 0.25,
+}
+DEFAULT_SD_OTHER = 0.25
+DEFAULT_SOURCE = "default process noise of bench/processes.py on a 2-core CPU machine (docs/stats.md)"
+MIN_REPLICATES = 3  # sessions of one setting needed to estimate its process noise
+MAX_SESSIONS_PER_GROUP = 20  # the newest ones: bounded reading on a long-lived database
+# Settings that do not change what a process measures (how long it ran, which experiment).
+VOLATILE_SETTINGS = ("experiment", "count", "duration_s", "sample_timeout_s")
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    sds: dict[str, float] = field(default_factory=dict)  # stage -> log SD between processes
+    source: str = DEFAULT_SOURCE
+    other: float | None = DEFAULT_SD_OTHER  # stages without their own figure
+
+    def sd(self, stage: str) -> float | None:
+        return self.sds.get(stage, self.other)
+
+    def relative(self, stage: str) -> float | None:
+        """The change two processes reach by noise alone 1 time in 20."""
+        sd = self.sd(stage)
+        return None if sd is None else math.exp(Z95 * math.sqrt(2.0) * sd) - 1.0
+
+
+DEFAULT_FLOOR = NoiseFloor(dict(DEFAULT_PROCESS_SD))
+
+
+def settings_key(info: SessionInfo) -> str:
+    """What makes two sessions replicates of one setting."""
+    settings = {k: v for k, v in (info.settings or {}).items() if k not in VOLATILE_SETTINGS}
+    return json.dumps([info.model, info.device, info.dtype, settings], sort_keys=True, default=str)
+
+
+def process_sd(per_session: Sequence[Sequence[SampleRecord]], stages: Iterable[str]) -> dict[str, float]:
+    """Log-median SD between the sessions of ONE setting, per stage (needs 2+ sessions)."""
+    from .compare import stage_values  # compare imports this module's users, not this module
+
+    out = {}
+    for stage in stages:
+        logs = []
+        for rows in per_session:
+            values, _ = stage_values(rows, stage)
+            values = values[np.isfinite(values)]
+            if values.size >= 2 and np.median(values) > 0:
+                logs.append(math.log(float(np.median(values))))
+        if len(logs) >= 2:
+            out[stage] = float(np.std(logs, ddof=1))
+    return out
+
+
+def floor_from_store(store, sides: Sequence[Sequence[SessionInfo]], stages: Sequence[str]) -> NoiseFloor:
+    """Process noise from replicated sessions in ``store`` matching a side's settings (the
+    compared sessions left out), pooled over the matching groups; else the default."""
+    compared = {info.id for side in sides for info in side}
+    wanted = {settings_key(info) for side in sides for info in side}
+    groups: dict[str, list[SessionInfo]] = {}
+    for info in store.sessions():
+        if info.id in compared or info.status != "completed" or info.measured_count < 2:
+            continue
+        key = settings_key(info)
+        if key in wanted:
+            groups.setdefault(key, []).append(info)
+    groups = {k: v[-MAX_SESSIONS_PER_GROUP:] for k, v in groups.items() if len(v) >= MIN_REPLICATES}
+    if not groups:
+        return DEFAULT_FLOOR
+    pooled: dict[str, list[float]] = {}  # stage -> [sum of squares, degrees of freedom]
+    count = 0
+    for infos in groups.values():
+        rows = [[r for r in store.samples(info.id) if is_measured(r)] for info in infos]
+        count += len(infos)
+        for stage, sd in process_sd(rows, stages).items():
+            acc = pooled.setdefault(stage, [0.0, 0.0])
+            acc[0] += sd**2 * (len(infos) - 1)
+            acc[1] += len(infos) - 1
+    sds = {stage: math.sqrt(ss / df) for stage, (ss, df) in pooled.items() if df > 0}
+    if not sds:
+        return DEFAULT_FLOOR
+    model = groups[next(iter(groups))][0].model
+    source = (f"{count} replicated sessions of {model} with the same settings in this database "
+              f"(their between-process spread)")
+    # A stage the replicates did not measure falls back to the default figure.
+    return NoiseFloor(sds, source, other=DEFAULT_SD_OTHER)

@@ -1,0 +1,234 @@
+"""The table `vlmtop compare` prints, drawn from the report dict (the JSON output).
+
+Every table says which evidence its verdicts rest on (paired in one process, replicated
+across N processes, one process per side), and an `inconclusive` verdict says why.
+"""
+
+from __future__ import annotations
+
+from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SLOWER
+from vlmtop.sessions.record import stage_label
+
+TESTS = {
+    "wilcoxon": "Wilcoxon signed-rank",
+    "mann-whitney": "Mann-Whitney U",
+    "welch-t": "Welch t-test on process log medians",
+    "t": "t-test on process log medians",
+    "one-sample-t": "t-test of the processes' log ratios",
+}
+VERDICT_STYLES = {FASTER: "bold green", SLOWER: "bold red", INCONCLUSIVE: "yellow"}
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:,.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _ci(row: dict, digits: int) -> str:
+    low, high = row["ci_low"], row["ci_high"]
+    return "-" if low is None or high is None else f"{low:.{digits}f}-{high:.{digits}f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _verdict(row: dict) -> str:
+    # The note (why inconclusive) is printed once under the table: a narrow terminal
+    # would wrap it inside the column.
+    return f"[{VERDICT_STYLES.get(row['verdict'], 'dim')}]{row['verdict']}[/]"
+
+
+def _stage_table(title: str, stages: list[dict], heads=("median A", "median B")):
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("stage", no_wrap=True)
+    table.add_column(heads[0], justify="right")
+    table.add_column(heads[1], justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("95% CI", justify="right")
+    table.add_column("p", justify="right")
+    shares = any(r.get("between_process_share") is not None for r in stages)
+    if shares:
+        table.add_column("proc.", justify="right")
+    table.add_column("verdict")
+    for r in stages:
+        cells = [
+            stage_label(r["stage"]) + ("*" if r["paired"] else ""),
+            _ms(r["median_a"]),
+            _ms(r["median_b"]),
+            _ratio(r["ratio"]),
+            _ci(r, 2 if shares else 3),
+            _p(r["p_value"]),
+        ]
+        if shares:
+            share = r.get("between_process_share")
+            cells.append("-" if share is None else f"{share:.0%}")
+        table.add_row(*cells, _verdict(r))
+    return table
+
+
+def _legend(report: dict, stages: list[dict]) -> str:
+    threshold = report["threshold"]
+    text = (
+        f"[dim]medians in ms; ratio = B/A; verdict `same` unless p < {report['alpha']:g}, the CI "
+        f"excludes 1 and the change exceeds {threshold:.1%}"
+    )
+    pairs = max((r["n_pairs"] for r in stages if r["paired"]), default=0)
+    if pairs:
+        text += f"; * paired on {pairs} sample ids"
+    tests = sorted({TESTS.get(r["test"].split(" + ")[0], r["test"]) for r in stages})
+    text += f"; p: {', '.join(tests)}"
+    if any(r.get("between_process_share") is not None for r in stages):
+        text += ("; proc. = the between-process share of the variance of log latency (sample ids' "
+                 "own levels removed)")
+    e2e = [r for r in stages if r["stage"] == "e2e_ms"]
+    if e2e and (e2e[0]["outliers_a"] or e2e[0]["outliers_b"]):
+        text += (
+            f"; e2e Tukey outliers (counted, kept): A {e2e[0]['outliers_a']}, "
+            f"B {e2e[0]['outliers_b']}"
+        )
+    return text + "[/]"
+
+
+def _evidence(stages: list[dict]) -> str | None:
+    kinds = sorted({r["evidence"] for r in stages if r.get("evidence")})
+    return f"evidence: {'; '.join(kinds)}" if kinds else None
+
+
+def _transient_note(label: str, transient: int, skipped: bool) -> str | None:
+    if not transient:
+        return None
+    what = (
+        "left out (--skip-transient)"
+        if skipped
+        else "flagged and kept; --skip-transient leaves them out"
+    )
+    return (
+        f"[yellow]{label}: the first {transient} measured sample{'s' * (transient != 1)} look "
+        f"like a warm-up transient ({what})[/]"
+    )
+
+
+def print_report(report: dict) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    mode = report["mode"]
+    every: list[dict] = []
+    if mode in ("sessions", "replicated"):
+        every = report["stages"]
+        _print_sides(console, report)
+    elif mode == "segments":
+        every = _print_segments(console, report)
+    elif mode in ("arms", "replicated-arms"):
+        every = _print_arms(console, report)
+    if report.get("reliability"):
+        console.print(report["reliability"]["line"])
+    if every:
+        evidence = _evidence(every)
+        if evidence:
+            console.print(f"[bold]{evidence}[/]")
+        console.print(_legend(report, every))
+
+
+def _print_sides(console, report: dict) -> None:
+    a, b = report["a"], report["b"]
+    if report["mode"] == "sessions":
+        title = (f"A {a['session']} ({a['measured']} measured) -> "
+                 f"B {b['session']} ({b['measured']} measured)")
+    else:
+        title = (f"A: {a['processes']} processes ({a['measured']} measured) -> "
+                 f"B: {b['processes']} processes ({b['measured']} measured)")
+    console.print(_stage_table(title, report["stages"]))
+    if report["mode"] == "replicated":
+        for name, side in (("A", a), ("B", b)):
+            console.print(f"[dim]{name}: {', '.join(side['sessions'])}[/]")
+    else:
+        for name, side in (("A", a), ("B", b)):
+            if len(side["policies"]) > 1:
+                console.print(
+                    f"[yellow]{name} ran under {len(side['policies'])} policy settings, "
+                    f"pooled here; `vlmtop compare {side['session']}` compares them[/]"
+                )
+            note = _transient_note(f"{name} {side['session']}", side["transient"], bool(side["transient_skipped"]))
+            if note:
+                console.print(note)
+    for name, side in (("A", a), ("B", b)):
+        if len(side.get("arms") or ()) > 1:
+            console.print(f"[yellow]{name} ran {len(side['arms'])} arms, pooled here; compare one session "
+                          f"alone to compare its arms[/]")
+    floors = {r.get("noise_floor") for r in report["stages"] if r.get("noise_floor") is not None}
+    notes = sorted({r["verdict_note"] for r in report["stages"] if r.get("verdict_note")})
+    for note in notes:
+        console.print(f"[yellow]inconclusive ({note}): the samples differ, but not beyond what the "
+                      "noise between processes can do[/]")
+    if floors:
+        span = f"{min(floors):.1%}" if len(floors) == 1 else f"{min(floors):.1%}-{max(floors):.1%}"
+        console.print(
+            f"[dim]process-noise floor: two processes of identical settings differ by up to {span} "
+            f"(95%), from {report['noise_floor_source']}; `vlmtop run --repeat N` on each side "
+            f"measures instead of assuming[/]"
+        )
+
+
+def _print_segments(console, report: dict) -> list[dict]:
+    console.print(f"session {report['session']}: {len(report['segments'])} policy segments")
+    every: list[dict] = []
+    for pair in report["comparisons"]:
+        sa, sb = pair["a"], pair["b"]
+        title = (
+            f"seq {sa['first_seq']}-{sa['last_seq']} {_segment_label(sa)}\n"
+            f"  -> seq {sb['first_seq']}-{sb['last_seq']} {_segment_label(sb)}"
+        )
+        if pair.get("skipped"):
+            console.print(f"{title}\n[dim]  skipped: {pair['skipped']}[/]")
+            continue
+        console.print(_stage_table(title, pair["stages"]))
+        every += pair["stages"]
+    for seg in report["segments"]:
+        note = _transient_note(
+            f"segment seq {seg['first_seq']}-{seg['last_seq']}", seg["transient"], report["skip_transient"]
+        )
+        if note:
+            console.print(note)
+    return every
+
+
+def _print_arms(console, report: dict) -> list[dict]:
+    if report["mode"] == "arms":
+        console.print(f"session {report['session']}: arms, each against the baseline")
+    else:
+        console.print(f"experiment {report['experiment_id']}: arms across {report['processes']} processes, "
+                      "each against the baseline")
+    segs = report.get("segments") or []
+    every: list[dict] = []
+    for pair in report["comparisons"]:
+        where = ""
+        if pair.get("segment") is not None:
+            seg = segs[pair["segment"]]
+            where = f"  (segment seq {seg['first_seq']}-{seg['last_seq']} {_segment_label(seg)})"
+        title = f"{pair['baseline']} -> {pair['arm']}{where}"
+        if pair.get("skipped"):
+            console.print(f"{title}\n[dim]  skipped: {pair['skipped']}[/]")
+            continue
+        console.print(_stage_table(title, pair["stages"], heads=("baseline", "arm")))
+        every += pair["stages"]
+    return every
+
+
+def _segment_label(seg: dict) -> str:
+    knobs = "".join(f" {k}={v}" for k, v in (seg.get("knobs") or {}).items())
+    return (
+        f"cache={seg['cache_policy']} warmup={seg['warmup_policy']} timing={seg['timing_mode']}{knobs} "
+        f"({seg['measured']} measured)"
+    )
