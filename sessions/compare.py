@@ -30,21 +30,17 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.stage_table import BY_NAME, STAGES, stage_def
 from vlmtop.sessions.bootstrap import ratio as safe_ratio
 from vlmtop.sessions.bootstrap import ratio_ci
 from vlmtop.sessions.rank_tests import mann_whitney_p, wilcoxon_p  # noqa: F401 (public)
-from vlmtop.sessions.record import STAGE_COLUMNS, SampleRecord
+from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.segments import Segment, is_measured, segments  # noqa: F401 (public)
 from vlmtop.sessions.stats import MISSING, NORMAL, as_array, classify_outliers
 
-DECODE_PER_TOKEN = "decode_per_token_ms"
-# Every stage a comparison covers by default: the stored columns plus per-token decode
-# (placed after decode, where the dashboard shows it).
-_AFTER_DECODE = STAGE_COLUMNS.index("decode_ms") + 1
-COMPARE_STAGES = (*STAGE_COLUMNS[:_AFTER_DECODE], DECODE_PER_TOKEN, *STAGE_COLUMNS[_AFTER_DECODE:])
-# Per-token decode (vLLM's TPOT) is `decode/tok` on screen (record.stage_label) and
-# `decode_per_token_ms` in JSON: a stage selection takes either spelling, and `tpot`.
-STAGE_ALIASES = {"decode/tok": DECODE_PER_TOKEN, "decode_per_token": DECODE_PER_TOKEN, "tpot": DECODE_PER_TOKEN}
+DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
+# Every stage a comparison covers by default: all of core/stage_table.py, in its order.
+COMPARE_STAGES = tuple(stage.column for stage in STAGES)
 
 ALPHA = 0.05
 # Changes of the median smaller than 2 % are called `same` even when significant. Inside
@@ -252,14 +248,11 @@ def compare(
 
 def canonical_stage(text: str) -> str:
     """A stage as a person writes it (``prefill``, ``e2e_ms``, ``decode/tok``, ``tpot``) -> its
-    column name, as in JSON (``decode_per_token_ms``)."""
-    name = text.strip().lower().replace("-", "_")
-    name = STAGE_ALIASES.get(name, name)
-    if name not in COMPARE_STAGES and f"{name}_ms" in COMPARE_STAGES:
-        name = f"{name}_ms"
-    if name not in COMPARE_STAGES:
-        raise CompareError(f"unknown stage {text!r}: one of {', '.join(stage_option_names())}")
-    return name
+    column name, as in JSON (``decode_per_token_ms``): core/stage_table.py's names and aliases."""
+    try:
+        return stage_def(text.replace("-", "_")).column
+    except VlmtopError:
+        raise CompareError(f"unknown stage {text!r}: one of {', '.join(stage_option_names())}") from None
 
 
 def stage_option_names() -> list[str]:

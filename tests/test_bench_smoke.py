@@ -52,12 +52,13 @@ def test_run_all_quick_writes_every_section(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = out.read_text()
     for heading in ("## Agreement", "## The seed's multipass", "## Effect of the cache policy", "## Coverage",
-                    "## Timer overhead", "## Worker throughput", "## Dashboard", "## Session database"):
+                    "## Timer overhead", "## Worker throughput", "## Dashboard", "## Session database",
+                    "## False positives"):
         assert report.count(heading) == 1, heading
     assert "quick smoke run" in report
     figures = json.loads(out.with_suffix(".json").read_text())
     assert set(figures) == {"agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store",
-                            "machine", "quick"}
+                            "processes", "machine", "quick"}
     assert figures["machine"]["torch"] and figures["quick"] is True
     for name in ("agreement", "multipass", "coverage", "overhead", "worker", "store"):
         assert figures[name]["machine"]["torch"], name  # as each bench's --json prints it

@@ -174,3 +174,12 @@ def test_the_headless_summary_is_per_segment_after_a_policy_change(tmp_path):
     _print_summary(console, info, segments, "completed", tmp_path / "s.db")
     text = console.export_text()
     assert "cache=empty" in text and "2 policy segments, summarised apart" in text
+
+
+def test_the_headless_summary_reports_reliability_when_sample_ids_repeat(tmp_path, capsys):
+    folder = _images(tmp_path / "imgs", ["a.png", "b.png", "c.png"])
+    assert main(["run", "--headless", "--json", "--samples", str(folder), "--count", "6", *QUICK,
+                 "--db", str(tmp_path / "s.db")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    reliability = report["reliability"]  # a fixed count cycles the folder: every id twice
+    assert reliability["samples"] == 3 and reliability["line"].startswith("reliability of prefill")

@@ -149,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
     }
     with SessionStore.open(db_path(args.db), create=False) as store:
         report = build_report(store, args.a, args.b, args.stages, options, args.skip_transient)
+        note = store.unreadable_note()
+    if note:  # a damaged or hand-edited file: what the statistics left out
+        print(f"vlmtop: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:

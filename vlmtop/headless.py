@@ -67,6 +67,7 @@ class InFlightColumn(ProgressColumn):
 
 def run_headless(settings, db, as_json: bool = False) -> int:
     from vlmtop.sessions.store import SessionStore
+    from vlmtop.sessions.reliability import reliability
     from vlmtop.sessions.summary import summarize_segments, summarize_session
     from vlmtop.sessions.worker import Worker, default_threads
 
@@ -125,16 +126,21 @@ def run_headless(settings, db, as_json: bool = False) -> int:
             else:
                 segments = summarize_segments(store, worker.session_id)
                 pooled = summarize_session(store, worker.session_id)
+                repeats = reliability(list(store.iter_samples(worker.session_id)))
     if info.failed_before_any_sample:
         raise VlmtopError(info.failed_before_any_sample)
     if as_json:
         report = {"session": info.to_dict(), "db": str(db), "stages": [s.to_dict() for s in pooled]}
         if len(segments) > 1:
             report["segments"] = [seg.to_dict() for seg in segments]
+        if repeats:
+            report["reliability"] = repeats
         json.dump(report, sys.stdout, indent=2, default=str)
         print()
     else:
         _print_summary(Console(), info, segments, status, db)
+        if repeats:  # sample ids measured more than once: how much of prefill's spread is the sample
+            Console().print(Text(repeats["line"]))
         for name in sorted(unlocated):
             err.print(Text(f"vlmtop: {name}: not located in {info.model}; its time is in other "
                            f"(declare it with --stage {name}=PATH)", style="yellow"))
