@@ -60,7 +60,7 @@ def _stage_table(title: str, stages: list[dict], heads=("median A", "median B"))
     shares = any(r.get("between_process_share") is not None for r in stages)
     if shares:
         table.add_column("proc.", justify="right")
-    table.add_column("verdict")
+    table.add_column("verdict", no_wrap=True, min_width=len("inconclusive"))  # never cut a verdict
     for r in stages:
         cells = [
             stage_label(r["stage"]) + ("*" if r["paired"] else ""),
