@@ -8,18 +8,15 @@ attach` and `vlmtop stop` work on the same database as for a local run.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from vlmtop.core.errors import VlmtopError, first_line
-from vlmtop.headless import HEADLESS_DEFAULT_COUNT, _median
+from vlmtop.headless import HEADLESS_DEFAULT_COUNT, report_experiment
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'vlmtop[ray]'"
 
@@ -88,7 +85,7 @@ def run_on_ray(settings, db, address: str | None, repeat: int | None = None, alt
     with contextlib.redirect_stdout(sys.stderr):
         experiment_id, interrupted = _run(ray, settings, db, address, repeat, alternate_model, workers,
                                           gpus_per_worker, cpus_per_worker, spread)
-    return _report(db, experiment_id, alternate_model, interrupted, as_json)
+    return report_experiment(db, experiment_id, alternate_model, interrupted, as_json)
 
 
 def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_worker, cpus_per_worker, spread):
@@ -138,51 +135,3 @@ def _run_with_progress(settings, db, replicates, experiment_id, options, per_pro
 
     with progress:
         return Fleet(settings, db, replicates, experiment_id, options, on_commit, on_end).run()
-
-
-def _report(db, experiment_id: str, alternate_model, interrupted: bool, as_json: bool) -> int:
-    from vlmtop.sessions.store import SessionStore
-
-    with SessionStore.open(db, create=False, readonly=True) as store:
-        infos = store.experiment_sessions(experiment_id)
-        medians = {info.id: {column: _median(store.column(info.id, column, measured_only=True))
-                             for column in ("prefill_ms", "e2e_ms")} for info in infos}
-    if as_json:
-        json.dump({"experiment_id": experiment_id, "db": str(db),
-                   "sessions": [{**info.to_dict(), "medians": medians[info.id]} for info in infos]},
-                  sys.stdout, indent=2, default=str)
-        print()
-    else:
-        Console().print(_table(experiment_id, infos, medians, alternate_model))
-        Console().print(Text(f"`vlmtop compare {experiment_id}` compares across these processes"
-                             + (" (side A against side B)" if alternate_model else "")))
-    err = Console(stderr=True)
-    if interrupted:
-        err.print(Text(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
-        return 130
-    bad = [info for info in infos if info.status in ("failed", "interrupted")]
-    if bad:
-        err.print(Text(f"vlmtop: {len(bad)} of {len(infos)} processes {bad[0].status}; the first: {bad[0].error}",
-                       style="red"))
-        return 1
-    return 0
-
-
-def _table(experiment_id, infos, medians, alternate_model) -> Table:
-    table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} Ray actors, medians in ms "
-                               f"(node ids and more: --json)"), title_justify="left")
-    columns = ["#", *(["side"] if alternate_model else []), "session", "host/pid", "device", "status",
-               "measured", "prefill p50", "e2e p50"]
-    for column in columns:
-        numeric = column in ("#", "measured", "prefill p50", "e2e p50")
-        # the session id is what a person types next: never cut; a long device name may be
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=column in ("session", "status"),
-                         overflow="ellipsis" if column == "device" else "fold",
-                         max_width=16 if column == "device" else None)
-    for info in infos:
-        m = medians[info.id]
-        table.add_row(str(info.replicate), *([info.side or ""] if alternate_model else []), info.id,
-                      escape(f"{info.hostname or '-'}/{info.pid or '-'}"), escape(info.device_name or info.device),
-                      info.status, str(info.measured_count),
-                      *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms")))
-    return table

@@ -231,6 +231,14 @@ def run_replicated(settings, db, repeat: int, alternate_model: str | None = None
                 done_before[0] += store.session(rep.session_id).measured_count
             if interrupted:
                 break
+    return report_experiment(db, experiment_id, alternate_model, interrupted, as_json)
+
+
+def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool, as_json: bool) -> int:
+    """The end of a replicated run (local or on Ray): one row per process, then the exit
+    status: 130 interrupted, 1 when a process failed or was lost, else 0."""
+    from vlmtop.sessions.store import SessionStore
+
     with SessionStore.open(db, create=False, readonly=True) as store:
         infos = store.experiment_sessions(experiment_id)
         medians = {info.id: {column: _median(store.column(info.id, column, measured_only=True))
@@ -241,32 +249,39 @@ def run_replicated(settings, db, repeat: int, alternate_model: str | None = None
                   sys.stdout, indent=2, default=str)
         print()
     else:
-        table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} processes, medians in ms"),
-                      title_justify="left")
-        columns = ("#", "side", "model", "session", "status", "measured", "prefill p50", "e2e p50")
-        for column in columns if alternate_model else tuple(c for c in columns if c != "side"):
-            numeric = column in ("#", "measured", "prefill p50", "e2e p50")
-            # ids are what a person types next: never cut them
-            table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "session",
-                             overflow="fold")
-        for info in infos:
-            m = medians[info.id]
-            cells = [str(info.replicate), *([info.side or ""] if alternate_model else []), escape(info.model), info.id,
-                     info.status, str(info.measured_count),
-                     *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms"))]
-            table.add_row(*cells)
-        out = Console()
-        out.print(table)
-        out.print(Text(f"`vlmtop compare {experiment_id}` compares across these processes"
-                       + (" (side A against side B)" if alternate_model else "")))
+        Console().print(_experiment_table(experiment_id, infos, medians, alternate_model))
+        Console().print(Text(f"`vlmtop compare {experiment_id}` compares across these processes"
+                             + (" (side A against side B)" if alternate_model else "")))
+    err = Console(stderr=True)
     if interrupted:
         err.print(Text(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
         return 130
-    failed = [info for info in infos if info.status == "failed"]
-    if failed:
-        err.print(Text(f"vlmtop: {len(failed)} of {len(infos)} processes failed; the first: {failed[0].error}", style="red"))
+    bad = [info for info in infos if info.status in ("failed", "interrupted")]
+    if bad:
+        err.print(Text(f"vlmtop: {len(bad)} of {len(infos)} processes {bad[0].status}; the first: {bad[0].error}",
+                       style="red"))
         return 1
     return 0
+
+
+def _experiment_table(experiment_id, infos, medians, alternate_model) -> Table:
+    table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} processes, medians in ms "
+                               f"(node ids and more: --json)"), title_justify="left")
+    columns = ["#", *(["side"] if alternate_model else []), "session", "host/pid", "device", "status",
+               "measured", "prefill p50", "e2e p50"]
+    for column in columns:
+        numeric = column in ("#", "measured", "prefill p50", "e2e p50")
+        # the session id is what a person types next: never cut; a long device name may be
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column in ("session", "status"),
+                         overflow="ellipsis" if column == "device" else "fold",
+                         max_width=16 if column == "device" else None)
+    for info in infos:
+        m = medians[info.id]
+        table.add_row(str(info.replicate), *([info.side or ""] if alternate_model else []), info.id,
+                      escape(f"{info.hostname or '-'}/{info.pid or '-'}"), escape(info.device_name or info.device),
+                      info.status, str(info.measured_count),
+                      *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms")))
+    return table
 
 
 def _median(values) -> float | None:
