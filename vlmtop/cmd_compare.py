@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
 from vlmtop.sessions.compare import (
     ALPHA,
@@ -62,14 +63,7 @@ def threshold_value(text: str) -> float:
     return value
 
 
-def alpha_value(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a significance level: {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"alpha {text} out of range: use 0 < alpha < 1")
-    return value
+alpha_value = number(float, low=0, low_open=True, high=1, what="a significance level 0 < alpha < 1")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
+from vlmtop.argtypes import nonnegative_float, positive_float, positive_int
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.policies import CACHE, TIMING, Policies
@@ -91,36 +91,6 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     from vlmtop.cmd_dashboard import add_interval_option
 
     add_interval_option(out)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
 
 
 def settings_from(args: argparse.Namespace, family: str | None = None):

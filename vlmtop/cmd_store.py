@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.export import FORMATS, STDOUT, choose_format, export_session
@@ -60,14 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=run_export)
 
 
-def _seq(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a sample number (seq)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a sample number: seq counts from 0")
-    return value
+_seq = number(int, low=0, what="a sample number (seq, from 0)")
 
 
 def print_unreadable(store: SessionStore) -> None:
