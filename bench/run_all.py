@@ -173,16 +173,18 @@ def multipass(r: dict) -> str:
         "",
         table(["stage", "single-pass ms", "multipass ms", "ratio"], rows),
         "",
-        f"Prefill from the seed's separate forward is {seed['stages']['prefill']['ratio']['median']:.2f}x the prefill inside "
-        "`generate()`: a plain `model()` call computes logits for every prompt position, `generate()` only for the "
-        "last one. Decode by subtraction (e2e - vision - prefill of other runs) then inherits every error of the "
-        "runs it subtracts: per sample it is off from the measured decode by "
-        f"{fmt(seed['decode_excess_ms'])} ms (p10..p90), while the measured decode of the same samples spreads "
-        f"{seed['stages']['decode']['single_pass_ms']['p10']:.1f}..{seed['stages']['decode']['single_pass_ms']['p90']:.1f} ms. "
+        f"The seed's prefill is {seed['stages']['prefill']['ratio']['median']:.2f}x the prefill inside `generate()`. "
+        "It is timed as the seed did (vlmtop.core.multipass): in a separate `model()` forward, from the forward hook "
+        "of the first decoder block to the forward hook of the last, so it leaves out the embeddings, block 0 "
+        "itself, the final norm and `lm_head` (biased low), while that forward computes logits for every prompt "
+        "position. Vision and prefill are means of 3 runs, as in the seed. Decode by subtraction (e2e - vision - "
+        "prefill of other runs) then inherits every error of the runs it subtracts: per sample it is off from the "
+        f"measured decode by {fmt(seed['decode_excess_ms'])} ms (p10..p90), while the measured decode of the same "
+        f"samples spreads {seed['stages']['decode']['single_pass_ms']['p10']:.1f}.."
+        f"{seed['stages']['decode']['single_pass_ms']['p90']:.1f} ms. "
         f"It also books as decode the {fmt(seed['single_pass_other_ms'])} ms of `generate()`'s own work that "
-        "single-pass reports as `other_ms`; when the median error is small, it is because the inflated prefill "
-        "happens to cancel that, not because the method is right. The seed also needed four runs per sample where "
-        "single-pass needs one, and on CUDA called `empty_cache()` inside the timed total.",
+        "single-pass reports as `other_ms`. The seed also needed several runs per sample where single-pass needs "
+        "one, and on CUDA called `empty_cache()` inside the timed total.",
         "",
     ])
 

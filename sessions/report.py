@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.format import ms
 from vlmtop.core.stage_table import STAGES
 
 from . import report_svg as svg
@@ -34,13 +35,9 @@ th:first-child,td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;
 pre{background:#f6f6f6;padding:8px;overflow:auto}.yes{color:#1a7f37}.coefficients td:nth-child(2){text-align:left}.no{color:#d62728}"""
 
 
-def _ms(value) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:,.2f}"
-
-
 def _cell(value, text: str | None = None) -> str:
     data = "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f' data-value="{value!r}"'
-    return f"<td{data}>{escape(text if text is not None else _ms(value))}</td>"
+    return f"<td{data}>{escape(text if text is not None else ms(value))}</td>"
 
 
 def _table(head: list[str], rows: list[str], cls: str = "") -> str:
@@ -140,7 +137,7 @@ class Report:
         row = self.sample
         lanes = list(LANES) + sorted({s for s, _, _ in row.spans} - set(LANES))
         title = (f"sample seq {row.seq} ({row.sample_id}{', arm ' + row.arm if row.arm else ''}): "
-                 f"e2e {_ms(row.e2e_ms)} ms, {row.image_tokens} image tokens, {row.new_tokens} new tokens")
+                 f"e2e {ms(row.e2e_ms)} ms, {row.image_tokens} image tokens, {row.new_tokens} new tokens")
         chart = svg.timeline(title, [tuple(s) for s in row.spans], lanes) if row.spans else \
             '<p class="note">This sample has no stored spans.</p>'
         return (f'<section id="timeline" data-seq="{row.seq}"><h2>Timeline of one sample</h2><p class="note">'

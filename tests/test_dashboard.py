@@ -15,7 +15,7 @@ from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.worker import RunSettings
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.launch import _wait_for_session
-from vlmtop.tui.widgets.format import ms
+from vlmtop.core.format import ms
 from vlmtop.tui.widgets.stage_table import StageRow
 
 

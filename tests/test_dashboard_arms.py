@@ -26,7 +26,7 @@ from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.arms import arm_order
 from vlmtop.tui.screens.arms import ArmsScreen
 from vlmtop.tui.widgets.arms_panel import ArmsPanel
-from vlmtop.tui.widgets.format import ms
+from vlmtop.core.format import ms
 from vlmtop.tui.widgets.stage_table import StageRow
 
 

@@ -10,7 +10,7 @@ from vlmtop.sessions.compare import compare_rows, is_measured, segments
 from vlmtop.sessions.source import ReplaySource
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.widgets.distribution import axis_line
-from vlmtop.tui.widgets.format import ms
+from vlmtop.core.format import ms
 from vlmtop.tui.widgets.stage_table import StageRow
 
 

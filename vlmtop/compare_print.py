@@ -6,6 +6,7 @@ across N processes, one process per side), and an `inconclusive` verdict says wh
 
 from __future__ import annotations
 
+from vlmtop.core.format import ms
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SLOWER
 from vlmtop.sessions.record import stage_label
 
@@ -17,12 +18,6 @@ TESTS = {
     "one-sample-t": "t-test of the processes' log ratios",
 }
 VERDICT_STYLES = {FASTER: "bold green", SLOWER: "bold red", INCONCLUSIVE: "yellow"}
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if abs(value) < 1 else f"{value:,.1f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -64,8 +59,8 @@ def _stage_table(title: str, stages: list[dict], heads=("median A", "median B"))
     for r in stages:
         cells = [
             stage_label(r["stage"]) + ("*" if r["paired"] else ""),
-            _ms(r["median_a"]),
-            _ms(r["median_b"]),
+            ms(r["median_a"]),
+            ms(r["median_b"]),
             _ratio(r["ratio"]),
             _ci(r, 2 if shares else 3),
             _p(r["p_value"]),
@@ -133,7 +128,7 @@ def print_report(report: dict) -> None:
     elif mode in ("arms", "replicated-arms"):
         every = _print_arms(console, report)
     if report.get("reliability"):
-        console.print(report["reliability"]["line"])
+        console.print(report["reliability"]["line"], soft_wrap=True, markup=False)  # one line, as scripts grep it
     if every:
         evidence = _evidence(every)
         if evidence:

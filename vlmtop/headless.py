@@ -8,7 +8,6 @@ instead of a rate silently falling to 0.0 samples/s.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.format import ms
 
 HEADLESS_DEFAULT_COUNT = 50  # an endless source needs an end when nobody can press q
 SLOW_FACTOR = 10.0  # a sample in flight this many times the median e2e gets a warning
@@ -113,7 +113,7 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         progress.update(
             task,
             rate=f"{(record.seq + 1) / elapsed:.1f} samples/s",
-            last=f"{record.e2e_ms:.1f} ms" if record.e2e_ms is not None else "error",
+            last=f"{ms(record.e2e_ms)} ms" if record.e2e_ms is not None else "error",
         )
 
     worker = Worker(settings, db, on_sample=on_sample, on_loaded=on_loaded, on_start=in_flight.start)
@@ -140,7 +140,7 @@ def run_headless(settings, db, as_json: bool = False) -> int:
     else:
         _print_summary(Console(), info, segments, status, db)
         if repeats:  # sample ids measured more than once: how much of prefill's spread is the sample
-            Console().print(Text(repeats["line"]))
+            Console().print(Text(repeats["line"]), soft_wrap=True)
         for name in sorted(unlocated):
             err.print(Text(f"vlmtop: {name}: not located in {info.model}; its time is in other "
                            f"(declare it with --stage {name}=PATH)", style="yellow"))
@@ -181,7 +181,7 @@ def _summary_table(title: str, stages) -> Table:
     for name in ("n", "mean", "p50", "p90", "p99", "share of e2e"):
         table.add_column(name, justify="right")
     for row in stages:
-        cells = [f"{v:.2f}" if math.isfinite(v) else "-" for v in (row.mean, row.p50, row.p90, row.p99)]
+        cells = [ms(v) for v in (row.mean, row.p50, row.p90, row.p99)]
         share = f"{row.share:.1%}" if row.share is not None else ""
         table.add_row(row.stage, str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
     return table
@@ -280,7 +280,7 @@ def _experiment_table(experiment_id, infos, medians, alternate_model) -> Table:
         table.add_row(str(info.replicate), *([info.side or ""] if alternate_model else []), info.id,
                       escape(f"{info.hostname or '-'}/{info.pid or '-'}"), escape(info.device_name or info.device),
                       info.status, str(info.measured_count),
-                      *(f"{m[c]:.2f}" if m[c] is not None else "-" for c in ("prefill_ms", "e2e_ms")))
+                      *(ms(m[c]) for c in ("prefill_ms", "e2e_ms")))
     return table
 
 

@@ -19,7 +19,7 @@ from vlmtop.sessions.record import stage_label
 from ..arms import ARM_STAGES, arm_display
 from ..widgets.arms_panel import SHORT
 from ..widgets.comparison import VERDICT_STYLE, p_text, why_same
-from ..widgets.format import ms
+from vlmtop.core.format import ms
 
 
 def p50_table(state, stages: list[str], width: int) -> Table:

@@ -19,7 +19,7 @@ from vlmtop.sessions.record import stage_label
 
 from ..arms import ARM_STAGES, arm_display
 from .comparison import VERDICT_STYLE, why_same
-from .format import ms
+from vlmtop.core.format import ms
 
 MARK, COUNT_WIDTH, CELL_WIDTH = 2, 5, 8
 MIN_LABEL, MAX_LABEL = 8, 28

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from vlmtop.core.stage_table import BY_NAME
 from vlmtop.sessions.record import stage_label
 
-from .format import ms
+from vlmtop.core.format import ms
 
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim"}
 LABEL = max(map(len, BY_NAME)) + 1  # the longest stage name fits (core/stage_table.py)
@@ -50,7 +50,7 @@ class ComparisonPanel(Static):
             self.border_title = "single pass vs old multipass method (medians, ms)"
             for label, single, old in multipass:
                 off = (old - single) / single if single else math.nan
-                text.append(f"{label:<{LABEL}}{ms(single)} vs {ms(old)} ")
+                text.append(f"{label:<{LABEL}}{ms(single, 8)} vs {ms(old, 8)} ")
                 text.append(f"{off:+.0%}\n" if math.isfinite(off) else "\n", style="bold")
         elif comparison is not None:
             change, results = comparison
@@ -60,7 +60,7 @@ class ComparisonPanel(Static):
             else:  # medians in ms, before and after the change; ratio = after / before
                 text.append(HEADING + "\n", style="dim")
             for r in results if not isinstance(results, str) else ():
-                text.append(f"{stage_label(r.stage):<{LABEL}}{ms(r.median_a)}{ms(r.median_b)}  ")
+                text.append(f"{stage_label(r.stage):<{LABEL}}{ms(r.median_a, 8)}{ms(r.median_b, 8)}  ")
                 if math.isfinite(r.ratio):
                     text.append(f"×{r.ratio:<6.3f}{r.ci_low:.3f}–{r.ci_high:<8.3f}")
                 else:

@@ -9,7 +9,7 @@ from textual.widget import Widget
 from vlmtop.sessions.stats import HIGH_MILD, HIGH_SEVERE, LOW_MILD, LOW_SEVERE, classify_outliers, count_outliers
 
 from .colors import stage_color
-from .format import ms
+from vlmtop.core.format import ms
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 MARKS = ((50.0, "│"), (90.0, "┆"), (99.0, "┊"))

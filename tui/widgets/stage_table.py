@@ -17,7 +17,7 @@ from vlmtop.core.stage_table import BY_NAME
 
 from ..state import STAGES
 from .colors import stage_color
-from .format import ms
+from vlmtop.core.format import ms
 
 COLUMNS = ("last", "p50", "p90", "p99")
 MARK, CELL_WIDTH = 2, 8  # "▶ ", one ms figure
