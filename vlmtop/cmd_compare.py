@@ -103,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=stage_name,
         metavar="NAME",
         help=f"compare only this stage (repeatable): {', '.join(stage_option_names())}; "
-        "decode_per_token is vLLM's TPOT, shown as decode/tok (either spelling works)",
+        "decode_per_token is vLLM's TPOT (tpot and decode/tok are accepted too)",
     )
     p.add_argument(
         "--fail-on",
