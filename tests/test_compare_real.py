@@ -45,7 +45,7 @@ def test_arms_of_one_session_are_paired_by_sample_id(experiment, capsys):
     for row in by_stage.values():  # every sample ran under both arms: exact pairs
         assert row["paired"] and row["n_pairs"] == COUNT and row["test"] == "wilcoxon"
         assert row["evidence"] == pair["evidence"]
-    assert by_stage["decode_ms"]["verdict"] == "slower" and by_stage["decode_ms"]["ratio"] > 2
+    assert by_stage["decode_ms"]["verdict"] == "slower"  # 31 decode steps against 3: no noise flips that
     # --fail-on reads arm comparisons too, naming the arms
     capsys.readouterr()
     assert main(["compare", sessions[0], "--db", db, "--stage", "decode", "--fail-on", "slower"]) == 1
