@@ -31,6 +31,10 @@ class SampleTimeout(Exception):
     """The sample in flight ran past ``--sample-timeout``."""
 
 
+def timeout_message(seconds: float) -> str:
+    return f"the sample ran past --sample-timeout {seconds:g} s and was abandoned"
+
+
 class Lifecycle:
     """Signal handlers and parent watch of one worker run; a context manager."""
 
@@ -38,6 +42,7 @@ class Lifecycle:
         self.signal: int | None = None  # the first stop signal received
         self.parent_died = False
         self._signals = 0
+        self.timed_out = False  # the last deadline() ran out
         self._parent = os.getppid() if watch_parent else None
         self._previous: dict[int, object] = {}
 
@@ -94,16 +99,21 @@ class Lifecycle:
 
     # -- runaway samples ----------------------------------------------------------------
 
-    @staticmethod
     @contextmanager
-    def deadline(seconds: float | None) -> Iterator[None]:
-        """Raise SampleTimeout in the block after `seconds` (main thread only; else no-op)."""
+    def deadline(self, seconds: float | None) -> Iterator[None]:
+        """Raise SampleTimeout in the block after `seconds` (main thread only; else no-op).
+
+        ``timed_out`` stays True afterwards: library code the exception passes through may
+        wrap it in its own error (a tokenizer turns it into a ValueError), so the worker
+        asks this flag, not the exception's type, whether the sample ran out of time."""
+        self.timed_out = False
         if not seconds or threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def expire(signum, frame):
-            raise SampleTimeout(f"the sample ran past --sample-timeout {seconds:g} s and was abandoned")
+            self.timed_out = True
+            raise SampleTimeout(timeout_message(seconds))
 
         previous = signal.signal(signal.SIGALRM, expire)
         signal.setitimer(signal.ITIMER_REAL, seconds)

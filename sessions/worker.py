@@ -33,7 +33,7 @@ from vlmtop.core.device_info import describe_device
 
 from .arms import BlockSchedule, ModelTarget
 from .knobs import Arm, knob, make_arms
-from .lifecycle import Lifecycle, SampleTimeout
+from .lifecycle import Lifecycle, timeout_message
 from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
 from .store import SessionStore, StoreLockedError, StoreWriteError
@@ -290,7 +290,12 @@ class Worker:
             # the README promises the run goes on; MAX_ERRORS_IN_A_ROW stops a model that
             # fails every sample)
             record.status = "error"
-            record.error = str(exc) if isinstance(exc, (VlmtopError, SampleTimeout)) else f"{type(exc).__name__}: {first_line(exc)}"
+            if self.lifecycle.timed_out:  # whatever a library wrapped our timeout in
+                record.error = timeout_message(self.settings.sample_timeout_s)
+            elif isinstance(exc, VlmtopError):
+                record.error = str(exc)
+            else:
+                record.error = f"{type(exc).__name__}: {first_line(exc)}"
             self._errors_in_a_row += 1
             self.errors += 1
             self.first_error = self.first_error or record.error
