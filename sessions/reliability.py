@@ -146,10 +146,13 @@ def _stage_reliability(units: list, values: np.ndarray) -> dict | None:
     def clean(x: float) -> float | None:
         return float(x) if math.isfinite(x) else None
 
+    # The point estimate is a variance share, floored at 0 (variance_components); the
+    # F-interval's bounds go below 0 when samples differ less than their noise, so they are
+    # floored alike, or an interval could exclude its own estimate.
     return {
         "icc": clean(vc.share),
-        "icc_ci_low": clean(max(low, -1.0)) if math.isfinite(low) else None,
-        "icc_ci_high": clean(min(high, 1.0)) if math.isfinite(high) else None,
+        "icc_ci_low": clean(min(max(low, 0.0), 1.0)) if math.isfinite(low) else None,
+        "icc_ci_high": clean(min(max(high, 0.0), 1.0)) if math.isfinite(high) else None,
         "retest_sd_ms": sd,
         "retest_cv": clean(float(np.median(cvs))) if cvs else None,
         "repeatability_ms": REPEATABILITY * sd,

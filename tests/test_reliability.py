@@ -49,3 +49,13 @@ def test_rows_warmups_arms_and_no_repeats():
     arms = [SampleRecord("s", i, sample_id=f"img-{i // 2}", arm=f"a={i % 2}", prefill_ms=1.0 + i) for i in range(10)]
     assert reliability(arms) == {}
     assert reliability({"sample_id": ["a", "b"], "prefill_ms": [1.0, 2.0]}) == {}
+
+
+def test_when_samples_differ_less_than_their_noise_the_interval_still_holds_the_estimate():
+    # three ids whose means are nearly equal while repeats scatter widely: F << 1, so the
+    # raw F-interval lies wholly below 0 while the estimate (a variance share) is 0
+    ids = ["a", "b", "c"] * 4
+    values = [10.0, 10.01, 10.02, 14.0, 14.01, 13.99, 6.0, 6.02, 6.01, 10.0, 9.99, 10.0]
+    figures = reliability({"sample_id": ids, "prefill_ms": values})["stages"]["prefill_ms"]
+    assert figures["icc"] == 0.0
+    assert figures["icc_ci_low"] <= figures["icc"] <= figures["icc_ci_high"]
