@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vlmtop.sessions.compare import NotEnoughSamplesError, compare_rows, is_measured, segments
+from vlmtop.sessions.compare import compare_segments, is_measured, segments
 from vlmtop.sessions.policies import KINDS, Policies
 from vlmtop.sessions.record import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
@@ -295,8 +295,7 @@ class DashboardState:
             change = f"{arm_display(self.shown_arm_label)}: {change}"
         if b.transient:  # flagged and kept: the user sees why the first samples look off
             change += f" · warm-up transient: first {b.transient} samples"
-        try:
-            results = compare_rows(a.measured, b.measured, DASHBOARD_COMPARE_STAGES, n_boot=500)
-        except NotEnoughSamplesError:
-            results = "waiting for measured samples under the new policy"
+        # compare_segments, as `vlmtop compare SESSION` does: each result names its evidence
+        (item,) = compare_segments([a, b], DASHBOARD_COMPARE_STAGES, n_boot=500)
+        results = item.results if item.skipped is None else "waiting for measured samples under the new policy"
         return (change, results)

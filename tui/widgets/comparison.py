@@ -58,6 +58,7 @@ class ComparisonPanel(Static):
             if isinstance(results, str):
                 text.append(results, style="italic")
             else:  # medians in ms, before and after the change; ratio = after / before
+                self.border_subtitle = results[0].evidence if results else ""  # what the verdicts rest on
                 text.append(HEADING + "\n", style="dim")
             for r in results if not isinstance(results, str) else ():
                 text.append(f"{stage_label(r.stage):<{LABEL}}{ms(r.median_a, 8)}{ms(r.median_b, 8)}  ")
