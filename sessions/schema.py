@@ -19,6 +19,7 @@ from pathlib import Path
 from vlmtop.sessions.rows import SAMPLE_COLUMNS, SAMPLE_KINDS, SQL_TYPES
 from vlmtop.sessions.sqlite_file import uri, wal_pending
 from vlmtop.sessions.store_errors import (
+    EmptyStoreError,
     ForeignDatabaseError,
     NewerSchemaError,
     NotASessionDatabaseError,
@@ -149,8 +150,15 @@ def check_ours(path: Path, create: bool) -> bool:
     for a foreign file, nothing is created beside it.
     """
     head = read_header(path)
-    if not head and create:
-        return True
+    if not head:
+        if create:
+            return True
+        # A run creates the file empty, then SQLite writes its first page: a reader that
+        # looks in between (attach, a test waiting on a run) must not call it foreign.
+        raise EmptyStoreError(
+            f"{path} is empty: a run may be starting in it (try again in a moment), "
+            f"or record one with `vlmtop run --db {path}`"
+        )
     if not head.startswith(SQLITE_HEADER):
         raise NotASessionDatabaseError(f"{path} is not an SQLite database")
     if len(head) < HEADER_SIZE:

@@ -69,6 +69,7 @@ from vlmtop.sessions.sqlite_file import (
 )
 from vlmtop.sessions.store_errors import (
     AmbiguousSessionError,
+    EmptyStoreError,
     ForeignDatabaseError,
     NewerSchemaError,
     NotASessionDatabaseError,
@@ -86,7 +87,7 @@ from vlmtop.sessions.store_errors import (
 __all__ = [
     "APPLICATION_ID", "ALIVE_SQL", "BUSY_TIMEOUT_S", "CONTROL_STATUSES", "MEASURED_SQL",
     "SAMPLE_COLUMNS", "SAMPLE_KINDS", "SCHEMA_VERSION", "SESSION_STATUSES", "SQLITE_HEADER",
-    "STALE_HEARTBEAT_S", "VLMTOP_TABLES", "AmbiguousSessionError", "Control",
+    "STALE_HEARTBEAT_S", "VLMTOP_TABLES", "AmbiguousSessionError", "Control", "EmptyStoreError",
     "ForeignDatabaseError", "NewerSchemaError", "NotASessionDatabaseError",
     "ReadOnlyStoreError", "Removed", "Resolved", "SessionInfo", "SessionNotRunningError",
     "SessionRunningError", "SessionStore", "StoreError", "StoreFullError", "StoreLockedError",

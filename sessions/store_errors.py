@@ -17,6 +17,11 @@ class StoreNotFoundError(StoreError):
     """No database file where one was expected (nothing is created when reading)."""
 
 
+class EmptyStoreError(StoreNotFoundError):
+    """The file exists but holds nothing yet: a writer has just created it and not yet
+    written its first page, or nothing was ever recorded in it."""
+
+
 class NotASessionDatabaseError(StoreError):
     """The file is not a vlmtop session database: not SQLite, or not readable as SQLite."""
 

@@ -26,7 +26,7 @@ from vlmtop.cli import main
 from vlmtop.sessions.experiment import Replicate
 from vlmtop.sessions.fleet.driver import Running, commit
 from vlmtop.sessions.fleet.proxy import StoreProxy
-from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.store import SessionStore, StoreNotFoundError
 from vlmtop.sessions.worker import RunSettings, Worker
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
@@ -171,11 +171,13 @@ def _vlmtop(args: list[str]) -> subprocess.Popen:
 def _wait_for(db: Path, predicate, timeout_s: float = 120.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if db.exists():
+        try:
             with SessionStore.open(db, create=False, readonly=True) as store:
                 infos = [info for info in store.sessions() if info.experiment_id]
-                if predicate(infos):
-                    return infos
+        except StoreNotFoundError:  # not created yet, or created and not yet initialised
+            infos = []
+        if predicate(infos):
+            return infos
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting on {db}")
 

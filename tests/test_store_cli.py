@@ -55,6 +55,16 @@ def test_sessions_of_an_empty_database(tmp_path, capsys):
     assert "no sessions recorded" in capsys.readouterr().out
 
 
+def test_a_file_created_but_not_yet_written_is_empty_not_foreign(tmp_path, capsys):
+    # a run creates its file, then SQLite writes the first page: a reader in between
+    empty = tmp_path / "starting.db"
+    empty.touch()
+    assert main(["sessions", "--db", str(empty)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is empty: a run may be starting in it" in err and "\n" not in err
+    assert "not an SQLite database" not in err and empty.stat().st_size == 0
+
+
 def test_export_by_prefix_and_last(db, tmp_path, capsys):
     path, ids = db
     out = tmp_path / "first.jsonl"
