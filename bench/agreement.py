@@ -272,14 +272,14 @@ def main() -> int:
         return 0
     print(f"# agreement: {args.preset} on {result['device']} ({result['dtype']}), {args.rounds} rounds")
     print(f"{'stage':<13}{'single-pass ms':>24}{'isolated ms':>24}{'ratio':>8}{'vs profiler':>22}")
-    for name, figures in result["isolation"].items():
+    for name, stage in result["isolation"].items():
         trace = result["profiler"].get(name)
-        print(f"{name:<13}{fmt(figures['single_pass_ms']):>24}{fmt(figures['isolated_ms']):>24}"
-              f"{figures['ratio']:>8.3f}{fmt(trace, 3) if trace else '-':>22}")
+        print(f"{name:<13}{fmt(stage['single_pass_ms']):>24}{fmt(stage['isolated_ms']):>24}"
+              f"{stage['ratio']:>8.3f}{fmt(trace, 3) if trace else '-':>22}")
     modes = result["clocks"]
     print(f"# {modes['clocks']['sync']} (sync) against {modes['clocks']['events']} (events)")
-    for name, figures in modes["stages"].items():
-        print(f"{name:<13}{fmt(figures['events_ms']):>24}{fmt(figures['sync_ms']):>24}{figures['ratio']:>8.3f}")
+    for name, stage in modes["stages"].items():
+        print(f"{name:<13}{fmt(stage['events_ms']):>24}{fmt(stage['sync_ms']):>24}{stage['ratio']:>8.3f}")
     return 0
 
 
