@@ -70,6 +70,12 @@ def fmt(figure: dict, digits: int = 2) -> str:
     return f"{figure['median']:.{digits}f} ({figure['p10']:.{digits}f}..{figure['p90']:.{digits}f})"
 
 
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 @dataclass
 class Prepared:
     """A loaded model with one ready sample: what a bench times again and again."""

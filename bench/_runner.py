@@ -27,11 +27,15 @@ from pathlib import Path
 from _common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store", "processes")
-# Always a child process, even in --quick: it runs workers and an attached dashboard in
-# processes of their own and times them against each other.
-# processes: it starts worker processes of its own, and waits on them rather than computing.
-SEPARATE = ("dashboard", "processes")
+BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store", "processes",
+           "costmodel", "ray_overhead")
+# Always a child process, even in --quick:
+# dashboard: it runs workers and an attached dashboard in processes of their own and times them;
+# processes, costmodel: they start `vlmtop run` processes and wait on them rather than computing;
+# ray_overhead: it starts and stops a local Ray, which must not outlive it in this process.
+SEPARATE = ("dashboard", "processes", "costmodel", "ray_overhead")
+# A bench that needs an optional extra is skipped, with the reason in the report, where it is missing.
+NEEDS = {"ray_overhead": ("ray", "Ray is not installed here: pip install 'vlmtop[ray]'")}
 QUIET = {"TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
 
 
@@ -63,7 +67,15 @@ class BenchProcess:
             self.process.wait()
 
 
+def missing_extra(name: str) -> str | None:
+    """Why ``name`` cannot run here (an optional package is not installed), else None."""
+    module, reason = NEEDS.get(name, (None, None))
+    return reason if module and importlib.util.find_spec(module) is None else None
+
+
 def run_bench(name: str, quick: bool = False) -> dict:
+    if reason := missing_extra(name):
+        return {"skipped": reason}
     return BenchProcess(name, quick).result()
 
 
@@ -73,9 +85,11 @@ def run_quick(names: list[str]) -> dict:
 
     transformers.logging.set_verbosity_error()
     warnings.simplefilter("ignore")
-    background = [BenchProcess(name, quick=True) for name in names if name in SEPARATE]
+    skipped = {name: {"skipped": reason} for name in names if (reason := missing_extra(name))}
+    background = [BenchProcess(name, quick=True) for name in names if name in SEPARATE and name not in skipped]
     try:
         results = {name: run_in_process(name) for name in names if name not in SEPARATE}
+        results.update(skipped)
         results.update({bench.name: bench.result() for bench in background})
     finally:
         for bench in background:
@@ -121,4 +135,4 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def report_time(name: str, start: float) -> None:
-    print(f"  {name:<10} {time.perf_counter() - start:6.1f} s", file=sys.stderr)
+    print(f"  {name:<12} {time.perf_counter() - start:6.1f} s", file=sys.stderr)

@@ -6,7 +6,8 @@ then, for every size in turn, fits the per-stage cost model without it and predi
 median, per stage. The end sizes are extrapolations, the others interpolations. Prints a
 table (or JSON) and the share of predictions whose interval held the measured median.
 
-    python bench/costmodel.py                                  # tiny-qwen2-vl, 7 sizes (~2 min on 2 cores)
+    python bench/costmodel.py                                  # tiny-qwen2-vl, then qwen2-vl-2b-shape
+    python bench/costmodel.py --model tiny-qwen2-vl            # one preset (~2 min on 2 cores)
     python bench/costmodel.py --model qwen2-vl-2b-shape --device cuda --count 30
     python bench/costmodel.py --quick                          # smoke sizes
 """
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _common import bench_parser, print_json
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "other_ms", "e2e_ms")
 
@@ -37,42 +40,67 @@ def model(db: Path, *extra: str) -> dict:
     return json.loads(out.stdout)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny-qwen2-vl")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--sizes", type=lambda t: [int(s) for s in t.split(",")],
-                        default=[112, 168, 224, 280, 336, 392, 448], help="square sides in px, comma-separated")
-    parser.add_argument("--count", type=int, default=12, help="measured samples per size")
-    parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--db", type=Path, help="reuse (or keep) the sweep's database")
-    parser.add_argument("--quick", action="store_true", help="smoke sizes: the figures mean little")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+# What a full run (run_all) measures: the default tiny preset, and a real-size shape whose image
+# tokens grow with the image as Qwen2-VL-2B's do (dynamic resolution: 64 to 576 tokens here).
+FULL_RUNS = (
+    {"model": "tiny-qwen2-vl", "sizes": [112, 168, 224, 280, 336, 392, 448], "count": 12, "max_new_tokens": 8},
+    {"model": "qwen2-vl-2b-shape", "sizes": [224, 336, 448, 560, 672], "count": 6, "max_new_tokens": 4},
+)
+QUICK_RUN = {"model": "tiny-qwen2-vl", "sizes": [56, 112, 168, 224], "count": 3, "max_new_tokens": 3}
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = bench_parser(__doc__, device=False)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: the worker's own choice)")
+    parser.add_argument("--model", help="one preset instead of the full run's (tiny-qwen2-vl, qwen2-vl-2b-shape)")
+    parser.add_argument("--sizes", type=lambda t: [int(s) for s in t.split(",")], help="square sides in px, comma-separated")
+    parser.add_argument("--count", type=int, help="measured samples per size")
+    parser.add_argument("--max-new-tokens", type=int)
+    parser.add_argument("--db", type=Path, help="reuse (or keep) the sweep's database (with --model)")
+    return parser.parse_args(argv)
+
+
+def runs(args) -> list[argparse.Namespace]:
+    """One namespace per sweep: the full run's presets, the quick one, or the one asked for."""
     if args.quick:
-        args.sizes, args.count, args.max_new_tokens = [56, 112, 168, 224], 3, 3
+        chosen = [QUICK_RUN]
+    elif args.model:
+        chosen = [next((r for r in FULL_RUNS if r["model"] == args.model), {**FULL_RUNS[0], "model": args.model})]
+    else:
+        chosen = list(FULL_RUNS)
+    asked = {k: getattr(args, k) for k in ("sizes", "count", "max_new_tokens") if getattr(args, k) is not None}
+    return [argparse.Namespace(**{**run, **asked}, device=args.device, db=args.db if args.model else None)
+            for run in chosen]
+
+
+def one_sweep(run: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.db or Path(tmp) / "sweep.db"
+        db = run.db or Path(tmp) / "sweep.db"
         if not db.exists():
-            sweep(db, args)
+            sweep(db, run)
         full = model(db)
-        held = [model(db, "--holdout", f"image_size={s}x{s}")["holdout"] for s in args.sizes]
-    result = {"model": args.model, "sizes": args.sizes, "count": args.count, "fit": full["fit"], "holdouts": held}
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"{args.model} on {full['device']} ({full['dtype']}): sizes {args.sizes}, {args.count} samples each, "
-          f"{args.max_new_tokens} new tokens")
-    print(full["fit"]["image_tokens_map"])
+        held = [model(db, "--holdout", f"image_size={s}x{s}")["holdout"] for s in run.sizes]
+    return {"model": run.model, "device": full["device"], "dtype": full["dtype"], "sizes": run.sizes,
+            "count": run.count, "max_new_tokens": run.max_new_tokens, "fit": full["fit"], "holdouts": held}
+
+
+def figures(args) -> dict:
+    return {"sweeps": [one_sweep(run) for run in runs(args)]}
+
+
+def show(result: dict) -> None:
+    print(f"{result['model']} on {result['device']} ({result['dtype']}): sizes {result['sizes']}, "
+          f"{result['count']} samples each, {result['max_new_tokens']} new tokens")
+    print(result["fit"]["image_tokens_map"])
     print("\nfit on every size:")
-    for stage in full["fit"]["stages"]:
+    for stage in result["fit"]["stages"]:
         terms = "; ".join(f"{c['value']:.4g} [{c['ci_low']:.3g}..{c['ci_high']:.3g}] {c['unit']}"
                           for c in stage["coefficients"])
         ratio = stage["residual_to_noise"]
         print(f"  {stage['label']:<12} {terms}; R² {stage['r2']:.2f}, residual {stage['residual_spread']:.0%} "
               f"vs noise {stage['noise']:.0%} ({stage['noise_source']}) = {ratio:.2f}")
+    held = result["holdouts"]
     print("\nleave one size out: predicted [95% interval] vs measured median, ms")
-    inside = {s: 0 for s in STAGES}
     print(f"  {'held out':<10}" + "".join(f"{s.removesuffix('_ms'):>30}" for s in STAGES))
     for h in held:
         rows = {r["stage"]: r for r in h["stages"]}
@@ -82,11 +110,32 @@ def main() -> int:
             if r is None:
                 cells.append(f"{'-':>30}")
                 continue
-            inside[s] += r["inside"]
             mark = "in " if r["inside"] else "OUT"
             cells.append(f"{r['value']:>8.1f} [{r['low']:.1f}..{r['high']:.1f}] {r['measured']:.1f} {mark}".rjust(30))
         print(f"  {h['value']:<10}" + "".join(cells))
-    print("\ninside its interval: " + ", ".join(f"{s.removesuffix('_ms')} {inside[s]}/{len(held)}" for s in STAGES))
+    inside = inside_counts(held)
+    print("\ninside its interval: " + ", ".join(f"{s.removesuffix('_ms')} {n}/{len(held)}" for s, n in inside.items()))
+
+
+def inside_counts(held: list[dict]) -> dict[str, int]:
+    """Per stage, how many held-out sizes had their measured median inside the predicted interval."""
+    inside = {s: 0 for s in STAGES}
+    for h in held:
+        for r in h["stages"]:
+            if r["stage"] in inside:
+                inside[r["stage"]] += bool(r["inside"])
+    return inside
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
+    if args.json:
+        print_json(result)
+        return 0
+    for sweep_result in result["sweeps"]:
+        show(sweep_result)
+        print()
     return 0
 
 

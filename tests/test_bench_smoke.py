@@ -53,12 +53,12 @@ def test_run_all_quick_writes_every_section(tmp_path):
     report = out.read_text()
     for heading in ("## Agreement", "## The seed's multipass", "## Effect of the cache policy", "## Coverage",
                     "## Timer overhead", "## Worker throughput", "## Dashboard", "## Session database",
-                    "## False positives"):
+                    "## False positives", "## Cost models", "## Ray"):
         assert report.count(heading) == 1, heading
     assert "quick smoke run" in report
     figures = json.loads(out.with_suffix(".json").read_text())
     assert set(figures) == {"agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store",
-                            "processes", "machine", "quick"}
+                            "processes", "costmodel", "ray_overhead", "machine", "quick"}
     assert figures["machine"]["torch"] and figures["quick"] is True
     for name in ("agreement", "multipass", "coverage", "overhead", "worker", "store"):
         assert figures[name]["machine"]["torch"], name  # as each bench's --json prints it
@@ -140,3 +140,22 @@ def test_run_all_quick_writes_every_section(tmp_path):
     assert set(store["write_us"]) == {"NORMAL", "FULL"} and store["bytes_per_sample"] > 0
     assert {"open_s", "open_end_s", "seek_ms", "step_back_ms", "step_forward_us"} <= set(store["replay"])
     assert set(store["tail"]) == {"poll0_us", "poll10_us"}
+
+    # cost model: one quick sweep of 4 sizes, each held out once; every stage predicted with an interval
+    (sweep,) = figures["costmodel"]["sweeps"]
+    assert (sweep["model"], sweep["sizes"], sweep["count"]) == ("tiny-qwen2-vl", [56, 112, 168, 224], 3)
+    assert {s["stage"] for s in sweep["fit"]["stages"]} >= {"vision_ms", "prefill_ms", "decode_per_step_ms"}
+    assert [h["value"] for h in sweep["holdouts"]] == ["56x56", "112x112", "168x168", "224x224"]
+    for held in sweep["holdouts"]:
+        for row in held["stages"]:
+            assert row["low"] <= row["value"] <= row["high"] and isinstance(row["inside"], bool), row
+
+    # Ray: one round of one replicate per side, or the reason it could not run
+    ray = figures["ray_overhead"]
+    if "skipped" in ray:
+        assert "pip install 'vlmtop[ray]'" in ray["skipped"]
+    else:
+        assert (ray["rounds"], ray["replicates"], ray["samples_per_replicate"]) == (1, 1, 5)
+        assert_spread(ray["driver_write_sample_us"], 5)
+        assert set(ray["cycle_ms"]) == set(ray["samples_per_s"]) == {"local", "ray"}
+        assert_spread(ray["throughput_ratio_ray_over_local"], 1)
