@@ -80,10 +80,26 @@ async def test_the_comparison_panel_shows_the_policy_change(tmp_path):
         app.refresh_frame()
         await pilot.pause()
         panel = app.query_one("#comparison")
-        assert panel.border_title == "after the change: cache keep → empty"
+        # the evidence is in the title, which a short terminal keeps (it drops the bottom border)
+        assert panel.border_title.startswith("after the change: cache keep → empty · ")
+        assert panel.border_title.endswith("(consecutive segments)") or "unpaired" in panel.border_title
         heading, prefill = str(panel.render()).splitlines()[:2]
         assert heading.startswith("stage") and prefill.startswith("prefill")
         assert "slower" in prefill  # prefill went from 4.5 to 5.5 ms
+
+
+async def test_at_80x24_the_comparison_keeps_its_evidence_and_one_line_per_stage(tmp_path):
+    _, app = _replay_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("end")
+        await pilot.pause(1.2)
+        app.refresh_frame()
+        await pilot.pause()
+        panel = app.query_one("#comparison")
+        assert "consecutive segments" in panel.border_title
+        lines = str(panel.render()).splitlines()
+        assert [line.split()[0] for line in lines[1:]] == ["prefill", "decode_per_token", "e2e"]  # none wrapped
+        assert all(len(line) <= panel.content_size.width for line in lines)
 
 
 def _start_worker(db, **settings):

@@ -16,6 +16,7 @@ from vlmtop.core.format import ms
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim"}
 LABEL = max(map(len, BY_NAME)) + 1  # the longest stage name fits (core/stage_table.py)
 HEADING = f"{'stage':<{LABEL}}{'before':>8}{'after':>8}  {'ratio':<7}{'95% CI':<14}{'p':>6}  verdict"
+ROW_WIDTH = len(HEADING) - len("verdict")  # a result row up to its verdict
 
 
 def why_same(result) -> str:
@@ -54,11 +55,13 @@ class ComparisonPanel(Static):
                 text.append(f"{off:+.0%}\n" if math.isfinite(off) else "\n", style="bold")
         elif comparison is not None:
             change, results = comparison
-            self.border_title = f"after the change: {change}"
+            # What the verdicts rest on goes in the title, as the arms panel's does: on a short
+            # terminal the panel keeps only its top border, so a subtitle would never show.
+            evidence = results[0].evidence if results and not isinstance(results, str) else ""
+            self.border_title = f"after the change: {change}" + (f" · {evidence}" if evidence else "")
             if isinstance(results, str):
                 text.append(results, style="italic")
             else:  # medians in ms, before and after the change; ratio = after / before
-                self.border_subtitle = results[0].evidence if results else ""  # what the verdicts rest on
                 text.append(HEADING + "\n", style="dim")
             for r in results if not isinstance(results, str) else ():
                 text.append(f"{stage_label(r.stage):<{LABEL}}{ms(r.median_a, 8)}{ms(r.median_b, 8)}  ")
@@ -68,8 +71,10 @@ class ComparisonPanel(Static):
                     text.append(" " * 21)
                 text.append(f"{p_text(r.p_value):>6}  ")
                 text.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
-                if r.verdict == "same":
-                    text.append(f" ({why_same(r)})", style="dim")
+                why = f" ({why_same(r)})" if r.verdict == "same" else ""
+                # the reason is a gloss: where it would wrap (80 columns) the row keeps one line
+                if why and ROW_WIDTH + len(r.verdict) + len(why) <= self.content_size.width:
+                    text.append(why, style="dim")
                 text.append("\n")
         text.rstrip()
         self.display = bool(text.plain)
