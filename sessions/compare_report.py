@@ -9,6 +9,9 @@ Which comparison is made follows from what is given:
   alongside either of the above, or ``mode: reliability`` alone);
 - one experiment id: side A against side B (``--alternate-model``), or its arms across
   the replicated processes (``mode: replicated-arms``);
+- one experiment with ``--by device`` (or ``host``): its sessions grouped by device name
+  (or host), each group against the first, on one arm (``mode: by-device``;
+  sessions/compare_fleet.py);
 - A and B, each a session, a comma list of sessions or an experiment id: one process per
   side (``mode: sessions``, a process-noise floor in the verdict) or the hierarchical
   comparison of replicated processes (``mode: replicated``).
@@ -36,6 +39,7 @@ from .compare_columns import (
     read_layout,
     segment_labels,
 )
+from .compare_fleet import fleet_report
 from .hierarchical import compare_sides
 from .noise_floor import floor_from_store
 from .outliers import detect_transient
@@ -63,11 +67,18 @@ def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
     return infos, None
 
 
-def _read(store, info: SessionInfo, name: str, stages, skip_transient: bool) -> tuple[Columns, int, int]:
+def _read(store, info: SessionInfo, name: str, stages, skip_transient: bool,
+          arm: str | None = None) -> tuple[Columns, int, int]:
     """A session's measured samples as columns (never records: issue 19), the transient
-    flagged on e2e (and left out with ``skip_transient``)."""
+    flagged on e2e (and left out with ``skip_transient``); ``arm``: that arm's only."""
     wanted = None if stages is None else [*(canonical_stage(s) for s in stages), "e2e_ms"]
     cols = read_columns(store, info.id, wanted)
+    if arm is not None:
+        arms = cols.by_arm()
+        if arm not in arms:
+            raise CompareError(f"session {info.id} ({name}) measured no arm {arm!r}; its arms: "
+                               f"{', '.join(arms) or 'none'}")
+        cols = arms[arm]
     if len(cols) < 2:
         raise NotEnoughSamplesError(
             f"session {info.id} ({name}) has {len(cols)} measured sample"
@@ -99,8 +110,9 @@ def _base(options: dict) -> dict:
 
 
 def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], stages, options: dict,
-                 skip_transient: bool, names=("A", "B")) -> dict:
-    """B's sessions against A's: one process per side, or replicated processes."""
+                 skip_transient: bool, names=("A", "B"), arm: str | None = None) -> dict:
+    """B's sessions against A's: one process per side, or replicated processes; ``arm``:
+    only that arm's samples of each session (sessions with interleaved arms)."""
     overlap = {i.id for i in side_a} & {i.id for i in side_b}
     if overlap:
         raise CompareError(f"A and B share session {sorted(overlap)[0]}: give two sessions (or sets of "
@@ -109,7 +121,7 @@ def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], st
     for name, infos in zip(names, (side_a, side_b)):
         side_rows, side_info = [], []
         for info in infos:
-            used, measured, transient = _read(store, info, name, stages, skip_transient)
+            used, measured, transient = _read(store, info, name, stages, skip_transient, arm)
             side_rows.append(used)
             side_info.append(_session_side(store, info, measured, transient, skip_transient))
         processes.append(side_rows)
@@ -216,9 +228,13 @@ def _one_policy(session_id: str, label: str) -> NothingToCompareError:
 
 
 def build_report(store, a: str, b: str | None, stages: Sequence[str] | None, options: dict,
-                 skip_transient: bool) -> dict:
+                 skip_transient: bool, by: str | None = None, arm: str | None = None) -> dict:
     """The report for `vlmtop compare A [B]` (see the module docstring)."""
     side_a, experiment = resolve_side(store, a)
+    if by is not None:
+        if b is not None or not experiment:
+            raise CompareError(f"--by {by} takes one experiment id (exp-...): its sessions grouped by {by}")
+        return fleet_report(store, experiment, side_a, by, arm, stages, options, skip_transient)
     if b is None:
         if experiment:
             return experiment_report(store, experiment, side_a, stages, options, skip_transient)
