@@ -70,8 +70,11 @@ class Columns:
         return {arm: self.take(np.array(rows, dtype=np.int64)) for arm, rows in index.items()}
 
     def reliability_columns(self) -> dict:
-        """What sessions/reliability.py takes (measured already)."""
-        return {"sample_id": self.sample_ids, "arm": self.arms, **self.values}
+        """What sessions/reliability.py takes (measured already). The flags are given: without
+        them its column filter builds a default list per sample (quadratic on 1M samples)."""
+        n = len(self)
+        return {"sample_id": self.sample_ids, "arm": self.arms, "is_warmup": [False] * n, "status": ["ok"] * n,
+                **self.values}
 
     @classmethod
     def from_records(cls, rows: Iterable[SampleRecord]) -> Columns:
