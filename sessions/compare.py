@@ -33,6 +33,7 @@ from vlmtop.core.errors import VlmtopError
 from vlmtop.core.stage_table import BY_NAME, STAGES, stage_def
 from vlmtop.sessions.bootstrap import ratio as safe_ratio
 from vlmtop.sessions.bootstrap import ratio_ci
+from vlmtop.sessions.compare_columns import Columns
 from vlmtop.sessions.rank_tests import mann_whitney_p, wilcoxon_p  # noqa: F401 (public)
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.segments import Segment, is_measured, segments  # noqa: F401 (public)
@@ -260,9 +261,12 @@ def stage_option_names() -> list[str]:
     return [stage.removesuffix("_ms") for stage in COMPARE_STAGES]
 
 
-def stage_values(rows: Iterable[SampleRecord], stage: str) -> tuple[np.ndarray, list[str]]:
-    """One stage's values (NaN where absent) and sample ids of the MEASURED rows, in order."""
+def stage_values(rows: Iterable[SampleRecord] | Columns, stage: str) -> tuple[np.ndarray, list[str]]:
+    """One stage's values (NaN where absent) and sample ids of the MEASURED rows, in order.
+    ``rows``: records, or :class:`Columns` (measured already: what `vlmtop compare` reads)."""
     stage = canonical_stage(stage)
+    if isinstance(rows, Columns):
+        return rows.stage(stage), rows.sample_ids
     measured = [row for row in rows if is_measured(row)]
     values = as_array([getattr(row, stage) for row in measured])  # per token: a property
     return values, [row.sample_id for row in measured]

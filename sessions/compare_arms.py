@@ -19,19 +19,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .compare import PAIRED_ARMS, Comparison, NotEnoughSamplesError, compare_rows
+from .compare_columns import Columns, ColumnSegment, Layout, column_segments
 from .hierarchical import compare_arms_across, paired_replicated_evidence
 from .knobs import make_arms
 from .record import SampleRecord
 from .segments import Segment, is_measured, segments
 
 
-def arm_order(rows: Sequence[SampleRecord], settings: dict | None) -> list[str]:
+def arm_order(rows: Sequence[SampleRecord] | Columns, settings: dict | None) -> list[str]:
     """The arm labels of a session's rows, baseline first (the run's knob order; labels the
     settings do not explain follow in order of first appearance)."""
     present: list[str] = []
-    for row in sorted(rows, key=lambda r: r.seq):
-        if row.arm and row.arm not in present:
-            present.append(row.arm)
+    if isinstance(rows, Columns):  # in seq order already
+        present = list(dict.fromkeys(arm for arm in rows.arms if arm))
+    else:
+        for row in sorted(rows, key=lambda r: r.seq):
+            if row.arm and row.arm not in present:
+                present.append(row.arm)
+    return order_arms(present, settings)
+
+
+def order_arms(present: list[str], settings: dict | None) -> list[str]:
+    """``present`` (first appearance order) with the run's planned order first."""
     try:
         planned = [arm.label for arm in make_arms(dict((settings or {}).get("knobs") or {}))]
     except Exception:  # settings of another version: the rows' own order still holds
@@ -39,7 +48,9 @@ def arm_order(rows: Sequence[SampleRecord], settings: dict | None) -> list[str]:
     return [label for label in planned if label in present] + [label for label in present if label not in planned]
 
 
-def has_arms(rows: Sequence[SampleRecord]) -> bool:
+def has_arms(rows: Sequence[SampleRecord] | Columns) -> bool:
+    if isinstance(rows, Columns):
+        return len({arm for arm in rows.arms if arm}) > 1
     return len({row.arm for row in rows if row.arm}) > 1
 
 
@@ -62,7 +73,10 @@ class ArmComparison:
         return out
 
 
-def by_arm(rows: Sequence[SampleRecord]) -> dict[str, list[SampleRecord]]:
+def by_arm(rows: Sequence[SampleRecord] | Columns) -> dict:
+    """The measured samples of each arm (records, or Columns for Columns)."""
+    if isinstance(rows, Columns):
+        return rows.by_arm()
     out: dict[str, list[SampleRecord]] = {}
     for row in rows:
         if is_measured(row) and row.arm:
@@ -78,11 +92,21 @@ def compare_arms(
     ``options`` go to :func:`compare_rows` (threshold, alpha, n_boot, seed, pair). A pair
     of arms without enough samples in a segment is kept with ``skipped`` set.
     """
-    order = arm_order(rows, settings)
-    segs = segments(rows)
+    return _compare_arms_in(segments(rows), arm_order(rows, settings), stages, options)
+
+
+def compare_arms_columns(
+    layout: Layout, columns: Columns, settings: dict | None, stages: Sequence[str] | None = None, **options
+) -> tuple[list[Segment], list[ArmComparison]]:
+    """:func:`compare_arms` on a session read as columns (sessions/compare_columns.py)."""
+    return _compare_arms_in(column_segments(layout, columns), order_arms(layout.arms_in_order(), settings),
+                            stages, options)
+
+
+def _compare_arms_in(segs: list[Segment], order: list[str], stages, options) -> tuple[list[Segment], list]:
     out: list[ArmComparison] = []
     for index, seg in enumerate(segs):
-        groups = by_arm(seg.rows)
+        groups = by_arm(seg.measured if isinstance(seg, ColumnSegment) else seg.rows)
         labels = [label for label in order if label in groups]
         where = index if len(segs) > 1 else None
         if len(labels) < 2:

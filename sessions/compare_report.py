@@ -9,6 +9,9 @@ Which comparison is made follows from what is given:
   alongside either of the above, or ``mode: reliability`` alone);
 - one experiment id: side A against side B (``--alternate-model``), or its arms across
   the replicated processes (``mode: replicated-arms``);
+- one experiment with ``--by device`` (or ``host``): its sessions grouped by device name
+  (or host), each group against the first, on one arm (``mode: by-device``;
+  sessions/compare_fleet.py);
 - A and B, each a session, a comma list of sessions or an experiment id: one process per
   side (``mode: sessions``, a process-noise floor in the verdict) or the hierarchical
   comparison of replicated processes (``mode: replicated``).
@@ -18,15 +21,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .compare import CompareError, NotEnoughSamplesError, NothingToCompareError, compare_segments, stages_to_compare
-from .compare_arms import compare_arms, compare_arms_replicated, has_arms
+from .compare import (
+    CompareError,
+    NotEnoughSamplesError,
+    NothingToCompareError,
+    canonical_stage,
+    compare_segments,
+    stages_to_compare,
+)
+from .compare_arms import compare_arms_columns, compare_arms_replicated, has_arms
+from .compare_columns import (
+    Columns,
+    column_segments,
+    distinct_combos,
+    may_have_repeats,
+    read_columns,
+    read_layout,
+    segment_labels,
+)
+from .compare_fleet import fleet_report
 from .hierarchical import compare_sides
 from .noise_floor import floor_from_store
 from .outliers import detect_transient
-from .record import SampleRecord
-from .reliability import reliability
+from .reliability import RELIABILITY_STAGES, reliability
 from .rows import SessionInfo
-from .segments import is_measured, segments
 
 EXPERIMENT_PREFIX = "exp-"
 
@@ -49,31 +67,40 @@ def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
     return infos, None
 
 
-def _measured(info: SessionInfo, rows: list[SampleRecord], name: str, skip_transient: bool):
-    measured = [row for row in rows if is_measured(row)]
-    if len(measured) < 2:
+def _read(store, info: SessionInfo, name: str, stages, skip_transient: bool,
+          arm: str | None = None) -> tuple[Columns, int, int]:
+    """A session's measured samples as columns (never records: issue 19), the transient
+    flagged on e2e (and left out with ``skip_transient``); ``arm``: that arm's only."""
+    wanted = None if stages is None else [*(canonical_stage(s) for s in stages), "e2e_ms"]
+    cols = read_columns(store, info.id, wanted)
+    if arm is not None:
+        arms = cols.by_arm()
+        if arm not in arms:
+            raise CompareError(f"session {info.id} ({name}) measured no arm {arm!r}; its arms: "
+                               f"{', '.join(arms) or 'none'}")
+        cols = arms[arm]
+    if len(cols) < 2:
         raise NotEnoughSamplesError(
-            f"session {info.id} ({name}) has {len(measured)} measured sample"
-            f"{'s' * (len(measured) != 1)}: a comparison needs at least 2 (warm-up and "
+            f"session {info.id} ({name}) has {len(cols)} measured sample"
+            f"{'s' * (len(cols) != 1)}: a comparison needs at least 2 (warm-up and "
             f"error samples do not count)"
         )
-    transient = detect_transient([row.e2e_ms for row in measured])
-    return measured[transient if skip_transient else 0 :], len(measured), transient
+    transient = detect_transient(cols.stage("e2e_ms"))
+    return cols.take(slice(transient if skip_transient else 0, None)), len(cols), transient
 
 
-def _session_side(info: SessionInfo, rows, measured: int, transient: int, skipped: bool) -> dict:
-    policies = [seg.label for seg in segments(rows)]
-    arms = sorted({row.arm for row in rows if row.arm})
+def _session_side(store, info: SessionInfo, measured: int, transient: int, skipped: bool) -> dict:
+    combos = distinct_combos(store, info.id)
     return {
         "session": info.id,
         "model": info.model,
         "device": info.device,
-        "samples": len(rows),
+        "samples": len(store.column(info.id, "seq")),
         "measured": measured,
         "transient": transient,
         "transient_skipped": skipped,
-        "policies": sorted(set(policies), key=policies.index),
-        "arms": arms,
+        "policies": segment_labels(combos),
+        "arms": sorted({combo[3] for combo, _ in combos if combo[3]}),
         "experiment_id": info.experiment_id,
     }
 
@@ -83,8 +110,9 @@ def _base(options: dict) -> dict:
 
 
 def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], stages, options: dict,
-                 skip_transient: bool, names=("A", "B")) -> dict:
-    """B's sessions against A's: one process per side, or replicated processes."""
+                 skip_transient: bool, names=("A", "B"), arm: str | None = None) -> dict:
+    """B's sessions against A's: one process per side, or replicated processes; ``arm``:
+    only that arm's samples of each session (sessions with interleaved arms)."""
     overlap = {i.id for i in side_a} & {i.id for i in side_b}
     if overlap:
         raise CompareError(f"A and B share session {sorted(overlap)[0]}: give two sessions (or sets of "
@@ -93,16 +121,15 @@ def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], st
     for name, infos in zip(names, (side_a, side_b)):
         side_rows, side_info = [], []
         for info in infos:
-            rows = store.samples(info.id)
-            used, measured, transient = _measured(info, rows, name, skip_transient)
+            used, measured, transient = _read(store, info, name, stages, skip_transient, arm)
             side_rows.append(used)
-            side_info.append(_session_side(info, rows, measured, transient, skip_transient))
+            side_info.append(_session_side(store, info, measured, transient, skip_transient))
         processes.append(side_rows)
         described.append(side_info)
     floor = None
     if len(side_a) == 1 and len(side_b) == 1:
-        every = [row for side in processes for rows in side for row in rows]
-        floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages, every))
+        every = [cols for side in processes for cols in side]
+        floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages, *every))
     results = compare_sides(processes[0], processes[1], stages, floor=floor, **options)
     report = {**_base(options), "stages": [r.to_dict() for r in results]}
     if floor is not None:
@@ -137,8 +164,7 @@ def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stage
         return {**report, "experiment_id": experiment_id}
     sessions = []
     for info in infos:
-        rows = store.samples(info.id)
-        used, _, _ = _measured(info, rows, info.id, skip_transient)
+        used, _, _ = _read(store, info, info.id, stages, skip_transient)
         sessions.append((info.settings, used))
     if not any(has_arms(rows) for _, rows in sessions):
         raise NothingToCompareError(
@@ -150,29 +176,34 @@ def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stage
             "processes": len(infos), **_base(options), "comparisons": [p.to_dict() for p in pairs]}
 
 
-def session_report(info: SessionInfo, rows: list[SampleRecord], stages, options: dict, skip_transient: bool) -> dict:
+def session_report(store, info: SessionInfo, stages, options: dict, skip_transient: bool) -> dict:
     """One session: its arms, else its policy segments; with its reliability when ids repeat."""
     session_id = info.id
-    if not rows:
+    combos = distinct_combos(store, session_id)
+    if not combos:
         raise NotEnoughSamplesError(f"session {session_id} has no samples yet")
-    rel = reliability(rows)
+    if (len(segment_labels(combos)) < 2 and len({c[3] for c, _ in combos if c[3]}) < 2
+            and not may_have_repeats(store, session_id)):
+        # Answered from SQL before a sample is read: 52 s and 7 GB on 1M samples before.
+        raise _one_policy(session_id, segment_labels(combos)[0])
+    layout = read_layout(store, session_id)
+    cols = read_columns(store, session_id, None if stages is None else
+                        [*(canonical_stage(s) for s in stages), "e2e_ms", *RELIABILITY_STAGES])
+    rel = reliability(cols.reliability_columns())
     extra = {"reliability": rel} if rel else {}
-    if has_arms(rows):
-        segs, pairs = compare_arms(rows, info.settings, stages, **options)
+    if has_arms(cols) or len(layout.arms_in_order()) > 1:
+        segs, pairs = compare_arms_columns(layout, cols, info.settings, stages, **options)
         if pairs and all(p.skipped for p in pairs):
             raise NotEnoughSamplesError(f"no two arms of session {session_id} have 2 measured samples each "
                                         f"({pairs[0].skipped})")
         return {"mode": "arms", "session": session_id, **_base(options),
                 "segments": [{"index": i, **s.to_dict()} for i, s in enumerate(segs)],
                 "comparisons": [p.to_dict() for p in pairs], **extra}
-    segs = segments(rows)
+    segs = column_segments(layout, cols)
     if len(segs) < 2:
         if rel:
             return {"mode": "reliability", "session": session_id, **_base(options), "comparisons": [], **extra}
-        raise NothingToCompareError(
-            f"nothing to compare: session {session_id} ran under one policy ({segs[0].label}); "
-            f"give a second session"
-        )
+        raise _one_policy(session_id, segs[0].label)
     pairs = compare_segments(segs, stages, skip_transient=skip_transient, **options)
     if all(pair.skipped for pair in pairs):
         raise NotEnoughSamplesError(
@@ -190,16 +221,26 @@ def session_report(info: SessionInfo, rows: list[SampleRecord], stages, options:
     }
 
 
+def _one_policy(session_id: str, label: str) -> NothingToCompareError:
+    return NothingToCompareError(
+        f"nothing to compare: session {session_id} ran under one policy ({label}); give a second session"
+    )
+
+
 def build_report(store, a: str, b: str | None, stages: Sequence[str] | None, options: dict,
-                 skip_transient: bool) -> dict:
+                 skip_transient: bool, by: str | None = None, arm: str | None = None) -> dict:
     """The report for `vlmtop compare A [B]` (see the module docstring)."""
     side_a, experiment = resolve_side(store, a)
+    if by is not None:
+        if b is not None or not experiment:
+            raise CompareError(f"--by {by} takes one experiment id (exp-...): its sessions grouped by {by}")
+        return fleet_report(store, experiment, side_a, by, arm, stages, options, skip_transient)
     if b is None:
         if experiment:
             return experiment_report(store, experiment, side_a, stages, options, skip_transient)
         if len(side_a) > 1:
             raise CompareError(f"{a!r} is one side: give B as well (`vlmtop compare {a} B`)")
-        return session_report(side_a[0], store.samples(side_a[0].id), stages, options, skip_transient)
+        return session_report(store, side_a[0], stages, options, skip_transient)
     side_b, _ = resolve_side(store, b)
     if len(side_a) == len(side_b) == 1 and side_a[0].id == side_b[0].id:
         raise CompareError(

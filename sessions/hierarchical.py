@@ -33,6 +33,7 @@ import numpy as np
 from scipy import stats
 
 from .bootstrap import hierarchical_means, interval, resampled_medians
+from .compare_columns import Columns
 from .compare import (
     ALPHA,
     INCONCLUSIVE,
@@ -57,7 +58,7 @@ Z95 = float(stats.norm.ppf(0.975))
 ONE_PROCESS_NOTE = "1 process per side"
 MIN_PROCESS_PAIRS = 2  # common sample ids a process needs for a paired ratio of its own
 
-Process = Sequence[SampleRecord]  # the measured rows of one session
+Process = Sequence[SampleRecord] | Columns  # the measured samples of one session
 
 
 def replicated_evidence(k_a: int, k_b: int) -> str:
@@ -199,8 +200,9 @@ def compare_sides(
     side_a: Sequence[Process], side_b: Sequence[Process], stages: Sequence[str] | None = None, **options
 ) -> list[Comparison]:
     """One comparison per stage (every stage measured, or those named) of two sides."""
-    every = [row for process in (*side_a, *side_b) for row in process]
-    return [compare_sides_stage(side_a, side_b, stage, **options) for stage in stages_to_compare(stages, every)]
+    # Any process measured it (records or Columns: the same answer as over all rows at once).
+    every = stages_to_compare(stages, *side_a, *side_b)
+    return [compare_sides_stage(side_a, side_b, stage, **options) for stage in every]
 
 
 # --- arms across replicated processes ------------------------------------------------------------
@@ -271,5 +273,5 @@ def compare_arms_across_stage(
 def compare_arms_across(
     pairs: Sequence[tuple[Process, Process]], stages: Sequence[str] | None = None, **options
 ) -> list[Comparison]:
-    every = [row for pair in pairs for rows in pair for row in rows]
-    return [compare_arms_across_stage(pairs, stage, **options) for stage in stages_to_compare(stages, every)]
+    every = stages_to_compare(stages, *(rows for pair in pairs for rows in pair))
+    return [compare_arms_across_stage(pairs, stage, **options) for stage in every]

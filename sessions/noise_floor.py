@@ -27,7 +27,7 @@ import numpy as np
 
 from .record import SampleRecord
 from .rows import SessionInfo
-from .segments import is_measured
+from .compare_columns import read_columns
 
 # Log-scale SD of a process's stage median between processes of identical settings,
 # measured by `python bench/processes.py` (8 processes of tiny-qwen2-vl x 24 blocks, CPU,
@@ -77,17 +77,29 @@ def settings_key(info: SessionInfo) -> str:
 
 
 def process_sd(per_session: Sequence[Sequence[SampleRecord]], stages: Iterable[str]) -> dict[str, float]:
-    """Log-median SD between the sessions of ONE setting, per stage (needs 2+ sessions)."""
+    """Log-median SD between the sessions of ONE setting, per stage (needs 2+ sessions).
+    A session is its records or its Columns (sessions/compare_columns.py)."""
+    stages = list(stages)
+    return _sd_between([log_medians(rows, stages) for rows in per_session], stages)
+
+
+def log_medians(rows, stages: Iterable[str]) -> dict[str, float]:
+    """The log of each stage's median in one session (stages with 2+ values and median > 0)."""
     from .compare import stage_values  # compare imports this module's users, not this module
 
     out = {}
     for stage in stages:
-        logs = []
-        for rows in per_session:
-            values, _ = stage_values(rows, stage)
-            values = values[np.isfinite(values)]
-            if values.size >= 2 and np.median(values) > 0:
-                logs.append(math.log(float(np.median(values))))
+        values, _ = stage_values(rows, stage)
+        values = values[np.isfinite(values)]
+        if values.size >= 2 and np.median(values) > 0:
+            out[stage] = math.log(float(np.median(values)))
+    return out
+
+
+def _sd_between(per_session: list[dict[str, float]], stages: list[str]) -> dict[str, float]:
+    out = {}
+    for stage in stages:
+        logs = [medians[stage] for medians in per_session if stage in medians]
         if len(logs) >= 2:
             out[stage] = float(np.std(logs, ddof=1))
     return out
@@ -111,9 +123,11 @@ def floor_from_store(store, sides: Sequence[Sequence[SessionInfo]], stages: Sequ
     pooled: dict[str, list[float]] = {}  # stage -> [sum of squares, degrees of freedom]
     count = 0
     for infos in groups.values():
-        rows = [[r for r in store.samples(info.id) if is_measured(r)] for info in infos]
+        # One session's columns at a time, reduced to its medians: bounded memory however
+        # many samples the replicates hold.
+        medians = [log_medians(read_columns(store, info.id, stages), stages) for info in infos]
         count += len(infos)
-        for stage, sd in process_sd(rows, stages).items():
+        for stage, sd in _sd_between(medians, list(stages)).items():
             acc = pooled.setdefault(stage, [0.0, 0.0])
             acc[0] += sd**2 * (len(infos) - 1)
             acc[1] += len(infos) - 1

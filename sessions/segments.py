@@ -57,6 +57,11 @@ class Segment:
         return self.rows[-1].seq
 
     @property
+    def sample_count(self) -> int:
+        """Every sample of the segment: warm-up and errors too."""
+        return len(self.rows)
+
+    @property
     def measured(self) -> list[SampleRecord]:
         return [row for row in self.rows if is_measured(row)]
 
@@ -72,7 +77,7 @@ class Segment:
             "timing_mode": self.timing_mode,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
-            "samples": len(self.rows),
+            "samples": self.sample_count,
             "measured": len(self.measured),
             "transient": self.transient,
             **({"knobs": dict(self.knobs)} if self.knobs else {}),

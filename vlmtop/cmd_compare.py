@@ -126,6 +126,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave out the leading samples flagged as a warm-up transient (kept by default)",
     )
+    p.add_argument(
+        "--by",
+        choices=("device", "host"),
+        help="A is an experiment: compare its sessions grouped by device name (or host), each "
+        "group against the first in name order (one arm: the baseline, or --arm)",
+    )
+    p.add_argument("--arm", metavar="LABEL", help="with --by: the arm to compare (default: the baseline arm)")
     p.set_defaults(func=run)
 
 
@@ -142,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         "pair": not args.unpaired,
     }
     with SessionStore.open(db_path(args.db), create=False) as store:
-        report = build_report(store, args.a, args.b, args.stages, options, args.skip_transient)
+        report = build_report(store, args.a, args.b, args.stages, options, args.skip_transient,
+                              by=args.by, arm=args.arm)
         note = store.unreadable_note()
     if note:  # a damaged or hand-edited file: what the statistics left out
         print(f"vlmtop: {note}", file=sys.stderr)
@@ -163,6 +171,9 @@ def comparison_groups(report: dict) -> list[tuple[str, list[dict]]]:
     segment or arm pair (where names it, e.g. `` (segment 0 -> 1)``); skipped pairs have none."""
     if "stages" in report:
         return [("", report["stages"])]
+    if "blocks" in report:  # --by device|host: one block per group against the first
+        by = report["by"]
+        return [(f" ({by} {block[by][1]} vs {block[by][0]})", block["stages"]) for block in report["blocks"]]
     groups = []
     for pair in report.get("comparisons", []):
         if "arm" in pair:

@@ -127,6 +127,8 @@ def print_report(report: dict) -> None:
         every = _print_segments(console, report)
     elif mode in ("arms", "replicated-arms"):
         every = _print_arms(console, report)
+    elif mode in ("by-device", "by-host"):
+        every = _print_blocks(console, report)
     if report.get("reliability"):
         console.print(report["reliability"]["line"], soft_wrap=True, markup=False)  # one line, as scripts grep it
     if every:
@@ -174,6 +176,21 @@ def _print_sides(console, report: dict) -> None:
             f"(95%), from {report['noise_floor_source']}; `vlmtop run --repeat N` on each side "
             f"measures instead of assuming[/]"
         )
+
+
+def _print_blocks(console, report: dict) -> list[dict]:
+    """--by device|host: one block per group against the first, each naming its evidence."""
+    by, every = report["by"], []
+    arm = f", arm {report['arm']}" if report.get("arm") else ""
+    console.print(f"experiment {report['experiment_id']} by {by}{arm}: "
+                  + "; ".join(f"{name} ({len(ids)} process{'es' * (len(ids) != 1)})"
+                              for name, ids in report["groups"].items()), markup=False)
+    for block in report["blocks"]:
+        a, b = block[by]
+        console.print(f"[bold]{by} {b} against {a}[/]: {block['evidence']}")
+        _print_sides(console, block)
+        every += block["stages"]
+    return every
 
 
 def _print_segments(console, report: dict) -> list[dict]:

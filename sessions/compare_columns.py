@@ -1,0 +1,273 @@
+"""A session's measured samples column by column: what `vlmtop compare` reads, not records.
+
+A million SampleRecords take gigabytes (issue 19: 7 GB and 316 s for two 1M-sample
+sessions); the statistics need a few float arrays. :class:`Columns` holds those arrays
+(one per stage), the sample ids (one shared string per distinct id) and the arms, in seq
+order. :func:`read_columns` fills it from the store's column readers; the per-token
+decode stage is derived exactly as SampleRecord.decode_per_token_ms derives it, from
+decode_ms, new_tokens and the NUMBER of decode steps, which is counted while streaming
+the step lists (never holding them). :func:`read_layout` streams the policy columns into
+small integer codes: the segment boundaries and arms without a record.
+
+Two readers here run SQL on the store's connection (the step counts and the policy
+layout): RecordedRows has no column reader for them yet. Values still pass through the
+same decoders (rows.decode_value), so a hostile cell reads as it does everywhere else.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vlmtop.core.stage_table import BY_NAME, STORED
+
+from .outliers import detect_transient
+from .record import SampleRecord
+from .rows import SAMPLE_SELECT, decode_value
+from .segments import ARM_VARIED, POLICY_NAMES, Segment, is_measured
+
+DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
+STORED_STAGES = tuple(stage.column for stage in STORED)
+MEASURED_SQL = "is_warmup = 0 AND status = 'ok'"  # as sessions/recorded.py defines it
+LAYOUT_FIELDS = ("cache_policy", "warmup_policy", "timing_mode", "arm", "knobs")
+
+
+@dataclass
+class Columns:
+    """Measured samples of one process (or a part of one), in seq order."""
+
+    values: dict[str, np.ndarray]  # stage column -> float64, NaN where absent
+    sample_ids: list  # one str per sample; equal ids are one shared object
+    arms: list  # arm label or None per sample
+    seq: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.seq.size)
+
+    def stage(self, stage: str) -> np.ndarray:
+        return self.values[stage]
+
+    def take(self, index) -> Columns:
+        """A subset by an index array, a boolean mask or a slice (order kept)."""
+        if isinstance(index, slice):
+            pick = index
+            ids, arms = self.sample_ids[index], self.arms[index]
+        else:
+            pick = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
+            ids = [self.sample_ids[i] for i in pick.tolist()]
+            arms = [self.arms[i] for i in pick.tolist()]
+        return Columns({k: v[pick] for k, v in self.values.items()}, ids, arms, self.seq[pick])
+
+    def by_arm(self) -> dict[str, Columns]:
+        """The samples of each arm (first appearance order); unlabelled samples left out."""
+        index: dict[str, list[int]] = {}
+        for i, arm in enumerate(self.arms):
+            if arm:
+                index.setdefault(arm, []).append(i)
+        return {arm: self.take(np.array(rows, dtype=np.int64)) for arm, rows in index.items()}
+
+    def reliability_columns(self) -> dict:
+        """What sessions/reliability.py takes (measured already). The flags are given: without
+        them its column filter builds a default list per sample (quadratic on 1M samples)."""
+        n = len(self)
+        return {"sample_id": self.sample_ids, "arm": self.arms, "is_warmup": [False] * n, "status": ["ok"] * n,
+                **self.values}
+
+    @classmethod
+    def from_records(cls, rows: Iterable[SampleRecord]) -> Columns:
+        """The measured rows of records (tests, and callers that hold records anyway)."""
+        measured = [row for row in rows if is_measured(row)]
+        values = {
+            stage: np.array([_nan(getattr(row, stage)) for row in measured], dtype=np.float64)
+            for stage in (*STORED_STAGES, DECODE_PER_TOKEN)
+        }
+        return cls(values, [r.sample_id for r in measured], [r.arm for r in measured],
+                   np.array([r.seq for r in measured], dtype=np.int64))
+
+
+def _nan(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _shared(values: list) -> list:
+    """The same list with equal strings as one object: 1M ids of 1000 samples hold 1000 strings."""
+    canonical: dict = {}
+    return [canonical.setdefault(v, v) for v in values]
+
+
+def per_token(decode_ms: np.ndarray, new_tokens: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """core/timing.py's decode_per_token_ms, vectorised: decode_ms / decode tokens, where the
+    tokens are new_tokens - 1 (floored at 0) when new_tokens is set and non-zero, else the
+    steps; NaN without a step, a token or a decode time."""
+    has_new = np.isfinite(new_tokens) & (new_tokens != 0)
+    tokens = np.where(has_new, np.maximum(0.0, np.where(has_new, new_tokens, 1.0) - 1.0), steps)
+    ok = (steps > 0) & (tokens > 0) & np.isfinite(decode_ms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, decode_ms / np.where(ok, tokens, 1.0), np.nan)
+
+
+def decode_step_counts(store, session_id: str) -> np.ndarray:
+    """How many decode steps each measured sample has, in seq order, streamed: the lists
+    are parsed one row at a time (as the codec reads them) and only their length is kept."""
+    sql = (f"SELECT {SAMPLE_SELECT['decode_steps_ms']} FROM samples WHERE session_id = ? "
+           f"AND {MEASURED_SQL} ORDER BY seq")
+    if "decode_steps_ms" not in store.columns:
+        return np.zeros(len(store.column(session_id, "seq", True)))
+    out = []
+    for (raw,) in store._conn.execute(sql, (session_id,)):
+        value, ok = decode_value("decode_steps_ms", raw)
+        if not ok:
+            store.unreadable.mark("samples", (session_id, "decode_steps_ms", len(out)), ["decode_steps_ms"])
+        out.append(len(value))
+    return np.array(out, dtype=np.float64)
+
+
+def read_columns(store, session_id: str, stages: Sequence[str] | None = None) -> Columns:
+    """The measured samples of one session: ``stages`` (None: every stage) as arrays."""
+    wanted = list(stages) if stages is not None else [*STORED_STAGES, DECODE_PER_TOKEN]
+    numeric = [s for s in STORED_STAGES if s in wanted]
+    if DECODE_PER_TOKEN in wanted:
+        numeric += [name for name in ("decode_ms", "new_tokens") if name not in numeric]
+    cols = store.sample_columns(session_id, ("seq", *numeric), measured_only=True)
+    values = {stage: cols[stage] for stage in STORED_STAGES if stage in wanted}
+    if DECODE_PER_TOKEN in wanted:
+        values[DECODE_PER_TOKEN] = per_token(cols["decode_ms"], cols["new_tokens"],
+                                             decode_step_counts(store, session_id))
+    ids = _shared(store.column(session_id, "sample_id", True))
+    arms = _shared(store.column(session_id, "arm", True))
+    return Columns(values, ids, arms, cols["seq"].astype(np.int64))
+
+
+# --- the policy layout: segments and arms without records ---------------------------------------
+
+
+@dataclass
+class Layout:
+    """Every sample's policy combination as a small code, in seq order."""
+
+    seq: np.ndarray  # every sample, warm-up and errors too
+    measured: np.ndarray  # bool per sample
+    code: np.ndarray  # index into combos
+    combos: list[tuple] = field(default_factory=list)  # decoded (cache, warmup, timing, arm, knobs)
+
+    def arms_in_order(self) -> list[str]:
+        """Arm labels by first appearance (seq order)."""
+        first: dict[str, int] = {}
+        for index, combo in enumerate(self.combos):
+            if combo[3]:
+                at = int(np.argmax(self.code == index))
+                first[combo[3]] = min(first.get(combo[3], at), at)
+        return sorted(first, key=first.get)
+
+
+def distinct_combos(store, session_id: str) -> list[tuple[tuple, int]]:
+    """The distinct policy combinations of a session (decoded) with the first seq of each,
+    in that order, by SQL: "one policy?" answered without reading a row into Python."""
+    select = ", ".join(SAMPLE_SELECT[name] for name in LAYOUT_FIELDS)
+    rows = store._conn.execute(
+        f"SELECT {select}, MIN(seq) FROM samples WHERE session_id = ? AND typeof(seq) = 'integer' "
+        f"GROUP BY {', '.join(f'{i + 1}' for i in range(len(LAYOUT_FIELDS)))} ORDER BY MIN(seq)",
+        (session_id,)).fetchall()
+    return [(decode_combo(store, session_id, row[:-1], row[-1]), row[-1]) for row in rows]
+
+
+def segment_labels(combos: list[tuple[tuple, int]]) -> list[str]:
+    """The segment labels of a session's policy combinations, in first appearance order."""
+    labels = [Segment(*policies, knobs=dict(knobs)).label for policies, knobs in segment_keys([c for c, _ in combos])]
+    return list(dict.fromkeys(labels))
+
+
+def may_have_repeats(store, session_id: str) -> bool:
+    """Whether 2 or more sample ids (per arm) were measured twice: what a reliability needs."""
+    from .reliability import MIN_REPEATED_IDS
+
+    found = store._conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE session_id = ? AND {MEASURED_SQL} "
+        "AND sample_id IS NOT NULL AND sample_id != '' GROUP BY arm, sample_id HAVING COUNT(*) >= 2 "
+        f"LIMIT {MIN_REPEATED_IDS})", (session_id,)).fetchone()[0]
+    return found >= MIN_REPEATED_IDS
+
+
+def decode_combo(store, session_id: str, raw: tuple, key) -> tuple:
+    out = []
+    for name, value in zip(LAYOUT_FIELDS, raw):
+        decoded, ok = decode_value(name, value)
+        if not ok:
+            store.unreadable.mark("samples", (session_id, key), [name])
+        out.append(decoded)
+    return tuple(out)
+
+
+def segment_keys(combos: list[tuple]) -> list[tuple]:
+    """Per combination, what segments.segments() splits on: the policies (``*`` where the
+    arms vary them) and the fixed knobs."""
+    varied = {part.partition("=")[0] for c in combos if c[3] for part in c[3].split(",")}
+    keys = []
+    for cache, warmup, timing, _, knobs in combos:
+        policies = tuple(ARM_VARIED if name in varied else value
+                         for name, value in zip(POLICY_NAMES, (cache, warmup, timing)))
+        fixed = {k: v for k, v in (knobs or {}).items() if k not in varied and k not in POLICY_NAMES}
+        keys.append((policies, tuple(fixed.items())))
+    return keys
+
+
+def read_layout(store, session_id: str) -> Layout:
+    """Every sample's seq, measured flag and policy code, streamed (bounded memory)."""
+    select = ", ".join(["seq", "is_warmup", "status", *(SAMPLE_SELECT[n] for n in LAYOUT_FIELDS)])
+    codes: dict[tuple, int] = {}
+    combos: list[tuple] = []
+    seq, measured, code = array("q"), array("b"), array("i")  # 8 + 1 + 4 bytes a sample
+    cur = store._conn.execute(f"SELECT {select} FROM samples WHERE session_id = ? ORDER BY seq", (session_id,))
+    for row in cur:
+        if type(row[0]) is not int:  # no readable seq: no sample (as store.samples reads it)
+            continue
+        raw = row[3:]
+        index = codes.get(raw)
+        if index is None:
+            index = codes[raw] = len(combos)
+            combos.append(decode_combo(store, session_id, raw, row[0]))
+        seq.append(row[0])
+        measured.append(row[1] == 0 and row[2] == "ok")
+        code.append(index)
+    return Layout(np.frombuffer(seq, dtype=np.int64), np.frombuffer(measured, dtype=np.int8).astype(bool),
+                  np.frombuffer(code, dtype=np.int32), combos)
+
+
+class ColumnSegment(Segment):
+    """A policy segment whose samples are columns: its measured samples are :class:`Columns`."""
+
+    def __init__(self, policies, knobs, first_seq: int, last_seq: int, samples: int, measured: Columns):
+        super().__init__(*policies, knobs=dict(knobs))
+        self._first, self._last, self._samples, self._measured = first_seq, last_seq, samples, measured
+        self.transient = detect_transient(measured.values["e2e_ms"]) if "e2e_ms" in measured.values else 0
+
+    first_seq = property(lambda self: self._first)
+    last_seq = property(lambda self: self._last)
+    measured = property(lambda self: self._measured)
+    sample_count = property(lambda self: self._samples)
+
+    @property
+    def settled(self) -> Columns:
+        return self._measured.take(slice(self.transient, None))
+
+
+def column_segments(layout: Layout, columns: Columns) -> list[ColumnSegment]:
+    """segments.segments() on a layout: split at every change of policy or fixed knob."""
+    keys = segment_keys(layout.combos)
+    if layout.seq.size == 0:
+        return []
+    key_index: dict[str, int] = {}
+    of_combo = np.array([key_index.setdefault(repr(key), len(key_index)) for key in keys], dtype=np.int64)
+    per_row = of_combo[layout.code]
+    starts = np.flatnonzero(np.r_[True, per_row[1:] != per_row[:-1]])
+    ends = np.r_[starts[1:], layout.seq.size]
+    out = []
+    for lo, hi in zip(starts.tolist(), ends.tolist()):
+        first, last = int(layout.seq[lo]), int(layout.seq[hi - 1])
+        inside = slice(int(np.searchsorted(columns.seq, first)), int(np.searchsorted(columns.seq, last, "right")))
+        policies, knobs = keys[int(layout.code[lo])]
+        out.append(ColumnSegment(policies, knobs, first, last, hi - lo, columns.take(inside)))
+    return out
