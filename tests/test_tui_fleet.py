@@ -214,3 +214,18 @@ def test_a_summary_on_one_host_counts_its_devices(tmp_path):
         write_fleet(store, EXP, [("gpu-node-a", H100, f"GPU-{i}", 3, 0.0, "completed") for i in range(3)])
         summary = experiment_summary(store, EXP)
     assert summary.spread and summary.short() == "3 sessions on 3 devices"
+
+
+async def test_the_cursor_row_stays_on_screen_in_a_fleet_taller_than_it(tmp_path):
+    db = tmp_path / "tall.db"
+    with SessionStore.open(db) as store:
+        ids = write_fleet(store, EXP, [(f"node-{i % 5}", H100, f"GPU-{i:04d}", 3, i, "completed") for i in range(30)])
+        app = VlmtopApp(store, LiveTail(store, ids[0]), fleet=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _wait_until(pilot, lambda: isinstance(app.screen, FleetScreen) and app.screen.rows)
+            for _ in range(25):
+                await pilot.press("down")
+            await _wait_until(pilot, lambda: app.screen.cursor == 25)
+            await pilot.pause(0.1)
+            text = screen_text(app)
+            assert ids[25] in text and ids[0] not in text  # scrolled with the cursor

@@ -111,6 +111,7 @@ class FleetScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="fleet-scroll") as scroll:
+            scroll.can_focus = False  # its own ↑↓ would scroll the rows away from the cursor
             scroll.border_title = f"fleet {self.experiment_id}"
             scroll.border_subtitle = "↑↓ select · enter open · g group · ←→ stage · esc close"
             yield Static(Text("reading the fleet…", style="italic"), id="fleet-table")
