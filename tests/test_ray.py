@@ -30,6 +30,9 @@ from vlmtop.sessions.store import SessionStore, StoreNotFoundError
 from vlmtop.sessions.worker import RunSettings, Worker
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
+# Ray Client (`ray://`) needs grpcio on both ends: the `ray[client]` extra
+HAVE_RAY_CLIENT = HAVE_RAY and importlib.util.find_spec("grpc") is not None
+CLIENT_PORT: dict[str, int] = {}  # the cluster's Ray Client server port, once it is started
 
 
 def on_ray(test):
@@ -126,9 +129,14 @@ def cluster():
     # short paths: Ray's unix sockets live under the temp dir and their names have a limit
     temp_dirs = [tempfile.mkdtemp(prefix="vr", dir="/tmp") for _ in range(2)]
     common = ["--node-ip-address", "127.0.0.1", "--object-store-memory", "100000000", "--disable-usage-stats"]
+    # the head serves Ray Client too where grpcio is installed (test_a_ray_client_address_...)
+    client = ["--ray-client-server-port", str(_free_port())] if HAVE_RAY_CLIENT else []
     try:
         _ray("start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
-             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[0], *common, env=env)
+             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[0], *client, *common,
+             env=env)
+        if client:
+            CLIENT_PORT["port"] = int(client[1])
         _ray("start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
              "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[1], *common, env=env)
         yield f"127.0.0.1:{port}"
@@ -141,6 +149,7 @@ def cluster():
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
             os.environ["RAY_AUTH_MODE"] = saved
+        CLIENT_PORT.clear()
 
 
 @on_ray
@@ -161,6 +170,45 @@ def test_an_experiment_spreads_over_two_nodes_into_one_database(cluster, tmp_pat
     assert all(i.hostname == socket.gethostname() and i.device == "cpu" and i.device_name for i in infos)
     assert all(i.versions.get("torch") and i.settings["experiment"]["experiment_id"] == report["experiment_id"]
                for i in infos)
+
+
+@on_ray
+@pytest.mark.skipif(not HAVE_RAY_CLIENT, reason="Ray Client needs grpcio: pip install 'ray[client]'")
+def test_a_ray_client_address_runs_the_experiment_through_ray_client(cluster, tmp_path, capsys):
+    """`--ray ray://HOST:PORT`: the driver is a Ray Client of the cluster's head (its actors
+    run in the cluster, the driver commits here); everything else as with a GCS address."""
+    db = tmp_path / "s.db"
+    address = f"ray://127.0.0.1:{CLIENT_PORT['port']}"
+    assert main(["run", "--ray", address, "--workers", "2", "--repeat", "2", "--count", "2", *QUICK,
+                 "--db", str(db), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    with SessionStore.open(db, create=False) as store:
+        infos = store.experiment_sessions(report["experiment_id"])
+        counts = [assert_gapless(store, info.id) for info in infos]
+    assert [i.status for i in infos] == ["completed", "completed"] and counts == [2, 2]
+    assert len({i.pid for i in infos}) == 2 and os.getpid() not in {i.pid for i in infos}
+    assert all(i.node_id and i.device_name for i in infos)
+
+
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'vlmtop[ray]')")
+def test_an_unreachable_ray_client_address_is_one_line(tmp_path):
+    """No Ray Client server there, or no grpcio here: one line saying so, never a traceback
+    (Ray Client warns before it raises)."""
+    address = f"ray://127.0.0.1:{_free_port()}"
+    code = ("from vlmtop.cli import main; "
+            f"raise SystemExit(main(['run', '--ray', {address!r}, '--count', '1', '--db', {str(tmp_path / 's.db')!r}]))")
+    # Ray Client's connection timeouts: seconds instead of its default 5 + 10 + 20
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+           "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    if HAVE_RAY_CLIENT:
+        assert line.startswith(f"vlmtop: error: cannot start or reach the Ray cluster at {address}: ")
+        assert line.endswith("`ray start --head` serves one on 10001)")
+    else:
+        assert line == f"vlmtop: error: --ray {address}: Ray Client needs grpcio, which is not installed: " \
+                       "pip install 'ray[client]'"
 
 
 def _vlmtop(args: list[str]) -> subprocess.Popen:

@@ -31,6 +31,7 @@ from vlmtop.sessions.store import SessionStore
 from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from .screens.arms import ArmsScreen
 from .screens.confirm import ConfirmScreen
+from .screens.fleet import FleetScreen
 from .screens.goto import GotoScreen
 from .screens.help import HelpScreen
 from .state import DashboardState
@@ -67,6 +68,7 @@ class VlmtopApp(App):
         # a run with arms: which arm the stage table shows, and every arm in full
         Binding("a", "cycle_arm", "arm"),
         Binding("A", "arms", "arms", show=False),
+        Binding("F", "fleet", "fleet", show=False),  # every session of the experiment (run --ray)
         Binding("up", "select(-1)", "stage", show=False),
         Binding("down", "select(1)", "stage", show=False),
         Binding("r", "reset", "reset stats", show=False),
@@ -89,8 +91,10 @@ class VlmtopApp(App):
         worker: subprocess.Popen | None = None,
         steerable: bool = True,
         interval: float | None = None,
+        fleet: bool = False,
     ):
         super().__init__()
+        self.open_fleet = fleet  # `vlmtop attach exp-...`: start on the fleet screen
         self.store = store
         self.source = source
         self.session_id = source.session_id
@@ -129,6 +133,8 @@ class VlmtopApp(App):
         }
         self.refresh_frame()
         self._poll_in_thread()
+        if self.open_fleet:
+            self.action_fleet()
 
     def on_resize(self, event) -> None:
         # Short terminals (80x24) drop the stage table's and comparison's frames: every
@@ -255,6 +261,37 @@ class VlmtopApp(App):
 
     def action_arms(self) -> None:
         self.push_screen(ArmsScreen())
+
+    def action_fleet(self) -> None:
+        session = self.state.session
+        if session is None or not session.experiment_id:
+            self.notify("this session belongs to no experiment: the fleet view is for `vlmtop run --ray` "
+                        "and --repeat runs", severity="warning")
+            return
+        self.push_screen(FleetScreen(self.store.path, session.experiment_id, self.session_id, self.state.selected),
+                         self._follow)
+
+    def _follow(self, session_id: str | None) -> None:
+        """Enter on the fleet screen: the dashboard follows that session from now on, as
+        `vlmtop attach SESSION` would (a replay replays it)."""
+        if session_id is None or session_id == self.session_id:
+            return
+        if self.worker is not None:  # q would stop our worker's session, not the one shown
+            self.notify(f"this dashboard runs its own worker: `vlmtop attach {session_id}` follows the other",
+                        severity="warning")
+            return
+        source = type(self.source)(self.store, session_id, window=self.source.window)
+        old, selected = self.poller, self.state.selected
+        self.poller = Poller(source, old.interval)
+        self.poller.lock = old.lock  # one store connection: the old thread may still be in a poll
+        self.source, self.session_id = source, session_id
+        self.replay = source if source.can_seek else None
+        self.state = DashboardState(window=source.window, selected=selected)
+        self.pending.clear()
+        self._notified_end = False
+        self._poll_in_thread()  # exclusive: cancels the old poller's thread
+        old.wake()
+        self.refresh_frame()
 
     def action_reset(self) -> None:
         self.state.reset_statistics()

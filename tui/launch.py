@@ -11,9 +11,11 @@ from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.experiment import worker_command
+from vlmtop.sessions.fleet_view import resolve_experiment
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import NotASessionDatabaseError, SessionStore, UnknownSessionError, new_session_id
 
+EXPERIMENT_PREFIX = "exp-"  # as sessions/experiment.py draws them (compare takes them too)
 WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
 MAX_INTERVAL_S = 60.0  # a slower refresh is a frozen screen, not a setting
 
@@ -46,11 +48,23 @@ def run_dashboard(settings, db: Path, interval: float | None = None) -> int:
 
 
 def attach_dashboard(session_ref: str, db: Path, interval: float | None = None) -> int:
-    """Watch (and steer) a session another process is recording."""
+    """Watch (and steer) a session another process is recording; given an experiment id
+    (`exp-...`), open on its fleet, following its newest running session."""
     _check_interval(interval)
     with SessionStore.open(db, create=False) as store:
+        if session_ref.startswith(EXPERIMENT_PREFIX):
+            session_id = fleet_session(store, resolve_experiment(store, session_ref))
+            return _run_app(store, LiveTail(store, session_id), interval=interval, fleet=True)
         session_id = store.resolve(session_ref)
         return _run_app(store, LiveTail(store, session_id), interval=interval)
+
+
+def fleet_session(store: SessionStore, experiment_id: str) -> str:
+    """The session the dashboard follows behind an experiment's fleet screen: its newest
+    running one, else its newest (the fleet screen's enter picks another)."""
+    infos = store.experiment_sessions(experiment_id)
+    running = [info for info in infos if info.status == "running"]
+    return max(running or infos, key=lambda info: info.started_at).id
 
 
 def replay_dashboard(session_ref: str, db: Path, speed: float | None = None, interval: float | None = None) -> int:
@@ -76,7 +90,7 @@ def _run_app(store, source, **kwargs) -> int:
 
     app = VlmtopApp(store, source, **kwargs)
     app.run()
-    info = store.session(source.session_id)
+    info = store.session(app.session_id)  # the fleet screen may have moved it to another
     if info.failed_before_any_sample:
         raise VlmtopError(info.failed_before_any_sample)
     print(f"session {info.id}: {info.status}, {info.measured_count} measured samples in {store.path}")

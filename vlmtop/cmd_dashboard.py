@@ -12,9 +12,11 @@ def register(subparsers) -> None:
     attach = subparsers.add_parser(
         "attach",
         help="open (and steer) a session another process is recording",
-        description="Watch a running session (e.g. a --headless run on a GPU box) and steer its policies.",
+        description="Watch a running session (e.g. a --headless run on a GPU box) and steer its policies; "
+        "given an experiment id (exp-...), watch every session of it live (`run --ray`, --repeat).",
     )
-    attach.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
+    attach.add_argument("session", nargs="?", default="last",
+                        help="id, unique prefix or `last` (default); or an experiment id exp-... (its fleet)")
     add_db_option(attach)
     add_interval_option(attach)
     attach.set_defaults(func=cmd_attach)

@@ -8,8 +8,10 @@ attach` and `vlmtop stop` work on the same database as for a local run.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import sys
+import warnings
 
 from rich.console import Console
 from rich.markup import escape
@@ -34,16 +36,25 @@ def connect(ray, address: str | None) -> bool:
     local Ray on this machine when there is none; True when this call started Ray."""
     if ray.is_initialized():  # a library caller's own session
         return False
+    client = bool(address) and address.startswith("ray://")
+    if client and importlib.util.find_spec("grpc") is None:
+        raise VlmtopError(f"--ray {address}: Ray Client needs grpcio, which is not installed: "
+                          f"pip install 'ray[client]'")
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}  # actors' logs stay in Ray's files
     try:
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(include_dashboard=False, **quiet)
+        # Ray Client warns on stderr before it raises (a timeout, with a link): the error
+        # below says it in one line
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if address:
+                ray.init(address=address, **quiet)
+            else:
+                ray.init(include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError, ImportError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise VlmtopError(f"cannot start or reach {where}: {first_line(exc)} "
-                          f"(start one with `ray start --head`, or pass --ray auto on a node of it)") from None
+        hint = ("is its head's Ray Client server on that port? `ray start --head` serves one on 10001"
+                if client else "start one with `ray start --head`, or pass --ray auto on a node of it")
+        raise VlmtopError(f"cannot start or reach {where}: {first_line(exc)} ({hint})") from None
     return True
 
 
