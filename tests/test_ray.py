@@ -2,11 +2,12 @@
 
 The cluster tests start a real two-node Ray cluster on this machine (a head raylet and a
 second raylet joined to it, each with its own temp dir) once for the module, and always
-`ray stop --force` it afterwards. They are marked `ray` and skipped where ray is missing.
+stop it afterwards: only its own processes, never another Ray on the machine. They are marked `ray` and skipped where ray is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -110,6 +111,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _processes_under(folders: list[str]) -> list[int]:
+    """Pids of the processes whose command line names one of ``folders``: every daemon and
+    worker of a Ray node started with ``--temp-dir`` there (their sockets and logs live in it)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                command = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:  # gone meanwhile
+                continue
+            if any(folder in command for folder in folders):
+                found.append(int(entry))
+    return found
+
+
+def _stop_processes_under(folders: list[str], grace_s: float = 10.0) -> None:
+    # Not `ray stop --force`: that kills every Ray process of this user on the machine,
+    # a developer's own cluster (or a parallel test run's) included.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _processes_under(folders):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace_s
+        while _processes_under(folders) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
 def _ray(*args: str, env: dict) -> None:
     done = subprocess.run([*RAY_CLI, *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=120)
@@ -141,8 +169,7 @@ def cluster():
              "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[1], *common, env=env)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([*RAY_CLI, "stop", "--force"], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=120)
+        _stop_processes_under(temp_dirs)
         for folder in temp_dirs:
             shutil.rmtree(folder, ignore_errors=True)
         if saved is None:
