@@ -30,6 +30,7 @@ from vlmtop.sessions.store import SessionStore
 
 from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from .screens.arms import ArmsScreen
+from .screens.costmodel import CostModelScreen
 from .screens.confirm import ConfirmScreen
 from .screens.goto import GotoScreen
 from .screens.help import HelpScreen
@@ -67,6 +68,7 @@ class VlmtopApp(App):
         # a run with arms: which arm the stage table shows, and every arm in full
         Binding("a", "cycle_arm", "arm"),
         Binding("A", "arms", "arms", show=False),
+        Binding("M", "cost_model", "cost model", show=False),  # a sweep's per-stage fit (issue 16)
         Binding("up", "select(-1)", "stage", show=False),
         Binding("down", "select(1)", "stage", show=False),
         Binding("r", "reset", "reset stats", show=False),
@@ -188,7 +190,7 @@ class VlmtopApp(App):
         panels[ComparisonPanel].show(state)
         pending = {kind: value for kind, (_, value) in self.pending.items()}
         panels[PolicyBar].show(state.policies, pending, self.steerable and self._session_running)
-        if isinstance(self.screen, ArmsScreen):
+        if isinstance(self.screen, (ArmsScreen, CostModelScreen)):
             self.screen.show(state)
         footer_state = (self._is_paused, self._session_running, state.has_arms)
         if footer_state != self._shown_footer:
@@ -255,6 +257,9 @@ class VlmtopApp(App):
 
     def action_arms(self) -> None:
         self.push_screen(ArmsScreen())
+
+    def action_cost_model(self) -> None:
+        self.push_screen(CostModelScreen())
 
     def action_reset(self) -> None:
         self.state.reset_statistics()

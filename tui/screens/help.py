@@ -15,6 +15,7 @@ COMMON = (
     ("a", "show the next arm: stage table, distribution and share bar show one arm "
           "(the baseline first), never arms pooled"),
     ("A", "all arms vs the baseline: ratio, 95% CI, p, verdict per stage"),
+    ("M", "cost model of a sweep: each arm's median of the selected stage vs its token count, the fit"),
     ("r", "reset the statistics window (watch from now on)"),
     ("e", "export the session (standalone SQLite file in the current folder)"),
     ("s", "save an SVG screenshot"),
