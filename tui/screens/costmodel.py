@@ -25,7 +25,18 @@ from vlmtop.core.format import ms
 from vlmtop.sessions.costmodel_drivers import Point, points_from_rows
 
 from ..widgets.colors import stage_color
-from ..widgets.costmodel_fit import N_BOOT, SHORT_DRIVER, Fit, FitKey, StageView, fit_rows, legend_lines, refit_due, stage_view, x_text
+from ..widgets.costmodel_fit import (
+    N_BOOT,
+    SHORT_DRIVER,
+    Fit,
+    FitKey,
+    StageView,
+    fit_rows,
+    legend_lines,
+    refit_due,
+    stage_view,
+    x_text,
+)
 from ..widgets.costmodel_plot import CostModelPlot, marker
 
 SETTLE_S = 1.0  # no new rows for this long: the data is at rest, fit on all of it
@@ -100,9 +111,16 @@ class CostModelScreen(ModalScreen):
 
     @work(thread=True, exclusive=True, group="costmodel", name="fit the cost model")
     def _fit_in_thread(self, points: list[Point], sweep: dict | None) -> None:
-        fit = fit_rows(points, sweep)
-        if not get_current_worker().is_cancelled:
+        try:
+            fit = fit_rows(points, sweep)  # a VlmtopError is already a reason in the Fit
+        except Exception as exc:  # noqa: BLE001 - a failed worker would take the whole dashboard down
+            fit = Fit(FitKey.of(points), points, reason=f"the fit failed: {type(exc).__name__}: {exc}")
+        if get_current_worker().is_cancelled:
+            return
+        try:
             self.app.call_from_thread(self._fitted, fit)
+        except RuntimeError:
+            pass  # the app quit while this fit ran: there is nothing left to show it on
 
     def _fitted(self, fit: Fit) -> None:
         self._fitting = False

@@ -126,9 +126,10 @@ def arm_points(points: list[Point], stage: str, driver: str) -> list[ArmPoint]:
         y = _stage_value(stage, p)
         if math.isfinite(y):
             groups.setdefault(_label(p), []).append((float(getattr(p, driver)), y))
-    ordered = sorted(groups.items(), key=lambda item: (float(np.median([x for x, _ in item[1]])), item[0]))
-    return [ArmPoint(i, label, len(values), float(np.median([x for x, _ in values])), float(np.median([y for _, y in values])))
-            for i, (label, values) in enumerate(ordered)]
+    medians = {label: (float(np.median([x for x, _ in values])), float(np.median([y for _, y in values])), len(values))
+               for label, values in groups.items()}
+    ordered = sorted(medians.items(), key=lambda item: (item[1][0], item[0]))
+    return [ArmPoint(i, label, n, x, y) for i, (label, (x, y, n)) in enumerate(ordered)]
 
 
 def stage_view(selected: str, label: str, points: list[Point], fit: Fit | None) -> StageView:
