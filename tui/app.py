@@ -30,8 +30,8 @@ from vlmtop.sessions.store import SessionStore
 
 from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from .screens.arms import ArmsScreen
-from .screens.costmodel import CostModelScreen
 from .screens.confirm import ConfirmScreen
+from .screens.costmodel import CostModelScreen
 from .screens.goto import GotoScreen
 from .screens.help import HelpScreen
 from .state import DashboardState
