@@ -32,6 +32,7 @@ from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from .screens.arms import ArmsScreen
 from .screens.confirm import ConfirmScreen
 from .screens.fleet import FleetScreen
+from .screens.costmodel import CostModelScreen
 from .screens.goto import GotoScreen
 from .screens.help import HelpScreen
 from .state import DashboardState
@@ -69,6 +70,7 @@ class VlmtopApp(App):
         Binding("a", "cycle_arm", "arm"),
         Binding("A", "arms", "arms", show=False),
         Binding("F", "fleet", "fleet", show=False),  # every session of the experiment (run --ray)
+        Binding("M", "cost_model", "cost model", show=False),  # a sweep's per-stage fit (issue 16)
         Binding("up", "select(-1)", "stage", show=False),
         Binding("down", "select(1)", "stage", show=False),
         Binding("r", "reset", "reset stats", show=False),
@@ -194,7 +196,7 @@ class VlmtopApp(App):
         panels[ComparisonPanel].show(state)
         pending = {kind: value for kind, (_, value) in self.pending.items()}
         panels[PolicyBar].show(state.policies, pending, self.steerable and self._session_running)
-        if isinstance(self.screen, ArmsScreen):
+        if isinstance(self.screen, (ArmsScreen, CostModelScreen)):
             self.screen.show(state)
         footer_state = (self._is_paused, self._session_running, state.has_arms)
         if footer_state != self._shown_footer:
@@ -292,6 +294,9 @@ class VlmtopApp(App):
         self._poll_in_thread()  # exclusive: cancels the old poller's thread
         old.wake()
         self.refresh_frame()
+
+    def action_cost_model(self) -> None:
+        self.push_screen(CostModelScreen())
 
     def action_reset(self) -> None:
         self.state.reset_statistics()

@@ -11,6 +11,8 @@ import json
 
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
+# Shared with the dashboard's cost-model screen, which shows the same figures in the same text.
+from vlmtop.sessions.costmodel_text import QUALITY_COLUMNS, coefficient_cells, num as _num, quality_cells
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -84,16 +86,6 @@ def run(args: argparse.Namespace) -> int:
 # --- tables ------------------------------------------------------------------------------
 
 
-def _num(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    return "0" if abs(value) < 1e-6 else f"{value:.{digits}g}"  # a bound at 0 comes back as 1e-17
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
 def print_report(report: dict) -> None:
     from rich import box
     from rich.console import Console
@@ -112,16 +104,12 @@ def print_report(report: dict) -> None:
     for name in ("stage", "term", "value", "95% CI"):
         table.add_column(name, justify="left" if name in ("stage", "term") else "right", no_wrap=True)
     quality = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("stage", "n", "settings", "R²", "residual", "noise", "residual/noise"):
+    for name in ("stage", *QUALITY_COLUMNS):
         quality.add_column(name, justify="left" if name == "stage" else "right", no_wrap=True)
     for stage in fit["stages"]:
-        for i, c in enumerate(stage["coefficients"]):
-            table.add_row(stage["label"] if i == 0 else "", c["unit"], _num(c["value"]),
-                          f"{_num(c['ci_low'])}..{_num(c['ci_high'])}")
-        quality.add_row(stage["label"], str(stage["n"]), str(stage["settings"]), _num(stage["r2"], 2),
-                        _pct(stage["residual_spread"]),
-                        _pct(stage["noise"]) + ("" if stage["noise_source"] == "repeats" else "†"),
-                        _num(stage["residual_to_noise"], 2))
+        for i, cells in enumerate(coefficient_cells(stage)):
+            table.add_row(stage["label"] if i == 0 else "", *cells)
+        quality.add_row(stage["label"], *(quality_cells(stage)[name] for name in QUALITY_COLUMNS))
     console.print(table)
     console.print(quality)
     console.print(f"[dim]{fit['image_tokens_map']}. Robust fit (soft-L1, then Cauchy), 95% CI from a bootstrap over sample ids; "

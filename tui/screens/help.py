@@ -16,6 +16,7 @@ COMMON = (
           "(the baseline first), never arms pooled"),
     ("A", "all arms vs the baseline: ratio, 95% CI, p, verdict per stage"),
     ("F", "the fleet: every session of the experiment, per session, host or device (run --ray)"),
+    ("M", "cost model of a sweep: each arm's median of the selected stage vs its token count, the fit"),
     ("r", "reset the statistics window (watch from now on)"),
     ("e", "export the session (standalone SQLite file in the current folder)"),
     ("s", "save an SVG screenshot"),
