@@ -81,7 +81,7 @@ async def test_the_comparison_panel_shows_the_policy_change(tmp_path):
         await pilot.pause()
         panel = app.query_one("#comparison")
         # the evidence is in the title, which a short terminal keeps (it drops the bottom border)
-        assert panel.border_title.startswith("after the change: cache keep → empty · ")
+        assert panel.border_title.startswith("change: cache keep → empty · ")
         assert panel.border_title.endswith("(consecutive segments)") or "unpaired" in panel.border_title
         heading, prefill = str(panel.render()).splitlines()[:2]
         assert heading.startswith("stage") and prefill.startswith("prefill")
@@ -97,6 +97,7 @@ async def test_at_80x24_the_comparison_keeps_its_evidence_and_one_line_per_stage
         await pilot.pause()
         panel = app.query_one("#comparison")
         assert "consecutive segments" in panel.border_title
+        assert len(panel.border_title) <= panel.size.width - 4  # shown whole, not cut with an ellipsis
         lines = str(panel.render()).splitlines()
         assert [line.split()[0] for line in lines[1:]] == ["prefill", "decode_per_token", "e2e"]  # none wrapped
         assert all(len(line) <= panel.content_size.width for line in lines)

@@ -58,7 +58,7 @@ class ComparisonPanel(Static):
             # What the verdicts rest on goes in the title, as the arms panel's does: on a short
             # terminal the panel keeps only its top border, so a subtitle would never show.
             evidence = results[0].evidence if results and not isinstance(results, str) else ""
-            self.border_title = f"after the change: {change}" + (f" · {evidence}" if evidence else "")
+            self.border_title = f"change: {change}" + (f" · {evidence}" if evidence else "")  # fits 80 columns
             if isinstance(results, str):
                 text.append(results, style="italic")
             else:  # medians in ms, before and after the change; ratio = after / before
