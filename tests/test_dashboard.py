@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -161,7 +162,8 @@ async def test_a_failing_worker_leaves_the_dashboard_up_with_the_error(tmp_path,
     proc, store, session_id = _start_worker(tmp_path / "fail.db", **settings)
     app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(600):
+        deadline = time.monotonic() + 240  # a worker imports torch first: slow on a loaded machine
+        while time.monotonic() < deadline:
             await pilot.pause(0.1)
             if proc.poll() is not None and "failed" in str(app.query_one("#header").render()):
                 break

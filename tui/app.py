@@ -25,17 +25,16 @@ from textual.worker import get_current_worker
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.export import export_session
-from vlmtop.sessions.policies import Policies
 from vlmtop.sessions.store import SessionStore
 
 from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
+from .replay_keys import ReplayKeys
 from .screens.arms import ArmsScreen
-from .screens.confirm import ConfirmScreen
-from .screens.fleet import FleetScreen
 from .screens.costmodel import CostModelScreen
-from .screens.goto import GotoScreen
+from .screens.fleet import FleetScreen
 from .screens.help import HelpScreen
 from .state import DashboardState
+from .steering import SteeringKeys
 from .widgets.arms_panel import ArmsPanel
 from .widgets.comparison import ComparisonPanel
 from .widgets.distribution import Distribution
@@ -48,7 +47,7 @@ STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to f
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the borderless layout
 
 
-class VlmtopApp(App):
+class VlmtopApp(SteeringKeys, ReplayKeys, App):
     # absolute: Textual resolves a relative CSS_PATH against the module of a SUBCLASS
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "vlmtop"
@@ -316,66 +315,6 @@ class VlmtopApp(App):
             return self._is_paused == (action == "resume")
         return True
 
-    def action_pause(self) -> None:
-        if self.replay is not None:
-            with self.poller.lock:
-                self.replay.pause()
-            self.draw()
-        elif self._can_steer():
-            self._control("pause", None)
-
-    def action_resume(self) -> None:
-        if self.replay is not None:
-            with self.poller.lock:
-                self.replay.play()
-            self.draw()
-            self.poller.wake()
-        elif self._can_steer():
-            self._control("resume", None)
-
-    def action_stop_run(self) -> None:
-        """Stop the recording (any session, ours or attached), after a yes; q only detaches
-        from an attached one."""
-        if not self._can_steer():
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes and self._control("stop", None) is not None:
-                self.notify(f"stopping session {self.session_id} after the sample in flight…")
-
-        self.push_screen(ConfirmScreen(
-            f"Stop session {self.session_id}?",
-            "The worker finishes the sample in flight, then the session completes. "
-            "It cannot be resumed.",
-        ), answered)
-
-    def action_cycle(self, kind: str) -> None:
-        if not self._can_steer():
-            return
-        current = self.pending[kind][1] if kind in self.pending else self.state.policies[kind]
-        value = Policies(**{**self.state.policies, kind: current}).next_value(kind)
-        control_id = self._control(kind, value)
-        if control_id is not None:
-            self.pending[kind] = (control_id, value)
-        self.draw()
-
-    def _can_steer(self) -> bool:
-        if self.replay is not None:
-            self.notify("a replay shows the recorded policies; steer a live session", severity="warning")
-            return False
-        if not self.steerable or not self._session_running:
-            self.notify("this session is not running: nothing to steer", severity="warning")
-            return False
-        return True
-
-    def _control(self, kind: str, value: str | None) -> int | None:
-        try:
-            with self.poller.lock:
-                return self.store.add_control(self.session_id, kind, value)
-        except VlmtopError as exc:
-            self.notify(str(exc), severity="error")
-            return None
-
     def action_export(self) -> None:
         out = Path.cwd() / f"vlmtop-{self.session_id}.db"
         try:
@@ -389,43 +328,6 @@ class VlmtopApp(App):
     def action_screenshot(self) -> None:
         path = self.save_screenshot(path=str(Path.cwd()))
         self.notify(f"screenshot saved to {path}")
-
-    def action_step(self, delta: int) -> None:
-        if self.replay is not None:
-            with self.poller.lock:
-                self.replay.step(delta)  # pauses: a stepped-to sample is there to look at
-            self.refresh_frame()
-
-    def action_speed(self, direction: int) -> None:
-        if self.replay is not None:
-            with self.poller.lock:
-                self.replay.faster() if direction > 0 else self.replay.slower()
-            self.draw()
-
-    def action_home(self) -> None:
-        if self.replay is not None:
-            with self.poller.lock:
-                self.replay.home()
-            self.refresh_frame()
-
-    def action_end(self) -> None:
-        if self.replay is not None:
-            with self.poller.lock:
-                self.replay.end()
-            self.refresh_frame()
-
-    def action_goto(self) -> None:
-        if self.replay is None:
-            return
-
-        def go(seq: int | None) -> None:
-            if seq is not None:
-                with self.poller.lock:
-                    self.replay.pause()
-                    self.replay.seek(seq)
-                self.refresh_frame()
-
-        self.push_screen(GotoScreen(self.state.total), go)
 
     def action_quit_session(self) -> None:
         """Our own worker: ask it to stop (the sample in flight finishes), then leave once

@@ -1,0 +1,76 @@
+"""Steering keys of the dashboard: pause, resume, stop, and cycling a policy.
+
+Steering writes a control row to the session database; the worker answers it between
+samples (the policy bar shows it pending until then). A mixin of
+:class:`~vlmtop.tui.app.VlmtopApp`: it uses the app's store, poller lock and state. A replay
+shows the recorded policies and is steered through its playback instead.
+"""
+
+from __future__ import annotations
+
+from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.policies import Policies
+
+from .screens.confirm import ConfirmScreen
+
+
+class SteeringKeys:
+    def action_pause(self) -> None:
+        if self.replay is not None:
+            with self.poller.lock:
+                self.replay.pause()
+            self.draw()
+        elif self._can_steer():
+            self._control("pause", None)
+
+    def action_resume(self) -> None:
+        if self.replay is not None:
+            with self.poller.lock:
+                self.replay.play()
+            self.draw()
+            self.poller.wake()
+        elif self._can_steer():
+            self._control("resume", None)
+
+    def action_stop_run(self) -> None:
+        """Stop the recording (any session, ours or attached), after a yes; q only detaches
+        from an attached one."""
+        if not self._can_steer():
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self._control("stop", None) is not None:
+                self.notify(f"stopping session {self.session_id} after the sample in flight…")
+
+        self.push_screen(ConfirmScreen(
+            f"Stop session {self.session_id}?",
+            "The worker finishes the sample in flight, then the session completes. "
+            "It cannot be resumed.",
+        ), answered)
+
+    def action_cycle(self, kind: str) -> None:
+        if not self._can_steer():
+            return
+        current = self.pending[kind][1] if kind in self.pending else self.state.policies[kind]
+        value = Policies(**{**self.state.policies, kind: current}).next_value(kind)
+        control_id = self._control(kind, value)
+        if control_id is not None:
+            self.pending[kind] = (control_id, value)
+        self.draw()
+
+    def _can_steer(self) -> bool:
+        if self.replay is not None:
+            self.notify("a replay shows the recorded policies; steer a live session", severity="warning")
+            return False
+        if not self.steerable or not self._session_running:
+            self.notify("this session is not running: nothing to steer", severity="warning")
+            return False
+        return True
+
+    def _control(self, kind: str, value: str | None) -> int | None:
+        try:
+            with self.poller.lock:
+                return self.store.add_control(self.session_id, kind, value)
+        except VlmtopError as exc:
+            self.notify(str(exc), severity="error")
+            return None
