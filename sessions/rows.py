@@ -129,6 +129,67 @@ SAMPLE_SELECT: dict[str, str] = {
 }
 
 
+def _valid_sql(name: str, kind: str) -> str:
+    """The fast path's check of one sample column in SQL (see codec.py): true only where
+    DECODERS[name] certainly accepts the value. NULL passes only where it reads as None."""
+    special = {
+        "session_id": codec.sql_text(name, optional=False),
+        "seq": codec.sql_count(name, optional=False),
+        "status": codec.sql_one_of(name, ("ok", "error")),
+        "decode_steps_ms": codec.sql_steps(name),
+        "spans": "1",  # checked in Python by codec.plain_spans: cheaper than SQL's JSON
+        "extra_ms": codec.sql_stage_times(name),
+        "other_ms": codec.sql_time(name, -codec.BIG),
+    }
+    if name in special:
+        return special[name]
+    optional = _optional(name)
+    if kind == "json":
+        return codec.sql_json_object(name)
+    if kind == "str":
+        return codec.sql_text(name, optional)
+    if kind == "bool":
+        return codec.sql_flag(name)
+    if kind == "int":
+        return codec.sql_count(name, optional)
+    return codec.sql_time(name, optional=optional)
+
+
+# What the decoders turn a value SAMPLE_VALID_SQL passed into; identity for the others.
+_TRUSTED: dict[str, Callable[[Any], Any]] = {
+    "decode_steps_ms": codec.trusted_steps,
+    "spans": codec.trusted_spans,
+    "extra_ms": codec.trusted_stage_times,
+    **{name: bool for name, kind in SAMPLE_KINDS.items() if kind == "bool"},
+    **{name: DECODERS[name] for name, kind in SAMPLE_KINDS.items()
+       if kind == "json" and name not in ("decode_steps_ms", "spans", "extra_ms")},
+}  # fmt: skip
+
+
+def sample_valid_sql(names: tuple[str, ...]) -> str:
+    """One SQL expression: 1 where every one of ``names`` passes its fast check."""
+    return "(" + " AND ".join(_valid_sql(n, SAMPLE_KINDS[n]) for n in names if n != "spans") + ")"
+
+
+def trusted_decoder(names: tuple[str, ...]) -> Callable[[tuple], SampleRecord | None]:
+    """A record from a row of ``names`` whose last value is the fast check's verdict: the
+    rows it passed (and whose spans pass codec.plain_spans) are built without decoding
+    each cell; the others go through :func:`decode_sample`, as hostile rows must."""
+    spans_at = names.index("spans") if "spans" in names else None
+    convert = [(i, _TRUSTED[n]) for i, n in enumerate(names) if n in _TRUSTED]
+    positional = names == SAMPLE_COLUMNS
+
+    def decode(row: tuple, unreadable: codec.Unreadable | None = None) -> SampleRecord | None:
+        if not row[-1] or (spans_at is not None and not codec.plain_spans(row[spans_at])):
+            return decode_sample(names, row, unreadable)
+        values = list(row[:-1])
+        for i, trusted in convert:
+            values[i] = trusted(values[i])
+        return SampleRecord(*values) if positional else SampleRecord(**dict(zip(names, values)))
+
+    return decode
+
+
 def encode_sample(rec: SampleRecord) -> tuple:
     """The row stored for ``rec``, in :data:`SAMPLE_COLUMNS` order (JSON text for lists)."""
     return tuple(_ENCODERS[name](getattr(rec, name)) for name in SAMPLE_COLUMNS)
