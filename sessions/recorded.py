@@ -13,7 +13,7 @@ import numpy as np
 
 from vlmtop.sessions.liveness import ALIVE_SQL
 from vlmtop.sessions.record import EventRecord, SampleRecord
-from vlmtop.sessions.codec import BIG, Unreadable, guarded_sql, plain_spans
+from vlmtop.sessions.codec import BIG, Unreadable, guarded_sql
 from vlmtop.sessions.rows import (
     DECODERS,
     LONG_COLUMNS,
@@ -25,6 +25,7 @@ from vlmtop.sessions.rows import (
     decode_value,
     encode_sample,
     event,
+    python_checks,
     sample_valid_sql,
     trusted_decoder,
 )
@@ -184,23 +185,22 @@ class RecordedRows(SqliteFile):
             after = rows[-1][seq_at]
 
     def iter_pages(
-        self, session_id: str, page: int = 20_000, lo: int = 0, hi: int | None = None
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
     ) -> Iterator[list[tuple]]:
         """The rows of a session (``lo <= seq <= hi``) as stored, ``page`` at a time, each
         with one more value last: True where every value is certainly valid (the fast
         check). Decode the others with :meth:`record_of`, or validate them as iter_rows does."""
         names = self._columns
-        seq_at, spans_at = names.index("seq"), names.index("spans") if "spans" in names else None
+        seq_at = names.index("seq")
+        checked = python_checks(names)  # the checks made here, not in SQL (JSON lists)
         after: object = lo - 1
         upper = "" if hi is None else f" AND seq <= {int(hi)}"
         while rows := self._raw(f"session_id = ? AND seq > ?{upper}", (session_id, after), page):
             after = rows[-1][seq_at]
-            if spans_at is not None:  # the one check made here, not in SQL (codec.plain_spans)
-                rows = [r if not r[-1] or plain_spans(r[spans_at]) else (*r[:-1], 0) for r in rows]
-            yield rows
+            yield [r if not r[-1] or all(plain(r[i]) for i, plain in checked) else (*r[:-1], 0) for r in rows]
 
     def iter_rows(
-        self, session_id: str, page: int = 20_000, lo: int = 0, hi: int | None = None
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
     ) -> Iterator[tuple[tuple, list[str]]]:
         """The fast path for exports: each row as stored, in :attr:`columns` order, after
         validation, and the names of its unreadable values (read as None). JSON stays text,
@@ -210,7 +210,7 @@ class RecordedRows(SqliteFile):
                 yield row, bad
 
     def iter_valid_pages(
-        self, session_id: str, page: int = 20_000, lo: int = 0, hi: int | None = None
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
     ) -> Iterator[list[tuple[tuple, list[str]]]]:
         """:meth:`iter_rows` a page at a time. Rows the fast check passed are copied out
         as they are; the others are validated cell by cell (unreadable values read as None,

@@ -136,8 +136,9 @@ def _valid_sql(name: str, kind: str) -> str:
         "session_id": codec.sql_text(name, optional=False),
         "seq": codec.sql_count(name, optional=False),
         "status": codec.sql_one_of(name, ("ok", "error")),
-        "decode_steps_ms": codec.sql_steps(name),
-        "spans": "1",  # checked in Python by codec.plain_spans: cheaper than SQL's JSON
+        # Checked in Python by codec.plain_steps and plain_spans: cheaper than SQL's GLOB and JSON.
+        "decode_steps_ms": "1",
+        "spans": "1",
         "extra_ms": codec.sql_stage_times(name),
         "other_ms": codec.sql_time(name, -codec.BIG),
     }
@@ -168,19 +169,26 @@ _TRUSTED: dict[str, Callable[[Any], Any]] = {
 
 def sample_valid_sql(names: tuple[str, ...]) -> str:
     """One SQL expression: 1 where every one of ``names`` passes its fast check."""
-    return "(" + " AND ".join(_valid_sql(n, SAMPLE_KINDS[n]) for n in names if n != "spans") + ")"
+    checks = [_valid_sql(n, SAMPLE_KINDS[n]) for n in names]
+    return "(" + " AND ".join(c for c in checks if c != "1") + ")"
+
+
+def python_checks(names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], bool]]]:
+    """(position, check) of the fast checks made in Python, not in SQL."""
+    plain = {"decode_steps_ms": codec.plain_steps, "spans": codec.plain_spans}
+    return [(i, plain[n]) for i, n in enumerate(names) if n in plain]
 
 
 def trusted_decoder(names: tuple[str, ...]) -> Callable[[tuple], SampleRecord | None]:
     """A record from a row of ``names`` whose last value is the fast check's verdict: the
     rows it passed (and whose spans pass codec.plain_spans) are built without decoding
     each cell; the others go through :func:`decode_sample`, as hostile rows must."""
-    spans_at = names.index("spans") if "spans" in names else None
+    checked = python_checks(names)
     convert = [(i, _TRUSTED[n]) for i, n in enumerate(names) if n in _TRUSTED]
     positional = names == SAMPLE_COLUMNS
 
     def decode(row: tuple, unreadable: codec.Unreadable | None = None) -> SampleRecord | None:
-        if not row[-1] or (spans_at is not None and not codec.plain_spans(row[spans_at])):
+        if not row[-1] or not all(plain(row[i]) for i, plain in checked):
             return decode_sample(names, row, unreadable)
         values = list(row[:-1])
         for i, trusted in convert:
