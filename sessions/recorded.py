@@ -25,10 +25,8 @@ from vlmtop.sessions.rows import (
     decode_value,
     encode_sample,
     event,
-    python_checks,
-    sample_valid_sql,
-    trusted_decoder,
 )
+from vlmtop.sessions.fast_rows import python_checks, sample_valid_sql, trusted_decoder
 from vlmtop.sessions.sqlite_file import SqliteFile
 from vlmtop.sessions.store_errors import (
     StoreError,
