@@ -58,7 +58,7 @@ def _valid_raw(name: str):
     return valid
 
 
-# The slow path's checks, for rows the fast check (rows.sample_valid_sql) flagged: each JSON
+# The slow path's checks, for rows the fast check (fast_rows.py) flagged: each JSON
 # cell parsed to know whether it is what it claims.
 _VALID_RAW = {name: _valid_raw(name) for name in SAMPLE_COLUMNS}
 
@@ -75,6 +75,7 @@ class RecordedRows(SqliteFile):
     _columns: tuple[str, ...] = SAMPLE_COLUMNS
     _event_columns: tuple[str, ...] = ()
     unreadable: Unreadable  # what was read as missing; set by the store
+    _fast_for: tuple[str, ...] | None = None  # the columns _fast_parts was made for
 
     # --- samples -------------------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ class RecordedRows(SqliteFile):
     def _fast(self) -> tuple[str, Callable]:
         """The SELECT list of this file's sample columns plus the fast check (1 where every
         value is certainly valid), and the decoder that trusts it; made once per file."""
-        if getattr(self, "_fast_for", None) != self._columns:
+        if self._fast_for != self._columns:
             names = self._columns
             select = ", ".join(SAMPLE_SELECT[name] for name in names)
             self._fast_parts = (f"{select}, {sample_valid_sql(names)}", trusted_decoder(names))
