@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import shutil
 import signal
 import stat
@@ -232,17 +233,17 @@ def _unnamed_output(out: Path) -> Iterator[IO[bytes]]:
 
 @contextmanager
 def _named_part(out: Path) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, _new_file_mode())
-    try:
-        with _signals_end_cleanly():
+    # The handlers go in first and the name is chosen before the file exists: a SIGTERM
+    # the moment the file appears (a busy machine widens that moment) still removes it.
+    with _signals_end_cleanly():
+        tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.part"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode()))
             yield tmp
-        os.replace(tmp, out)
-    finally:
-        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
-            leftover.unlink(missing_ok=True)
+            os.replace(tmp, out)
+        finally:
+            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
 
 
 @contextmanager
