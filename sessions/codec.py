@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -157,6 +158,118 @@ def guarded_sql(name: str, long_cells_possible: bool) -> str:
     if not long_cells_possible:
         return name
     return f"CASE WHEN length({name}) > {MAX_JSON_CHARS} THEN x'{TOO_LONG.hex()}' ELSE {name} END"
+
+
+# --- the fast path: the same checks, cheaper, for values that are what they claim ------------
+#
+# Decoding every cell in Python costs ~40 us a row: a million-sample export took minutes.
+# The checks below run in SQL (or one regular expression) and are one-sided: each is true
+# only where the decoder above certainly accepts the value, never the reverse. A row any
+# of them flags goes through the decoders, so they may be strict (an unusual but valid
+# value only takes the slow path), never lax. They accept only what vlmtop itself writes:
+# REAL in float columns, INTEGER counts, compact JSON without exponents or escapes.
+
+_SQL_BIG = "1e300"  # BIG in SQL
+_MAX_COUNT = 2**53
+# No run of this many digits: numbers stay below 1e16 (no exponents pass either), far
+# from BIG, from int64 overflow in SQLite and from Python's int-parsing limit.
+_LONG_DIGITS = "*" + "[0-9]" * 16 + "*"
+_PRINTABLE_ONLY = "NOT GLOB '*[^ -~]*'"  # ASCII without control characters
+
+
+def sql_text(c: str, optional: bool = True) -> str:
+    text = f"(typeof({c}) = 'text' AND length({c}) <= {MAX_TEXT_CHARS})"
+    return f"({c} IS NULL OR {text})" if optional else text
+
+
+def sql_count(c: str, optional: bool = True) -> str:
+    count = f"(typeof({c}) = 'integer' AND {c} >= 0 AND {c} < {_MAX_COUNT})"
+    return f"({c} IS NULL OR {count})" if optional else count
+
+
+def sql_time(c: str, low: float = 0.0, optional: bool = True) -> str:
+    # REAL only: what a REAL column returns; an integer (an old or odd file) takes the slow path.
+    time = f"(typeof({c}) = 'real' AND {c} >= {low:.17g} AND {c} < {_SQL_BIG})"
+    return f"({c} IS NULL OR {time})" if optional else time
+
+
+def sql_flag(c: str) -> str:
+    return f"(typeof({c}) = 'integer' AND {c} IN (0, 1))"
+
+
+def sql_one_of(c: str, allowed: tuple[str, ...]) -> str:
+    return f"(typeof({c}) = 'text' AND {c} IN ({', '.join(repr(a) for a in allowed)}))"
+
+
+def sql_stage_times(c: str) -> str:
+    """A small JSON object of non-negative numbers (extra stages: name -> ms)."""
+    # CASE, not AND: json_type and json_each raise on malformed JSON, and only CASE
+    # promises SQLite evaluates them after json_valid said it is JSON.
+    return (
+        f"({c} IS NULL OR {c} = '{{}}' OR CASE WHEN typeof({c}) = 'text' AND length({c}) <= 4000 "
+        f"AND {c} {_PRINTABLE_ONLY} AND {c} NOT GLOB '{_LONG_DIGITS}' AND json_valid({c}) "
+        f"THEN json_type({c}) = 'object' AND NOT EXISTS (SELECT 1 FROM json_each({c}) "
+        f"WHERE type NOT IN ('integer', 'real') OR atom < 0 OR atom >= {_SQL_BIG}) ELSE 0 END)"
+    )
+
+
+def sql_json_object(c: str) -> str:
+    """A small JSON object (or null): short enough that no nesting reaches Python's limit."""
+    return (
+        f"({c} IS NULL OR {c} = 'null' OR CASE WHEN typeof({c}) = 'text' AND length({c}) <= 512 "
+        f"AND {c} {_PRINTABLE_ONLY} AND json_valid({c}) THEN json_type({c}) = 'object' ELSE 0 END)"
+    )
+
+
+# Spans: SQLite's JSON functions would check each span at ~30 us a row; one regular
+# expression checks the whole compact text in a few. Stage names: printable ASCII without
+# quotes or backslashes; numbers as JSON writes them, without exponents, and no bare -0
+# (json reads it as the integer 0; the fast decoder would make it -0.0).
+_SPAN_NUM = r"(?:-?[1-9][0-9]{0,15}|-?0(?=\.)|0)(?:\.[0-9]+)?"
+_SPAN = r'\["[\x20\x21\x23-\x5b\x5d-\x7e]*",' + _SPAN_NUM + "," + _SPAN_NUM + r"\]"
+_PLAIN_SPANS = re.compile(r"\[(?:" + _SPAN + "(?:," + _SPAN + r")*)?\]")
+
+
+# Decode steps: a flat array of non-negative numbers, no exponents (a regex: SQLite's GLOB
+# needs ~5 us a row for the same).
+_STEP_NUM = r"(?:[1-9][0-9]{0,15}|0)(?:\.[0-9]+)?"
+_PLAIN_STEPS = re.compile(r"\[(?:" + _STEP_NUM + "(?:," + _STEP_NUM + r")*)?\]")
+
+
+def plain_steps(raw: Any) -> bool:
+    """Whether ``raw`` is certainly what :func:`steps` accepts (the fast path's check)."""
+    if raw is None:
+        return True
+    if type(raw) is not str or _PLAIN_STEPS.fullmatch(raw) is None:
+        return False
+    return len(raw) <= 2 * MAX_DECODE_STEPS or raw.count(",") < MAX_DECODE_STEPS
+
+
+def plain_spans(raw: Any) -> bool:
+    """Whether ``raw`` is certainly what :func:`spans` accepts (the fast path's check)."""
+    if raw is None:
+        return True
+    if type(raw) is not str or _PLAIN_SPANS.fullmatch(raw) is None:
+        return False
+    return len(raw) <= 9 * MAX_SPANS or raw.count("[") <= MAX_SPANS + 1
+
+
+def trusted_steps(raw: str | None) -> list[float]:
+    """:func:`steps` of a value :func:`plain_steps` passed: no check left to make."""
+    return [] if raw is None else json.loads(raw, parse_int=float)
+
+
+def trusted_spans(raw: str | None) -> list[tuple[str, float, float]]:
+    """:func:`spans` of a value :func:`plain_spans` passed."""
+    return [] if raw is None else [tuple(s) for s in json.loads(raw, parse_int=float)]
+
+
+def trusted_stage_times(raw: str | None) -> dict[str, float]:
+    """:func:`stage_times` of a value :func:`sql_stage_times` passed (float() as number()
+    does: a -0 integer reads as 0.0)."""
+    if raw is None or raw == "{}":
+        return {}
+    return {key: float(v) for key, v in json.loads(raw).items()}
 
 
 def finite_or_nan(value: Any) -> float:

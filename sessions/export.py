@@ -23,13 +23,13 @@ import csv
 import io
 import json
 import os
+import secrets
 import shutil
 import signal
 import stat
 import sys
 import tempfile
 import threading
-import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,8 +60,6 @@ SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".json": "trace",
 }
-SPAN_FIELDS = ("stage", "start_ms", "end_ms")  # the parts of each SampleRecord.spans tuple
-PARQUET_ROW_GROUP = 10_000  # records held at once: ~100 MB, whatever the session length
 # Times come from perf_counter_ns (1 ns) or CUDA events (0.5 us): in ms, 6 decimals hold
 # every digit the clock gave. More are binary-float noise (2.5632490000000008).
 CSV_DECIMALS = 6
@@ -235,17 +233,17 @@ def _unnamed_output(out: Path) -> Iterator[IO[bytes]]:
 
 @contextmanager
 def _named_part(out: Path) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, _new_file_mode())
-    try:
-        with _signals_end_cleanly():
+    # The handlers go in first and the name is chosen before the file exists: a SIGTERM
+    # the moment the file appears (a busy machine widens that moment) still removes it.
+    with _signals_end_cleanly():
+        tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.part"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode()))
             yield tmp
-        os.replace(tmp, out)
-    finally:
-        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
-            leftover.unlink(missing_ok=True)
+            os.replace(tmp, out)
+        finally:
+            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -284,36 +282,27 @@ def _write_sqlite(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
         return copy.sample_count_in_file()
 
 
-def _csv_cell(kind: str) -> Callable[[Any], Any]:
-    if kind == "float":
-        return lambda v: v if v is None else round(v, CSV_DECIMALS)
-    return _identity
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
 def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 0, hi: int | None = None) -> int:
     # Values as the samples table holds them: lists as JSON text (stored rounded to the
-    # clock's resolution), booleans as 0/1, floats rounded to it here. Streamed from the
-    # validated rows: no record is built, no JSON parsed twice.
+    # clock's resolution), booleans as 0/1, floats rounded to it here. Streamed a page of
+    # validated rows at a time, column by column: no record is built, no JSON parsed.
     columns = store.columns
-    cells = [_csv_cell(SAMPLE_KINDS[name]) for name in columns]
-    plain = all(cell is _identity for cell in cells)
+    floats = [i for i, name in enumerate(columns) if SAMPLE_KINDS[name] == "float"]
+    at = {name: i for i, name in enumerate(columns)}
     count = 0
     writer = csv.writer(f)
     writer.writerow(SAMPLE_COLUMNS)
-    missing = [name for name in SAMPLE_COLUMNS if name not in columns]
-    defaults = [_csv_default(name) for name in missing]
-    for row, _ in store.iter_rows(session.id, lo=lo, hi=hi):
-        out = row if plain else [cell(v) for cell, v in zip(cells, row)]
-        if missing:  # an older file: the columns it lacks, as their defaults
-            values = dict(zip(columns, out))
-            values.update(zip(missing, defaults))
-            out = [values[name] for name in SAMPLE_COLUMNS]
-        writer.writerow(out)
-        count += 1
+    for page in store.iter_valid_pages(session.id, lo=lo, hi=hi):
+        if not page:
+            continue
+        cols = list(zip(*(row for row, _ in page)))
+        for i in floats:
+            cols[i] = [v if v is None else round(v, CSV_DECIMALS) for v in cols[i]]
+        # An older file: the columns it lacks, as their defaults.
+        n = len(page)
+        full = [cols[at[name]] if name in at else [_csv_default(name)] * n for name in SAMPLE_COLUMNS]
+        writer.writerows(zip(*full))
+        count += n
     return count
 
 
@@ -321,101 +310,43 @@ def _csv_default(name: str) -> Any:
     return encode_sample(SampleRecord("", 0))[SAMPLE_COLUMNS.index(name)]
 
 
-def _json_cell(kind: str) -> Callable[[Any], str]:
-    if kind == "json":
-        return lambda v: "null" if v is None else v  # stored JSON, validated: copied as is
+def _json_cells(kind: str, key: str) -> Callable[[tuple], list[str]]:
+    """One column of a page as ``"key":value`` JSON members."""
+    if kind == "json":  # stored JSON, validated: copied as is
+        return lambda col: [key + ("null" if v is None else v) for v in col]
     if kind == "bool":
-        return lambda v: "true" if v else "false"
+        return lambda col: [key + ("true" if v else "false") for v in col]
     if kind == "float":
-        return lambda v: "null" if v is None else repr(float(v))
+        return lambda col: [key + ("null" if v is None else repr(float(v))) for v in col]
     if kind == "int":
-        return lambda v: "null" if v is None else str(v)
-    return lambda v: "null" if v is None else _json_string(v)
+        return lambda col: [key + ("null" if v is None else str(v)) for v in col]
+    return lambda col: [key + ("null" if v is None else _json_string(v)) for v in col]
 
 
 _json_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 def _write_jsonl(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 0, hi: int | None = None) -> int:
-    columns = store.columns
-    keys = [_json_string(name) + ":" for name in columns]
-    cells = [_json_cell(SAMPLE_KINDS[name]) for name in columns]
+    cells = [_json_cells(SAMPLE_KINDS[name], _json_string(name) + ":") for name in store.columns]
     count = 0
-    for row, _ in store.iter_rows(session.id, lo=lo, hi=hi):
-        f.write("{" + ",".join([k + cell(v) for k, cell, v in zip(keys, cells, row)]) + "}\n")
-        count += 1
+    for page in store.iter_valid_pages(session.id, lo=lo, hi=hi):
+        if not page:
+            continue
+        cols = zip(*(row for row, _ in page))
+        members = [cell(col) for cell, col in zip(cells, cols)]
+        f.write("".join(["{" + ",".join(m) + "}\n" for m in zip(*members)]))
+        count += len(page)
     return count
-
-
-# --- parquet (optional: pyarrow) -------------------------------------------------------------
 
 
 def _require_pyarrow() -> None:
-    try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise ExportError(
-            "parquet export needs pyarrow: pip install 'vlmtop[parquet]'"
-        ) from None
-
-
-def _json_or_none(value):
-    return None if value is None else json.dumps(value)
-
-
-def _parquet_columns(pa) -> list[tuple[str, object, Callable[[SampleRecord], object]]]:
-    """(name, arrow type, value getter) per column: typed lists and structs, not JSON text."""
-    hints = typing.get_type_hints(SampleRecord)
-    scalar = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
-    out = []
-    for name in SAMPLE_COLUMNS:
-        kind = SAMPLE_KINDS[name]
-        if kind != "json":
-            out.append((name, scalar[kind], lambda rec, n=name: getattr(rec, n)))
-        elif name == "spans":
-            stage, start, end = SPAN_FIELDS
-            span = pa.struct([(stage, pa.string()), (start, pa.float64()), (end, pa.float64())])
-            out.append(
-                (name, pa.list_(span), lambda rec: [dict(zip(SPAN_FIELDS, s)) for s in rec.spans])
-            )
-        elif typing.get_args(hints[name]) == (float,):
-            out.append((name, pa.list_(pa.float64()), lambda rec, n=name: getattr(rec, n)))
-        elif typing.get_args(hints[name]) == (str, float):  # extra stages: name -> ms
-            out.append((name, pa.map_(pa.string(), pa.float64()), lambda rec, n=name: list(getattr(rec, n).items())))
-        else:  # a structure parquet has no obvious type for (the knobs): JSON text, NULL kept NULL
-            out.append((name, pa.string(), lambda rec, n=name: _json_or_none(getattr(rec, n))))
-    return out
-
-
-def _write_parquet(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns = _parquet_columns(pa)
-    schema = pa.schema([(name, arrow_type) for name, arrow_type, _ in columns])
-    schema = schema.with_metadata({"vlmtop.session": json.dumps(session.to_dict())})
-    count = 0
-    batch: list[SampleRecord] = []
-
-    def flush(writer) -> None:
-        data = {name: [get(rec) for rec in batch] for name, _, get in columns}
-        writer.write_table(pa.Table.from_pydict(data, schema=schema))
-        batch.clear()
-
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for rec in store.iter_samples(session.id):
-            batch.append(rec)
-            count += 1
-            if len(batch) == PARQUET_ROW_GROUP:
-                flush(writer)
-        if batch or count == 0:
-            flush(writer)
-    return count
+    require_pyarrow(ExportError)
 
 
 from vlmtop.sessions.export_trace import SWITCH_EVENT_KINDS, TRACE_TRACKS  # noqa: E402, F401
 from vlmtop.sessions.export_trace import write_trace as _write_trace  # noqa: E402
+from vlmtop.sessions.export_parquet import SPAN_FIELDS, require_pyarrow  # noqa: E402, F401
+from vlmtop.sessions.export_parquet import write_parquet as _write_parquet  # noqa: E402
 
 # Binary writers get a path, text writers an open text stream (a file, or stdout).
 _WRITERS: dict[str, Callable[[SessionStore, SessionInfo, Any], int]] = {

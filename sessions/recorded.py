@@ -7,13 +7,13 @@ the file the moment :meth:`write_sample` returns, whoever dies next.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from vlmtop.sessions.liveness import ALIVE_SQL
 from vlmtop.sessions.record import EventRecord, SampleRecord
-from vlmtop.sessions.codec import Unreadable, finite_or_nan, guarded_sql
+from vlmtop.sessions.codec import BIG, Unreadable, guarded_sql
 from vlmtop.sessions.rows import (
     DECODERS,
     LONG_COLUMNS,
@@ -22,11 +22,11 @@ from vlmtop.sessions.rows import (
     SAMPLE_KINDS,
     SAMPLE_SELECT,
     clean_row,
-    decode_sample,
     decode_value,
     encode_sample,
     event,
 )
+from vlmtop.sessions.fast_rows import python_checks, sample_valid_sql, trusted_decoder
 from vlmtop.sessions.sqlite_file import SqliteFile
 from vlmtop.sessions.store_errors import (
     StoreError,
@@ -35,6 +35,7 @@ from vlmtop.sessions.store_errors import (
     UnknownSessionError,
 )
 
+_NONE_BAD: list[str] = []  # shared, never changed: the unreadable values of a valid row
 _INSERT_SAMPLE_SQL = (
     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) "
     f"VALUES ({', '.join(['?'] * len(SAMPLE_COLUMNS))})"
@@ -57,8 +58,8 @@ def _valid_raw(name: str):
     return valid
 
 
-# Validation for the export fast path: numbers and text checked cheaply by type and range;
-# JSON cells parsed once to check them (the only way to know they are what they claim).
+# The slow path's checks, for rows the fast check (fast_rows.py) flagged: each JSON
+# cell parsed to know whether it is what it claims.
 _VALID_RAW = {name: _valid_raw(name) for name in SAMPLE_COLUMNS}
 
 
@@ -74,6 +75,7 @@ class RecordedRows(SqliteFile):
     _columns: tuple[str, ...] = SAMPLE_COLUMNS
     _event_columns: tuple[str, ...] = ()
     unreadable: Unreadable  # what was read as missing; set by the store
+    _fast_for: tuple[str, ...] | None = None  # the columns _fast_parts was made for
 
     # --- samples -------------------------------------------------------------------------------
 
@@ -130,17 +132,33 @@ class RecordedRows(SqliteFile):
 
     def _raw(self, where: str, params: tuple, limit: int | None = None) -> list[tuple]:
         # Text and JSON cells come through codec.guarded_sql: one cell of any length never
-        # reaches Python whole. Rows come back as stored, decoded by _decoded.
-        select = ", ".join(SAMPLE_SELECT[name] for name in self._columns)
+        # reaches Python whole. Rows come back as stored, with the fast check's verdict
+        # last (see _fast), decoded by _decoded.
+        select, _ = self._fast()
         sql = f"SELECT {select} FROM samples WHERE {where} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._conn.execute(sql, params).fetchall()
 
+    def _fast(self) -> tuple[str, Callable]:
+        """The SELECT list of this file's sample columns plus the fast check (1 where every
+        value is certainly valid), and the decoder that trusts it; made once per file."""
+        if self._fast_for != self._columns:
+            names = self._columns
+            select = ", ".join(SAMPLE_SELECT[name] for name in names)
+            self._fast_parts = (f"{select}, {sample_valid_sql(names)}", trusted_decoder(names))
+            self._fast_for = names
+        return self._fast_parts
+
     def _decoded(self, rows: list[tuple]) -> Iterator[SampleRecord | None]:
-        names = self._columns
+        _, decode = self._fast()
+        unreadable = self.unreadable
         for row in rows:
-            yield decode_sample(names, row, self.unreadable)
+            yield decode(row, unreadable)
+
+    def record_of(self, row: tuple) -> SampleRecord | None:
+        """The record of a row from :meth:`iter_pages` (None: no sample, see samples)."""
+        return self._fast()[1](row, self.unreadable)
 
     def samples(
         self, session_id: str, after_seq: int = -1, limit: int | None = None
@@ -165,29 +183,55 @@ class RecordedRows(SqliteFile):
             yield from (rec for rec in self._decoded(rows) if rec is not None)
             after = rows[-1][seq_at]
 
+    def iter_pages(
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
+    ) -> Iterator[list[tuple]]:
+        """The rows of a session (``lo <= seq <= hi``) as stored, ``page`` at a time, each
+        with one more value last: True where every value is certainly valid (the fast
+        check). Decode the others with :meth:`record_of`, or validate them as iter_rows does."""
+        names = self._columns
+        seq_at = names.index("seq")
+        checked = python_checks(names)  # the checks made here, not in SQL (JSON lists)
+        after: object = lo - 1
+        upper = "" if hi is None else f" AND seq <= {int(hi)}"
+        while rows := self._raw(f"session_id = ? AND seq > ?{upper}", (session_id, after), page):
+            after = rows[-1][seq_at]
+            yield [r if not r[-1] or all(plain(r[i]) for i, plain in checked) else (*r[:-1], 0) for r in rows]
+
     def iter_rows(
-        self, session_id: str, page: int = 20_000, lo: int = 0, hi: int | None = None
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
     ) -> Iterator[tuple[tuple, list[str]]]:
         """The fast path for exports: each row as stored, in :attr:`columns` order, after
         validation, and the names of its unreadable values (read as None). JSON stays text,
         so nothing is parsed that is only copied out."""
+        for rows in self.iter_valid_pages(session_id, page, lo, hi):
+            for row, bad in rows:
+                yield row, bad
+
+    def iter_valid_pages(
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
+    ) -> Iterator[list[tuple[tuple, list[str]]]]:
+        """:meth:`iter_rows` a page at a time. Rows the fast check passed are copied out
+        as they are; the others are validated cell by cell (unreadable values read as None,
+        rows without a readable seq are left out, each counted in ``unreadable``)."""
         names = self._columns
-        seq_at = names.index("seq")
-        after: object = lo - 1
-        upper = "" if hi is None else f" AND seq <= {int(hi)}"
+        n, seq_at = len(names), names.index("seq")
         checks = [(i, name, _VALID_RAW[name]) for i, name in enumerate(names)]
-        while rows := self._raw(f"session_id = ? AND seq > ?{upper}", (session_id, after), page):
+        for rows in self.iter_pages(session_id, page, lo, hi):
+            out = []
             for row in rows:
+                if row[-1]:
+                    out.append((row[:n], _NONE_BAD))
+                    continue
                 bad = [name for i, name, valid in checks if not valid(row[i])]
                 if not bad:
-                    yield row, bad
+                    out.append((row[:n], bad))
                     continue
-                self.unreadable.mark("samples", (session_id, row[seq_at] if type(row[seq_at]) is int else None), bad)
-                if "seq" in bad:
-                    continue
-                row = tuple(None if name in bad else v for name, v in zip(names, row))
-                yield row, bad
-            after = rows[-1][seq_at]
+                key = row[seq_at] if type(row[seq_at]) is int else None
+                self.unreadable.mark("samples", (session_id, key), bad)
+                if "seq" not in bad:
+                    out.append((tuple(None if name in bad else v for name, v in zip(names, row)), bad))
+            yield out
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -210,13 +254,17 @@ class RecordedRows(SqliteFile):
         if name not in self._columns:  # an older file: every row holds the default
             n = len(self.column(session_id, "seq", measured_only))
             return np.full(n, np.nan) if kind in _NUMERIC else [SAMPLE_DEFAULTS[name]] * n
-        sql = f"SELECT {SAMPLE_SELECT[name]} FROM samples WHERE session_id = ?"
+        value = SAMPLE_SELECT[name]
+        if kind in _NUMERIC:
+            # codec.finite_or_nan in SQL: a number within +-BIG, else NULL (NaN below).
+            value = f"CASE WHEN typeof({name}) IN ('integer', 'real') AND {name} > -{BIG:g} AND {name} < {BIG:g} THEN {name} END"
+        sql = f"SELECT {value} FROM samples WHERE session_id = ?"
         if measured_only:
             sql += f" AND {MEASURED_SQL}"
         cur = self._conn.execute(sql + " ORDER BY seq", (session_id,))
         if kind in _NUMERIC:
-            # Column by column, never a record: 1M samples are 8 MB here.
-            return np.fromiter((finite_or_nan(v) for (v,) in cur), dtype=np.float64)
+            # Column by column, never a record: 1M samples are 8 MB here. None -> NaN.
+            return np.array([v for (v,) in cur], dtype=np.float64)
         out = []
         for (raw,) in cur:
             value, ok = decode_value(name, raw)
