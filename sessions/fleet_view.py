@@ -24,18 +24,13 @@ A device is a physical one: its GPU UUID where CUDA gave one, else its name on i
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from vlmtop.core.stage_table import BY_NAME
-from vlmtop.core.timing import decode_per_token_ms
-from vlmtop.sessions.codec import finite_or_nan
-from vlmtop.sessions.recorded import MEASURED_SQL
-from vlmtop.sessions.rows import SAMPLE_SELECT, SessionInfo
+from vlmtop.sessions.rows import SessionInfo
 from vlmtop.sessions.source import DEFAULT_WINDOW
 from vlmtop.sessions.store import AmbiguousSessionError, SessionStore, UnknownSessionError
 
@@ -45,7 +40,6 @@ MEDIAN_WINDOW = DEFAULT_WINDOW
 # A rate reads at most this many newest rows: enough for 500 samples/s over the window,
 # and a bounded read however long the session is.
 RATE_MAX_ROWS = 5000
-DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
 
 
 @dataclass(frozen=True)
@@ -114,10 +108,7 @@ def experiment_summary(store: SessionStore, experiment_id: str) -> FleetSummary:
 
 def resolve_experiment(store: SessionStore, ref: str) -> str:
     """An experiment id as given, or the one experiment it is a prefix of (as session ids)."""
-    pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    ids = [r[0] for r in store._conn.execute(  # noqa: SLF001 - a read of the store's own file
-        "SELECT DISTINCT experiment_id FROM sessions WHERE experiment_id LIKE ? ESCAPE '\\' "
-        "ORDER BY experiment_id", (pattern + "%",)) if type(r[0]) is str]
+    ids = store.experiment_ids(ref)
     if ref in ids:
         return ref
     if not ids:
@@ -176,11 +167,7 @@ class FleetView:
         )
 
     def _rate(self, info: SessionInfo, now: float) -> float:
-        since = now - RATE_WINDOW_S
-        (count,) = self.store._conn.execute(  # noqa: SLF001
-            "SELECT count(*) FROM (SELECT started_at FROM samples WHERE session_id = ? "
-            "ORDER BY seq DESC LIMIT ?) WHERE started_at >= ?",
-            (info.id, RATE_MAX_ROWS, since)).fetchone()
+        count = self.store.started_since(info.id, now - RATE_WINDOW_S, RATE_MAX_ROWS)
         # a session younger than the window has run for less: divide by what it ran
         span = min(RATE_WINDOW_S, max(1.0, now - info.started_at))
         return count / span
@@ -189,37 +176,10 @@ class FleetView:
         cached = self._medians.get((info.id, column))
         if cached is not None and cached[0] == info.sample_count:
             return cached[1]
-        values = self._last_measured(info.id, column)
+        values = self.store.newest_measured(info.id, column, MEDIAN_WINDOW)
         median = float(np.median(values)) if values.size else None
         self._medians[(info.id, column)] = (info.sample_count, median)
         return median
-
-    def _last_measured(self, session_id: str, column: str) -> np.ndarray:
-        """The column over the newest MEDIAN_WINDOW measured samples (finite values only),
-        walking the (session_id, seq) key backwards: a bounded read at any session length."""
-        if column == DECODE_PER_TOKEN:  # derived: decode_ms / tokens, as SampleRecord does
-            select = ("decode_ms, new_tokens, "
-                      "CASE WHEN json_valid(decode_steps_ms) THEN json_array_length(decode_steps_ms) ELSE 0 END")
-        elif column in SAMPLE_SELECT:
-            select = SAMPLE_SELECT[column]
-        else:
-            raise ValueError(f"no sample column {column!r}")
-        cur = self.store._conn.execute(  # noqa: SLF001
-            f"SELECT {select} FROM samples WHERE session_id = ? AND {MEASURED_SQL} ORDER BY seq DESC LIMIT ?",
-            (session_id, MEDIAN_WINDOW))
-        if column == DECODE_PER_TOKEN:
-            raw = (_per_token(*row) for row in cur)
-        else:
-            raw = (finite_or_nan(value) for (value,) in cur)
-        values = np.fromiter(raw, dtype=np.float64)
-        return values[np.isfinite(values)]
-
-
-def _per_token(decode_ms, new_tokens, steps) -> float:
-    decode = finite_or_nan(decode_ms)
-    tokens = new_tokens if type(new_tokens) is int else None
-    value = decode_per_token_ms(None if math.isnan(decode) else decode, steps if type(steps) is int else 0, tokens)
-    return math.nan if value is None else value
 
 
 def _group_row(name: str, members: list[tuple[SessionInfo, FleetRow]]) -> FleetRow:
