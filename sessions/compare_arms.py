@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .compare import PAIRED_ARMS, Comparison, NotEnoughSamplesError, compare_rows
 from .compare_columns import Columns, ColumnSegment, Layout, column_segments
-from .hierarchical import compare_arms_across, paired_replicated_evidence
+from .hierarchical import compare_arms_across, host_count, paired_replicated_evidence
 from .knobs import make_arms
 from .record import SampleRecord
 from .segments import Segment, is_measured, segments
@@ -128,10 +128,12 @@ def _compare_arms_in(segs: list[Segment], order: list[str], stages, options) -> 
 
 
 def compare_arms_replicated(
-    sessions: Sequence[tuple[dict | None, Sequence[SampleRecord]]], stages: Sequence[str] | None = None, **options
+    sessions: Sequence[tuple[dict | None, Sequence[SampleRecord]]], stages: Sequence[str] | None = None,
+    hosts: Sequence | None = None, **options
 ) -> list[ArmComparison]:
     """Arms across the replicated processes of an experiment: per (baseline, arm), every
-    process contributes its own paired ratio (``options``: threshold, alpha, n_boot, seed)."""
+    process contributes its own paired ratio (``options``: threshold, alpha, n_boot, seed).
+    ``hosts``: each process's host; on 2 or more, hosts are a level of the bootstrap."""
     options.pop("pair", None)
     settings, first_rows = sessions[0]
     order = arm_order(first_rows, settings)
@@ -144,9 +146,10 @@ def compare_arms_replicated(
         )
     out = []
     for label in common[1:]:
-        item = ArmComparison(common[0], label, evidence=paired_replicated_evidence(len(sessions)))
+        item = ArmComparison(common[0], label, evidence=paired_replicated_evidence(len(sessions), host_count(hosts)))
         try:
-            item.results = compare_arms_across([(g[common[0]], g[label]) for g in groups], stages, **options)
+            item.results = compare_arms_across([(g[common[0]], g[label]) for g in groups], stages, hosts=hosts,
+                                               **options)
         except NotEnoughSamplesError as exc:
             item.skipped = str(exc)
         out.append(item)

@@ -26,7 +26,7 @@ from vlmtop.core.stage_table import BY_NAME, STORED
 
 from .outliers import detect_transient
 from .record import SampleRecord
-from .rows import SAMPLE_SELECT, decode_value
+from .rows import SAMPLE_DEFAULTS, SAMPLE_SELECT, decode_value
 from .segments import ARM_VARIED, POLICY_NAMES, Segment, is_measured
 
 DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
@@ -70,11 +70,8 @@ class Columns:
         return {arm: self.take(np.array(rows, dtype=np.int64)) for arm, rows in index.items()}
 
     def reliability_columns(self) -> dict:
-        """What sessions/reliability.py takes (measured already). The flags are given: without
-        them its column filter builds a default list per sample (quadratic on 1M samples)."""
-        n = len(self)
-        return {"sample_id": self.sample_ids, "arm": self.arms, "is_warmup": [False] * n, "status": ["ok"] * n,
-                **self.values}
+        """What sessions/reliability.py takes: the samples are measured already, so no flags."""
+        return {"sample_id": self.sample_ids, "arm": self.arms, **self.values}
 
     @classmethod
     def from_records(cls, rows: Iterable[SampleRecord]) -> Columns:
@@ -92,10 +89,32 @@ def _nan(value) -> float:
     return np.nan if value is None else float(value)
 
 
-def _shared(values: list) -> list:
-    """The same list with equal strings as one object: 1M ids of 1000 samples hold 1000 strings."""
-    canonical: dict = {}
-    return [canonical.setdefault(v, v) for v in values]
+def text_columns(store, session_id: str, names: tuple[str, ...]) -> list[list]:
+    """Text columns of the measured samples in seq order, as store.column reads them (same
+    decoder, same unreadable marks, the default on an older file), streamed in one pass with
+    equal values as one object: 1M ids of 1000 samples hold 1000 strings, where store.column
+    would build 1M of them first (70 MB at the peak)."""
+    present = [name for name in names if name in store.columns]
+    out: dict[str, list] = {name: [] for name in names}
+    if present:
+        decoded: dict = {}  # (column, type, raw) -> (value, readable): each distinct cell decoded once
+        sql = (f"SELECT {', '.join(SAMPLE_SELECT[name] for name in present)} FROM samples "
+               f"WHERE session_id = ? AND {MEASURED_SQL} ORDER BY seq")
+        lists = [out[name] for name in present]
+        for row in store._conn.execute(sql, (session_id,)):
+            for name, raw, values in zip(present, row, lists):
+                key = (name, type(raw), raw)  # 1 and 1.0 hash alike but may decode apart
+                hit = decoded.get(key)
+                if hit is None:
+                    hit = decoded[key] = decode_value(name, raw)
+                if not hit[1]:
+                    store.unreadable.mark("samples", (session_id, name, len(values)), [name])
+                values.append(hit[0])
+    n = len(out[present[0]]) if present else len(store.column(session_id, "seq", True))
+    for name in names:
+        if name not in present:  # an older file: every row holds the default
+            out[name] = [SAMPLE_DEFAULTS[name]] * n
+    return [out[name] for name in names]
 
 
 def per_token(decode_ms: np.ndarray, new_tokens: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -136,8 +155,7 @@ def read_columns(store, session_id: str, stages: Sequence[str] | None = None) ->
     if DECODE_PER_TOKEN in wanted:
         values[DECODE_PER_TOKEN] = per_token(cols["decode_ms"], cols["new_tokens"],
                                              decode_step_counts(store, session_id))
-    ids = _shared(store.column(session_id, "sample_id", True))
-    arms = _shared(store.column(session_id, "arm", True))
+    ids, arms = text_columns(store, session_id, ("sample_id", "arm"))
     return Columns(values, ids, arms, cols["seq"].astype(np.int64))
 
 

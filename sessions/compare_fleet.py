@@ -8,9 +8,15 @@ processes on each side, so the verdict is that of sessions/hierarchical.py: repl
 processes per side (unpaired across the sides), or one process per side with its
 noise-floor rule when a group has one session. Sessions with interleaved arms are
 compared on one arm (the baseline by default): an arm is one setting.
+
+The same holds for the arms of such an experiment (`vlmtop compare EXP`): they are never
+pooled across device types but compared per device (:func:`per_device_report`), each block
+naming its evidence and its process count.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from .compare import CompareError
 from .compare_arms import order_arms
@@ -63,4 +69,37 @@ def fleet_report(store, experiment_id: str, infos: list[SessionInfo], by: str, a
         blocks.append({by: [names[0], name], **report})
     return {"mode": f"by-{by}", "experiment_id": experiment_id, "by": by, "arm": label,
             "groups": {name: [i.id for i in group] for name, group in groups.items()},
+            "threshold": options["threshold"], "alpha": options["alpha"], "blocks": blocks}
+
+
+def block_evidence(report: dict) -> str:
+    """The evidence one device's report rests on (its comparisons all share it)."""
+    if report.get("evidence"):
+        return report["evidence"]
+    found = [c.get("evidence") for c in report.get("comparisons", []) if not c.get("skipped")]
+    return next((e for e in found if e), "")
+
+
+def per_device_report(experiment_id: str, devices: dict[str, list[SessionInfo]], report_one: Callable,
+                      options: dict) -> dict:
+    """An experiment whose replicates span device types, one block per device: its arms (or
+    sides) compared among the processes of that device type only. ``report_one(sessions)``
+    builds one device's report; a device where nothing can be compared keeps its block, with
+    ``skipped`` saying why."""
+    blocks = []
+    for name, group in devices.items():
+        block = {"device": name, "sessions": [i.id for i in group], "processes": len(group),
+                 "hosts": len({i.hostname for i in group})}
+        try:
+            report = report_one(group)
+        except CompareError as exc:
+            blocks.append({**block, "evidence": "", "skipped": str(exc)})
+            continue
+        blocks.append({**report, **block, "evidence": block_evidence(report)})
+    if all(block.get("skipped") for block in blocks):
+        reasons = "; ".join(f"{b['device']}: {b['skipped']}" for b in blocks)
+        raise CompareError(f"experiment {experiment_id} ran on {len(blocks)} device types, compared per device "
+                           f"(never pooled), and none has anything to compare ({reasons})")
+    return {"mode": "per-device", "experiment_id": experiment_id, "by": "device",
+            "groups": {name: [i.id for i in group] for name, group in devices.items()},
             "threshold": options["threshold"], "alpha": options["alpha"], "blocks": blocks}

@@ -39,8 +39,8 @@ from .compare_columns import (
     read_layout,
     segment_labels,
 )
-from .compare_fleet import fleet_report
-from .hierarchical import compare_sides
+from .compare_fleet import fleet_report, groups_by, per_device_report
+from .hierarchical import compare_sides, host_count
 from .noise_floor import floor_from_store
 from .outliers import detect_transient
 from .reliability import RELIABILITY_STAGES, reliability
@@ -130,7 +130,8 @@ def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], st
     if len(side_a) == 1 and len(side_b) == 1:
         every = [cols for side in processes for cols in side]
         floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages, *every))
-    results = compare_sides(processes[0], processes[1], stages, floor=floor, **options)
+    hosts = ([i.hostname for i in side_a], [i.hostname for i in side_b])
+    results = compare_sides(processes[0], processes[1], stages, floor=floor, hosts=hosts, **options)
     report = {**_base(options), "stages": [r.to_dict() for r in results]}
     if floor is not None:
         return {"mode": "sessions", "a": described[0][0], "b": described[1][0], "evidence": results[0].evidence
@@ -156,7 +157,25 @@ def _replicated_side(infos: list[SessionInfo], described: list[dict]) -> dict:
 
 def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stages, options: dict,
                       skip_transient: bool) -> dict:
-    """One experiment: side A against B, or its arms across the replicates."""
+    """One experiment: side A against B, or its arms across the replicates; an experiment
+    whose replicates ran on several device types is reported per device (never pooled:
+    two GPU types are two populations of processes)."""
+    devices = groups_by(infos, "device")
+    if len(devices) > 1:
+        with_sides = {i.side for i in infos} >= {"A", "B"}
+
+        def one(group: list[SessionInfo]) -> dict:
+            if with_sides and {i.side for i in group} < {"A", "B"}:
+                raise NothingToCompareError(f"side {group[0].side} only on this device: nothing to compare "
+                                            "it with on the same device type")
+            return _one_device(store, experiment_id, group, stages, options, skip_transient)
+
+        return per_device_report(experiment_id, devices, one, options)
+    return _one_device(store, experiment_id, infos, stages, options, skip_transient)
+
+
+def _one_device(store, experiment_id: str, infos: list[SessionInfo], stages, options: dict,
+                skip_transient: bool) -> dict:
     sides = {info.side for info in infos}
     if sides >= {"A", "B"}:
         report = sides_report(store, [i for i in infos if i.side == "A"], [i for i in infos if i.side == "B"],
@@ -171,9 +190,12 @@ def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stage
             f"nothing to compare: experiment {experiment_id} ran one setting in {len(infos)} processes; "
             f"compare it with another (`vlmtop compare {experiment_id} SESSION|exp-...`)"
         )
-    pairs = compare_arms_replicated(sessions, stages, **options)
+    if len(infos) == 1:  # one process (of this device): its arms, paired in it
+        return session_report(store, infos[0], stages, options, skip_transient)
+    pairs = compare_arms_replicated(sessions, stages, hosts=[i.hostname for i in infos], **options)
     return {"mode": "replicated-arms", "experiment_id": experiment_id, "sessions": [i.id for i in infos],
-            "processes": len(infos), **_base(options), "comparisons": [p.to_dict() for p in pairs]}
+            "processes": len(infos), "hosts": host_count([i.hostname for i in infos]), **_base(options),
+            "comparisons": [p.to_dict() for p in pairs]}
 
 
 def session_report(store, info: SessionInfo, stages, options: dict, skip_transient: bool) -> dict:

@@ -6,7 +6,9 @@ six identical sessions were called different in 13 of 15 pairs). Kalibera & Jone
 (ISMM'13): repeat at the level where the variance arises. Hence three cases:
 
 - Several processes per side: a hierarchical bootstrap (resample processes, then samples
-  within each; numpy, sessions/bootstrap.py) gives the ratio's CI; the p-value is a t-test
+  within each; numpy, sessions/bootstrap.py) gives the ratio's CI. When a side's
+  processes ran on several hosts they are nested in their hosts, and hosts are resampled
+  first (3 levels; one host: 2 levels, the same draws as ever). The p-value is a t-test
   on the processes' log medians (Welch's when both sides have 2 or more), so it uses the
   process-level variation. The ratio is that of the sides' geometric means of process
   medians.
@@ -61,12 +63,21 @@ MIN_PROCESS_PAIRS = 2  # common sample ids a process needs for a paired ratio of
 Process = Sequence[SampleRecord] | Columns  # the measured samples of one session
 
 
-def replicated_evidence(k_a: int, k_b: int) -> str:
-    return f"replicated across {k_a + k_b} processes ({k_a} A, {k_b} B)"
+def _on_hosts(hosts: int) -> str:
+    return f" on {hosts} hosts" if hosts > 1 else ""
 
 
-def paired_replicated_evidence(k: int) -> str:
-    return f"paired in each process, replicated across {k} processes"
+def replicated_evidence(k_a: int, k_b: int, hosts: int = 1) -> str:
+    return f"replicated across {k_a + k_b} processes{_on_hosts(hosts)} ({k_a} A, {k_b} B)"
+
+
+def paired_replicated_evidence(k: int, hosts: int = 1) -> str:
+    return f"paired in each process, replicated across {k} processes{_on_hosts(hosts)}"
+
+
+def host_count(*host_lists: Sequence | None) -> int:
+    """Distinct hosts among the processes' host names (1 when none are given)."""
+    return max(1, len({h for hosts in host_lists if hosts is not None for h in hosts}))
 
 
 def _values(process: Process, stage: str) -> tuple[np.ndarray, list[str]]:
@@ -119,9 +130,13 @@ def compare_sides_stage(
     confidence: float = 0.95,
     floor: NoiseFloor | None = None,
     pair: bool = True,
+    hosts: tuple[Sequence, Sequence] | None = None,
 ) -> Comparison:
-    """One stage of side B's processes against side A's (see the module's three cases)."""
+    """One stage of side B's processes against side A's (see the module's three cases).
+    ``hosts``: each side's host name per process; a side on 2 or more hosts is resampled
+    hosts first (sessions/bootstrap.py host_means)."""
     k_a, k_b = len(side_a), len(side_b)
+    hosts_a, hosts_b = hosts or (None, None)
     cols_a = [_values(p, stage) for p in side_a]
     cols_b = [_values(p, stage) for p in side_b]
     if k_a == 1 and k_b == 1:
@@ -143,7 +158,7 @@ def compare_sides_stage(
     else:
         boot_a = np.stack([_log_medians(resampled_medians((v,), n_boot, rng)[0]) for v, _ in cols_a])
         boot_b = np.stack([_log_medians(resampled_medians((v,), n_boot, rng)[0]) for v, _ in cols_b])
-        diff = hierarchical_means(boot_b, n_boot, rng) - hierarchical_means(boot_a, n_boot, rng)
+        diff = hierarchical_means(boot_b, n_boot, rng, hosts_b) - hierarchical_means(boot_a, n_boot, rng, hosts_a)
         ratio = float(np.exp(lb.mean() - la.mean()))
         ci = interval(np.exp(diff), confidence)
         p, test = _t_test(lb, la)
@@ -164,7 +179,7 @@ def compare_sides_stage(
         threshold=threshold,
         alpha=alpha,
         n_boot=n_boot,
-        evidence=replicated_evidence(k_a, k_b),
+        evidence=replicated_evidence(k_a, k_b, host_count(hosts_a, hosts_b)),
         processes_a=k_a,
         processes_b=k_b,
         between_process_share=share,
@@ -217,10 +232,12 @@ def compare_arms_across_stage(
     n_boot: int = N_BOOT,
     seed: int | None = SEED,
     confidence: float = 0.95,
+    hosts: Sequence | None = None,
 ) -> Comparison:
     """``pairs``: per process, (baseline arm rows, arm rows). Paired on sample ids inside each
-    process, processes resampled above them; the p-value is a one-sample t-test of the
-    processes' log ratios against 0 (k - 1 degrees of freedom)."""
+    process, processes resampled above them (and hosts above those when ``hosts``, one name
+    per process, spans 2 or more); the p-value is a one-sample t-test of the processes' log
+    ratios against 0 (k - 1 degrees of freedom)."""
     rng = np.random.default_rng(seed)
     log_ratios, boots, medians_a, medians_b, per_pair = [], [], [], [], []
     n_pairs = n_a = n_b = 0
@@ -249,7 +266,7 @@ def compare_arms_across_stage(
     lr = np.array(log_ratios)
     if np.isfinite(lr).all():
         ratio = float(np.exp(lr.mean()))
-        ci = interval(np.exp(hierarchical_means(np.stack(boots), n_boot, rng)), confidence)
+        ci = interval(np.exp(hierarchical_means(np.stack(boots), n_boot, rng, hosts)), confidence)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             p = float(stats.ttest_1samp(lr, 0.0).pvalue)
@@ -265,7 +282,7 @@ def compare_arms_across_stage(
         ratio=ratio, ci_low=ci[0], ci_high=ci[1], p_value=p,
         verdict=decide(ratio, ci, p, alpha, threshold),
         paired=True, n_pairs=n_pairs, test="one-sample-t", threshold=threshold, alpha=alpha, n_boot=n_boot,
-        evidence=paired_replicated_evidence(k), processes_a=k, processes_b=k,
+        evidence=paired_replicated_evidence(k, host_count(hosts)), processes_a=k, processes_b=k,
         between_process_share=None if vc is None or not math.isfinite(vc.share) else float(vc.share),
     )
 

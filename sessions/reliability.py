@@ -53,8 +53,15 @@ class VarianceComponents:
 def variance_components(values: np.ndarray, groups: Sequence) -> VarianceComponents | None:
     """Between- and within-group variance of ``values``; None without 2 groups or no
     group of 2 values."""
-    values = np.asarray(values, dtype=np.float64)
     _, index = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    return components_of(values, index)
+
+
+def components_of(values: np.ndarray, index: np.ndarray) -> VarianceComponents | None:
+    """:func:`variance_components` with the groups given as indices 0..k-1 (every one used):
+    the group order is that of the sums, so callers that need the exact figures of
+    :func:`variance_components` number the groups in the sorted order of their names."""
+    values = np.asarray(values, dtype=np.float64)
     sizes = np.bincount(index)
     k, n = sizes.size, values.size
     if k < 2 or n <= k:
@@ -80,67 +87,97 @@ def icc_interval(vc: VarianceComponents, confidence: float = 0.95) -> tuple[floa
     return ((f_low - 1) / (f_low + vc.n0 - 1), (f_high - 1) / (f_high + vc.n0 - 1))
 
 
-def _columns(rows_or_columns) -> dict[str, list]:
-    """Columns from SampleRecords (measured rows only) or from a mapping of columns."""
+@dataclass
+class _Measured:
+    """The measured samples: each one's measurement unit and the stage arrays (float64, NaN
+    where absent)."""
+
+    unit: np.ndarray  # index into the units' sorted names; -1: no sample id
+    units: int
+    stages: dict[str, np.ndarray]
+
+
+def _measured(rows_or_columns, stages: Sequence[str]) -> _Measured:
+    """From SampleRecords (measured rows kept) or a mapping of columns (``is_warmup`` and
+    ``status`` filter when given). Everything stays a numpy array: O(n), no per-sample object."""
     if isinstance(rows_or_columns, Mapping):
-        cols = {key: list(value) for key, value in rows_or_columns.items()}
-        n = len(cols.get("sample_id", ()))
-        keep = [
-            not (cols.get("is_warmup") or [False] * n)[i] and (cols.get("status") or ["ok"] * n)[i] == "ok"
-            for i in range(n)
-        ]
-        return {key: [v for v, ok in zip(value, keep) if ok] for key, value in cols.items()}
-    rows = [r for r in rows_or_columns if not r.is_warmup and r.status == "ok"]
-    out = {"sample_id": [r.sample_id for r in rows], "arm": [r.arm for r in rows]}
-    for stage in RELIABILITY_STAGES:
-        out[stage] = [getattr(r, stage) for r in rows]
-    return out
+        cols = rows_or_columns
+        ids = cols.get("sample_id")
+        n = 0 if ids is None else len(ids)
+        keep = np.ones(n, dtype=bool)
+        if cols.get("is_warmup") is not None and len(cols["is_warmup"]):
+            keep &= ~np.asarray(cols["is_warmup"], dtype=bool)
+        if cols.get("status") is not None and len(cols["status"]):
+            keep &= np.asarray(cols["status"], dtype=object) == "ok"
+        arms = cols.get("arm")
+        values = {stage: _kept(cols[stage], keep) for stage in stages if stage in cols}
+    else:
+        rows = [r for r in rows_or_columns if not r.is_warmup and r.status == "ok"]
+        n, keep = len(rows), np.ones(len(rows), dtype=bool)
+        ids, arms = [r.sample_id for r in rows], [r.arm for r in rows]
+        values = {stage: np.array([getattr(r, stage) for r in rows], dtype=np.float64) for stage in stages}
+    # One dict look-up a sample: (arm, id) -> unit. None and "" are one arm ("no arm"), as
+    # the unit's name has always written them; a sample without an id is in no unit (-1).
+    table: dict = {}
+    pairs = zip(arms if arms is not None else (None,) * n, ids if n else ())
+    unit = np.fromiter((table.setdefault((arm or "", sid), len(table)) if sid not in (None, "") else -1
+                        for arm, sid in pairs), dtype=np.int64, count=n)[keep]
+    # Units are numbered in the sorted order of their names ("arm\x1fid"), the order the
+    # statistics have always summed the groups in: the same figures to the last bit.
+    names = [f"{arm}\x1f{sid}" for arm, sid in table]
+    _, sorted_index = np.unique(np.asarray(names, dtype=object).astype(str), return_inverse=True)
+    sorted_index = np.append(sorted_index.reshape(-1), -1)  # unit -1 stays -1
+    units = int(sorted_index.max()) + 1 if table else 0
+    return _Measured(sorted_index[unit], units, values)
+
+
+def _kept(column, keep: np.ndarray) -> np.ndarray:
+    values = np.asarray(column, dtype=np.float64)
+    return values if keep.all() else values[keep]  # no copy of a measured-only column
 
 
 def reliability(rows_or_columns, stages: Sequence[str] = RELIABILITY_STAGES) -> dict:
     """Test-retest reliability of each stage over repeated sample ids; {} when no id repeats.
 
     ``rows_or_columns``: SampleRecords, or a mapping of columns (``sample_id``, optionally
-    ``arm``, ``is_warmup``, ``status``, and the stage columns). The result is JSON-ready:
-    ``{"samples", "measurements", "stages": {stage: {...}}, "line"}``, ``line`` being one
-    sentence for people (prefill's figures).
+    ``arm``, ``is_warmup``, ``status``, and the stage columns; lists or numpy arrays). The
+    result is JSON-ready: ``{"samples", "measurements", "stages": {stage: {...}}, "line"}``,
+    ``line`` being one sentence for people (prefill's figures).
     """
-    cols = _columns(rows_or_columns)
-    ids = cols.get("sample_id", [])
-    arms = cols.get("arm") or [None] * len(ids)
-    units = [f"{arm or ''}\x1f{sid}" if sid not in (None, "") else None for arm, sid in zip(arms, ids)]
-    counts: dict = {}
-    for unit in units:
-        if unit is not None:
-            counts[unit] = counts.get(unit, 0) + 1
-    repeated = {unit for unit, count in counts.items() if count >= 2}
-    if len(repeated) < MIN_REPEATED_IDS:
+    data = _measured(rows_or_columns, stages)
+    has_unit = data.unit >= 0
+    counts = np.bincount(data.unit[has_unit], minlength=data.units)
+    repeated = counts >= 2
+    if int(repeated.sum()) < MIN_REPEATED_IDS:
         return {}
+    in_repeated = has_unit & repeated[np.where(has_unit, data.unit, 0)]
     out_stages = {}
     for stage in stages:
-        if stage not in cols:
+        if stage not in data.stages:
             continue
-        pairs = [(u, v) for u, v in zip(units, cols[stage]) if u in repeated and v is not None and math.isfinite(v)]
-        figures = _stage_reliability([u for u, _ in pairs], np.array([v for _, v in pairs], dtype=np.float64))
+        values = data.stages[stage]
+        use = in_repeated & np.isfinite(values)
+        figures = _stage_reliability(data.unit[use], values[use])
         if figures:
             out_stages[stage] = figures
     if not out_stages:
         return {}
-    used = [u for u in units if u in repeated]
-    result = {"samples": len(repeated), "measurements": len(used), "stages": out_stages}
+    result = {"samples": int(repeated.sum()), "measurements": int(in_repeated.sum()), "stages": out_stages}
     result["line"] = reliability_line(result)
     return result
 
 
-def _stage_reliability(units: list, values: np.ndarray) -> dict | None:
-    vc = variance_components(values, units)
+def _stage_reliability(units: np.ndarray, values: np.ndarray) -> dict | None:
+    if units.size == 0:
+        return None
+    # The units present, renumbered 0..k-1 in the same (sorted names') order, without a sort.
+    present = np.bincount(units) > 0
+    index = (np.cumsum(present) - 1)[units]
+    vc = components_of(values, index)
     if vc is None:
         return None
     low, high = icc_interval(vc)
-    by_unit: dict = {}
-    for unit, value in zip(units, values.tolist()):
-        by_unit.setdefault(unit, []).append(value)
-    cvs = [np.std(v, ddof=1) / np.mean(v) for v in by_unit.values() if len(v) >= 2 and np.mean(v) > 0]
+    cvs = _unit_cvs(values, index)
     sd = math.sqrt(vc.within)
 
     def clean(x: float) -> float | None:
@@ -154,12 +191,30 @@ def _stage_reliability(units: list, values: np.ndarray) -> dict | None:
         "icc_ci_low": clean(min(max(low, 0.0), 1.0)) if math.isfinite(low) else None,
         "icc_ci_high": clean(min(max(high, 0.0), 1.0)) if math.isfinite(high) else None,
         "retest_sd_ms": sd,
-        "retest_cv": clean(float(np.median(cvs))) if cvs else None,
+        "retest_cv": clean(float(np.median(cvs))) if cvs.size else None,
         "repeatability_ms": REPEATABILITY * sd,
         "between_sample_sd_ms": math.sqrt(vc.between),
         "samples": vc.groups,
         "measurements": vc.n,
     }
+
+
+def _unit_cvs(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Each unit's CV (SD / mean of its repeats; units of 2 or more with a positive mean).
+    Units of one size are one (units x repeats) matrix, reduced along its rows: exactly
+    np.std and np.mean of each unit's values in recorded order, without a loop per unit."""
+    order = np.argsort(index, kind="stable")  # each unit's values together, in recorded order
+    sizes = np.bincount(index)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    cvs = []
+    for size in np.unique(sizes).tolist():
+        if size < 2:
+            continue
+        block = values[order[starts[sizes == size][:, None] + np.arange(size)]]
+        mean = block.mean(axis=1)
+        cv = block.std(axis=1, ddof=1) / np.where(mean > 0, mean, 1.0)
+        cvs.append(cv[mean > 0])
+    return np.concatenate(cvs) if cvs else np.empty(0)
 
 
 def reliability_line(result: dict, stage: str = "prefill_ms") -> str:

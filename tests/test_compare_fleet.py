@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from vlmtop.cli import main
+from vlmtop.sessions.compare_columns import Columns
+from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
@@ -20,15 +22,16 @@ EXP = "exp-fleet0001"
 SAMPLES = 30
 
 
-def _session(store, replicate: int, device: str, host: str, scale: float, rng, arms=("",)) -> str:
+def _session(store, replicate: int, device: str, host: str, scale: float, rng, arms=("",), side=None,
+             host_offset: float = 0.0) -> str:
     sid = store.create_session(
         "tiny-llava", "cuda", "float16", {"max_new_tokens": 4},
         versions={"python": "3.11"},
-        experiment={"experiment_id": EXP, "replicate": replicate},
+        experiment={"experiment_id": EXP, "replicate": replicate, **({"side": side} if side else {})},
         where={"pid": 100 + replicate, "hostname": host, "node_id": f"node-{host}",
                "device_name": device, "device_uuid": f"GPU-{replicate}"},
     )
-    offset = rng.normal(0.0, 0.03)  # the process's own level
+    offset = host_offset + rng.normal(0.0, 0.03)  # the process's own level (and its host's)
     seq = 0
     for i in range(SAMPLES):
         for arm in arms:
@@ -68,13 +71,14 @@ def test_by_device_compares_the_devices_sessions_as_replicated_processes(fleet, 
     assert [len(ids) for ids in report["groups"].values()] == [3, 3]
     (block,) = report["blocks"]
     assert block["device"] == ["NVIDIA H100", "NVIDIA L4"] and block["mode"] == "replicated"
-    assert block["evidence"] == "replicated across 6 processes (3 A, 3 B)"
+    # L4's processes ran on hosts b and c: hosts are a level, and the evidence names them
+    assert block["evidence"] == "replicated across 6 processes on 3 hosts (3 A, 3 B)"
     (e2e,) = block["stages"]
     assert e2e["verdict"] == "slower" and e2e["ci_low"] > 1.5 and e2e["processes_b"] == 3
     # the table names both devices and the evidence
     assert main(["compare", EXP, "--by", "device", "--db", str(fleet), "--stage", "e2e"]) == 0
     out = capsys.readouterr().out
-    assert "device NVIDIA L4 against NVIDIA H100" in out and "replicated across 6 processes" in out
+    assert "device NVIDIA L4 against NVIDIA H100" in out and "replicated across 6 processes on 3 hosts" in out
 
 
 def test_by_host_with_one_process_per_group_uses_the_noise_floor_rule(fleet, capsys):
@@ -125,3 +129,101 @@ def test_one_device_and_unknown_arm_are_one_line(tmp_path, fleet, capsys):
     assert main(["compare", EXP, "--by", "device", "--arm", "attn=x", "--db", str(fleet)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no arm 'attn=x'" in err and len(err.splitlines()) == 1
+
+
+ARMS = ("attn=eager", "attn=sdpa")  # sdpa 1.5x slower in _session
+
+
+def test_arms_of_an_experiment_on_two_device_types_are_compared_per_device(tmp_path, capsys):
+    db = tmp_path / "mixed.db"
+    rng = np.random.default_rng(11)
+    with SessionStore.open(db) as store:
+        for r, (device, scale) in enumerate([("NVIDIA H100", 1.0)] * 2 + [("NVIDIA L4", 2.0)] * 3):
+            _session(store, r, device, "host-a", scale, rng, arms=ARMS)
+    report = _json(["compare", EXP, "--db", str(db), "--stage", "e2e"], capsys)
+    assert report["mode"] == "per-device" and list(report["groups"]) == ["NVIDIA H100", "NVIDIA L4"]
+    h100, l4 = report["blocks"]
+    assert (h100["device"], h100["processes"], l4["device"], l4["processes"]) == ("NVIDIA H100", 2, "NVIDIA L4", 3)
+    assert h100["evidence"] == "paired in each process, replicated across 2 processes"
+    assert l4["evidence"] == "paired in each process, replicated across 3 processes"
+    assert set(h100["sessions"]).isdisjoint(l4["sessions"])
+    for block, scale in ((h100, 1.0), (l4, 2.0)):
+        (arm,) = block["comparisons"]
+        (e2e,) = arm["stages"]
+        assert arm["arm"] == "attn=sdpa" and e2e["verdict"] == "slower" and e2e["processes_a"] == block["processes"]
+        # never pooled: each device's baseline is its own (L4's is twice H100's)
+        assert e2e["median_a"] == pytest.approx(100.0 * scale, rel=0.1)
+    assert main(["compare", EXP, "--db", str(db), "--stage", "e2e"]) == 0
+    out = capsys.readouterr().out
+    assert "device NVIDIA L4 (3 processes): paired in each process, replicated across 3 processes" in out
+    assert "never pooled across device types" in out
+    assert main(["compare", EXP, "--db", str(db), "--stage", "e2e", "--fail-on", "slower"]) == 1
+    assert "(device NVIDIA L4, attn=sdpa vs attn=eager)" in capsys.readouterr().err
+
+
+def test_a_device_with_one_process_is_paired_in_that_process_and_sides_stay_per_device(tmp_path, capsys):
+    db = tmp_path / "one.db"
+    rng = np.random.default_rng(12)
+    with SessionStore.open(db) as store:
+        for r, device in enumerate(["A100", "A100", "L4"]):
+            _session(store, r, device, "h", 1.0, rng, arms=ARMS)
+    report = _json(["compare", EXP, "--db", str(db), "--stage", "e2e"], capsys)
+    a100, l4 = report["blocks"]
+    assert a100["mode"] == "replicated-arms" and l4["mode"] == "arms" and l4["processes"] == 1
+    assert l4["evidence"] == "paired in one process (interleaved arms)"
+    # an --alternate-model experiment: side A against side B on each device, never across
+    db = tmp_path / "sides.db"
+    with SessionStore.open(db) as store:
+        for r, (device, side, scale) in enumerate([("A100", "A", 1.0), ("A100", "B", 1.0), ("A100", "A", 1.0),
+                                                   ("A100", "B", 1.0), ("L4", "A", 2.0), ("L4", "B", 2.0)]):
+            _session(store, r, device, "h", scale, rng, side=side)
+    report = _json(["compare", EXP, "--db", str(db), "--stage", "e2e"], capsys)
+    a100, l4 = report["blocks"]
+    assert (a100["mode"], a100["evidence"]) == ("replicated", "replicated across 4 processes (2 A, 2 B)")
+    assert (l4["mode"], l4["evidence"], l4["processes"]) == ("sessions", "one process per side", 2)
+    assert a100["stages"][0]["verdict"] == "same"
+
+
+def test_processes_on_several_hosts_are_resampled_hosts_first(tmp_path, capsys):
+    db = tmp_path / "hosts.db"
+    rng = np.random.default_rng(13)
+    with SessionStore.open(db) as store:
+        for r in range(4):  # one device type, two hosts of two processes each
+            _session(store, r, "NVIDIA H100", "host-a" if r < 2 else "host-b", 1.0, rng, arms=ARMS)
+    report = _json(["compare", EXP, "--db", str(db), "--stage", "e2e"], capsys)
+    assert report["mode"] == "replicated-arms" and report["hosts"] == 2
+    (arm,) = report["comparisons"]
+    assert arm["evidence"] == "paired in each process, replicated across 4 processes on 2 hosts"
+    assert arm["stages"][0]["verdict"] == "slower" and arm["stages"][0]["evidence"] == arm["evidence"]
+
+
+def _columns(db, infos_of) -> list:
+    with SessionStore.open(db, create=False) as store:
+        infos = store.experiment_sessions(EXP)
+        return [(info.hostname, Columns.from_records(store.samples(info.id))) for info in infos_of(infos)]
+
+
+def test_one_host_draws_as_before_and_host_offsets_widen_the_interval(tmp_path):
+    db = tmp_path / "levels.db"
+    rng = np.random.default_rng(14)
+    with SessionStore.open(db) as store:
+        # side A on hosts a and b, side B (10 % slower) on c and d; each host its own level
+        for r, (host, offset) in enumerate([("a", 0.15), ("a", 0.15), ("b", -0.15), ("b", -0.15),
+                                            ("c", 0.15), ("c", 0.15), ("d", -0.15), ("d", -0.15)]):
+            _session(store, r, "H100", host, 1.0 if r < 4 else 1.1, rng, host_offset=offset, arms=ARMS)
+    procs = _columns(db, lambda infos: sorted(infos, key=lambda i: i.replicate))
+    side_a, side_b = [c for _, c in procs[:4]], [c for _, c in procs[4:]]
+    hosts = ([h for h, _ in procs[:4]], [h for h, _ in procs[4:]])
+    flat = compare_sides(side_a, side_b, ["e2e_ms"], n_boot=400)[0]
+    one_host = compare_sides(side_a, side_b, ["e2e_ms"], n_boot=400, hosts=(["x"] * 4, ["x"] * 4))[0]
+    assert one_host == flat  # one host: the same draws, the same numbers, the same evidence
+    nested = compare_sides(side_a, side_b, ["e2e_ms"], n_boot=400, hosts=hosts)[0]
+    assert nested.evidence == "replicated across 8 processes on 4 hosts (4 A, 4 B)"
+    assert nested.ratio == flat.ratio  # the point estimate is the processes' as before
+    # 2 hosts per side carry the offsets: drawing hosts, not processes, widens the interval
+    assert nested.ci_high - nested.ci_low > flat.ci_high - flat.ci_low
+    pairs = [(c.by_arm()[ARMS[0]], c.by_arm()[ARMS[1]]) for _, c in procs]
+    plain = compare_arms_across(pairs, ["e2e_ms"], n_boot=400)[0]
+    assert compare_arms_across(pairs, ["e2e_ms"], n_boot=400, hosts=["x"] * 8)[0] == plain
+    assert compare_arms_across(pairs, ["e2e_ms"], n_boot=400, hosts=[h for h, _ in procs])[0].evidence.endswith(
+        "across 8 processes on 4 hosts")

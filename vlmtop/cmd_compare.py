@@ -171,9 +171,15 @@ def comparison_groups(report: dict) -> list[tuple[str, list[dict]]]:
     segment or arm pair (where names it, e.g. `` (segment 0 -> 1)``); skipped pairs have none."""
     if "stages" in report:
         return [("", report["stages"])]
-    if "blocks" in report:  # --by device|host: one block per group against the first
-        by = report["by"]
-        return [(f" ({by} {block[by][1]} vs {block[by][0]})", block["stages"]) for block in report["blocks"]]
+    if "blocks" in report:  # --by device|host: each group against the first; or one block per device
+        by, groups = report["by"], []
+        for block in report["blocks"]:
+            name = block[by]
+            label = f"{by} {name[1]} vs {name[0]}" if isinstance(name, list) else f"{by} {name}"
+            for where, stages in comparison_groups(block):
+                inner = where.strip().removeprefix("(").removesuffix(")")
+                groups.append((f" ({label}{', ' + inner if inner else ''})", stages))
+        return groups
     groups = []
     for pair in report.get("comparisons", []):
         if "arm" in pair:

@@ -129,6 +129,8 @@ def print_report(report: dict) -> None:
         every = _print_arms(console, report)
     elif mode in ("by-device", "by-host"):
         every = _print_blocks(console, report)
+    elif mode == "per-device":
+        every = _print_device_blocks(console, report)
     if report.get("reliability"):
         console.print(report["reliability"]["line"], soft_wrap=True, markup=False)  # one line, as scripts grep it
     if every:
@@ -190,6 +192,30 @@ def _print_blocks(console, report: dict) -> list[dict]:
         console.print(f"[bold]{by} {b} against {a}[/]: {block['evidence']}")
         _print_sides(console, block)
         every += block["stages"]
+    return every
+
+
+def _print_device_blocks(console, report: dict) -> list[dict]:
+    """An experiment on several device types: each device's comparison on its own."""
+    console.print(f"experiment {report['experiment_id']} ran on {len(report['blocks'])} device types; "
+                  "each is compared on its own (never pooled across device types)", markup=False, soft_wrap=True)
+    every: list[dict] = []
+    for block in report["blocks"]:
+        hosts = f" on {block['hosts']} hosts" if block["hosts"] > 1 else ""
+        head = f"[bold]device {block['device']}[/] ({block['processes']} process{'es' * (block['processes'] != 1)}{hosts})"
+        if block.get("skipped"):
+            console.print(f"{head}\n[dim]  skipped: {block['skipped']}[/]", soft_wrap=True)
+            continue
+        console.print(f"{head}: {block['evidence']}", soft_wrap=True)
+        if block["mode"] in ("sessions", "replicated"):
+            every += block["stages"]
+            _print_sides(console, block)
+        elif block["mode"] == "segments":
+            every += _print_segments(console, block)
+        elif block["mode"] in ("arms", "replicated-arms"):
+            every += _print_arms(console, block)
+        if block.get("reliability"):
+            console.print(block["reliability"]["line"], soft_wrap=True, markup=False)
     return every
 
 
