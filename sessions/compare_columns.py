@@ -9,9 +9,9 @@ decode_ms, new_tokens and the NUMBER of decode steps, which is counted while str
 the step lists (never holding them). :func:`read_layout` streams the policy columns into
 small integer codes: the segment boundaries and arms without a record.
 
-Two readers here run SQL on the store's connection (the step counts and the policy
-layout): RecordedRows has no column reader for them yet. Values still pass through the
-same decoders (rows.decode_value), so a hostile cell reads as it does everywhere else.
+The raw values come from the store's streaming readers (sessions/raw_reads.py) and pass
+through the same decoders (rows.decode_value), so a hostile cell reads as it does
+everywhere else.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from vlmtop.core.stage_table import BY_NAME, STORED
 
 from .outliers import detect_transient
 from .record import SampleRecord
-from .rows import SAMPLE_DEFAULTS, SAMPLE_SELECT, decode_value
+from .rows import SAMPLE_DEFAULTS, decode_value
 from .segments import ARM_VARIED, POLICY_NAMES, Segment, is_measured
 
 DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
 STORED_STAGES = tuple(stage.column for stage in STORED)
-MEASURED_SQL = "is_warmup = 0 AND status = 'ok'"  # as sessions/recorded.py defines it
 LAYOUT_FIELDS = ("cache_policy", "warmup_policy", "timing_mode", "arm", "knobs")
 
 
@@ -98,10 +97,8 @@ def text_columns(store, session_id: str, names: tuple[str, ...]) -> list[list]:
     out: dict[str, list] = {name: [] for name in names}
     if present:
         decoded: dict = {}  # (column, type, raw) -> (value, readable): each distinct cell decoded once
-        sql = (f"SELECT {', '.join(SAMPLE_SELECT[name] for name in present)} FROM samples "
-               f"WHERE session_id = ? AND {MEASURED_SQL} ORDER BY seq")
         lists = [out[name] for name in present]
-        for row in store._conn.execute(sql, (session_id,)):
+        for row in store.raw_columns(session_id, present, measured_only=True):
             for name, raw, values in zip(present, row, lists):
                 key = (name, type(raw), raw)  # 1 and 1.0 hash alike but may decode apart
                 hit = decoded.get(key)
@@ -131,12 +128,10 @@ def per_token(decode_ms: np.ndarray, new_tokens: np.ndarray, steps: np.ndarray) 
 def decode_step_counts(store, session_id: str) -> np.ndarray:
     """How many decode steps each measured sample has, in seq order, streamed: the lists
     are parsed one row at a time (as the codec reads them) and only their length is kept."""
-    sql = (f"SELECT {SAMPLE_SELECT['decode_steps_ms']} FROM samples WHERE session_id = ? "
-           f"AND {MEASURED_SQL} ORDER BY seq")
     if "decode_steps_ms" not in store.columns:
         return np.zeros(len(store.column(session_id, "seq", True)))
     out = []
-    for (raw,) in store._conn.execute(sql, (session_id,)):
+    for (raw,) in store.raw_columns(session_id, ("decode_steps_ms",), measured_only=True):
         value, ok = decode_value("decode_steps_ms", raw)
         if not ok:
             store.unreadable.mark("samples", (session_id, "decode_steps_ms", len(out)), ["decode_steps_ms"])
@@ -184,11 +179,7 @@ class Layout:
 def distinct_combos(store, session_id: str) -> list[tuple[tuple, int]]:
     """The distinct policy combinations of a session (decoded) with the first seq of each,
     in that order, by SQL: "one policy?" answered without reading a row into Python."""
-    select = ", ".join(SAMPLE_SELECT[name] for name in LAYOUT_FIELDS)
-    rows = store._conn.execute(
-        f"SELECT {select}, MIN(seq) FROM samples WHERE session_id = ? AND typeof(seq) = 'integer' "
-        f"GROUP BY {', '.join(f'{i + 1}' for i in range(len(LAYOUT_FIELDS)))} ORDER BY MIN(seq)",
-        (session_id,)).fetchall()
+    rows = store.distinct_raw(session_id, LAYOUT_FIELDS)
     return [(decode_combo(store, session_id, row[:-1], row[-1]), row[-1]) for row in rows]
 
 
@@ -202,11 +193,7 @@ def may_have_repeats(store, session_id: str) -> bool:
     """Whether 2 or more sample ids (per arm) were measured twice: what a reliability needs."""
     from .reliability import MIN_REPEATED_IDS
 
-    found = store._conn.execute(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE session_id = ? AND {MEASURED_SQL} "
-        "AND sample_id IS NOT NULL AND sample_id != '' GROUP BY arm, sample_id HAVING COUNT(*) >= 2 "
-        f"LIMIT {MIN_REPEATED_IDS})", (session_id,)).fetchone()[0]
-    return found >= MIN_REPEATED_IDS
+    return store.repeated_sample_ids(session_id, MIN_REPEATED_IDS) >= MIN_REPEATED_IDS
 
 
 def decode_combo(store, session_id: str, raw: tuple, key) -> tuple:
@@ -234,12 +221,10 @@ def segment_keys(combos: list[tuple]) -> list[tuple]:
 
 def read_layout(store, session_id: str) -> Layout:
     """Every sample's seq, measured flag and policy code, streamed (bounded memory)."""
-    select = ", ".join(["seq", "is_warmup", "status", *(SAMPLE_SELECT[n] for n in LAYOUT_FIELDS)])
     codes: dict[tuple, int] = {}
     combos: list[tuple] = []
     seq, measured, code = array("q"), array("b"), array("i")  # 8 + 1 + 4 bytes a sample
-    cur = store._conn.execute(f"SELECT {select} FROM samples WHERE session_id = ? ORDER BY seq", (session_id,))
-    for row in cur:
+    for row in store.raw_columns(session_id, ("seq", "is_warmup", "status", *LAYOUT_FIELDS)):
         if type(row[0]) is not int:  # no readable seq: no sample (as store.samples reads it)
             continue
         raw = row[3:]

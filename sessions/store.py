@@ -40,6 +40,7 @@ from vlmtop.sessions.codec import Unreadable, guarded_sql
 from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel
 from vlmtop.sessions.liveness import ALIVE_SQL, STALE_HEARTBEAT_S, save_settled, settle
 from vlmtop.sessions.lookup import Resolved, SessionLookup
+from vlmtop.sessions.raw_reads import RawReads
 from vlmtop.sessions.recent import RecentReads
 from vlmtop.sessions.recorded import MEASURED_SQL, RecordedRows
 from vlmtop.sessions.record import EventRecord
@@ -98,7 +99,7 @@ __all__ = [
 
 
 
-class SessionStore(RecordedRows, RecentReads, ControlChannel, SessionLookup, SessionRemoval, SqliteFile):
+class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionLookup, SessionRemoval, SqliteFile):
     """Reads and writes one session database file. Use one store per thread at a time,
     and close it (it is a context manager)."""
 
