@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import bench_parser, print_json
+from _common import bench_parser, default_device, print_json
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "other_ms", "e2e_ms")
 
@@ -30,7 +30,7 @@ def sweep(db: Path, args) -> None:
     sizes = ",".join(f"{s}x{s}" for s in args.sizes)
     command = [sys.executable, "-m", "vlmtop", "run", "--headless", "--db", str(db), "--model", args.model,
                "--knob", f"image_size={sizes}", "--count", str(args.count), "--max-new-tokens", str(args.max_new_tokens),
-               "--warmup", "2"] + (["--device", args.device] if args.device else [])
+               "--warmup", "2", "--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -42,6 +42,8 @@ def model(db: Path, *extra: str) -> dict:
 
 # What a full run (run_all) measures: the default tiny preset, and a real-size shape whose image
 # tokens grow with the image as Qwen2-VL-2B's do (dynamic resolution: 64 to 576 tokens here).
+# The shape runs in its preset's bfloat16 on a GPU; on a CPU in float32, which CPUs without
+# bfloat16 matrix units run several times faster (as bench/coverage.py does).
 FULL_RUNS = (
     {"model": "tiny-qwen2-vl", "sizes": [112, 168, 224, 280, 336, 392, 448], "count": 12, "max_new_tokens": 8},
     {"model": "qwen2-vl-2b-shape", "sizes": [224, 336, 448, 560, 672], "count": 6, "max_new_tokens": 4},
@@ -51,7 +53,8 @@ QUICK_RUN = {"model": "tiny-qwen2-vl", "sizes": [56, 112, 168, 224], "count": 3,
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = bench_parser(__doc__, device=False)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: the worker's own choice)")
+    parser.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda where there is one)")
+    parser.add_argument("--dtype", help="float32, bfloat16 or float16 (default: the preset's on cuda, float32 on cpu)")
     parser.add_argument("--model", help="one preset instead of the full run's (tiny-qwen2-vl, qwen2-vl-2b-shape)")
     parser.add_argument("--sizes", type=lambda t: [int(s) for s in t.split(",")], help="square sides in px, comma-separated")
     parser.add_argument("--count", type=int, help="measured samples per size")
@@ -69,7 +72,8 @@ def runs(args) -> list[argparse.Namespace]:
     else:
         chosen = list(FULL_RUNS)
     asked = {k: getattr(args, k) for k in ("sizes", "count", "max_new_tokens") if getattr(args, k) is not None}
-    return [argparse.Namespace(**{**run, **asked}, device=args.device, db=args.db if args.model else None)
+    dtype = args.dtype or ("float32" if args.device == "cpu" else None)
+    return [argparse.Namespace(**{**run, **asked}, device=args.device, dtype=dtype, db=args.db if args.model else None)
             for run in chosen]
 
 
