@@ -155,6 +155,11 @@ class Drivers:
         return {k: v for k, v in self.__dict__.items()}
 
 
+def _grid_tokens(width: float, height: float, grid: int) -> int:
+    """Patches of ``grid`` px, each side rounded to the nearest patch (as Qwen2-VL does)."""
+    return max(1, round(width / grid)) * max(1, round(height / grid))
+
+
 class DriverMap:
     """Knob values -> drivers, learned from the points a model was fitted on."""
 
@@ -166,19 +171,29 @@ class DriverMap:
         self.image_tokens = statistics.median(p.image_tokens for p in points)
         sized = [p for p in points if p.width and p.height]
         self.aspect = statistics.median(p.width / p.height for p in sized) if sized else 1.0
+        self.cap: float | None = None  # a capped grid's most tokens (the processor's pixel limit)
         self.relation, self.grid, self._line = self._learn({(p.width, p.height, p.image_tokens) for p in sized})
 
-    @staticmethod
-    def _learn(seen: set) -> tuple[str, int | None, tuple[float, float] | None]:
+    def _learn(self, seen: set) -> tuple[str, int | None, tuple[float, float] | None]:
         """How (width, height) gives image tokens in these measurements: a constant, an
-        exact patch grid, or (failing both) a straight line in pixels."""
+        exact patch grid, a grid capped at the most tokens measured (a processor that
+        shrinks images above a pixel limit, as Qwen2-VL's max_pixels does), or (failing
+        all) a straight line in pixels."""
         if not seen:
             return "none", None, None
         if len({t for _, _, t in seen}) == 1:
             return "constant", None, (next(iter(seen))[2], 0.0)
         for grid in GRIDS:
-            if all(max(1, round(w / grid)) * max(1, round(h / grid)) == t for w, h, t in seen):
+            if all(_grid_tokens(w, h, grid) == t for w, h, t in seen):
                 return "grid", grid, None
+        cap = max(t for _, _, t in seen)
+        for grid in GRIDS:
+            # capped only where the data shows it: a size above the cap measured AT the cap,
+            # and every size below it exactly on the grid
+            at_cap = [(w, h) for w, h, t in seen if t == cap and _grid_tokens(w, h, grid) > cap]
+            if len(at_cap) and all(min(_grid_tokens(w, h, grid), cap) == t for w, h, t in seen):
+                self.cap = cap
+                return "capped grid", grid, None
         pixels = np.array([w * h for w, h, _ in seen], dtype=float)
         tokens = np.array([t for _, _, t in seen], dtype=float)
         if np.ptp(pixels) == 0:
@@ -189,6 +204,9 @@ class DriverMap:
     def describe(self) -> str:
         if self.relation == "grid":
             return f"image tokens = (width/{self.grid}) x (height/{self.grid}), exact on every measured size"
+        if self.relation == "capped grid":
+            return (f"image tokens = (width/{self.grid}) x (height/{self.grid}), at most {self.cap:g} (larger images "
+                    f"are shrunk: a pixel limit), exact on every measured size")
         if self.relation == "constant":
             return f"image tokens do not depend on the image size here ({self._line[0]:g} on every measured size)"
         if self.relation == "linear":
@@ -197,7 +215,9 @@ class DriverMap:
 
     def image_tokens_for(self, width: float, height: float) -> float:
         if self.relation == "grid":
-            return float(max(1, round(width / self.grid)) * max(1, round(height / self.grid)))
+            return float(_grid_tokens(width, height, self.grid))
+        if self.relation == "capped grid":
+            return float(min(_grid_tokens(width, height, self.grid), self.cap))
         if self.relation in ("constant", "linear"):
             return max(0.0, self._line[0] + self._line[1] * width * height)
         raise VlmtopError(f"image_size cannot be mapped to image tokens: {self.describe()}; use --predict image_tokens=N")

@@ -150,6 +150,16 @@ def test_a_28px_grid_is_found_and_maps_sizes_exactly():
     assert drivers.image_tokens == 24 * round(672 / m.aspect / 28) and notes
 
 
+def test_a_grid_capped_by_a_pixel_limit_is_found_and_predicts_both_sides_of_the_cap():
+    # qwen2-vl-2b-shape: images above 448x448 are shrunk to 256 tokens (max_pixels)
+    m = _map([(336, 336, 144), (448, 448, 256), (560, 560, 256), (672, 672, 256)])
+    assert (m.relation, m.grid, m.cap) == ("capped grid", 28, 256)
+    assert "at most 256" in m.describe()
+    assert m.image_tokens_for(224, 224) == 64 and m.image_tokens_for(896, 896) == 256
+    # no size above the cap measured: a plain grid, never a cap guessed from the data
+    assert _map([(224, 224, 64), (336, 336, 144)]).relation == "grid"
+
+
 def test_fixed_token_models_and_unmappable_knobs():
     m = _map([(224, 224, 576), (640, 480, 576)], fixed={"attn": "sdpa"})
     assert m.relation == "constant" and m.image_tokens_for(1000, 1000) == 576
