@@ -13,7 +13,13 @@ from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.experiment import worker_command
 from vlmtop.sessions.fleet_view import resolve_experiment
 from vlmtop.sessions.source import LiveTail, ReplaySource
-from vlmtop.sessions.store import NotASessionDatabaseError, SessionStore, UnknownSessionError, new_session_id
+from vlmtop.sessions.store import (
+    EmptyStoreError,
+    NotASessionDatabaseError,
+    SessionStore,
+    UnknownSessionError,
+    new_session_id,
+)
 
 EXPERIMENT_PREFIX = "exp-"  # as sessions/experiment.py draws them (compare takes them too)
 WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
@@ -117,7 +123,7 @@ def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, log: 
         if os.path.exists(db):
             try:
                 store = SessionStore.open(db, create=False)
-            except NotASessionDatabaseError:
+            except (EmptyStoreError, NotASessionDatabaseError):
                 store = None  # a worker started on a fresh file may not have written its header yet
             if store is not None:
                 try:
