@@ -152,7 +152,9 @@ def cluster():
     # to token auth: the test cluster and its drivers (this process and its children) opt out.
     saved = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # The head's Ray Client proxy starts a server process per client and gives it 30 s to
+    # answer: on a loaded 2-core machine that start alone can take longer.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "120"}
     port = _free_port()
     # short paths: Ray's unix sockets live under the temp dir and their names have a limit
     temp_dirs = [tempfile.mkdtemp(prefix="vr", dir="/tmp") for _ in range(2)]
