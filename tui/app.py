@@ -281,7 +281,10 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
             self.notify(f"this dashboard runs its own worker: `vlmtop attach {session_id}` follows the other",
                         severity="warning")
             return
-        source = type(self.source)(self.store, session_id, window=self.source.window)
+        # The new source reads the store as it starts: under the lock, as every use of the
+        # one connection is (two threads in one sqlite3 connection can crash the process).
+        with self.poller.lock:
+            source = type(self.source)(self.store, session_id, window=self.source.window)
         old, selected = self.poller, self.state.selected
         self.poller = Poller(source, old.interval)
         self.poller.lock = old.lock  # one store connection: the old thread may still be in a poll
