@@ -44,10 +44,7 @@ from .hierarchical import compare_sides, host_count
 from .noise_floor import floor_from_store
 from .outliers import detect_transient
 from .reliability import RELIABILITY_STAGES, reliability
-from .rows import SessionInfo
-
-EXPERIMENT_PREFIX = "exp-"
-
+from .rows import EXPERIMENT_PREFIX, SessionInfo
 
 def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
     """A side as given: a session (id, prefix, `last`), a comma list of them, or an
@@ -56,11 +53,8 @@ def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
     if not parts:
         raise CompareError(f"no session in {text!r}: give a session id, a comma list, or an experiment id")
     if len(parts) == 1 and parts[0].startswith(EXPERIMENT_PREFIX):
-        infos = store.experiment_sessions(parts[0])
-        if not infos:
-            raise CompareError(f"no experiment {parts[0]!r} in {store.path}; `vlmtop sessions` lists the "
-                               "experiment of each replicated session")
-        return infos, parts[0]
+        experiment_id = store.resolve_experiment(parts[0])  # a full id or a unique prefix
+        return store.experiment_sessions(experiment_id), experiment_id
     infos = [store.session(store.resolve(part)) for part in parts]
     if len({info.id for info in infos}) != len(infos):
         raise CompareError(f"{text!r} names one session twice: give each session once")

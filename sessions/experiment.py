@@ -21,14 +21,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .rows import new_session_id
+from .rows import EXPERIMENT_PREFIX, new_session_id
 
 
 def new_experiment_id() -> str:
     """`exp-` and 8 hex digits: never mistaken for a session id (10 hex digits)."""
     import secrets
 
-    return f"exp-{secrets.token_hex(4)}"
+    return f"{EXPERIMENT_PREFIX}{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 
 from vlmtop.sessions.rows import SessionInfo
 from vlmtop.sessions.source import DEFAULT_WINDOW
-from vlmtop.sessions.store import AmbiguousSessionError, SessionStore, UnknownSessionError
+from vlmtop.sessions.store import SessionStore
 
 GROUPINGS = ("session", "host", "device")  # what one row is; the fleet screen's `g` cycles them
 RATE_WINDOW_S = 10.0
@@ -104,20 +104,6 @@ def summarize(experiment_id: str, infos: list[SessionInfo]) -> FleetSummary:
 
 def experiment_summary(store: SessionStore, experiment_id: str) -> FleetSummary:
     return summarize(experiment_id, store.experiment_sessions(experiment_id))
-
-
-def resolve_experiment(store: SessionStore, ref: str) -> str:
-    """An experiment id as given, or the one experiment it is a prefix of (as session ids)."""
-    ids = store.experiment_ids(ref)
-    if ref in ids:
-        return ref
-    if not ids:
-        raise UnknownSessionError(f"no experiment {ref!r} in {store.path}; `vlmtop sessions` lists the "
-                                  f"experiment of each session of a --repeat or --ray run")
-    if len(ids) > 1:
-        raise AmbiguousSessionError(f"{ref!r} matches {len(ids)} experiments ({', '.join(ids[:5])}): "
-                                    f"give more of the id")
-    return ids[0]
 
 
 def status_text(info: SessionInfo) -> str:

@@ -44,6 +44,22 @@ class SessionLookup(SqliteFile):
         """The id of the session named by a full id, a unique id prefix, or ``last``."""
         return self.lookup(session_ref).id
 
+    def resolve_experiment(self, ref: str) -> str:
+        """The experiment id named by a full id or a unique prefix (as :meth:`resolve` does for sessions)."""
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        ids = [value for (value,) in self._conn.execute(
+            "SELECT DISTINCT experiment_id FROM sessions WHERE experiment_id LIKE ? ESCAPE '\\' "
+            "ORDER BY experiment_id", (pattern + "%",)) if type(value) is str]
+        if ref in ids:
+            return ref
+        if not ids or not ref:
+            raise UnknownSessionError(f"no experiment {ref!r} in {self.path}; `vlmtop sessions` lists the "
+                                      f"experiment of each session of a --repeat or --ray run")
+        if len(ids) > 1:
+            raise AmbiguousSessionError(f"{ref!r} matches {len(ids)} experiments ({', '.join(ids[:5])}): "
+                                        f"give more of the id")
+        return ids[0]
+
     def lookup(self, session_ref: str) -> Resolved:
         """Like :meth:`resolve`, with the note a command prints when ``last`` needs one."""
         if session_ref == "last":

@@ -21,14 +21,6 @@ DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column  # derived: decode_ms / to
 
 
 class RecentReads:
-    def experiment_ids(self, prefix: str) -> list[str]:
-        """The experiment ids that start with ``prefix``, in order."""
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._conn.execute(
-            "SELECT DISTINCT experiment_id FROM sessions WHERE experiment_id LIKE ? ESCAPE '\\' "
-            "ORDER BY experiment_id", (pattern + "%",))
-        return [value for (value,) in rows if type(value) is str]
-
     def started_since(self, session_id: str, since: float, newest: int) -> int:
         """How many of the session's ``newest`` rows started at or after ``since``."""
         (count,) = self._conn.execute(

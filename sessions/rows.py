@@ -341,6 +341,9 @@ def event(row: dict) -> EventRecord:
     return EventRecord(**{f.name: row[f.name] for f in fields(EventRecord) if f.name in row})
 
 
+EXPERIMENT_PREFIX = "exp-"  # an experiment id: this and 8 hex digits (sessions/experiment.py)
+
+
 def new_session_id() -> str:
     """A fresh session id: 10 random hex digits, short to type, unique in practice."""
     return secrets.token_hex(5)

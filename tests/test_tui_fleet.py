@@ -19,7 +19,7 @@ from vlmtop.cli import main
 from vlmtop.core.format import ms
 from vlmtop.sessions.experiment import Replicate
 from vlmtop.sessions.fleet.driver import Running, commit
-from vlmtop.sessions.fleet_view import FleetView, experiment_summary, resolve_experiment
+from vlmtop.sessions.fleet_view import FleetView, experiment_summary
 from vlmtop.sessions.source import LiveTail
 from vlmtop.sessions.store import SessionStore, new_session_id
 from vlmtop.tui.app import VlmtopApp
@@ -123,7 +123,7 @@ def test_an_experiment_is_named_by_its_id_or_a_unique_prefix(fleet_db, capsys):
     db, ids = fleet_db
     with SessionStore.open(db) as store:
         (other,) = write_fleet(store, "exp-0f1ee7cd", FLEET[:1])
-        assert resolve_experiment(store, EXP) == EXP and resolve_experiment(store, "exp-0f1ee7a") == EXP
+        assert store.resolve_experiment(EXP) == EXP and store.resolve_experiment("exp-0f1ee7a") == EXP
         assert fleet_session(store, EXP) == ids[3]  # the newest running session
         assert fleet_session(store, "exp-0f1ee7cd") == other  # none runs: its newest
     assert main(["attach", "exp-0f1ee7", "--db", str(db)]) == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.experiment import worker_command
-from vlmtop.sessions.fleet_view import resolve_experiment
+from vlmtop.sessions.rows import EXPERIMENT_PREFIX
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import (
     EmptyStoreError,
@@ -21,7 +21,6 @@ from vlmtop.sessions.store import (
     new_session_id,
 )
 
-EXPERIMENT_PREFIX = "exp-"  # as sessions/experiment.py draws them (compare takes them too)
 WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
 MAX_INTERVAL_S = 60.0  # a slower refresh is a frozen screen, not a setting
 
@@ -59,7 +58,7 @@ def attach_dashboard(session_ref: str, db: Path, interval: float | None = None) 
     _check_interval(interval)
     with SessionStore.open(db, create=False) as store:
         if session_ref.startswith(EXPERIMENT_PREFIX):
-            session_id = fleet_session(store, resolve_experiment(store, session_ref))
+            session_id = fleet_session(store, store.resolve_experiment(session_ref))
             return _run_app(store, LiveTail(store, session_id), interval=interval, fleet=True)
         session_id = store.resolve(session_ref)
         return _run_app(store, LiveTail(store, session_id), interval=interval)
