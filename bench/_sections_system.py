@@ -7,6 +7,7 @@ Each function turns one bench's JSON (see bench/<name>.py) into a Markdown secti
 from __future__ import annotations
 
 from _common import fmt, table
+from costmodel import inside_counts
 
 
 def worker(r: dict) -> str:
@@ -163,7 +164,7 @@ def _costmodel_sweep(sweep: dict) -> list[str]:
          f"{s['r2']:.2f}", f"{s['residual_to_noise']:.2f}"]
         for s in sweep["fit"]["stages"] if s["stage"] in FIT_STAGES
     ]
-    held_rows, inside = [], dict.fromkeys(HELD_STAGES, 0)
+    held_rows = []
     for held in sweep["holdouts"]:
         by_stage = {row["stage"]: row for row in held["stages"]}
         cells = []
@@ -172,11 +173,10 @@ def _costmodel_sweep(sweep: dict) -> list[str]:
             if row is None:
                 cells.append("-")
                 continue
-            inside[stage] += bool(row["inside"])
             cells.append(f"{row['value']:.1f} [{row['low']:.1f}..{row['high']:.1f}] vs {row['measured']:.1f} "
                          f"{'in' if row['inside'] else '**out**'}")
         held_rows.append([str(held["value"]), *cells])
-    n = len(sweep["holdouts"])
+    n, inside = len(sweep["holdouts"]), inside_counts(sweep["holdouts"], HELD_STAGES)
     names = [stage.removesuffix("_ms") for stage in HELD_STAGES]
     return [
         f"### {sweep['model']} on {sweep['device']} ({sweep['dtype']})",

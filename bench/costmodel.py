@@ -122,9 +122,9 @@ def show(result: dict) -> None:
     print("\ninside its interval: " + ", ".join(f"{s.removesuffix('_ms')} {n}/{len(held)}" for s, n in inside.items()))
 
 
-def inside_counts(held: list[dict]) -> dict[str, int]:
+def inside_counts(held: list[dict], stages: tuple[str, ...] = STAGES) -> dict[str, int]:
     """Per stage, how many held-out sizes had their measured median inside the predicted interval."""
-    inside = {s: 0 for s in STAGES}
+    inside = dict.fromkeys(stages, 0)
     for h in held:
         for r in h["stages"]:
             if r["stage"] in inside:
