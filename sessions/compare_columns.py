@@ -17,7 +17,7 @@ everywhere else.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,7 +58,10 @@ class Columns:
             pick = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
             ids = [self.sample_ids[i] for i in pick.tolist()]
             arms = [self.arms[i] for i in pick.tolist()]
-        return Columns({k: v[pick] for k, v in self.values.items()}, ids, arms, self.seq[pick])
+        return type(self)(self._take_values(pick), ids, arms, self.seq[pick])
+
+    def _take_values(self, pick):
+        return {k: v[pick] for k, v in self.values.items()}
 
     def by_arm(self) -> dict[str, Columns]:
         """The samples of each arm (first appearance order); unlabelled samples left out."""
@@ -152,6 +155,60 @@ def read_columns(store, session_id: str, stages: Sequence[str] | None = None) ->
                                              decode_step_counts(store, session_id))
     ids, arms = text_columns(store, session_id, ("sample_id", "arm"))
     return Columns(values, ids, arms, cols["seq"].astype(np.int64))
+
+
+def read_stage(store, session_id: str, stage: str) -> np.ndarray:
+    """One stage of the measured samples, in seq order (per token derived as read_columns does)."""
+    if stage != DECODE_PER_TOKEN:
+        return store.column(session_id, stage, measured_only=True)
+    cols = store.sample_columns(session_id, ("decode_ms", "new_tokens"), measured_only=True)
+    return per_token(cols["decode_ms"], cols["new_tokens"], decode_step_counts(store, session_id))
+
+
+class StageReads(Mapping):
+    """A session's stage arrays read from the store when asked, the last one kept, with the
+    rows ``pick`` selects (an index array or a slice of the measured rows; None: all)."""
+
+    def __init__(self, store, session_id: str, pick=None, held: tuple[str, np.ndarray] | None = None):
+        self._store, self._session_id, self._pick, self._held = store, session_id, pick, held
+
+    def __getitem__(self, stage: str) -> np.ndarray:
+        if self._held is None or self._held[0] != stage:
+            self._held = None  # let the previous stage go before the next is read
+            values = read_stage(self._store, self._session_id, stage)
+            self._held = (stage, values if self._pick is None else values[self._pick])
+        return self._held[1]
+
+    def __iter__(self):
+        return iter((*STORED_STAGES, DECODE_PER_TOKEN))
+
+    def __len__(self) -> int:
+        return len(STORED_STAGES) + 1
+
+    def narrowed(self, pick, rows: int) -> StageReads:
+        """The same reads of a subset: ``pick`` (a slice or an index array) of this view's
+        ``rows`` rows; the held stage is narrowed too, not read again."""
+        # A slice of all rows stays a slice (a view, not an 8 MB index of a million rows).
+        relative = pick if self._pick is None and isinstance(pick, slice) else np.arange(rows)[pick]
+        absolute = relative if self._pick is None else self._pick[relative]
+        held = None if self._held is None else (self._held[0], self._held[1][relative])
+        return StageReads(self._store, self._session_id, absolute, held)
+
+
+class StoredColumns(Columns):
+    """Columns whose stages stay in the store until asked for, one held at a time:
+    `vlmtop compare A B` of two 1M-sample sessions holds a stage per side (8 MB), not all
+    nine (issue 19: 435 MB at the peak before; the goal is 300)."""
+
+    def _take_values(self, pick):
+        return self.values.narrowed(pick, len(self))
+
+
+def read_stored_columns(store, session_id: str) -> StoredColumns:
+    """The measured samples of one session, their stages read when used (see StoredColumns)."""
+    ids, arms = text_columns(store, session_id, ("sample_id", "arm"))
+    seq = store.column(session_id, "seq", measured_only=True).astype(np.int64)
+    return StoredColumns(StageReads(store, session_id), ids, arms, seq)
 
 
 # --- the policy layout: segments and arms without records ---------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .compare import (
+    COMPARE_STAGES,
     CompareError,
     NotEnoughSamplesError,
     NothingToCompareError,
@@ -37,6 +38,7 @@ from .compare_columns import (
     may_have_repeats,
     read_columns,
     read_layout,
+    read_stored_columns,
     segment_labels,
 )
 from .compare_fleet import fleet_report, groups_by, per_device_report
@@ -62,11 +64,15 @@ def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
 
 
 def _read(store, info: SessionInfo, name: str, stages, skip_transient: bool,
-          arm: str | None = None) -> tuple[Columns, int, int]:
+          arm: str | None = None, stored: bool = False) -> tuple[Columns, int, int]:
     """A session's measured samples as columns (never records: issue 19), the transient
-    flagged on e2e (and left out with ``skip_transient``); ``arm``: that arm's only."""
-    wanted = None if stages is None else [*(canonical_stage(s) for s in stages), "e2e_ms"]
-    cols = read_columns(store, info.id, wanted)
+    flagged on e2e (and left out with ``skip_transient``); ``arm``: that arm's only;
+    ``stored``: stages read when used, one at a time (two sides of a million samples)."""
+    if stored:
+        cols = read_stored_columns(store, info.id)
+    else:
+        cols = read_columns(store, info.id, None if stages is None else
+                            [*(canonical_stage(s) for s in stages), "e2e_ms"])
     if arm is not None:
         arms = cols.by_arm()
         if arm not in arms:
@@ -115,15 +121,15 @@ def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], st
     for name, infos in zip(names, (side_a, side_b)):
         side_rows, side_info = [], []
         for info in infos:
-            used, measured, transient = _read(store, info, name, stages, skip_transient, arm)
+            used, measured, transient = _read(store, info, name, stages, skip_transient, arm, stored=True)
             side_rows.append(used)
             side_info.append(_session_side(store, info, measured, transient, skip_transient))
         processes.append(side_rows)
         described.append(side_info)
     floor = None
     if len(side_a) == 1 and len(side_b) == 1:
-        every = [cols for side in processes for cols in side]
-        floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages, *every))
+        # Every stage that may be compared: the floor's figures for one not measured go unused.
+        floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages or COMPARE_STAGES))
     hosts = ([i.hostname for i in side_a], [i.hostname for i in side_b])
     results = compare_sides(processes[0], processes[1], stages, floor=floor, hosts=hosts, **options)
     report = {**_base(options), "stages": [r.to_dict() for r in results]}

@@ -38,6 +38,7 @@ from .bootstrap import hierarchical_means, interval, resampled_medians
 from .compare_columns import Columns
 from .compare import (
     ALPHA,
+    COMPARE_STAGES,
     INCONCLUSIVE,
     N_BOOT,
     NOISE_THRESHOLD,
@@ -48,6 +49,7 @@ from .compare import (
     NotEnoughSamplesError,
     compare,
     decide,
+    measured_somewhere,
     per_key_medians,
     stage_values,
     stages_to_compare,
@@ -83,6 +85,8 @@ def host_count(*host_lists: Sequence | None) -> int:
 def _values(process: Process, stage: str) -> tuple[np.ndarray, list[str]]:
     values, ids = stage_values(process, stage)
     keep = np.isfinite(values)
+    if keep.all():  # no copy of a million ids
+        return values, ids
     return values[keep], [i for i, ok in zip(ids, keep) if ok]
 
 
@@ -214,10 +218,12 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, c
 def compare_sides(
     side_a: Sequence[Process], side_b: Sequence[Process], stages: Sequence[str] | None = None, **options
 ) -> list[Comparison]:
-    """One comparison per stage (every stage measured, or those named) of two sides."""
-    # Any process measured it (records or Columns: the same answer as over all rows at once).
-    every = stages_to_compare(stages, *side_a, *side_b)
-    return [compare_sides_stage(side_a, side_b, stage, **options) for stage in every]
+    """One comparison per stage (every stage some process measured, or those named) of two
+    sides, a stage at a time: a side of StoredColumns then holds one stage, not all."""
+    if stages is not None:
+        return [compare_sides_stage(side_a, side_b, stage, **options) for stage in stages_to_compare(stages)]
+    return [compare_sides_stage(side_a, side_b, stage, **options) for stage in COMPARE_STAGES
+            if measured_somewhere(stage, (*side_a, *side_b))]
 
 
 # --- arms across replicated processes ------------------------------------------------------------

@@ -263,8 +263,8 @@ class RecordedRows(SqliteFile):
             sql += f" AND {MEASURED_SQL}"
         cur = self._conn.execute(sql + " ORDER BY seq", (session_id,))
         if kind in _NUMERIC:
-            # Column by column, never a record: 1M samples are 8 MB here. None -> NaN.
-            return np.array([v for (v,) in cur], dtype=np.float64)
+            # Column by column, never a record, nor a list of a million floats: 8 MB here.
+            return np.fromiter((np.nan if v is None else v for (v,) in cur), dtype=np.float64)
         out = []
         for (raw,) in cur:
             value, ok = decode_value(name, raw)
