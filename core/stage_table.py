@@ -22,6 +22,10 @@ class StageDef:
     color: str  # the theme colour it is drawn in (Textual theme attribute, or "muted")
     meaning: str
     stored: bool = True  # False: derived from other columns when read (decode_per_token)
+    on_dashboard: bool = True  # a row of the dashboard's stage table (decode shows per token)
+    span: bool = False  # a span on a sample's timeline: a report lane and a trace track
+    reliability: bool = False  # its test-retest reliability is reported (compare --reliability)
+    priority: int = 99  # which stage column a narrow arms panel adds first (0 first)
 
     @property
     def column(self) -> str:
@@ -29,20 +33,30 @@ class StageDef:
 
 
 STAGES: tuple[StageDef, ...] = (
-    StageDef("vision", True, "primary", "the vision encoder (all images and crops of the sample)"),
-    StageDef("projector", True, "secondary", "the projector/connector from image features to text embeddings"),
-    StageDef("prefill", True, "accent", "the language model's first call: the whole prompt, image tokens included"),
-    StageDef("decode", True, "success", "every later language-model call together"),
+    StageDef("vision", True, "primary", "the vision encoder (all images and crops of the sample)",
+             span=True, reliability=True, priority=3),
+    StageDef("projector", True, "secondary", "the projector/connector from image features to text embeddings",
+             span=True, reliability=True, priority=6),
+    StageDef("prefill", True, "accent", "the language model's first call: the whole prompt, image tokens included",
+             span=True, reliability=True, priority=0),
+    StageDef("decode", True, "success", "every later language-model call together",
+             on_dashboard=False, span=True, reliability=True, priority=2),
     StageDef("decode_per_token", False, "success",
-             "decode time per generated token (vLLM's TPOT)", stored=False),
-    StageDef("ttft", False, "foreground", "time to first token: from generate() to the first new token"),
-    StageDef("e2e", False, "foreground", "the whole generate() call"),
-    StageDef("other", True, "muted", "what no stage covers: the generate loop's own work (e2e minus the parts)"),
+             "decode time per generated token (vLLM's TPOT)", stored=False, priority=4),
+    StageDef("ttft", False, "foreground", "time to first token: from generate() to the first new token",
+             priority=5),
+    StageDef("e2e", False, "foreground", "the whole generate() call", reliability=True, priority=1),
+    StageDef("other", True, "muted", "what no stage covers: the generate loop's own work (e2e minus the parts)",
+             priority=7),
 )
 
 ADDITIVE = tuple(stage for stage in STAGES if stage.additive)  # other last: they sum to e2e
 STORED = tuple(stage for stage in STAGES if stage.stored)
 BY_NAME = {stage.name: stage for stage in STAGES}
+DASHBOARD = tuple(stage for stage in STAGES if stage.on_dashboard)  # the dashboard's rows
+SPANS = tuple(stage for stage in STAGES if stage.span)  # report lanes, trace tracks after e2e
+RELIABILITY = tuple(stage for stage in STAGES if stage.reliability)
+BY_PRIORITY = tuple(sorted(STAGES, key=lambda stage: stage.priority))  # arms panel columns
 
 # Other spellings people type, accepted wherever a stage is named (`--stage`, compare).
 ALIASES = {"tpot": "decode_per_token", "decode/tok": "decode_per_token", "decode_per_tok": "decode_per_token"}

@@ -8,11 +8,12 @@ import math
 from collections.abc import Iterator
 from typing import IO
 
+from vlmtop.core.stage_table import SPANS
 from vlmtop.sessions.record import STAGE_COLUMNS, EventRecord, SampleRecord
 from vlmtop.sessions.store import SessionInfo, SessionStore
 
 # Trace tracks in the order a trace viewer shows them; user-declared stages follow.
-TRACE_TRACKS = ("e2e", "vision", "projector", "prefill", "decode")
+TRACE_TRACKS = ("e2e", *(stage.name for stage in SPANS))  # the whole call, then the stage spans
 # Events that switch what later samples measure: instants on the trace's timeline.
 SWITCH_EVENT_KINDS = ("policy", "knob")
 

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-RELIABILITY_STAGES = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "e2e_ms")
+from vlmtop.core.stage_table import RELIABILITY
+
+RELIABILITY_STAGES = tuple(stage.column for stage in RELIABILITY)  # from core/stage_table.py
 REPEATABILITY = 1.96 * math.sqrt(2.0)  # 2.77: the 95 % bound of a difference of two repeats
 MIN_REPEATED_IDS = 2  # ids measured at least twice; fewer: nothing to say
 

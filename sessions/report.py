@@ -19,7 +19,7 @@ import numpy as np
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.format import ms
-from vlmtop.core.stage_table import STAGES
+from vlmtop.core.stage_table import SPANS, STAGES
 
 from . import report_svg as svg
 from .compare import CompareError, compare_rows, is_measured
@@ -27,7 +27,7 @@ from .record import SampleRecord, stage_label
 from .summary import arm_labels
 
 MARKER = "<!-- vlmtop report -->"
-LANES = ("vision", "projector", "prefill", "decode")
+LANES = tuple(stage.name for stage in SPANS)  # the timeline's lanes, from core/stage_table.py
 CSS = """body{font:14px system-ui,sans-serif;margin:24px auto;max-width:1140px;color:#222}
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
 table{border-collapse:collapse;margin:8px 0}td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #eee}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vlmtop.core.stage_table import DASHBOARD
 from vlmtop.sessions.compare import compare_segments, is_measured, segments
 from vlmtop.sessions.policies import KINDS, Policies
 from vlmtop.sessions.record import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
@@ -28,11 +29,8 @@ from vlmtop.sessions.stats import RollingWindow
 
 from .arms import ARM_STAGES, ArmComparison, ArmWindows, arm_display, arm_order, compare_arms, measured_rows, speculative_tokens_per_step
 
-# (label, what it reads from a row): the stage table's rows; decode shows per token
-STAGES = tuple(
-    (stage_label(column), column)
-    for column in ("vision_ms", "projector_ms", "prefill_ms", "decode_per_token_ms", "ttft_ms", "e2e_ms", "other_ms")
-)
+# (label, what it reads from a row): the stage table's rows, from core/stage_table.py
+STAGES = tuple((stage.name, stage.column) for stage in DASHBOARD)
 SHARE_PARTS = tuple((stage_label(column), column) for column in ADDITIVE_COLUMNS)
 WINDOW_ATTRS = tuple(dict.fromkeys([attr for _, attr in STAGES + SHARE_PARTS] + list(ARM_STAGES)))  # a window each
 # (label, single-pass column, the old method's column of the same sample)

@@ -14,6 +14,7 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
+from vlmtop.core.stage_table import BY_PRIORITY
 from vlmtop.sessions.compare import Comparison
 from vlmtop.sessions.record import stage_label
 
@@ -24,7 +25,7 @@ from vlmtop.core.format import ms
 MARK, COUNT_WIDTH, CELL_WIDTH = 2, 5, 8
 MIN_LABEL, MAX_LABEL = 8, 28
 # which stage columns to add first, after the selected one
-PRIORITY = ("prefill_ms", "e2e_ms", "decode_ms", "vision_ms", "decode_per_token_ms", "ttft_ms", "projector_ms", "other_ms")
+PRIORITY = tuple(stage.column for stage in BY_PRIORITY)  # core/stage_table.py's priority
 SHORT = {"projector": "proj", "decode_per_token": "per_tok"}
 RATIO_WIDTH = 25  # "×1.004 0.990–1.020 slower"
 CELL_STYLE = {"faster": "green", "slower": "red"}  # a p50 cell: its stage's verdict vs the baseline

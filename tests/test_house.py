@@ -1,0 +1,59 @@
+"""Issue 12, the house: every list of stages derives from core/stage_table.py, "measured"
+and the policies are spelled once, the dashboard reads unlocated stages by name."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from vlmtop.core import stage_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _literal_tuples_assigned(path: Path, name: str) -> list:
+    """The right-hand sides of `name = (...)` in a module that are written-out literals."""
+    tree = ast.parse(path.read_text())
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            and isinstance(node.value, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.value.elts)]
+
+
+# (module file, constant): the stage lists that were written by hand before issue 12
+DERIVED = [
+    ("tui/state.py", "STAGES"),
+    ("sessions/export_trace.py", "TRACE_TRACKS"),
+    ("sessions/report.py", "LANES"),
+    ("sessions/reliability.py", "RELIABILITY_STAGES"),
+    ("tui/widgets/arms_panel.py", "PRIORITY"),
+]
+
+
+def test_stage_lists_keep_their_values():
+    from vlmtop.sessions.export_trace import TRACE_TRACKS
+    from vlmtop.sessions.reliability import RELIABILITY_STAGES
+    from vlmtop.sessions.report import LANES
+    from vlmtop.tui.state import STAGES
+    from vlmtop.tui.widgets.arms_panel import PRIORITY
+
+    assert [attr for _, attr in STAGES] == [
+        "vision_ms", "projector_ms", "prefill_ms", "decode_per_token_ms", "ttft_ms", "e2e_ms", "other_ms"]
+    assert [label for label, _ in STAGES] == ["vision", "projector", "prefill", "decode_per_token", "ttft", "e2e", "other"]
+    assert TRACE_TRACKS == ("e2e", "vision", "projector", "prefill", "decode")
+    assert LANES == ("vision", "projector", "prefill", "decode")
+    assert RELIABILITY_STAGES == ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "e2e_ms")
+    assert PRIORITY == ("prefill_ms", "e2e_ms", "decode_ms", "vision_ms", "decode_per_token_ms", "ttft_ms",
+                        "projector_ms", "other_ms")
+
+
+def test_stage_lists_come_from_the_table():
+    for path, name in DERIVED:
+        assert not _literal_tuples_assigned(ROOT / path, name), f"{path}: {name} is written by hand"
+    # and each follows the table's fields: a new stage with on_dashboard/span/... joins them
+    from vlmtop.sessions.reliability import RELIABILITY_STAGES
+    from vlmtop.tui.state import STAGES
+
+    assert [attr for _, attr in STAGES] == [s.column for s in stage_table.STAGES if s.on_dashboard]
+    assert RELIABILITY_STAGES == tuple(s.column for s in stage_table.STAGES if s.reliability)
+    assert [s.name for s in stage_table.SPANS] == [s.name for s in stage_table.STAGES if s.span]
+    assert sorted(s.priority for s in stage_table.STAGES) == list(range(len(stage_table.STAGES)))
