@@ -27,7 +27,7 @@ from vlmtop.core.stage_table import BY_NAME, STORED
 from .outliers import detect_transient
 from .record import SampleRecord
 from .rows import SAMPLE_DEFAULTS, decode_value
-from .segments import ARM_VARIED, POLICY_NAMES, Segment, is_measured
+from .segments import ARM_VARIED, POLICY_NAMES, Segment, is_measured, measured_mask
 
 DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
 STORED_STAGES = tuple(stage.column for stage in STORED)
@@ -280,7 +280,10 @@ def read_layout(store, session_id: str) -> Layout:
     """Every sample's seq, measured flag and policy code, streamed (bounded memory)."""
     codes: dict[tuple, int] = {}
     combos: list[tuple] = []
-    seq, measured, code = array("q"), array("b"), array("i")  # 8 + 1 + 4 bytes a sample
+    seq, code = array("q"), array("i")  # 8 + 4 bytes a sample
+    # (is_warmup, status) as stored, one code per distinct pair: measured_mask decides them
+    flags: dict[tuple, int] = {}
+    flag = array("i")
     for row in store.raw_columns(session_id, ("seq", "is_warmup", "status", *LAYOUT_FIELDS)):
         if type(row[0]) is not int:  # no readable seq: no sample (as store.samples reads it)
             continue
@@ -290,10 +293,12 @@ def read_layout(store, session_id: str) -> Layout:
             index = codes[raw] = len(combos)
             combos.append(decode_combo(store, session_id, raw, row[0]))
         seq.append(row[0])
-        measured.append(row[1] == 0 and row[2] == "ok")
+        flag.append(flags.setdefault(row[1:3], len(flags)))
         code.append(index)
-    return Layout(np.frombuffer(seq, dtype=np.int64), np.frombuffer(measured, dtype=np.int8).astype(bool),
-                  np.frombuffer(code, dtype=np.int32), combos)
+    pairs = list(flags) or [(0, "ok")]
+    measured_by_flag = measured_mask([warm for warm, _ in pairs], [status for _, status in pairs])
+    measured = measured_by_flag[np.frombuffer(flag, dtype=np.int32)]
+    return Layout(np.frombuffer(seq, dtype=np.int64), measured, np.frombuffer(code, dtype=np.int32), combos)
 
 
 class ColumnSegment(Segment):

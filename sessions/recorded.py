@@ -13,6 +13,7 @@ import numpy as np
 
 from vlmtop.sessions.liveness import ALIVE_SQL
 from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.segments import MEASURED_SQL, is_measured  # noqa: F401 (MEASURED_SQL: public here too)
 from vlmtop.sessions.codec import BIG, Unreadable, guarded_sql
 from vlmtop.sessions.rows import (
     DECODERS,
@@ -40,8 +41,6 @@ _INSERT_SAMPLE_SQL = (
     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) "
     f"VALUES ({', '.join(['?'] * len(SAMPLE_COLUMNS))})"
 )
-# The one definition of a measured sample in SQL: what statistics use.
-MEASURED_SQL = "is_warmup = 0 AND status = 'ok'"
 _NUMERIC = ("int", "float", "bool")
 
 
@@ -85,7 +84,7 @@ class RecordedRows(SqliteFile):
         ``rec.seq`` must be the session's next seq (0, 1, 2, ...): sessions are gapless.
         """
         counts = {
-            "measured": int(not rec.is_warmup and rec.status == "ok"),
+            "measured": int(is_measured(rec)),
             "warmup": int(rec.is_warmup),
             "error": int(rec.status == "error"),
             "now": time.time(),

@@ -29,6 +29,8 @@ from scipy import stats
 
 from vlmtop.core.stage_table import RELIABILITY
 
+from .segments import is_measured, measured_mask
+
 RELIABILITY_STAGES = tuple(stage.column for stage in RELIABILITY)  # from core/stage_table.py
 REPEATABILITY = 1.96 * math.sqrt(2.0)  # 2.77: the 95 % bound of a difference of two repeats
 MIN_REPEATED_IDS = 2  # ids measured at least twice; fewer: nothing to say
@@ -106,15 +108,14 @@ def _measured(rows_or_columns, stages: Sequence[str]) -> _Measured:
         cols = rows_or_columns
         ids = cols.get("sample_id")
         n = 0 if ids is None else len(ids)
-        keep = np.ones(n, dtype=bool)
-        if cols.get("is_warmup") is not None and len(cols["is_warmup"]):
-            keep &= ~np.asarray(cols["is_warmup"], dtype=bool)
-        if cols.get("status") is not None and len(cols["status"]):
-            keep &= np.asarray(cols["status"], dtype=object) == "ok"
+        # a filter column not given filters nothing (the caller kept measured samples)
+        warm, status = cols.get("is_warmup"), cols.get("status")
+        keep = measured_mask(np.zeros(n, dtype=bool) if warm is None or not len(warm) else warm,
+                             np.full(n, "ok", dtype=object) if status is None or not len(status) else status)
         arms = cols.get("arm")
         values = {stage: _kept(cols[stage], keep) for stage in stages if stage in cols}
     else:
-        rows = [r for r in rows_or_columns if not r.is_warmup and r.status == "ok"]
+        rows = [r for r in rows_or_columns if is_measured(r)]
         n, keep = len(rows), np.ones(len(rows), dtype=bool)
         ids, arms = [r.sample_id for r in rows], [r.arm for r in rows]
         values = {stage: np.array([getattr(r, stage) for r in rows], dtype=np.float64) for stage in stages}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .outliers import detect_transient
 from .record import SampleRecord
 
@@ -22,9 +24,24 @@ def arm_knobs(rows: Iterable[SampleRecord]) -> set[str]:
     return {part.partition("=")[0] for row in rows if row.arm for part in row.arm.split(",")}
 
 
+# "Measured" is defined here once, in its three forms: a record, columns, SQL. Statistics
+# use measured samples only; a re-spelling elsewhere would drift (a warm-up counted, an
+# unreadable row trusted), so every reader imports one of these.
+MEASURED_SQL = "is_warmup = 0 AND status = 'ok'"
+
+
 def is_measured(row: SampleRecord) -> bool:
     """What statistics use: not a warm-up sample, and the sample ran without error."""
     return not row.is_warmup and row.status == "ok"
+
+
+def measured_mask(is_warmup, status) -> np.ndarray:
+    """:func:`is_measured` over columns (as stored or decoded): a bool per sample. A raw
+    value that is not a number (a hostile cell) is not 0, so not measured, as in SQL."""
+    # a list may mix types (raw cells): object, so that numpy does not turn 0 into "0"
+    warm = is_warmup if isinstance(is_warmup, np.ndarray) else np.asarray(is_warmup, dtype=object)
+    not_warm = np.array([value == 0 for value in warm], dtype=bool) if warm.dtype == object else warm == 0
+    return not_warm & (np.asarray(status, dtype=object) == "ok").astype(bool)
 
 
 @dataclass

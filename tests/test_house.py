@@ -57,3 +57,49 @@ def test_stage_lists_come_from_the_table():
     assert RELIABILITY_STAGES == tuple(s.column for s in stage_table.STAGES if s.reliability)
     assert [s.name for s in stage_table.SPANS] == [s.name for s in stage_table.STAGES if s.span]
     assert sorted(s.priority for s in stage_table.STAGES) == list(range(len(stage_table.STAGES)))
+
+
+# --- "measured" spelled once ---------------------------------------------------------------------
+
+PACKAGES = ("core", "sessions", "tui", "vlmtop")
+
+
+def _source_lines():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                yield path.relative_to(ROOT).as_posix(), number, line
+
+
+def test_measured_is_defined_once():
+    """is_measured / measured_mask / MEASURED_SQL in sessions/segments.py; nobody re-spells
+    "not a warm-up and ok" (a guard: a re-spelling would drift from the one definition)."""
+    spelled = [f"{path}:{number}" for path, number, line in _source_lines()
+               if path != "sessions/segments.py" and ("'ok'" in line or '"ok"' in line)
+               and ("is_warmup" in line or "== 0 and" in line)]
+    assert spelled == []
+    defined = [f"{path}:{number}" for path, number, line in _source_lines() if line.startswith("MEASURED_SQL =")]
+    assert [where.split(":")[0] for where in defined] == ["sessions/segments.py"]
+
+
+def test_layout_and_reliability_measure_as_records_do(tmp_path):
+    from recorded_session import SESSION_ID, record_fixed_session
+
+    from vlmtop.sessions.compare_columns import read_layout
+    from vlmtop.sessions.reliability import reliability
+    from vlmtop.sessions.segments import is_measured, measured_mask
+
+    store = record_fixed_session(tmp_path / "s.db")
+    try:
+        rows = list(store.iter_samples(SESSION_ID))
+        layout = read_layout(store, SESSION_ID)
+    finally:
+        store.close()
+    expected = [is_measured(row) for row in rows]
+    assert not all(expected) and any(expected)  # warm-up and an error in there
+    assert layout.measured.tolist() == expected
+    assert measured_mask([r.is_warmup for r in rows], [r.status for r in rows]).tolist() == expected
+    columns = {"sample_id": [r.sample_id for r in rows], "is_warmup": [r.is_warmup for r in rows],
+               "status": [r.status for r in rows], "arm": [r.arm for r in rows],
+               "prefill_ms": [r.prefill_ms for r in rows]}
+    assert reliability(columns, ["prefill_ms"]) == reliability(rows, ["prefill_ms"])

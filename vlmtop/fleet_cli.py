@@ -119,6 +119,7 @@ def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_
 
 def _run_with_progress(settings, db, replicates, experiment_id, options, per_process) -> bool:
     from vlmtop.sessions.fleet.driver import Fleet
+    from vlmtop.sessions.segments import is_measured
 
     err = Console(stderr=True)
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -136,7 +137,7 @@ def _run_with_progress(settings, db, replicates, experiment_id, options, per_pro
         if kind == "create":
             live[rep.session_id] = f"{payload['where']['hostname']}/{payload['where']['pid']}"
             progress.update(task, description=describe())
-        elif kind == "sample" and payload.status == "ok" and not payload.is_warmup:
+        elif kind == "sample" and is_measured(payload):
             progress.advance(task)
 
     def on_end(rep):
