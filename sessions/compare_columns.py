@@ -27,11 +27,12 @@ from vlmtop.core.stage_table import BY_NAME, STORED
 from .outliers import detect_transient
 from .record import SampleRecord
 from .rows import SAMPLE_DEFAULTS, decode_value
-from .segments import ARM_VARIED, POLICY_NAMES, Segment, is_measured, measured_mask
+from .policies import COLUMNS, KINDS
+from .segments import ARM_VARIED, Segment, is_measured, measured_mask
 
 DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
 STORED_STAGES = tuple(stage.column for stage in STORED)
-LAYOUT_FIELDS = ("cache_policy", "warmup_policy", "timing_mode", "arm", "knobs")
+LAYOUT_FIELDS = (*(COLUMNS[kind] for kind in KINDS), "arm", "knobs")  # the policies first, in KINDS order
 
 
 @dataclass
@@ -270,8 +271,8 @@ def segment_keys(combos: list[tuple]) -> list[tuple]:
     keys = []
     for cache, warmup, timing, _, knobs in combos:
         policies = tuple(ARM_VARIED if name in varied else value
-                         for name, value in zip(POLICY_NAMES, (cache, warmup, timing)))
-        fixed = {k: v for k, v in (knobs or {}).items() if k not in varied and k not in POLICY_NAMES}
+                         for name, value in zip(KINDS, (cache, warmup, timing)))
+        fixed = {k: v for k, v in (knobs or {}).items() if k not in varied and k not in KINDS}
         keys.append((policies, tuple(fixed.items())))
     return keys
 

@@ -15,6 +15,10 @@ CACHE = ("keep", "empty")
 TIMING = ("events", "sync", "multipass")
 WARMUP_CYCLE = ("2", "none", "3", "per-sample")  # what the dashboard's `w` key steps through; starts at the default
 KINDS = ("cache", "warmup", "timing")
+# The one mapping to the other spellings, both DESIGN.md contracts: each policy's column in
+# `samples` (and SampleRecord field), and its key in the session's settings (RunSettings).
+COLUMNS = {"cache": "cache_policy", "warmup": "warmup_policy", "timing": "timing_mode"}
+SETTINGS_KEYS = {"cache": "cache_policy", "warmup": "warmup", "timing": "timing"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,39 @@ class Policies:
     cache: str = "keep"
     warmup: str = "2"  # none | N (warm-up samples at start and after each change) | per-sample
     timing: str = "events"
+
+    @classmethod
+    def from_row(cls, row) -> "Policies":
+        """The policies a sample ran under (a SampleRecord, or anything with its fields), as
+        recorded: not validated, so an old or odd value is shown, not refused."""
+        return cls(*(getattr(row, COLUMNS[kind]) for kind in KINDS))
+
+    @classmethod
+    def from_settings(cls, settings: dict | None) -> "Policies":
+        """The policies a session's settings asked for (defaults where a key is absent)."""
+        settings, default = settings or {}, cls()
+        return cls(*(str(settings.get(SETTINGS_KEYS[kind], getattr(default, kind))) for kind in KINDS))
+
+    @property
+    def values(self) -> tuple[str, str, str]:
+        """(cache, warmup, timing): the order of KINDS, segments' key."""
+        return tuple(getattr(self, kind) for kind in KINDS)
+
+    def columns(self) -> dict[str, str]:
+        """The sample columns they are stored in: {"cache_policy": ..., ...}."""
+        return {COLUMNS[kind]: getattr(self, kind) for kind in KINDS}
+
+    # Read by kind, as the dashboard's policy bar and steering do: policies["cache"].
+    def __getitem__(self, kind: str) -> str:
+        if kind not in KINDS:
+            raise KeyError(kind)
+        return getattr(self, kind)
+
+    def get(self, kind: str, default=None):
+        return getattr(self, kind) if kind in KINDS else default
+
+    def keys(self) -> tuple[str, ...]:
+        return KINDS
 
     def with_value(self, kind: str, value: str) -> "Policies":
         """A copy with `kind` set to `value`, validated; raises VlmtopError when invalid."""

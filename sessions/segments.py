@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .outliers import detect_transient
+from .policies import KINDS, Policies
 from .record import SampleRecord
 
 
-POLICY_NAMES = ("cache", "warmup", "timing")
 ARM_VARIED = "*"  # a policy value that differs between the arms of the session
 
 
@@ -118,9 +118,9 @@ def segments(rows: Iterable[SampleRecord]) -> list[Segment]:
     for row in ordered:
         policies = tuple(
             ARM_VARIED if name in varied else value
-            for name, value in zip(POLICY_NAMES, (row.cache_policy, row.warmup_policy, row.timing_mode))
+            for name, value in zip(KINDS, Policies.from_row(row).values)
         )
-        knobs = {k: v for k, v in (row.knobs or {}).items() if k not in varied and k not in POLICY_NAMES}
+        knobs = {k: v for k, v in (row.knobs or {}).items() if k not in varied and k not in KINDS}
         if not out or out[-1].policies != policies or out[-1].knobs != knobs:
             out.append(Segment(*policies, knobs=knobs))
         out[-1].rows.append(row)

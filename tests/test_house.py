@@ -103,3 +103,68 @@ def test_layout_and_reliability_measure_as_records_do(tmp_path):
                "status": [r.status for r in rows], "arm": [r.arm for r in rows],
                "prefill_ms": [r.prefill_ms for r in rows]}
     assert reliability(columns, ["prefill_ms"]) == reliability(rows, ["prefill_ms"])
+
+
+# --- policies: one typed representation -----------------------------------------------------------
+
+
+def test_policies_map_to_columns_and_settings_once():
+    from vlmtop.sessions.policies import Policies
+    from vlmtop.sessions.record import SampleRecord
+
+    row = SampleRecord("s", 0, cache_policy="empty", warmup_policy="per-sample", timing_mode="sync")
+    policies = Policies.from_row(row)
+    assert policies == Policies("empty", "per-sample", "sync")
+    assert policies.values == ("empty", "per-sample", "sync")
+    assert policies.columns() == {"cache_policy": "empty", "warmup_policy": "per-sample", "timing_mode": "sync"}
+    assert SampleRecord("s", 0, **policies.columns()) == row  # the columns are SampleRecord's fields
+    # RunSettings' spellings (DESIGN.md): cache_policy, warmup, timing; absent keys: defaults
+    assert Policies.from_settings({"cache_policy": "empty", "warmup": 3}) == Policies("empty", "3", "events")
+    assert Policies.from_settings(None) == Policies()
+    assert policies["timing"] == "sync" and dict(policies) == {"cache": "empty", "warmup": "per-sample", "timing": "sync"}
+
+
+def _state_after(rows, events, info):
+    from vlmtop.sessions.source import SourceUpdate
+    from vlmtop.tui.state import DashboardState
+
+    state = DashboardState(window=40)
+    state.apply(SourceUpdate(rows, events, False, rows[-1].seq if rows else -1, len(rows), info))
+    return state
+
+
+def test_dashboard_policies_are_a_policies(tmp_path):
+    from recorded_session import CHANGE_AT, SESSION_ID, record_fixed_session
+
+    from vlmtop.sessions.policies import Policies
+    from vlmtop.sessions.record import EventRecord
+
+    store = record_fixed_session(tmp_path / "s.db")
+    try:
+        rows, info = store.samples(SESSION_ID), store.session(SESSION_ID)
+    finally:
+        store.close()
+    assert _state_after([], [], info).policies == Policies("keep", "2", "events")  # the settings
+    assert rows[9].warmup_policy == "none"  # the rows say none where the settings say 2
+    assert _state_after(rows[:10], [], info).policies == Policies("keep", "none", "events")  # the newest row
+    assert _state_after(rows, [], info).policies == Policies("empty", "none", "events")
+    # a policy event after the newest row says what is in force from its seq on
+    asked = EventRecord(SESSION_ID, 10, "policy", "timing=sync", 0.0, value="sync", name="timing")
+    assert _state_after(rows[:10], [asked], info).policies == Policies("keep", "none", "sync")
+    assert CHANGE_AT > 10
+
+
+# --- unlocated stages by name --------------------------------------------------------------------
+
+
+def test_unlocated_reads_the_event_name_and_falls_back_to_its_text():
+    from vlmtop.sessions.record import EventRecord
+    from vlmtop.tui.state import DashboardState
+
+    state = DashboardState()
+    # the worker names the stage; the text is for people and may change
+    state.events.append(EventRecord("s", 0, "unlocated", "the projector was not found", 0.0, name="projector"))
+    assert state.unlocated == {"projector"}
+    older = DashboardState()  # a file written before unlocated events had a name
+    older.events.append(EventRecord("s", 0, "unlocated", "vision: not located; its time is in other", 0.0))
+    assert older.unlocated == {"vision"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,12 @@ MULTIPASS = tuple(
 SPARK_POINTS = 120  # samples drawn in a sparkline (the widest the layout gets)
 COMPARE_EVERY_S = 1.0  # the bootstrap is not free: recompute the comparison at most this often
 DASHBOARD_COMPARE_STAGES = ("prefill_ms", "decode_per_token_ms", "e2e_ms")  # what fits the panel
+
+
+def unlocated_stage(event) -> str:
+    """The stage an `unlocated` event is about: its `name`; files written before events
+    carried one say it only in the text ("projector: not located; ..."), so parse that."""
+    return event.name or event.detail.split(":")[0]
 
 
 @dataclass
@@ -151,7 +157,7 @@ class DashboardState:
         newest = self._arm(self.shown_arm_label).newest
         if newest is not None:
             return set(filter(None, (newest.unlocated or "").split(",")))
-        return {event.detail.split(":")[0] for event in self.events if event.kind == "unlocated"}
+        return {unlocated_stage(event) for event in self.events if event.kind == "unlocated"}
 
     def tokens_per_step(self) -> float | None:
         """Decode tokens per step when the shown arm decodes speculatively, else None."""
@@ -199,7 +205,7 @@ class DashboardState:
     def multipass(self) -> list[tuple[str, float, float]] | None:
         """(stage, single-pass median, old-method median) while multipass timing is in
         force; None otherwise, so that switching back shows the segment comparison."""
-        if self.policies["timing"] != "multipass":
+        if self.policies.timing != "multipass":
             return None
         rows = [r for r in self._shown_rows() if r.timing_mode == "multipass" and r.mp_e2e_ms is not None]
         if not rows:
@@ -210,26 +216,18 @@ class DashboardState:
         ]
 
     @property
-    def policies(self) -> dict[str, str]:
+    def policies(self) -> Policies:
         """The policies in force: the newest sample's, updated by policy events applied
         after it (they say from which sample on), else the session's settings."""
         own = [row for row in self.rows if row.arm == self.shown_arm_label] if self.has_arms else []
         if self.rows:
             row = (own or self.rows)[-1]  # an arm may vary a policy: the shown arm's
-            since = row.seq
-            policies = dict(zip(KINDS, (row.cache_policy, row.warmup_policy, row.timing_mode)))
+            since, policies = row.seq, Policies.from_row(row)
         else:
-            since = -1
-            settings = getattr(self.session, "settings", {}) or {}
-            default = Policies()
-            policies = {
-                "cache": settings.get("cache_policy", default.cache),
-                "warmup": str(settings.get("warmup", default.warmup)),
-                "timing": settings.get("timing", default.timing),
-            }
+            since, policies = -1, Policies.from_settings(getattr(self.session, "settings", None))
         for event in self.events:
-            if event.kind == "policy" and event.seq > since and event.name:
-                policies[event.name] = event.value
+            if event.kind == "policy" and event.seq > since and event.name in KINDS:
+                policies = replace(policies, **{event.name: event.value})
         return policies
 
     @property
