@@ -168,3 +168,19 @@ def test_unlocated_reads_the_event_name_and_falls_back_to_its_text():
     older = DashboardState()  # a file written before unlocated events had a name
     older.events.append(EventRecord("s", 0, "unlocated", "vision: not located; its time is in other", 0.0))
     assert older.unlocated == {"vision"}
+
+
+# --- --interval: one kind of message --------------------------------------------------------------
+
+
+def test_interval_that_is_not_a_number_says_what_to_give(tmp_path):
+    import subprocess
+    import sys
+
+    for text in ("abc", "1s"):
+        done = subprocess.run([sys.executable, "-m", "vlmtop", "replay", "--interval", text,
+                               "--db", str(tmp_path / "none.db")], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"argument --interval: expected the refresh interval in seconds (e.g. --interval 1), got {text!r}" \
+            in done.stderr
+        assert not (tmp_path / "none.db").exists()

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
+
+# A number, checked as every number option is (argtypes); its range is checked where the
+# dashboard starts (tui/launch.py), which callers of run_dashboard() go through too.
+INTERVAL = number(float, what="the refresh interval in seconds (e.g. --interval 1)")
 
 
 def register(subparsers) -> None:
@@ -32,7 +37,7 @@ def register(subparsers) -> None:
 def add_interval_option(parser: argparse.ArgumentParser) -> None:
     """`--interval`, as htop's and nvitop's refresh interval (also for `vlmtop run`)."""
     parser.add_argument(
-        "--interval", type=float, metavar="SECONDS",
+        "--interval", type=INTERVAL, metavar="SECONDS",
         help="how often the dashboard reads the database for new samples (default 0.2); "
         "it redraws only when something changed",
     )
