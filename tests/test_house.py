@@ -184,3 +184,11 @@ def test_interval_that_is_not_a_number_says_what_to_give(tmp_path):
         assert f"argument --interval: expected the refresh interval in seconds (e.g. --interval 1), got {text!r}" \
             in done.stderr
         assert not (tmp_path / "none.db").exists()
+
+
+def test_export_formats_are_the_exporters_formats():
+    """sessions/export_formats.py is what the parser lists; the exporter must write the same."""
+    from vlmtop.sessions import export, export_formats
+
+    assert export.FORMATS == export_formats.FORMATS and export.STDOUT == export_formats.STDOUT
+    assert export.BINARY_FORMATS == export_formats.BINARY_FORMATS

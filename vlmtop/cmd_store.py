@@ -8,16 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.export import FORMATS, STDOUT, choose_format, export_session
+from vlmtop.sessions.export_formats import FORMATS, STDOUT
 from vlmtop.sessions.paths import db_path
-from vlmtop.sessions.store import SessionInfo, SessionStore
+
+# The store, the exporters and rich load when a command runs, not when the parser is
+# built: `vlmtop --help` would otherwise pull in sqlite3 and numpy (sessions.recorded).
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from vlmtop.sessions.store import SessionInfo, SessionStore
 
 STATUS_STYLES = {"running": "green", "completed": "", "failed": "red", "interrupted": "yellow"}
 
@@ -70,6 +74,11 @@ def print_unreadable(store: SessionStore) -> None:
 
 
 def run_sessions(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from vlmtop.sessions.store import SessionStore
+
     with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
         infos = store.sessions()
         path = store.path
@@ -87,6 +96,9 @@ def run_sessions(args: argparse.Namespace) -> int:
 
 
 def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=Text(f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}"),
         caption="samples: measured / warm-up / errors",
@@ -146,6 +158,9 @@ def print_note(note: str | None) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.export import choose_format, export_session
+    from vlmtop.sessions.store import SessionStore
+
     fmt = choose_format(args.output, args.format)
     to_stdout = args.output == STDOUT
     output = args.output if to_stdout else Path(args.output).expanduser()
