@@ -15,7 +15,8 @@ table, and :class:`SessionStore` gathers the rest:
 * liveness.py     - whether a `running` session's writer is still alive (pid, heartbeat);
 * controls.py     - the control channel, dashboard or `vlmtop stop` -> worker;
 * recorded.py     - samples and events;
-* lookup.py       - ids, prefixes and ``last``;  removal.py - `vlmtop rm` and `prune`.
+* lookup.py       - ids, prefixes and ``last``;  removal.py - `vlmtop rm` and `prune`;
+* copying.py      - one session copied in from another file (export to SQLite).
 
 SQL style: plain SQL through the standard library's sqlite3, everywhere. The store's
 guarantees are transaction boundaries (an IMMEDIATE transaction per sample, the gapless
@@ -37,6 +38,7 @@ from typing import Any
 
 from vlmtop.sessions import schema
 from vlmtop.sessions.codec import Unreadable, guarded_sql
+from vlmtop.sessions.copying import SessionCopying
 from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel
 from vlmtop.sessions.liveness import ALIVE_SQL, STALE_HEARTBEAT_S, save_settled, settle
 from vlmtop.sessions.lookup import Resolved, SessionLookup
@@ -66,8 +68,6 @@ from vlmtop.sessions.sqlite_file import (
     connect_readonly,
     connect_writable,
     location_writable,
-    uri,
-    wal_pending,
 )
 from vlmtop.sessions.store_errors import (
     AmbiguousSessionError,
@@ -99,7 +99,8 @@ __all__ = [
 
 
 
-class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionLookup, SessionRemoval, SqliteFile):
+class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionLookup, SessionRemoval, SessionCopying,
+                   SqliteFile):
     """Reads and writes one session database file. Use one store per thread at a time,
     and close it (it is a context manager)."""
 
@@ -343,57 +344,9 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         rows = self._session_rows("status = 'running'")
         save_settled(self._conn, settle(rows, self._hostname)[1])
 
-    # --- copying -------------------------------------------------------------------------------
-
-    def copy_session_from(self, source_path: str | os.PathLike, session_id: str) -> None:
-        """Copy one session (all its tables' rows) from another database file into this one.
-
-        The source is attached read-only and read in one transaction: a consistent
-        snapshot even while its writer keeps appending.
-        """
-        self._attach_readonly(Path(source_path))
-        try:
-            with self._transaction():
-                for table in VLMTOP_TABLES:
-                    key = "id" if table == "sessions" else "session_id"
-                    mine = schema.table_columns(self._conn, table)
-                    theirs = {r[1] for r in self._conn.execute(f"PRAGMA src.table_info({table})")}
-                    shared = ", ".join(name for name in mine if name in theirs)
-                    if not shared:  # an older source without this table
-                        continue
-                    self._conn.execute(
-                        f"INSERT INTO main.{table} ({shared}) "
-                        f"SELECT {shared} FROM src.{table} WHERE {key} = ?",
-                        (session_id,),
-                    )
-        finally:
-            self._conn.execute("DETACH DATABASE src")
-
-    def _attach_readonly(self, source: Path) -> None:
-        try:
-            self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro"),))
-            self._conn.execute("SELECT count(*) FROM src.sqlite_master").fetchone()
-            return
-        except sqlite3.OperationalError:
-            # A WAL file in a read-only folder, without its -shm: as in sqlite_file.py,
-            # immutable is right there unless a -wal with changes lies beside it.
-            if any(row[1] == "src" for row in self._conn.execute("PRAGMA database_list")):
-                self._conn.execute("DETACH DATABASE src")
-        if wal_pending(source):
-            raise StoreError(
-                f"cannot read {source}: its write-ahead log holds changes, and its "
-                f"folder is read-only; copy both files to a writable folder"
-            )
-        self._conn.execute("ATTACH DATABASE ? AS src", (uri(source, "ro", immutable=True),))
-
     def sample_count_in_file(self) -> int:
         """Every sample row in the file, all sessions together."""
         return self._conn.execute("SELECT count(*) FROM samples").fetchone()[0]
-
-    def use_rollback_journal(self) -> None:
-        """Leave WAL mode: one self-contained file, readable from read-only media (export)."""
-        self._refuse_if_readonly()
-        self._conn.execute("PRAGMA journal_mode = DELETE")
 
 
 def _make_private_file(path: Path) -> None:
