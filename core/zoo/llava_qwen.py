@@ -1,0 +1,169 @@
+"""The LLaVA, LLaVA-NeXT, Qwen2-VL and Qwen2.5-VL families: config and inputs."""
+
+from __future__ import annotations
+
+from PIL import Image
+from transformers import PretrainedConfig
+
+from .config_parts import text_config, vision_config, token_ids, auto_config
+from .dims import Dims
+from ..inputs import InputBuilder, ProcessorInputs
+
+
+# --- LLaVA family -------------------------------------------------------------------------
+
+
+def llava_config(d: Dims, tok) -> PretrainedConfig:
+    (image,) = token_ids(tok, "<image>")
+    patches = (d.image_size // d.patch_size) ** 2
+    return auto_config(
+        "llava",
+        text_config=dict(model_type="llama", **text_config(d, tok)),
+        vision_config=dict(model_type="clip_vision_model", projection_dim=d.vision_hidden, **vision_config(d)),
+        image_token_index=image,
+        image_seq_length=patches,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+
+
+def llava_inputs(config, tok, d: Dims) -> InputBuilder:
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": d.image_size}, crop_size={"height": d.image_size, "width": d.image_size}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=d.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # CLIP's CLS token, dropped by the "default" strategy
+    )
+    return ProcessorInputs(processor, template="USER: <image>\n{prompt} ASSISTANT:")
+
+
+def _pinpoints(d: Dims) -> list[list[int]]:
+    s = d.image_size
+    return [[s, 2 * s], [2 * s, s], [2 * s, 2 * s], [3 * s, s], [s, 3 * s]]
+
+
+def llava_next_config(d: Dims, tok) -> PretrainedConfig:
+    (image,) = token_ids(tok, "<image>")
+    return auto_config(
+        "llava_next",
+        text_config=dict(model_type="llama", **text_config(d, tok)),
+        vision_config=dict(model_type="clip_vision_model", projection_dim=d.vision_hidden, **vision_config(d)),
+        image_token_index=image,
+        image_grid_pinpoints=_pinpoints(d),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+
+
+def llava_next_inputs(config, tok, d: Dims) -> InputBuilder:
+    from transformers import LlavaNextImageProcessor, LlavaNextProcessor
+
+    image_processor = LlavaNextImageProcessor(
+        size={"shortest_edge": d.image_size},
+        crop_size={"height": d.image_size, "width": d.image_size},
+        image_grid_pinpoints=_pinpoints(d),
+    )
+    processor = LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=d.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
+    return ProcessorInputs(processor, template="[INST] <image>\n{prompt} [/INST]")
+
+
+# --- Qwen2-VL / Qwen2.5-VL ----------------------------------------------------------------
+
+QWEN_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+
+
+def _qwen_ids(tok) -> dict:
+    start, end, image, video = token_ids(tok, *QWEN_TOKENS)
+    return dict(vision_start_token_id=start, vision_end_token_id=end, image_token_id=image, video_token_id=video)
+
+
+def _mrope(d: Dims) -> dict:
+    # M-RoPE splits the rotary half-dimension into temporal, height and width sections.
+    half = d.text_hidden // d.text_heads // 2
+    t = half // 4
+    h = (half - t) // 2
+    return {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [t, h, half - t - h]}
+
+
+def qwen2_vl_config(d: Dims, tok) -> PretrainedConfig:
+    return auto_config(
+        "qwen2_vl",
+        text_config=text_config(d, tok, rope_parameters=_mrope(d)),
+        vision_config=dict(
+            depth=d.vision_layers,
+            embed_dim=d.vision_hidden,
+            hidden_size=d.text_hidden,  # the merger's output width: the LLM's
+            num_heads=d.vision_heads,
+            mlp_ratio=d.vision_intermediate // d.vision_hidden,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        ),
+        **_qwen_ids(tok),
+    )
+
+
+def qwen2_5_vl_config(d: Dims, tok) -> PretrainedConfig:
+    return auto_config(
+        "qwen2_5_vl",
+        text_config=text_config(d, tok, rope_parameters=_mrope(d)),
+        vision_config=dict(
+            depth=d.vision_layers,
+            hidden_size=d.vision_hidden,
+            intermediate_size=d.vision_intermediate,
+            num_heads=d.vision_heads,
+            out_hidden_size=d.text_hidden,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            fullatt_block_indexes=[d.vision_layers - 1],
+        ),
+        **_qwen_ids(tok),
+    )
+
+
+class QwenInputs(InputBuilder):
+    """Qwen2-VL / Qwen2.5-VL inputs: the real image processor, the text expanded by hand.
+
+    Qwen's processor has a video slot and does not construct without a video processor
+    here, so we do its one text step ourselves: one ``<|image_pad|>`` per merged patch.
+    """
+
+    def __init__(self, tok, image_processor):
+        self.tok = tok
+        self.image_processor = image_processor
+
+    def __call__(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+        vision = self.image_processor(images=[image], return_tensors="pt", **(image_kwargs or {}))
+        merge = self.image_processor.merge_size
+        n_tokens = int(vision["image_grid_thw"].prod()) // (merge * merge)
+        text = (
+            "<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * n_tokens
+            + f"<|vision_end|>{prompt}<|im_end|>\n<|im_start|>assistant\n"
+        )
+        encoded = dict(self.tok(text, return_tensors="pt"))
+        # as the real processor returns: 1 marks image tokens, for M-RoPE position ids
+        image_token = self.tok.convert_tokens_to_ids("<|image_pad|>")
+        encoded["mm_token_type_ids"] = (encoded["input_ids"] == image_token).long()
+        return {**encoded, **vision}
+
+
+def qwen_inputs(config, tok, d: Dims) -> InputBuilder:
+    from transformers import Qwen2VLImageProcessor
+
+    # Dynamic resolution, as in the real models: the image keeps its aspect ratio and is
+    # resized to a multiple of 28 px between these pixel counts; 28x28 px = one token.
+    return QwenInputs(tok, Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=448 * 448))
