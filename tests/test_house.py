@@ -192,3 +192,25 @@ def test_export_formats_are_the_exporters_formats():
 
     assert export.FORMATS == export_formats.FORMATS and export.STDOUT == export_formats.STDOUT
     assert export.BINARY_FORMATS == export_formats.BINARY_FORMATS
+
+
+# --- the worker leaves torch's thread count as it found it ---------------------------------------
+
+
+def test_worker_restores_the_torch_thread_count(tmp_path):
+    import torch
+
+    from vlmtop.sessions.store import SessionStore
+    from vlmtop.sessions.worker import RunSettings, Worker
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        db = tmp_path / "s.db"
+        assert Worker(RunSettings(count=1, warmup="none", max_new_tokens=2, threads=1), db).run() == "completed"
+        assert torch.get_num_threads() == 2  # a library caller's setting survives the run
+        with SessionStore.open(db, create=False, readonly=True) as store:
+            (info,) = store.sessions()
+        assert info.settings["threads"] == 1  # and the run itself used the one asked for
+    finally:
+        torch.set_num_threads(before)
