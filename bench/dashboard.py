@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -113,11 +115,26 @@ def write_rows(db: str, session_id: str, rate: float, seconds: float) -> None:
     store.finish_session(session_id, "completed")
 
 
+@contextlib.contextmanager
+def _scratch(prefix: str) -> Iterator[Path]:
+    """A temporary folder for one measurement's databases, deleted however it ends: runs
+    before this left hundreds of /tmp/vlmtop-cpu-* and -perturbation-* folders behind."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def measure_lag(rate: float, seconds: float) -> dict:
+    with _scratch("vlmtop-lag-") as folder:
+        return _measure_lag(folder, rate, seconds)
+
+
+def _measure_lag(folder: Path, rate: float, seconds: float) -> dict:
     from vlmtop.sessions.source import LiveTail
     from vlmtop.tui.app import VlmtopApp
 
-    folder = Path(tempfile.mkdtemp(prefix="vlmtop-lag-"))
     db = folder / "lag.db"
     store = SessionStore.open(db, create=True)
     session_id = store.create_session("synthetic", "cpu", "float32", {})
@@ -150,8 +167,11 @@ def measure_lag(rate: float, seconds: float) -> dict:
                 rows_per_frame.append(len(app.state.rows) - previous)
                 previous = len(app.state.rows)
 
-    asyncio.run(run())
-    written = store.session(session_id).sample_count
+    try:
+        asyncio.run(run())
+        written = store.session(session_id).sample_count
+    finally:
+        store.close()
     lags = lags[rows_per_frame[0] if rows_per_frame else 0:]  # rows committed before the app ran
     return {
         "rate_rows_per_s": rate,
@@ -204,7 +224,12 @@ def _cpu_ticks(pid: int) -> int:
 def dashboard_cpu(python: str, scenario: str, size: tuple[int, int], warm_s: float, measure_s: float,
                   interval: float | None) -> float:
     """Share of one core the dashboard process used over `measure_s`, after `warm_s`."""
-    folder = Path(tempfile.mkdtemp(prefix="vlmtop-cpu-"))
+    with _scratch("vlmtop-cpu-") as folder:
+        return _dashboard_cpu(folder, python, scenario, size, warm_s, measure_s, interval)
+
+
+def _dashboard_cpu(folder: Path, python: str, scenario: str, size: tuple[int, int], warm_s: float,
+                   measure_s: float, interval: float | None) -> float:
     db = folder / "cpu.db"
     writer = subprocess.Popen([sys.executable, __file__, "--hold", str(db), scenario], stdout=subprocess.PIPE, text=True)
     session_id = writer.stdout.readline().strip()
@@ -241,7 +266,11 @@ def measure_cpu(previous: str | None, warm_s: float, measure_s: float, quick: bo
 
 
 def measure_perturbation(rounds: int, count: int) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="vlmtop-perturbation-"))
+    with _scratch("vlmtop-perturbation-") as folder:
+        return _measure_perturbation(folder, rounds, count)
+
+
+def _measure_perturbation(folder: Path, rounds: int, count: int) -> dict:
     pairs = []
     for index in range(rounds):
         order = (False, True) if index % 2 == 0 else (True, False)
