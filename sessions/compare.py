@@ -29,54 +29,37 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from vlmtop.core.errors import VlmtopError
-from vlmtop.core.stage_table import BY_NAME, STAGES, stage_def
 from vlmtop.sessions.bootstrap import ratio as safe_ratio
 from vlmtop.sessions.bootstrap import ratio_ci
 from vlmtop.sessions.compare_columns import Columns
+from vlmtop.sessions.compare_terms import (  # noqa: F401 (public: compare's words, defined once there)
+    ALPHA,
+    COMPARE_STAGES,
+    DECODE_PER_TOKEN,
+    DIFFERENT,
+    FASTER,
+    INCONCLUSIVE,
+    MIN_PAIRS,
+    MIN_VALUES,
+    N_BOOT,
+    NOISE_THRESHOLD,
+    ONE_PROCESS_PER_SIDE,
+    ONE_PROCESS_SEGMENTS,
+    PAIRED_ARMS,
+    PAIRED_SEGMENTS,
+    SAME,
+    SEED,
+    SLOWER,
+    CompareError,
+    NotEnoughSamplesError,
+    NothingToCompareError,
+    canonical_stage,
+    stage_option_names,
+)
 from vlmtop.sessions.rank_tests import mann_whitney_p, wilcoxon_p  # noqa: F401 (public)
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.segments import Segment, is_measured, segments  # noqa: F401 (public)
 from vlmtop.sessions.stats import MISSING, NORMAL, as_array, classify_outliers
-
-DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
-# Every stage a comparison covers by default: all of core/stage_table.py, in its order.
-COMPARE_STAGES = tuple(stage.column for stage in STAGES)
-
-ALPHA = 0.05
-# Changes of the median smaller than 2 % are called `same` even when significant. Inside
-# one process, samples recorded minutes apart drift by about that much (GPU clocks,
-# thermal and allocator state), so a smaller change is not one a setting can be credited
-# with. criterion.rs uses 1 % for micro-benchmarks in a tight loop; our noise floor is
-# higher. Between processes the floor is larger and measured (sessions/noise_floor.py).
-NOISE_THRESHOLD = 0.02
-N_BOOT = 2000  # resamples: the 2.5 % / 97.5 % quantiles are then stable to ~0.1 % of ratio
-SEED = 0  # fixed, so the same data always gives the same interval
-MIN_VALUES = 2  # per side and stage
-MIN_PAIRS = 8  # fewer common ids than this: compare unpaired
-
-FASTER, SLOWER, SAME = "faster", "slower", "same"
-INCONCLUSIVE = "inconclusive"  # a difference the evidence cannot tell from process noise
-DIFFERENT = "different"  # what `--fail-on` calls either of faster and slower
-
-# What a verdict rests on (DESIGN.md "Experiments": every verdict names its level).
-PAIRED_ARMS = "paired in one process (interleaved arms)"
-PAIRED_SEGMENTS = "paired in one process (consecutive segments)"
-ONE_PROCESS_SEGMENTS = "one process (consecutive segments, unpaired)"
-ONE_PROCESS_PER_SIDE = "one process per side"
-
-
-class CompareError(VlmtopError):
-    """A comparison cannot be made; the message says why and what to do."""
-
-
-class NotEnoughSamplesError(CompareError):
-    """A side has fewer than 2 measured values of a stage."""
-
-
-class NothingToCompareError(CompareError):
-    """One session ran under one policy only: there are no segments to compare."""
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -257,20 +240,6 @@ def compare(
 
 
 # --- rows and stages ---------------------------------------------------------------------------
-
-
-def canonical_stage(text: str) -> str:
-    """A stage as a person writes it (``prefill``, ``e2e_ms``, ``decode/tok``, ``tpot``) -> its
-    column name, as in JSON (``decode_per_token_ms``): core/stage_table.py's names and aliases."""
-    try:
-        return stage_def(text.replace("-", "_")).column
-    except VlmtopError:
-        raise CompareError(f"unknown stage {text!r}: one of {', '.join(stage_option_names())}") from None
-
-
-def stage_option_names() -> list[str]:
-    """The canonical spelling of every stage for ``--stage``: the column without ``_ms``."""
-    return [stage.removesuffix("_ms") for stage in COMPARE_STAGES]
 
 
 def stage_values(rows: Iterable[SampleRecord] | Columns, stage: str) -> tuple[np.ndarray, list[str]]:

@@ -16,7 +16,7 @@ import sys
 
 from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
-from vlmtop.sessions.compare import (
+from vlmtop.sessions.compare_terms import (
     ALPHA,
     DIFFERENT,
     FASTER,
