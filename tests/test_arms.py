@@ -148,3 +148,44 @@ def test_vlmtop_knobs_lists_every_knob_and_marks_what_applies(capsys):
     listed = {k["knob"]: k for k in json.loads(capsys.readouterr().out)["knobs"]}
     assert set(listed) == set(KNOBS)
     assert listed["image_splitting"]["applies"] and not listed["max_pixels"]["applies"]
+
+
+def test_the_warmup_knob_sets_the_warm_up_rows_of_each_arm(tmp_path, capsys):
+    info, rows = _run(tmp_path, "--knob", "warmup=none", "--count", "2", "--max-new-tokens", "2")
+    assert not any(r.is_warmup for r in rows) and {r.warmup_policy for r in rows} == {"none"}
+    assert info.settings["warmup"] == "none"  # the fixed knob is the run's policy (start event, dashboard)
+    (tmp_path / "s.db").unlink()
+    info, rows = _run(tmp_path, "--knob", "warmup=1,3", "--count", "1", "--max-new-tokens", "2")
+    warmups = collections.Counter(r.arm for r in rows if r.is_warmup)
+    assert warmups == {"warmup=1": 1, "warmup=3": 3}
+    assert all(r.warmup_policy == r.arm.partition("=")[2] for r in rows)
+
+
+def test_a_warmup_knob_and_a_different_warmup_option_are_refused_in_one_line(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    for argv in (["--warmup", "3", "--knob", "warmup=none"], ["--warmup", "1", "--knob", "warmup=1,3"]):
+        assert main(["run", "--headless", "--db", str(db), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "disagree" in err[0] and "--warmup" in err[0]
+    assert not db.exists()
+
+
+def test_a_static_cache_is_sized_for_each_arm_not_the_longest_before_it(tmp_path):
+    db = tmp_path / "s.db"
+    cache_len = {}
+    seen = {}
+
+    def on_loaded(loaded):
+        seen["model"] = loaded.model
+
+    def on_sample(record):  # what transformers sized this sample's StaticCache to
+        cache_len[record.seq] = seen["model"]._previous_max_cache_length
+
+    Worker(RunSettings(count=2, warmup="1", threads=1, knobs={"kv_cache": ["static"], "max_new_tokens": [2, 40]}),
+           db, on_sample=on_sample, on_loaded=on_loaded).run()
+    with SessionStore.open(db, create=False) as store:
+        (info,) = store.sessions()
+        rows = store.samples(info.id)
+    assert {r.arm for r in rows} == {"max_new_tokens=2", "max_new_tokens=40"} and all(r.status == "ok" for r in rows)
+    for row in rows:  # generate's max_cache_length: prompt + max_new_tokens - 1, the arm's own
+        assert cache_len[row.seq] == row.prompt_tokens + row.knobs["max_new_tokens"] - 1, row.arm
