@@ -32,6 +32,10 @@ class ModelTarget:
         self.generate_kwargs: dict = {}
         self._threads_set: int | None = None
 
+    @property
+    def family(self) -> str:
+        return self.loaded.family
+
     def apply(self, arm: Arm) -> None:
         """Put every knob of `arm` in force (each arm carries every knob the run set)."""
         self.image_size, self.image_kwargs, self.generate_kwargs = None, {}, {}
