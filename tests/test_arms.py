@@ -189,3 +189,31 @@ def test_a_static_cache_is_sized_for_each_arm_not_the_longest_before_it(tmp_path
     assert {r.arm for r in rows} == {"max_new_tokens=2", "max_new_tokens=40"} and all(r.status == "ok" for r in rows)
     for row in rows:  # generate's max_cache_length: prompt + max_new_tokens - 1, the arm's own
         assert cache_len[row.seq] == row.prompt_tokens + row.knobs["max_new_tokens"] - 1, row.arm
+
+
+def test_vlmtop_knobs_says_applies_in_words_and_the_values_available_here(capsys):
+    from vlmtop.sessions.knobs import attention_choices
+
+    assert main(["knobs", "--model", "tiny-idefics3"]) == 0
+    text = capsys.readouterr().out  # captured: no terminal, no colour, no dimming to read
+    cells = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip("│┃ ").split("│")]
+        if len(parts) >= 3 and parts[0] in KNOBS:
+            cells[parts[0]] = parts
+    assert set(cells) == set(KNOBS)  # every name whole, none cut to "image_splitti…"
+    assert cells["image_splitting"][1] == "yes" and cells["max_pixels"][1] == "no" and cells["attn"][1] == "yes"
+    assert cells["attn"][2] == " | ".join(attention_choices())[:len(cells["attn"][2])]
+    assert "[| flash_attention_2]" not in text  # the values this installation has, not a maybe
+    assert main(["knobs", "--json"]) == 0
+    listed = {k["knob"]: k for k in json.loads(capsys.readouterr().out)["knobs"]}
+    assert listed["attn"]["values"] == " | ".join(attention_choices())
+
+
+def test_image_splitting_on_gemma3_is_pan_and_scan_and_adds_crops(tmp_path, capsys):
+    # pan and scan crops only images past 1.2:1, so the image is made 2:1
+    info, rows = _run(tmp_path, "--model", "tiny-gemma3", "--knob", "image_splitting=off,on",
+                      "--knob", "image_size=896x448", "--count", "1", "--warmup", "none", "--max-new-tokens", "2")
+    assert all(r.status == "ok" for r in rows), [r.error for r in rows]
+    tokens = {r.arm: r.image_tokens for r in rows}
+    assert tokens["image_splitting=on"] > tokens["image_splitting=off"] > 0
