@@ -32,6 +32,10 @@ class ModelTarget:
         self.generate_kwargs: dict = {}
         self._threads_set: int | None = None
 
+    @property
+    def family(self) -> str:
+        return self.loaded.family
+
     def apply(self, arm: Arm) -> None:
         """Put every knob of `arm` in force (each arm carries every knob the run set)."""
         self.image_size, self.image_kwargs, self.generate_kwargs = None, {}, {}
@@ -59,6 +63,19 @@ class ModelTarget:
         return {key: size[key] for key in ("shortest_edge", "longest_edge") if size.get(key) is not None}
 
     # -- what the worker calls per sample -----------------------------------------------
+
+    def before_generate(self) -> None:
+        """Forget the static-cache length of earlier generate() calls.
+
+        transformers (generation/utils.py, ``_prepare_static_cache``) sizes each new
+        StaticCache by ``max(this call's length, model._previous_max_cache_length)``, to spare
+        torch.compile a recompile. Between arms that carries the longest arm's cache into
+        every shorter one (a 2-token arm ran with the 40-token arm's 99 slots), so the arms
+        would not measure their own setting. We do not compile, so nothing is lost."""
+        if self.generate_kwargs.get("cache_implementation") == "static":
+            model = self.loaded.model
+            if hasattr(model, "_previous_max_cache_length"):
+                delattr(model, "_previous_max_cache_length")
 
     def resize(self, image: Image.Image) -> Image.Image:
         if self.image_size is None:

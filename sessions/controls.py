@@ -17,6 +17,7 @@ from vlmtop.sessions.sqlite_file import SqliteFile
 from vlmtop.sessions.store_errors import SessionNotRunningError, StoreError
 
 CONTROL_STATUSES = ("pending", "applied", "rejected")
+STEERING_KINDS = ("pause", "resume", "stop")  # every other control kind is a knob's name
 
 
 class ControlChannel(SqliteFile):
@@ -30,8 +31,16 @@ class ControlChannel(SqliteFile):
     def add_control(self, session_id: str, kind: str, value: str | None = None) -> int:
         """Queue a request for the worker recording ``session_id``; returns its id.
 
-        A value is a policy or knob value: one longer than MAX_CONTROL_CHARS is refused
-        (the worker would store it twice, in the control and in its event)."""
+        The kind is pause, resume, stop, or a knob's name (sessions/knobs.py: the policies
+        are knobs): anything else no worker could apply, so it is refused here. A value is a
+        policy or knob value: one longer than MAX_CONTROL_CHARS is refused (the worker would
+        store it twice, in the control and in its event); the worker parses it and rejects
+        a bad one with the reason."""
+        from vlmtop.sessions.knobs import KNOBS
+
+        if kind not in STEERING_KINDS and kind not in KNOBS:
+            raise StoreError(f"unknown control {kind!r}: one of {', '.join(STEERING_KINDS)} or a knob "
+                             "(`vlmtop knobs` lists them)")
         if value is not None and len(value) > MAX_CONTROL_CHARS:
             raise StoreError(
                 f"a {kind} value of {len(value)} characters is too long to send to the "

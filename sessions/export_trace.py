@@ -86,6 +86,8 @@ def _trace_events(
         cat = "warmup" if rec.is_warmup else "sample"
         if rec.e2e_ms is not None:
             args = {"seq": rec.seq, "sample_id": rec.sample_id}
+            if rec.arm or rec.knobs:  # which arm and settings this span measured (filterable in Perfetto)
+                args.update(arm=rec.arm, knobs=rec.knobs)
             args.update((column, getattr(rec, column)) for column in STAGE_COLUMNS if column != "e2e_ms")
             yield _complete("e2e", cat, tids["e2e"], start_us, rec.e2e_ms, args)
         if rec.status == "error":

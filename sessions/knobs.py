@@ -23,15 +23,24 @@ from typing import Any, Callable, Protocol
 
 from vlmtop.core.errors import VlmtopError
 
+from .policies import CACHE, TIMING
 from .policies import validate as validate_policy
 
 QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
-SPLITTING_FAMILIES = ("idefics3", "smolvlm")
+# image_splitting: each family's own processor switch for cropping an image into tiles.
+# LLaVA-NeXT tiles by image_grid_pinpoints and has no on/off switch, so it is not listed.
+SPLITTING_SWITCH = {
+    "idefics3": "do_image_splitting",
+    "smolvlm": "do_image_splitting",
+    "gemma3": "do_pan_and_scan",  # only acts on images past its aspect ratio (1.2:1 by default)
+}
+SPLITTING_FAMILIES = tuple(SPLITTING_SWITCH)
 
 
 class ArmTarget(Protocol):
     """What a knob's apply can change (implemented by the worker)."""
 
+    family: str | None  # the loaded model's family (config.model_type)
     image_size: tuple[int, int] | int | None  # (w, h) exact, or the longest edge
     image_kwargs: dict  # passed to the image processor with every sample
     generate_kwargs: dict  # passed to generate() with every sample
@@ -51,10 +60,19 @@ class Knob:
     apply: Callable[[ArmTarget, Any], None]
     families: tuple[str, ...] | None = None  # None: every family
     needs_warmup: bool = False  # its first use loads something: keep --warmup >= 1 (the worker's per-arm warm-up)
+    choices: Callable[[], tuple[str, ...]] | None = None  # a closed set of values, as available HERE
+
+    def values_here(self) -> str:
+        """The allowed values in words, narrowed to what this installation has (attn
+        offers flash_attention_2 only where flash_attn is installed)."""
+        return " | ".join(self.choices()) if self.choices else self.values
+
+    def applies_to(self, family: str | None) -> bool:
+        return family is None or self.families is None or family in self.families
 
     def check_family(self, family: str | None) -> None:
         """Refuse a knob that does nothing for this model, in one line."""
-        if family is not None and self.families is not None and family not in self.families:
+        if not self.applies_to(family):
             raise VlmtopError(
                 f"knob {self.name} does not apply to {family} models (it applies to {', '.join(self.families)}); "
                 "`vlmtop knobs --model M` lists what does"
@@ -132,6 +150,10 @@ def _apply_image_size(target: ArmTarget, value: str) -> None:
     target.image_size = (int(w), int(h)) if h else int(w)
 
 
+def _apply_splitting(target: ArmTarget, value: bool) -> None:
+    target.image_kwargs[SPLITTING_SWITCH.get(target.family or "", "do_image_splitting")] = value
+
+
 def _apply_pixels(which: str) -> Callable[[ArmTarget, int], None]:
     def apply(target: ArmTarget, value: int) -> None:
         size = {**target.pixel_budget(), **target.image_kwargs.get("size", {})}
@@ -161,25 +183,26 @@ KNOBS: dict[str, Knob] = {
              _pixels, _apply_pixels("longest_edge"), QWEN_FAMILIES),
         Knob("min_pixels", "pixels, or WxH", "the processor's lower pixel budget: a floor on visual tokens",
              _pixels, _apply_pixels("shortest_edge"), QWEN_FAMILIES),
-        Knob("image_splitting", "on | off", "split large images into crops plus a global view (do_image_splitting)",
-             _switch("image_splitting"), lambda t, v: t.image_kwargs.__setitem__("do_image_splitting", v),
-             SPLITTING_FAMILIES),
+        Knob("image_splitting", "on | off", "split large images into crops plus a global view "
+             "(do_image_splitting; gemma3: do_pan_and_scan, on images past 1.2:1)",
+             _switch("image_splitting"), _apply_splitting, SPLITTING_FAMILIES, choices=lambda: ("on", "off")),
         Knob("max_new_tokens", "1..8192", "tokens generated per sample (the decode length)",
              _positive("max_new_tokens", 8192), _apply_generate("max_new_tokens")),
         Knob("attn", "sdpa | eager [| flash_attention_2]", "the attention kernel (set_attn_implementation)",
-             _choice("attn", attention_choices), lambda t, v: t.set_attention(v), needs_warmup=True),
+             _choice("attn", attention_choices), lambda t, v: t.set_attention(v), needs_warmup=True,
+             choices=attention_choices),
         Knob("kv_cache", "dynamic | static", "the KV-cache implementation generate() uses",
              _choice("kv_cache", lambda: ("dynamic", "static")),
              _apply_generate("cache_implementation", lambda v: "static" if v == "static" else None),
-             needs_warmup=True),
+             needs_warmup=True, choices=lambda: ("dynamic", "static")),
         Knob("threads", "1..1024", "torch intra-op threads of the worker (CPU work)",
              _positive("threads", 1024), lambda t, v: t.set_threads(v)),
         Knob("cache", "keep | empty", "policy: empty_cache + gc.collect before each sample, outside the timing",
-             _policy("cache"), lambda t, v: t.set_policy("cache", v)),
+             _policy("cache"), lambda t, v: t.set_policy("cache", v), choices=lambda: CACHE),
         Knob("warmup", "none | N | per-sample", "policy: untimed warm-up samples at start and after each change",
              _policy("warmup"), lambda t, v: t.set_policy("warmup", v)),
         Knob("timing", "events | sync | multipass", "policy: how stages are clocked",
-             _policy("timing"), lambda t, v: t.set_policy("timing", v)),
+             _policy("timing"), lambda t, v: t.set_policy("timing", v), choices=lambda: TIMING),
     )
 }
 

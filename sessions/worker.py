@@ -33,6 +33,7 @@ from vlmtop.core.device_info import describe_device
 
 from .arms import BlockSchedule, ModelTarget
 from .knobs import Arm, knob, make_arms
+from .worker_controls import ControlsMixin
 from .lifecycle import Lifecycle, timeout_message
 from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
@@ -81,7 +82,7 @@ def default_threads(dashboard: bool) -> int:
     return max(1, cores - 1) if dashboard and cores > 1 else cores
 
 
-class Worker:
+class Worker(ControlsMixin):
     """One recording session. ``run()`` returns the session's final status."""
 
     def __init__(
@@ -195,11 +196,13 @@ class Worker:
 
     def _loop(self, loaded: LoadedModel) -> None:
         settings = self.settings
+        self.family = loaded.family  # a knob switched from a dashboard must apply to it too
         for arm_knob in settings.knobs:
             knob(arm_knob).check_family(loaded.family)  # a hub model's family is known only now
         stages = locate_stages(loaded.model, settings.stages)
         for name in stages.unlocated:  # said once here, and on every row (`unlocated`)
-            self._event("unlocated", f"{name}: not located; its time is in other (declare it with --stage {name}=PATH)")
+            self._event("unlocated", f"{name}: not located; its time is in other (declare it with --stage {name}=PATH)",
+                        name=name)
         samples, warmup_samples = self._samples(loaded)
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
         target = ModelTarget(loaded, self._set_policy)
@@ -209,7 +212,7 @@ class Worker:
         with ExitStack() as timer_scope, torch.inference_mode():
             timer, timer_timing = None, None
             while True:
-                if self._apply_controls():  # a policy changed: every arm warms up again
+                if self._apply_controls():  # a policy or a loading knob changed: every arm warms up again
                     self._warmup_left = self._first_warmups()
                 if time.monotonic() - last_beat > HEARTBEAT_S:
                     self.store.heartbeat(self.session_id)
@@ -254,10 +257,12 @@ class Worker:
 
     def _first_warmups(self) -> dict[str, int]:
         """Each arm warms up before its first timed sample (and again after a policy
-        change). A knob whose first use loads something (an attention kernel, a static
-        cache, a compiled graph) is covered by that: later switches between arms reuse what
-        stays loaded in the process, so switches need no warm-up rows of their own."""
-        return {arm.label: self.policies.warmup_count for arm in self.arms}
+        change), as many times as ITS warmup value says (`--knob warmup=1,3` varies it). A
+        knob whose first use loads something (an attention kernel, a static cache, a
+        compiled graph) is covered by that: later switches between arms reuse what stays
+        loaded in the process, so switches need no warm-up rows of their own."""
+        return {arm.label: Policies().with_value("warmup", arm.values.get("warmup", self.policies.warmup)).warmup_count
+                for arm in self.arms}
 
     def _set_policy(self, kind: str, value: str) -> None:
         """A policy knob of an arm (the arm's own setting; no event: the row records it)."""
@@ -314,6 +319,7 @@ class Worker:
                  record: SampleRecord) -> None:
         """Prepare and time one sample into `record` under the arm in force (raises on a bad sample)."""
         policies = self.policies
+        target.before_generate()  # a static cache sized for THIS arm, not the longest before it
         image = target.resize(sample.image())
         record.image_width, record.image_height = image.size
         inputs = loaded.prepare(image, sample.prompt, target.image_kwargs)
@@ -334,40 +340,7 @@ class Worker:
             for column in MULTIPASS_COLUMNS:  # mp_vision_ms <- old.vision_ms, ...
                 setattr(record, column, getattr(old, column.removeprefix("mp_")))
 
-    # -- controls ------------------------------------------------------------------------
-
-    def _apply_controls(self) -> set[str]:
-        """Apply pending requests in order; return the policy kinds that changed.
-
-        A policy set from a dashboard applies to every arm from the next sample on."""
-        changed: set[str] = set()
-        for control in self.store.pending_controls(self.session_id):
-            kind, value = control.kind, control.value
-            try:
-                if kind == "pause":
-                    self.paused = True
-                    self._event("pause", "")
-                elif kind == "resume":
-                    self.paused = False
-                    self._event("resume", "")
-                elif kind == "stop":
-                    self.stop_requested = True
-                    self._event("stop", "requested by `vlmtop stop` or a dashboard")
-                else:
-                    if len(self.settings.knobs.get(kind, ())) > 1:
-                        raise VlmtopError(f"{kind} is varied by this run's arms; it cannot be fixed mid-run")
-                    new = self.policies.with_value(kind, value or "")
-                    if new != self.policies:
-                        self.policies = new
-                        self.arms = [arm.with_value(kind, getattr(new, kind)) for arm in self.arms]
-                        changed.add(kind)
-                        self._event("policy", f"{kind}={getattr(new, kind)}", getattr(new, kind), name=kind)
-            except VlmtopError as exc:
-                self.store.answer_control(control.id, "rejected", None)
-                self._event("rejected", f"{kind}={value}: {exc}")
-                continue
-            self.store.answer_control(control.id, "applied", self.seq)
-        return changed
+    # -- events ------------------------------------------------------------------------
 
     def _event(self, kind: str, detail: str, value: str | None = None, name: str | None = None) -> None:
         self.store.write_event(EventRecord(self.session_id, self.seq, kind, detail, time.time(), value=value, name=name))

@@ -148,3 +148,72 @@ def test_vlmtop_knobs_lists_every_knob_and_marks_what_applies(capsys):
     listed = {k["knob"]: k for k in json.loads(capsys.readouterr().out)["knobs"]}
     assert set(listed) == set(KNOBS)
     assert listed["image_splitting"]["applies"] and not listed["max_pixels"]["applies"]
+
+
+def test_the_warmup_knob_sets_the_warm_up_rows_of_each_arm(tmp_path, capsys):
+    info, rows = _run(tmp_path, "--knob", "warmup=none", "--count", "2", "--max-new-tokens", "2")
+    assert not any(r.is_warmup for r in rows) and {r.warmup_policy for r in rows} == {"none"}
+    assert info.settings["warmup"] == "none"  # the fixed knob is the run's policy (start event, dashboard)
+    (tmp_path / "s.db").unlink()
+    info, rows = _run(tmp_path, "--knob", "warmup=1,3", "--count", "1", "--max-new-tokens", "2")
+    warmups = collections.Counter(r.arm for r in rows if r.is_warmup)
+    assert warmups == {"warmup=1": 1, "warmup=3": 3}
+    assert all(r.warmup_policy == r.arm.partition("=")[2] for r in rows)
+
+
+def test_a_warmup_knob_and_a_different_warmup_option_are_refused_in_one_line(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    for argv in (["--warmup", "3", "--knob", "warmup=none"], ["--warmup", "1", "--knob", "warmup=1,3"]):
+        assert main(["run", "--headless", "--db", str(db), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "disagree" in err[0] and "--warmup" in err[0]
+    assert not db.exists()
+
+
+def test_a_static_cache_is_sized_for_each_arm_not_the_longest_before_it(tmp_path):
+    db = tmp_path / "s.db"
+    cache_len = {}
+    seen = {}
+
+    def on_loaded(loaded):
+        seen["model"] = loaded.model
+
+    def on_sample(record):  # what transformers sized this sample's StaticCache to
+        cache_len[record.seq] = seen["model"]._previous_max_cache_length
+
+    Worker(RunSettings(count=2, warmup="1", threads=1, knobs={"kv_cache": ["static"], "max_new_tokens": [2, 40]}),
+           db, on_sample=on_sample, on_loaded=on_loaded).run()
+    with SessionStore.open(db, create=False) as store:
+        (info,) = store.sessions()
+        rows = store.samples(info.id)
+    assert {r.arm for r in rows} == {"max_new_tokens=2", "max_new_tokens=40"} and all(r.status == "ok" for r in rows)
+    for row in rows:  # generate's max_cache_length: prompt + max_new_tokens - 1, the arm's own
+        assert cache_len[row.seq] == row.prompt_tokens + row.knobs["max_new_tokens"] - 1, row.arm
+
+
+def test_vlmtop_knobs_says_applies_in_words_and_the_values_available_here(capsys):
+    from vlmtop.sessions.knobs import attention_choices
+
+    assert main(["knobs", "--model", "tiny-idefics3"]) == 0
+    text = capsys.readouterr().out  # captured: no terminal, no colour, no dimming to read
+    cells = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip("│┃ ").split("│")]
+        if len(parts) >= 3 and parts[0] in KNOBS:
+            cells[parts[0]] = parts
+    assert set(cells) == set(KNOBS)  # every name whole, none cut to "image_splitti…"
+    assert cells["image_splitting"][1] == "yes" and cells["max_pixels"][1] == "no" and cells["attn"][1] == "yes"
+    assert cells["attn"][2] == " | ".join(attention_choices())[:len(cells["attn"][2])]
+    assert "[| flash_attention_2]" not in text  # the values this installation has, not a maybe
+    assert main(["knobs", "--json"]) == 0
+    listed = {k["knob"]: k for k in json.loads(capsys.readouterr().out)["knobs"]}
+    assert listed["attn"]["values"] == " | ".join(attention_choices())
+
+
+def test_image_splitting_on_gemma3_is_pan_and_scan_and_adds_crops(tmp_path, capsys):
+    # pan and scan crops only images past 1.2:1, so the image is made 2:1
+    info, rows = _run(tmp_path, "--model", "tiny-gemma3", "--knob", "image_splitting=off,on",
+                      "--knob", "image_size=896x448", "--count", "1", "--warmup", "none", "--max-new-tokens", "2")
+    assert all(r.status == "ok" for r in rows), [r.error for r in rows]
+    tokens = {r.arm: r.image_tokens for r in rows}
+    assert tokens["image_splitting=on"] > tokens["image_splitting=off"] > 0

@@ -218,6 +218,22 @@ def test_trace_marks_policy_and_knob_switches_as_instants(recorded, tmp_path):
     assert instants[0]["ts"] == pytest.approx(1_700_000_002.5e6)
 
 
+def test_trace_e2e_spans_carry_each_samples_arm_and_knobs(tmp_path):
+    from recorded_arms_session import ARMS, ARMS_SESSION_ID, record_arms_session
+
+    store = record_arms_session(tmp_path / "arms.db", blocks=3)
+    rows = {r.seq: r for r in store.samples(ARMS_SESSION_ID)}
+    out = tmp_path / "arms.trace.json"
+    export_session(store, ARMS_SESSION_ID, "trace", out)
+    store.close()
+    e2e = [e for e in json.loads(out.read_text())["traceEvents"] if e.get("name") == "e2e"]
+    assert len(e2e) == len(rows) and {e["args"]["arm"] for e in e2e} == set(ARMS)
+    for event in e2e:  # a trace viewer can filter the spans of one arm, with its settings
+        row = rows[event["args"]["seq"]]
+        assert event["args"]["arm"] == row.arm and event["args"]["knobs"] == row.knobs
+        assert event["args"]["knobs"]["max_new_tokens"] == int(row.arm.split("=")[1])
+
+
 def test_format_follows_the_name_and_a_contradiction_is_an_error():
     assert choose_format("run.trace.json", None) == "trace"
     assert choose_format("run.db", "sqlite") == "sqlite"

@@ -65,6 +65,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         Binding("c", "cycle('cache')", "cache", show=False),
         Binding("w", "cycle('warmup')", "warm-up", show=False),
         Binding("t", "cycle('timing')", "timing", show=False),
+        Binding("k", "knob", "knob", show=False),  # fix a knob from the next sample (tui/screens/knobs.py)
         # a run with arms: which arm the stage table shows, and every arm in full
         Binding("a", "cycle_arm", "arm"),
         Binding("A", "arms", "arms", show=False),

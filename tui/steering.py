@@ -1,4 +1,4 @@
-"""Steering keys of the dashboard: pause, resume, stop, and cycling a policy.
+"""Steering keys of the dashboard: pause, resume, stop, cycling a policy, fixing a knob.
 
 Steering writes a control row to the session database; the worker answers it between
 samples (the policy bar shows it pending until then). A mixin of
@@ -12,6 +12,7 @@ from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.policies import Policies
 
 from .screens.confirm import ConfirmScreen
+from .screens.knobs import KnobsScreen
 
 
 class SteeringKeys:
@@ -58,6 +59,29 @@ class SteeringKeys:
             self.pending[kind] = (control_id, value)
         self.draw()
 
+    def action_knob(self) -> None:
+        """`k`: fix a knob (max_new_tokens, image_size, attn...) from the next sample on;
+        the rows record it, so a new segment starts there."""
+        if not self._can_steer():
+            return
+        session = self.state.session
+        settings = getattr(session, "settings", None) or {}
+        varied = {name for name, values in (settings.get("knobs") or {}).items() if len(values) > 1}
+        newest = self.state.rows[-1] if self.state.rows else None
+        current = {"max_new_tokens": settings.get("max_new_tokens"), **((newest.knobs if newest else None) or {})}
+
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice is None:
+                return
+            name, value = choice
+            control_id = self._control(name, value)
+            if control_id is not None:
+                self.pending[name] = (control_id, value)
+                self.notify(f"{name}={value} from the next sample on (a new segment)")
+            self.draw()
+
+        self.push_screen(KnobsScreen(_family(session.model if session else None), current, varied), chosen)
+
     def _can_steer(self) -> bool:
         if self.replay is not None:
             self.notify("a replay shows the recorded policies; steer a live session", severity="warning")
@@ -74,3 +98,12 @@ class SteeringKeys:
         except VlmtopError as exc:
             self.notify(str(exc), severity="error")
             return None
+
+
+def _family(model: str | None) -> str | None:
+    """A preset's family without loading anything (no torch here); None for a hub model,
+    whose family only its worker knows (it refuses a knob that does not apply)."""
+    from vlmtop.core.zoo import PRESETS
+
+    preset = PRESETS.get(model) if model else None
+    return preset.family if preset else None

@@ -23,7 +23,6 @@ def cmd_knobs(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from vlmtop.core.errors import VlmtopError
     from vlmtop.sessions.knobs import KNOBS
 
     family = None
@@ -34,12 +33,9 @@ def cmd_knobs(args: argparse.Namespace) -> int:
         family = model_family(args.model)
     rows = []
     for knob in KNOBS.values():
-        try:
-            knob.check_family(family)
-            applies = True
-        except VlmtopError:
-            applies = False
-        rows.append({"knob": knob.name, "values": knob.values, "meaning": knob.meaning,
+        applies = knob.applies_to(family)
+        # the values this installation offers (attn: flash_attention_2 only with flash_attn)
+        rows.append({"knob": knob.name, "values": knob.values_here(), "meaning": knob.meaning,
                      "families": list(knob.families) if knob.families else "all",
                      "applies": applies, "warms_up_first": knob.needs_warmup})
     if args.json:
@@ -47,14 +43,19 @@ def cmd_knobs(args: argparse.Namespace) -> int:
         return 0
     title = f"Knobs for {escape(args.model)} ({family or 'family known once loaded'})" if args.model else "Knobs"
     table = Table(title=title, title_justify="left")
-    for column in ("knob", "values", "what it does", "applies to"):
-        table.add_column(column)
+    # With a model, an explicit applies column: dimming alone is lost in a pipe or a log.
+    columns = ("knob", *(("applies",) if family else ()), "values", "what it does", "applies to")
+    for column in columns:
+        # names and yes/no whole: a pipe's 80 columns must not turn image_splitting into "image_splitti…"
+        whole = column in ("knob", "applies")
+        table.add_column(column, no_wrap=whole, overflow="fold", min_width=max(len(k) for k in KNOBS) if column == "knob" else None)
     for row in rows:
         scope = "all families" if row["families"] == "all" else ", ".join(row["families"])
-        table.add_row(row["knob"], escape(row["values"]), row["meaning"] + (" (its first use loads something: keep --warmup >= 1)" if row["warms_up_first"] else ""),
+        applies = ("yes" if row["applies"] else "no",) if family else ()
+        table.add_row(row["knob"], *applies, escape(row["values"]), row["meaning"] + (" (its first use loads something: keep --warmup >= 1)" if row["warms_up_first"] else ""),
                       scope, style=None if row["applies"] else "dim")
     console = Console()
     console.print(table)
     console.print("`vlmtop run --knob NAME=A,B` runs both values interleaved on the same samples; "
-                  "`vlmtop compare SESSION` compares the arms." + (" Dim rows do not apply to this model." if family else ""))
+                  "`vlmtop compare SESSION` compares the arms." + (" Rows with applies=no (dim) do not apply to this model." if family else ""))
     return 0

@@ -81,7 +81,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     default = Policies()
     policy.add_argument("--cache-policy", default=default.cache,
                         help=f"{' | '.join(CACHE)} (empty: empty_cache + gc before each sample)")
-    policy.add_argument("--warmup", default=default.warmup, help="none | N | per-sample")
+    # no argparse default: settings_from must tell an explicit --warmup from none (a --knob warmup=X clash)
+    policy.add_argument("--warmup", help=f"none | N | per-sample (default: {default.warmup})")
     policy.add_argument("--timing", default=default.timing, help=" | ".join(TIMING))
     out = parser.add_argument_group("output")
     add_db_option(out)
@@ -104,6 +105,13 @@ def settings_from(args: argparse.Namespace, family: str | None = None):
         if not sep or not name or not path:
             raise VlmtopError(f"--stage {item!r}: expected NAME=dotted.module.path, e.g. vision=model.vision_tower")
         stages[name.strip()] = path.strip()
+    knobs = parse_knob_options(args.knob, family)
+    warmup = validate("warmup", args.warmup) if args.warmup is not None else None
+    if "warmup" in knobs and warmup is not None and knobs["warmup"] != [warmup]:
+        raise VlmtopError(f"--warmup {warmup} and --knob warmup={','.join(knobs['warmup'])} disagree: "
+                          "give the warm-up once (the knob to compare values as arms)")
+    if len(knobs.get("warmup", ())) == 1:  # a fixed knob IS the run's warm-up policy (start event, dashboard)
+        warmup = knobs["warmup"][0]
     return RunSettings(
         model=args.model,
         random_weights=args.random_weights,
@@ -116,14 +124,14 @@ def settings_from(args: argparse.Namespace, family: str | None = None):
         device=args.device,
         dtype=args.dtype,
         cache_policy=validate("cache", args.cache_policy),
-        warmup=validate("warmup", args.warmup),
+        warmup=warmup or Policies().warmup,
         timing=validate("timing", args.timing),
         stages=stages,
         threads=args.threads,
         seed=args.seed,
         sample_timeout_s=args.sample_timeout,
         trust_remote_code=args.trust_remote_code,
-        knobs=parse_knob_options(args.knob, family),
+        knobs=knobs,
     )
 
 
