@@ -270,15 +270,12 @@ class Worker(ControlsMixin):
 
     def _run_sample(self, loaded: LoadedModel, stages, timer: StageTimer, target: ModelTarget, arm: Arm,
                     sample: Sample, is_warmup: bool) -> None:
-        policies = self.policies
         record = SampleRecord(
             session_id=self.session_id,
             seq=self.seq,
             sample_id=sample.id,
             is_warmup=is_warmup,
-            cache_policy=policies.cache,
-            warmup_policy=policies.warmup,
-            timing_mode=policies.timing,
+            **self.policies.columns(),
             arm=arm.label or None,
             knobs=dict(arm.values) or None,
             started_at=time.time(),

@@ -27,6 +27,7 @@ LIVE = (
     ("c", "cycle the cache policy: keep → empty"),
     ("w", "cycle the warm-up policy: none → 3 → per-sample"),
     ("t", "cycle the timing mode: events → sync → multipass"),
+    ("k", "fix a knob (NAME=VALUE) from the next sample on: a new segment"),
 )
 REPLAY = (
     ("space", "play / pause"),
