@@ -242,8 +242,8 @@ class StageTimer:
     def _resolve(self, origin, finish, prompt_tokens: int, new_tokens: int, assisted: bool = False) -> StageTiming:
         ms = self._clock.ms_since
         names = [s.name for s in self.stages] + ([ASSISTANT] if assisted else [])
-        totals = [0.0] * len(self.stages)
-        calls = [0] * len(self.stages)
+        totals = [0.0] * len(names)
+        calls = [0] * len(names)
         spans: list[Span] = []
         language_calls: list[float] = []
         token_at: list[float] = []  # the first token's time, then every later token's
