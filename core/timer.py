@@ -203,9 +203,8 @@ class StageTimer:
         # calls: timed as the extra stage "assistant" (inside `other`, like any extra stage),
         # so its time is named rather than left unexplained in `other`.
         assistant = kwargs.get("assistant_model")
+        assisted = isinstance(assistant, nn.Module) and assistant is not self.model
         assistant_handles: list = []
-        if isinstance(assistant, nn.Module) and assistant is not self.model:
-            self._hook_stage(len(self.stages), Stage(ASSISTANT, ASSISTANT, assistant, assistant), assistant_handles)
         streamer = None
         if beams == 1:  # generate() refuses a streamer with beam search; TTFT is then None
             streamer = _TokenStreamer(self._mark, kwargs.pop("streamer", None))
@@ -217,6 +216,8 @@ class StageTimer:
         breaks_before = _graph_breaks()
         self._recording = True
         try:
+            if assisted:  # hooked for this call only, removed in `finally` whatever happens
+                self._hook_stage(len(self.stages), Stage(ASSISTANT, ASSISTANT, assistant, assistant), assistant_handles)
             origin = self._clock.now()
             output = self.model.generate(**kwargs)
             finish = self._clock.now()
@@ -229,7 +230,7 @@ class StageTimer:
 
         sequences = getattr(output, "sequences", output)
         new_tokens = max(0, sequences.shape[-1] - prompt_tokens) if prompt_tokens else 0
-        timing = self._resolve(origin, finish, prompt_tokens, new_tokens, assisted=bool(assistant_handles))
+        timing = self._resolve(origin, finish, prompt_tokens, new_tokens, assisted=assisted)
         if self._clock.name.startswith("mps"):
             # transformers defers the streamer one step on MPS (DeferredStopCheck), so the
             # second put() comes after the first decode step: no honest TTFT there.
