@@ -1,5 +1,6 @@
 """Report sections on what the timer measures: agreement with independent references, the seed's
-multipass method, the cache policy, coverage of `other_ms`, and the timer's overhead.
+multipass method, the cache policy, coverage of `other_ms`, and the timer's overhead (plain and
+compiled).
 
 Each function turns one bench's JSON (see bench/<name>.py) into a Markdown section.
 """
@@ -171,5 +172,28 @@ def overhead(r: dict) -> str:
         "streamer and resolving its marks).",
         "",
         table(["preset", "device", "rounds", "bare ms", "timed ms", "ratio"], rows),
+        "",
+    ])
+
+
+def compiled(r: dict) -> str:
+    rows = [[p["preset"], p["device"], p["backend"], str(p["rounds"]), fmt(p["bare_ms"]), fmt(p["timed_ms"]),
+             fmt(p["ratio"], 4), str(p["graph_breaks"]), str(p["recompiles"]), ", ".join(p["decode_clock"])]
+            for p in r["presets"]]
+    backend = r["presets"][0]["backend"] if r["presets"] else "eager"
+    why = f" {r['fallback']}." if r.get("fallback") else ""
+    return "\n".join([
+        "## Compiled models",
+        "",
+        "`bench/compile.py`: `generate()` with a static cache and `compile_config` (transformers compiles the "
+        f"decode forward; backend **{backend}**{' on this CPU with gcc' if backend == 'inductor' else ''}), bare "
+        "against `StageTimer.generate()`, in alternating order; ratio = timed / bare per round. Graph breaks are "
+        "Dynamo's count over the measured calls of both sides (0: the hooks fold away inside the compiled decode, "
+        "whose steps the timer reads from the tokens, decode clock `streamer`); recompiles: graphs Dynamo compiled "
+        "during the measured rounds (0: the warm-up compiled everything)." + why,
+        "",
+        table(["preset", "device", "backend", "rounds", "bare ms", "timed ms", "ratio", "graph breaks", "recompiles",
+               "decode clock"],
+              rows),
         "",
     ])

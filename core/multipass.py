@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .device_sync import accelerators, synchronize
 from .errors import VlmtopError
 from .stages import StageMap
 
@@ -47,11 +48,11 @@ class MultipassTiming:
 def measure_multipass(
     model: nn.Module, stages: StageMap, inputs: dict, generate_kwargs: dict, runs: int = SEED_RUNS
 ) -> MultipassTiming:
-    devices = {p.device for p in model.parameters() if p.device.type != "cpu"}
+    devices = set(accelerators(p.device for p in model.parameters()))
 
     def sync() -> None:  # every device the model uses, not the process's current one
         for device in devices:
-            getattr(torch, device.type).synchronize(device)
+            synchronize(device)
 
     def autocast():  # the seed ran model() and generate() under bf16 autocast on CUDA
         cuda = any(device.type == "cuda" for device in devices)

@@ -17,6 +17,7 @@ once per new token, so the second ``put()`` is the first token.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Any
@@ -25,8 +26,10 @@ import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
+from . import compiled
+from .device_sync import accelerators, synchronize
 from .errors import VlmtopError
-from .stages import StageMap
+from .stages import Stage, StageMap
 from .timing import Span, StageTiming
 
 MODES = ("events", "sync")  # sync: synchronize in every hook, the old method (observer effect)
@@ -34,6 +37,7 @@ MODES = ("events", "sync")  # sync: synchronize in every hook, the old method (o
 START, END = 0, 1
 TTFT = -1  # stage index of the first-token mark
 TOKEN = -2  # stage index of a later token's mark (the streamer's put of each new token)
+ASSISTANT = "assistant"  # the extra stage an assisted generate()'s assistant model is timed as
 
 
 class _Clock:
@@ -53,19 +57,19 @@ class _Clock:
     def __init__(self, devices: list[torch.device], mode: str):
         if mode not in MODES:
             raise VlmtopError(f"unknown timing mode {mode!r}: choose one of {', '.join(MODES)}")
-        accelerators = [d for d in devices if d.type != "cpu"]
-        self.devices = accelerators
-        self.cuda = bool(accelerators) and all(d.type == "cuda" for d in accelerators)
-        if not accelerators:
+        async_devices = accelerators(devices)
+        self.devices = async_devices
+        self.cuda = bool(async_devices) and all(d.type == "cuda" for d in async_devices)
+        if not async_devices:
             self.name = "perf_counter"
             self.now = time.perf_counter_ns
-        elif self.cuda and len(accelerators) == 1 and mode == "events":
+        elif self.cuda and len(async_devices) == 1 and mode == "events":
             self.name = "cuda_events"
-            self._stream = torch.cuda.current_stream(accelerators[0])
+            self._stream = torch.cuda.current_stream(async_devices[0])
             self.now = self._event
         else:
-            prefix = "cuda" if self.cuda else accelerators[0].type
-            self.name = f"{prefix}_sync" if len(accelerators) == 1 else f"{prefix}_sync_{len(accelerators)}_devices"
+            prefix = "cuda" if self.cuda else async_devices[0].type
+            self.name = f"{prefix}_sync" if len(async_devices) == 1 else f"{prefix}_sync_{len(async_devices)}_devices"
             self.now = self._synced
 
     def _event(self) -> torch.cuda.Event:
@@ -79,7 +83,7 @@ class _Clock:
 
     def synchronize(self) -> None:
         for device in self.devices:
-            getattr(torch, device.type).synchronize(device)
+            synchronize(device)
 
     def ms_since(self, origin, mark) -> float:
         if self.name == "cuda_events":
@@ -127,12 +131,15 @@ class StageTimer:
 
     def __init__(self, model: nn.Module, stages: StageMap, mode: str = "events"):
         self.model = model
-        self.stages = stages.all()
+        # Stages a compiled region swallows (their hooks cannot mark) are not timed: they
+        # read "not located" with the reason in `reasons`, never 0 ms.
+        self.reasons: dict[str, str] = _swallowed_stages(model, stages)
+        self.stages = [s for s in stages.all() if s.name not in self.reasons]
         self._language = self.stages.index(stages.language)
         # Stages whose times add up to e2e; a standard stage nested in another (Qwen's
         # merger inside the vision tower) is subtracted from the one around it.
         self._additive = {i for i, s in enumerate(self.stages) if s not in stages.extra}
-        self.unlocated = stages.unlocated
+        self.unlocated = stages.unlocated + tuple(self.reasons)
         self._clock = _Clock(_devices_of(model), mode)
         self._marks: list[tuple[int, int, Any]] = []
         self._recording = False
@@ -147,9 +154,12 @@ class StageTimer:
         if self._handles:
             raise VlmtopError("this StageTimer is already active; leave its `with` block first")
         for index, stage in enumerate(self.stages):
-            self._handles.append(stage.first.register_forward_pre_hook(self._hook(index, START)))
-            self._handles.append(stage.last.register_forward_hook(self._hook(index, END)))
+            self._hook_stage(index, stage, self._handles)
         return self
+
+    def _hook_stage(self, index: int, stage: Stage, handles: list) -> None:
+        handles.append(stage.first.register_forward_pre_hook(self._hook(index, START)))
+        handles.append(stage.last.register_forward_hook(self._hook(index, END)))
 
     def __exit__(self, *exc) -> None:
         for handle in self._handles:
@@ -189,6 +199,12 @@ class StageTimer:
         config = kwargs.get("generation_config") or getattr(self.model, "generation_config", None)
         beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
         speculative = _speculative(kwargs, config)
+        # An assistant model (assisted decoding) drafts tokens between the language model's
+        # calls: timed as the extra stage "assistant" (inside `other`, like any extra stage),
+        # so its time is named rather than left unexplained in `other`.
+        assistant = kwargs.get("assistant_model")
+        assisted = isinstance(assistant, nn.Module) and assistant is not self.model
+        assistant_handles: list = []
         streamer = None
         if beams == 1:  # generate() refuses a streamer with beam search; TTFT is then None
             streamer = _TokenStreamer(self._mark, kwargs.pop("streamer", None))
@@ -200,17 +216,21 @@ class StageTimer:
         breaks_before = _graph_breaks()
         self._recording = True
         try:
+            if assisted:  # hooked for this call only, removed in `finally` whatever happens
+                self._hook_stage(len(self.stages), Stage(ASSISTANT, ASSISTANT, assistant, assistant), assistant_handles)
             origin = self._clock.now()
             output = self.model.generate(**kwargs)
             finish = self._clock.now()
         finally:
             self._recording = False
+            for handle in assistant_handles:
+                handle.remove()
         self._clock.settle()
         graph_breaks = _graph_breaks() - breaks_before
 
         sequences = getattr(output, "sequences", output)
         new_tokens = max(0, sequences.shape[-1] - prompt_tokens) if prompt_tokens else 0
-        timing = self._resolve(origin, finish, prompt_tokens, new_tokens)
+        timing = self._resolve(origin, finish, prompt_tokens, new_tokens, assisted=assisted)
         if self._clock.name.startswith("mps"):
             # transformers defers the streamer one step on MPS (DeferredStopCheck), so the
             # second put() comes after the first decode step: no honest TTFT there.
@@ -220,11 +240,11 @@ class StageTimer:
         timing.graph_breaks = graph_breaks
         return timing, sequences
 
-    def _resolve(self, origin, finish, prompt_tokens: int, new_tokens: int) -> StageTiming:
+    def _resolve(self, origin, finish, prompt_tokens: int, new_tokens: int, assisted: bool = False) -> StageTiming:
         ms = self._clock.ms_since
-        names = [s.name for s in self.stages]
-        totals = [0.0] * len(self.stages)
-        calls = [0] * len(self.stages)
+        names = [s.name for s in self.stages] + ([ASSISTANT] if assisted else [])
+        totals = [0.0] * len(names)
+        calls = [0] * len(names)
         spans: list[Span] = []
         language_calls: list[float] = []
         token_at: list[float] = []  # the first token's time, then every later token's
@@ -298,11 +318,37 @@ class StageTimer:
         )
 
 
+def _swallowed_stages(model: nn.Module, stages: StageMap) -> dict[str, str]:
+    """{stage name: why it cannot be timed} for the stages inside a compiled region; raises
+    when that is the language model (nothing can be timed) or a stage the user declared."""
+    reasons: dict[str, str] = {}
+    for stage in stages.all():
+        found = compiled.swallowing_ancestor(model, stage.first) or compiled.swallowing_ancestor(model, stage.last)
+        if found is None:
+            continue
+        path, how = found
+        if stage is stages.language:
+            whole = path == type(model).__name__
+            raise VlmtopError(
+                f"{'the whole model' if whole else path} is compiled ({how}), so the language model runs inside "
+                f"one compiled graph where no stage can be timed: {compiled.WHOLE_MODEL_HINT}"
+            )
+        if stage in stages.extra:
+            raise VlmtopError(
+                f"stage {stage.name} ({stage.path}) is {compiled.IN_PLACE} ({how} on {path}), so its hooks "
+                f"cannot mark; compile it by assignment instead ({path} = torch.compile({path}))"
+            )
+        reasons[stage.name] = f"{compiled.IN_PLACE} ({how} on {path}); compile by assignment to time it"
+    return reasons
+
+
 def _devices_of(model: nn.Module) -> list[torch.device]:
-    """Every device holding a parameter (several with device_map="auto"), in first-use order."""
+    """Every device holding a parameter (several with device_map="auto"), in first-use
+    order. ``meta`` is left out: an offloaded parameter's placeholder has no clock."""
     seen: dict[torch.device, None] = {}
     for parameter in model.parameters():
-        seen.setdefault(parameter.device)
+        if parameter.device.type != "meta":
+            seen.setdefault(parameter.device)
     return list(seen) or [torch.device("cpu")]
 
 
@@ -318,11 +364,21 @@ def _graph_breaks() -> int:
 
 
 def _speculative(kwargs: dict, config) -> bool:
-    """Assisted or prompt-lookup decoding: one language-model call may emit several tokens."""
-    for source in (kwargs, config.__dict__ if config is not None else {}):
-        if source.get("assistant_model") is not None or source.get("prompt_lookup_num_tokens"):
-            return True
-    return False
+    """Assisted decoding in any of its forms (an assistant model, prompt lookup, assistant
+    early exit, multi-token prediction): one language-model call may emit several tokens.
+    Asked of transformers itself, with the call's own settings over the config's."""
+    from transformers import GenerationConfig
+    from transformers.generation.configuration_utils import GenerationMode
+
+    merged = copy.deepcopy(config) if isinstance(config, GenerationConfig) else GenerationConfig()
+    for key, value in kwargs.items():
+        if key != "generation_config" and hasattr(merged, key):
+            setattr(merged, key, value)
+    try:
+        mode = merged.get_generation_mode(kwargs.get("assistant_model"))
+    except Exception:  # an inconsistent config: generate() itself will say what is wrong
+        return False
+    return mode == GenerationMode.ASSISTED_GENERATION
 
 
 def _prompt_length(kwargs: dict) -> int:

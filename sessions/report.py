@@ -119,19 +119,26 @@ class Report:
 
     def stages_section(self) -> str:
         charts, rows = [], []
+        # a stage the timer did not locate reads 0 in every row: its time is in other, so
+        # it is shown as "not located", never as a measured 0 ms
+        missing = {arm: _unlocated(rows_) for arm, rows_ in self.arms.items()}
         for stage in STAGES:
             label, attribute = stage.name, stage.column
             groups = [(arm, [_num(getattr(r, attribute)) for r in rows_], svg.color(i))
-                      for i, (arm, rows_) in enumerate(self.arms.items())]
+                      for i, (arm, rows_) in enumerate(self.arms.items()) if label not in missing[arm]]
             if any(math.isfinite(v) for _, values, _ in groups for v in values):
                 charts.append(svg.strips(label, groups, "ms"))
         for arm, rows_ in self.arms.items():
-            cells = "".join(_cell(_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
+            cells = "".join(_cell(None, "not located") if stage.name in missing[arm]
+                            else _cell(_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
             rows.append(f"<td>{escape(arm)}</td><td>{len(rows_)}</td>{cells}")
         table = _table(["arm", "n", *(stage.name for stage in STAGES)], rows, "medians")
+        unlocated = sorted(set().union(*missing.values()))
+        note = "".join(f'<p class="note unlocated">{escape(name)}: not located in this model; its time is in other.</p>'
+                       for name in unlocated)
         return ('<section id="stages"><h2>Stages per arm</h2><p class="note">Median ms per stage over the measured '
                 'samples; charts: every sample, box 25..75 %, whiskers 10..90 %, bar at the median.</p>'
-                f'{table}<div class="grid">{"".join(charts)}</div></section>')
+                f'{note}{table}<div class="grid">{"".join(charts)}</div></section>')
 
     def timeline_section(self) -> str:
         row = self.sample
@@ -204,6 +211,11 @@ class Report:
             parts.append(_table(["", ""], [f"<td>{escape(k)}</td><td>{escape(v)}</td>" for k, v in facts], "facts"))
             parts.append(f"<pre>{escape(json.dumps(info.settings, indent=1, sort_keys=True, default=str))}</pre>")
         return "".join(parts) + "</section>"
+
+
+def _unlocated(rows: list[SampleRecord]) -> set[str]:
+    """The standard stages the timer could not locate in any of `rows` (comma-separated per row)."""
+    return {name for row in rows for name in (row.unlocated or "").split(",") if name}
 
 
 def _num(value) -> float:

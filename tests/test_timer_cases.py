@@ -148,3 +148,30 @@ def test_a_compiled_decode_is_timed_from_the_tokens_without_breaking_its_graph(f
     with StageTimer(loaded.model, locate_stages(loaded.model)) as timer, torch.inference_mode():
         plain, _ = timer.generate(**_inputs(loaded), **loaded.generation_kwargs(4))
     assert plain.decode_clock == "hooks" and len(plain.decode_steps_ms) == 3
+
+
+def test_an_assistant_models_time_is_named_not_left_in_other():
+    from vlmtop.core.models import load_model
+
+    loaded = tiny("tiny-paligemma")
+    torch.manual_seed(1)  # a second tiny PaliGemma, other weights: it drafts, the main model verifies
+    assistant = load_model("tiny-paligemma", device="cpu").model
+    kwargs = {**loaded.generation_kwargs(8), "assistant_model": assistant}
+    with StageTimer(loaded.model, locate_stages(loaded.model)) as timer, torch.inference_mode():
+        timing, _ = timer.generate(**_inputs(loaded), **kwargs)
+    assert timing.speculative and timing.new_tokens == 8
+    # the assistant's calls sit between the main model's, so its time is inside `other`, named
+    assert 0 < timing.extra_ms["assistant"] <= timing.other_ms
+    assert not assistant._forward_hooks and not assistant._forward_pre_hooks  # hooked for that call only
+    record = SampleRecord("s", 0)
+    record.set_timing(timing)
+    assert record.speculative
+
+
+@pytest.mark.parametrize("setting", [{"assistant_early_exit": 1}, {"prompt_lookup_num_tokens": 3}, {}])
+def test_every_assisted_mode_transformers_knows_is_speculative(setting):
+    from vlmtop.core.timer import _speculative
+
+    config = tiny("tiny-llava").model.generation_config
+    assert _speculative(setting, config) is bool(setting)
+    assert config.assistant_early_exit is None  # the model's own config is not changed

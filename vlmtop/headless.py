@@ -155,15 +155,26 @@ def run_headless(settings, db, as_json: bool = False) -> int:
 
 
 def _print_summary(out: Console, info, segments, status: str, db) -> None:
+    from vlmtop.sessions.store import SessionStore
+
     if not segments:
         out.print(Text(f"session {info.id}: no measured sample"))
+    # Stages the timer could not locate read 0.00 in every row (their time is in other):
+    # one GROUP BY over the stored `unlocated` column, so they show as "not located".
+    unlocated: set[str] = set()
+    try:
+        with SessionStore.open(db, create=False) as store:
+            for value, _ in store.distinct_raw(info.id, ["unlocated"]):
+                unlocated.update(name for name in (value if isinstance(value, str) else "").split(",") if name)
+    except VlmtopError:  # the summary still prints; the run's own warning names them
+        pass
     arms = {segment.arm for segment in segments}
     for segment in segments:
         title = f"{info.model} on {info.device} ({info.dtype}): ms per sample"
         if len(segments) > 1:  # arms, or policies changed mid-run: one table each, never pooled
             title += f"\n{segment.title}" if len(segments) == len(arms) else \
                 f"\n{segment.title}, seq {segment.first_seq}-{segment.last_seq}: {segment.label}"
-        out.print(_summary_table(title, segment.stages))
+        out.print(_summary_table(title, segment.stages, unlocated))
     if len(arms) > 1:
         out.print(Text(f"{len(arms)} arms interleaved on the same samples, summarised apart; "
                        f"`vlmtop compare {info.id}` compares each with the first"))
@@ -175,12 +186,15 @@ def _print_summary(out: Console, info, segments, status: str, db) -> None:
                             f"{info.error_count} errors · database {db}"))
 
 
-def _summary_table(title: str, stages) -> Table:
+def _summary_table(title: str, stages, unlocated: set[str] = frozenset()) -> Table:
     table = Table(title=escape(title), title_justify="left")
     table.add_column("stage")
     for name in ("n", "mean", "p50", "p90", "p99", "share of e2e"):
         table.add_column(name, justify="right")
     for row in stages:
+        if row.stage in unlocated:  # not a measured 0: its time is in other
+            table.add_row(row.stage, str(row.n), "not located", "", "", "", "")
+            continue
         cells = [ms(v) for v in (row.mean, row.p50, row.p90, row.p99)]
         share = f"{row.share:.1%}" if row.share is not None else ""
         table.add_row(row.stage, str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
