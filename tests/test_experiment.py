@@ -13,11 +13,16 @@ from vlmtop.sessions.store import SessionStore
 QUICK = ["--count", "2", "--max-new-tokens", "2", "--warmup", "none"]
 
 
-def test_the_plan_alternates_sides_in_abba_order():
-    reps = plan("exp-1", 3, "m1", "m2")
-    assert [r.side for r in reps] == ["A", "B", "B", "A", "A", "B"]
-    assert [r.model for r in reps] == ["m1", "m2", "m2", "m1", "m1", "m2"]
+def test_the_plan_runs_sides_in_pairs_of_random_order():
+    reps = plan("exp-1", 3, "m1", "m2", seed=0)
+    pairs = [tuple(r.side for r in reps[i:i + 2]) for i in range(0, 6, 2)]
+    assert all(sorted(pair) == ["A", "B"] for pair in pairs)  # every pair one of each side
+    assert all({"A": "m1", "B": "m2"}[r.side] == r.model for r in reps)
     assert len({r.session_id for r in reps}) == 6 and [r.index for r in reps] == list(range(6))
+    # seeded: the same seed and experiment give the same order; across seeds both sides lead
+    assert [r.side for r in plan("exp-1", 3, "m1", "m2", seed=0)] == [r.side for r in reps]
+    firsts = {plan("exp-1", 1, "m1", "m2", seed=seed)[0].side for seed in range(20)}
+    assert firsts == {"A", "B"}
     assert [r.side for r in plan("exp-2", 2, "m1", None)] == [None, None]
 
 

@@ -201,7 +201,7 @@ def run_replicated(settings, db, repeat: int, alternate_model: str | None = None
         settings.count = HEADLESS_DEFAULT_COUNT
     settings.threads = settings.threads or default_threads(dashboard=False)
     experiment_id = new_experiment_id()
-    replicates = plan(experiment_id, repeat, settings.model, alternate_model)
+    replicates = plan(experiment_id, repeat, settings.model, alternate_model, seed=settings.seed)
     per_process = settings.count * len(make_arms(settings.knobs)) if settings.count else None
     err = Console(stderr=True)
     SessionStore.open(db, create=True).close()  # refuse a foreign or read-only file before any process
