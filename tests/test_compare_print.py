@@ -68,3 +68,11 @@ def test_tables_at_80_columns_cut_nothing(db, capsys, kind):
     assert ("*: ratio = 1 + median(B-A)/median(A)" in flat) == paired
     assert ("ratio = median B / median A" in flat) == (not all(row["paired"] for row in rows_of(report)))
     assert "ratio = B/A" not in flat
+
+
+def test_an_experiment_id_in_a_comma_list_is_one_line(db, capsys):
+    path, ids = db
+    code, out, err = run_cli(capsys, f"{ids[0]},exp-1a2b3c4d", ids[2], "--db", path)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "'exp-1a2b3c4d' is an experiment id" in err
+    assert "can't be part of a comma list" in err and "no session" not in err
