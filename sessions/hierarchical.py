@@ -210,7 +210,8 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, c
     # p, with the Welch-Satterthwaite df of the sum (the floor's df when it dominates, more
     # when the samples' own spread does). Normal quantiles here called identical settings
     # different in 25 of 150 simulated pairs with a 3-replicate floor.
-    df = _satterthwaite(se_samples, sd, floor.degrees(stage), (base.n_pairs if base.paired else min(base.n_a, base.n_b)) - 1)
+    samples_df = (base.n_pairs if base.paired else min(base.n_a, base.n_b)) - 1
+    df = _satterthwaite(se_samples, sd, floor.degrees(stage), samples_df)
     q = float(stats.t.ppf(0.5 + confidence / 2.0, df)) if df is not None else z
     log_ratio = math.log(base.ratio)
     ci = (math.exp(log_ratio - q * se), math.exp(log_ratio + q * se))
