@@ -111,7 +111,7 @@ def processes(r: dict) -> str:
         f = r[key]
         return [what, f"{f['false_positives']} / {f['verdicts']}", f"{f['rate']:.1%}", str(f["inconclusive"])]
 
-    found = r["decode_2x_found"]
+    found, rep = r["decode_2x_found"], r["decode_2x_replicated"]
     sd = ", ".join(f"{k.removesuffix('_ms')} {v:.3f}" for k, v in r["process_log_sd"].items())
     return "\n".join([
         "## False positives: across processes and inside one",
@@ -130,8 +130,13 @@ def processes(r: dict) -> str:
         "",
         "The splits into halves share processes, so they are not independent draws; the pairs share them "
         f"too. A real change is still found: decode with 16 against 8 new tokens, one process per side with the "
-        f"floor, is `slower` in {found['slower']} of {found['pairs']} pairs. Log-SD of a stage's process median "
-        f"across the processes (the default floor's source, sessions/noise_floor.py): {sd}.",
+        f"floor, is `slower` in {found['slower']} of {found['pairs']} pairs; between replicated sides (the 8-token "
+        f"arm of {rep['processes_per_side']} processes against the 16-token arm of the other "
+        f"{rep['processes_per_side']}, hierarchical), in {rep['slower']} of {rep['splits']} splits (median ratio "
+        f"{rep['ratio_median']:.2f}, lowest CI bound {rep['ci_low_min']:.2f}). The leave-two-out floor is an SD of "
+        f"{r['processes'] - 2} processes ({r['processes'] - 3} degrees of freedom, Student-t), so one process per side "
+        "calls only what clears that wide floor. Log-SD of a stage's process median across the processes (how "
+        f"the default floor of sessions/noise_floor.py is measured; its figures are in docs/stats.md): {sd}.",
         "",
     ])
 

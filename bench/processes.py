@@ -16,7 +16,9 @@ verdict other than `same` is a false positive:
 
 Also measured: the log-SD of each stage's process median across the P processes (the
 default floor in sessions/noise_floor.py), and whether the real 2x decode change is still
-found by (b).
+found by (b): one process per side (max_new_tokens=8 of one process against 16 of
+another), and between REPLICATED sides (the left half's 8-token arm against the right
+half's 16-token arm, hierarchical, every split).
 
     python bench/processes.py                 # 8 processes x 24 blocks (about 3 min on 2 cores)
     python bench/processes.py --quick --json  # the CI smoke: structure only
@@ -30,11 +32,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from _common import bench_parser, print_json
 from vlmtop.sessions.compare import COMPARE_STAGES, SAME, compare_rows
 from vlmtop.sessions.compare_arms import by_arm, compare_arms
 from vlmtop.sessions.hierarchical import compare_sides
-from vlmtop.sessions.noise_floor import NoiseFloor, process_sd
+from vlmtop.sessions.noise_floor import process_sd, replicate_floor
 from vlmtop.sessions.store import SessionStore
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms")  # decode length cannot change these
@@ -78,16 +82,21 @@ def figures(args) -> dict:
     for i, j in itertools.combinations(range(len(base)), 2):
         old += [r.verdict for r in compare_rows(base[i], base[j], STAGES, **options)]
         others = [base[k] for k in range(len(base)) if k not in (i, j)]
-        floor = NoiseFloor(process_sd(others, STAGES), "the other processes") if len(others) >= 2 else None
+        # The other processes' spread, with its degrees of freedom (P - 3), as a floor from
+        # replicated sessions in the database would be.
+        floor = replicate_floor(others, (*STAGES, "decode_ms"), "the other processes") if len(others) >= 2 else None
         floor_verdicts += [r.verdict for r in compare_sides([base[i]], [base[j]], STAGES, floor=floor, **options)]
         decode = compare_sides([base[i]], [arms[j][ARM]], ["decode_ms"], floor=floor, **options)[0]
         found.append(decode.verdict)
-    halves = []
+    halves, decode_halves = [], []
     for left in itertools.combinations(range(len(base)), len(base) // 2):
         right = tuple(k for k in range(len(base)) if k not in left)
         if left < right:  # each split once
             halves += [r.verdict for r in compare_sides([base[k] for k in left], [base[k] for k in right],
                                                           STAGES, **options)]
+            # the real 2x change between replicated sides: 8 tokens on the left, 16 on the right
+            decode_halves.append(compare_sides([base[k] for k in left], [arms[k][ARM] for k in right],
+                                               ["decode_ms"], **options)[0])
     interleaved = []
     for info, rows in sessions:
         _, pairs = compare_arms(rows, info.settings, STAGES, **options)
@@ -103,6 +112,12 @@ def figures(args) -> dict:
         "hierarchical_halves": rate(halves),
         "interleaved_arms": rate(interleaved),
         "decode_2x_found": {"slower": found.count("slower"), "pairs": len(found)},
+        "decode_2x_replicated": {
+            "slower": sum(r.verdict == "slower" for r in decode_halves), "splits": len(decode_halves),
+            "processes_per_side": len(base) // 2,
+            "ratio_median": float(np.median([r.ratio for r in decode_halves])) if decode_halves else None,
+            "ci_low_min": min((r.ci_low for r in decode_halves), default=None),
+        },
         "process_log_sd": sd,
     }
 
@@ -124,6 +139,9 @@ def main() -> int:
               f"inconclusive {r['inconclusive']}")
     print(f"  decode 8 -> 16 tokens across processes found slower in "
           f"{result['decode_2x_found']['slower']} / {result['decode_2x_found']['pairs']} pairs")
+    rep = result["decode_2x_replicated"]
+    print(f"  decode 8 -> 16 tokens between replicated halves ({rep['processes_per_side']} processes per side) "
+          f"found slower in {rep['slower']} / {rep['splits']} splits (median ratio {rep['ratio_median']:.2f})")
     print("  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in result["process_log_sd"].items()))
     return 0
 

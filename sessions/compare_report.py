@@ -57,6 +57,10 @@ def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
     if len(parts) == 1 and parts[0].startswith(EXPERIMENT_PREFIX):
         experiment_id = store.resolve_experiment(parts[0])  # a full id or a unique prefix
         return store.experiment_sessions(experiment_id), experiment_id
+    experiments = [part for part in parts if part.startswith(EXPERIMENT_PREFIX)]
+    if experiments:  # else "no session 'exp-…'", as if the id were mistyped
+        raise CompareError(f"{experiments[0]!r} is an experiment id: an experiment is a side on its own and "
+                           f"can't be part of a comma list; give it alone, or list its sessions")
     infos = [store.session(store.resolve(part)) for part in parts]
     if len({info.id for info in infos}) != len(infos):
         raise CompareError(f"{text!r} names one session twice: give each session once")

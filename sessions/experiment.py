@@ -4,9 +4,9 @@ A process is one draw of memory layout, thread placement, allocator and clock st
 samples inside one process are not independent evidence about a setting (six identical
 sessions here were called "different" in 13 of 15 pairs). `vlmtop run --repeat N` therefore
 runs N fresh processes one after another under one experiment id, and compare resamples
-processes, then samples. With `--alternate-model M2` the two sides run in counterbalanced
-ABBA order (AB, BA, AB, ...), so a drift of the machine over the experiment falls on both
-sides alike.
+processes, then samples. With `--alternate-model M2` the two sides run in pairs, each
+pair's order (AB or BA) drawn at random with the run's seed, so a drift of the machine
+over the experiment, or a slow first process, falls on both sides alike.
 """
 
 from __future__ import annotations
@@ -39,12 +39,18 @@ class Replicate:
     session_id: str
 
 
-def plan(experiment_id: str, repeat: int, model: str, alternate_model: str | None) -> list[Replicate]:
-    """The processes to run, in order: N of one side, or N per side in ABBA order."""
+def plan(experiment_id: str, repeat: int, model: str, alternate_model: str | None, seed: int = 0) -> list[Replicate]:
+    """The processes to run, in order: N of one side, or N pairs of A and B, each pair's
+    leading side drawn at random (seeded by ``seed`` and the experiment id, both recorded,
+    so the order can be rebuilt). A fixed AB, BA, ... always started with A: a first
+    process slower for a cold disk cache or a machine still settling fell on A alone."""
     if alternate_model is None:
         return [Replicate(i, None, model, new_session_id()) for i in range(repeat)]
+    import random
+
     sides = {"A": model, "B": alternate_model}
-    order = [side for pair in range(repeat) for side in (("A", "B") if pair % 2 == 0 else ("B", "A"))]
+    rng = random.Random(f"{seed}:{experiment_id}")
+    order = [side for _ in range(repeat) for side in (("A", "B") if rng.random() < 0.5 else ("B", "A"))]
     return [Replicate(i, side, sides[side], new_session_id()) for i, side in enumerate(order)]
 
 

@@ -12,8 +12,13 @@ there is:
    machine (docs/stats.md has the figures and the method). It is a machine's figure,
    not a law: `vlmtop run --repeat 3` gives the database its own.
 
+The SD is an ESTIMATE from few processes (3 replicates give 2 degrees of freedom), not a
+known constant: every floor carries its degrees of freedom (`df`), and the verdict and the
+figure shown use Student-t quantiles with them (sessions/hierarchical.py). Treating a 3-
+replicate SD as known called identical settings different in 25 of 150 simulated pairs.
+
 The floor shown to people is the relative change two processes reach by noise alone one
-time in 20: exp(1.96 x sqrt(2) x sd) - 1.
+time in 20: exp(t(0.975, df) x sqrt(2) x sd) - 1 (1.96 in place of t when df is unknown).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ DEFAULT_PROCESS_SD = {
     "other_ms": 0.25,
 }
 DEFAULT_SD_OTHER = 0.25
-DEFAULT_SOURCE = "default process noise of bench/processes.py on a 2-core CPU machine (docs/stats.md)"
+DEFAULT_PROCESSES = 8  # how many processes bench/processes.py measured the defaults on
+DEFAULT_SOURCE = ("default process noise of bench/processes.py on a 2-core CPU machine (8 processes: "
+                  "7 degrees of freedom; docs/stats.md)")
 MIN_REPLICATES = 3  # sessions of one setting needed to estimate its process noise
 MAX_SESSIONS_PER_GROUP = 20  # the newest ones: bounded reading on a long-lived database
 # Settings that do not change what a process measures (how long it ran, which experiment).
@@ -57,17 +64,36 @@ class NoiseFloor:
     sds: dict[str, float] = field(default_factory=dict)  # stage -> log SD between processes
     source: str = DEFAULT_SOURCE
     other: float | None = DEFAULT_SD_OTHER  # stages without their own figure
+    # Degrees of freedom of the SD estimates (None: treated as known, normal quantiles; an
+    # SD from replicates has some: build it with replicate_floor or floor_from_store).
+    # `dfs` per stage where the pooling differs; `df` for the rest (and for `other`).
+    df: float | None = None
+    dfs: dict[str, float] = field(default_factory=dict)
 
     def sd(self, stage: str) -> float | None:
         return self.sds.get(stage, self.other)
 
+    def degrees(self, stage: str) -> float | None:
+        """The degrees of freedom of ``stage``'s SD (None: known)."""
+        return self.dfs.get(stage, self.df) if stage in self.sds else self.df
+
+    def quantile(self, stage: str, confidence: float = 0.95) -> float:
+        """The two-sided quantile for an SD with this floor's df: Student's t, not 1.96."""
+        from scipy import stats
+
+        df = self.degrees(stage)
+        q = 0.5 + confidence / 2.0
+        return float(stats.norm.ppf(q) if df is None or not math.isfinite(df) else stats.t.ppf(q, df))
+
     def relative(self, stage: str) -> float | None:
-        """The change two processes reach by noise alone 1 time in 20."""
+        """The change two processes reach by noise alone 1 time in 20 (a prediction from an
+        estimated SD: the t quantile of its df)."""
         sd = self.sd(stage)
-        return None if sd is None else math.exp(Z95 * math.sqrt(2.0) * sd) - 1.0
+        return None if sd is None else math.exp(self.quantile(stage) * math.sqrt(2.0) * sd) - 1.0
 
 
-DEFAULT_FLOOR = NoiseFloor(dict(DEFAULT_PROCESS_SD))
+# Measured on DEFAULT_PROCESSES processes: their SDs have DEFAULT_PROCESSES - 1 df.
+DEFAULT_FLOOR = NoiseFloor(dict(DEFAULT_PROCESS_SD), df=DEFAULT_PROCESSES - 1)
 
 
 def settings_key(info: SessionInfo) -> str:
@@ -94,6 +120,16 @@ def log_medians(rows, stages: Iterable[str]) -> dict[str, float]:
         if values.size >= 2 and np.median(values) > 0:
             out[stage] = math.log(float(np.median(values)))
     return out
+
+
+def replicate_floor(per_session, stages: Iterable[str], source: str, other: float | None = None) -> NoiseFloor:
+    """The floor measured by the sessions of ONE setting (2+), each stage's SD with its
+    degrees of freedom (the sessions that measured it, minus 1)."""
+    stages = list(stages)
+    medians = [log_medians(rows, stages) for rows in per_session]
+    sds = _sd_between(medians, stages)
+    dfs = {stage: float(sum(stage in m for m in medians) - 1) for stage in sds}
+    return NoiseFloor(sds, source, other=other, df=min(dfs.values(), default=None), dfs=dfs)
 
 
 def _sd_between(per_session: list[dict[str, float]], stages: list[str]) -> dict[str, float]:
@@ -132,10 +168,13 @@ def floor_from_store(store, sides: Sequence[Sequence[SessionInfo]], stages: Sequ
             acc[0] += sd**2 * (len(infos) - 1)
             acc[1] += len(infos) - 1
     sds = {stage: math.sqrt(ss / df) for stage, (ss, df) in pooled.items() if df > 0}
+    dfs = {stage: df for stage, (_, df) in pooled.items() if df > 0}  # pooled sum(n_i - 1)
     if not sds:
         return DEFAULT_FLOOR
     model = groups[next(iter(groups))][0].model
+    low, high = min(dfs.values()), max(dfs.values())
+    df_text = f"{low:g}" if low == high else f"{low:g}-{high:g}"
     source = (f"{count} replicated sessions of {model} with the same settings in this database "
-              f"(their between-process spread)")
-    # A stage the replicates did not measure falls back to the default figure.
-    return NoiseFloor(sds, source, other=DEFAULT_SD_OTHER)
+              f"(their between-process spread, {df_text} degrees of freedom)")
+    # A stage the replicates did not measure falls back to the default figure (and its df).
+    return NoiseFloor(sds, source, other=DEFAULT_SD_OTHER, df=DEFAULT_PROCESSES - 1, dfs=dfs)

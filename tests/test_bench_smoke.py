@@ -141,6 +141,15 @@ def test_run_all_quick_writes_every_section(tmp_path):
     assert {"open_s", "open_end_s", "seek_ms", "step_back_ms", "step_forward_us"} <= set(store["replay"])
     assert set(store["tail"]) == {"poll0_us", "poll10_us"}
 
+    # processes: 3 quick processes; the 2x decode change checked one process per side (3 pairs)
+    # and between replicated sides (the one split into 1 and 2 processes)
+    procs = figures["processes"]
+    assert (procs["processes"], procs["pairs"]) == (3, 3) and procs["decode_2x_found"]["pairs"] == 3
+    replicated = procs["decode_2x_replicated"]
+    assert (replicated["splits"], replicated["processes_per_side"]) == (1, 1)
+    assert 0 <= replicated["slower"] <= 1 and replicated["ratio_median"] > 0
+    assert "between replicated sides" in report
+
     # cost model: one quick sweep of 4 sizes, each held out once; every stage predicted with an interval
     (sweep,) = figures["costmodel"]["sweeps"]
     assert (sweep["model"], sweep["sizes"], sweep["count"]) == ("tiny-qwen2-vl", [56, 112, 168, 224], 3)

@@ -22,6 +22,7 @@ from vlmtop.sessions.compare import (
     stage_values,
     wilcoxon_p,
 )
+from vlmtop.sessions.noise_floor import floor_from_store
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
@@ -565,17 +566,24 @@ def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, caps
 
 
 def test_floor_comes_from_replicated_sessions_in_the_database(tmp_path, capsys):
-    # Five sessions of one setting whose process offsets are tiny (0.3 %): the three not
+    # Eight sessions of one setting whose process offsets are tiny (0.3 %): the six not
     # compared measure the process noise, and a 6 % change between the other two is then
-    # beyond it. The same change against the default floor is inconclusive (above).
+    # beyond it. The same change against the default floor is inconclusive (above). Six, not
+    # three: an SD from 3 replicates has 2 degrees of freedom, and its t quantile (4.3) puts
+    # the floor at 11 % here; 6 replicates (5 df) bring it under 5 %.
     rng = np.random.default_rng(21)
     path = tmp_path / "floor.db"
     with SessionStore.open(path, create=True) as store:
         ids = [write_session(store, [record(i, float(v)) for i, v in enumerate(
-            latencies(150, rng, median=100.0 * np.exp(rng.normal(0, 0.003)) * (1.06 if k == 4 else 1.0)))])
-            for k in range(5)]
-    code, out, _ = run_cli(capsys, ids[0], ids[4], "--db", path, "--json", "--stage", "e2e")
+            latencies(150, rng, median=100.0 * np.exp(rng.normal(0, 0.003)) * (1.06 if k == 7 else 1.0)))])
+            for k in range(8)]
+    code, out, _ = run_cli(capsys, ids[0], ids[7], "--db", path, "--json", "--stage", "e2e")
     report = json.loads(out)
-    assert code == 0 and report["noise_floor_source"].startswith("3 replicated sessions of tiny-llava")
+    assert code == 0 and report["noise_floor_source"].startswith("6 replicated sessions of tiny-llava")
+    # the floor says how many degrees of freedom its SD has (6 replicates: 5)
+    assert report["noise_floor_source"].endswith("(their between-process spread, 5 degrees of freedom)")
+    with SessionStore.open(path, create=False) as store:
+        floor = floor_from_store(store, [[store.session(ids[0])], [store.session(ids[7])]], ["e2e_ms"])
+    assert floor.degrees("e2e_ms") == 5 and floor.degrees("vision_ms") == 7  # the default's for the rest
     e2e = report["stages"][0]
     assert e2e["verdict"] == "slower" and e2e["evidence"] == "one process per side" and e2e["noise_floor"] < 0.05

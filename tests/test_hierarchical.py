@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vlmtop.sessions.compare import INCONCLUSIVE, SAME, SLOWER, compare_rows
+from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SAME, SLOWER, compare_rows
 from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
-from vlmtop.sessions.noise_floor import DEFAULT_FLOOR, NoiseFloor, process_sd
+from vlmtop.sessions.noise_floor import DEFAULT_FLOOR, NoiseFloor, process_sd, replicate_floor
 from vlmtop.sessions.record import SampleRecord
 
 PROCESS_SD = 0.05  # log SD of a process's offset
@@ -109,3 +109,31 @@ def test_arms_across_replicates_paired_in_each_process():
     assert found.verdict == SLOWER and found.ratio == pytest.approx(2.0, rel=0.05) and found.paired
     assert found.evidence == "paired in each process, replicated across 3 processes" and found.n_pairs == 90
     assert compare_arms_across(interleaved(1.0), ["prefill_ms"], n_boot=400)[0].verdict == SAME
+
+
+def test_one_process_per_side_with_a_floor_from_3_replicates_is_same_at_most_1_in_20():
+    # Identical settings, process offsets of SD 0.2 (log), one process per side, judged
+    # against a floor measured on 3 OTHER replicates: an SD with 2 degrees of freedom.
+    # Taken as known (normal quantiles) it called 19 of these 150 pairs different; with
+    # Student-t quantiles for its df, at most 1 in 20 (nominal 5 %).
+    with_df, as_known = [], []
+    for seed in range(150):
+        rng = np.random.default_rng(1000 + seed)
+        replicates = side(rng, 3, offset_sd=0.2)
+        a, b = process(rng, offset_sd=0.2), process(rng, offset_sd=0.2)
+        floor = replicate_floor(replicates, ["prefill_ms"], "3 replicates")
+        assert floor.degrees("prefill_ms") == 2
+        known = NoiseFloor(process_sd(replicates, ["prefill_ms"]), "3 replicates")  # df None: known SD
+        with_df.append(compare_sides([a], [b], ["prefill_ms"], n_boot=200, seed=seed, floor=floor)[0].verdict)
+        as_known.append(compare_sides([a], [b], ["prefill_ms"], n_boot=200, seed=seed, floor=known)[0].verdict)
+    different = lambda verdicts: sum(v in (SLOWER, FASTER) for v in verdicts)  # noqa: E731
+    assert different(with_df) <= len(with_df) // 20, different(with_df)
+    assert different(as_known) >= 15  # the SD treated as known: the old rule
+
+
+def test_floor_degrees_of_freedom():
+    assert DEFAULT_FLOOR.degrees("prefill_ms") == 7  # bench/processes.py's 8 processes
+    # the t quantile of 7 df, not 1.96: the floor shown is wider than a known SD's
+    known = NoiseFloor(dict(DEFAULT_FLOOR.sds))
+    assert DEFAULT_FLOOR.relative("vision_ms") > known.relative("vision_ms")
+    assert DEFAULT_FLOOR.quantile("vision_ms") == pytest.approx(2.3646, abs=1e-3)

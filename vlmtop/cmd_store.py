@@ -99,13 +99,18 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     from rich.table import Table
     from rich.text import Text
 
+    from vlmtop.sessions.rows import EXPERIMENT_PREFIX
+
     table = Table(
         title=Text(f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}"),
-        caption="samples: measured / warm-up / errors",
+        caption="samples: measured / warm-up / errors"
+        + ("; exp: experiment exp-XXXX (`vlmtop compare exp-XXXX`)" if any(i.experiment_id for i in infos) else ""),
         title_justify="left",
-        # No borders: all seven columns fit an 80-column terminal, as `top`'s do.
+        # No borders: all columns (eight with experiments) fit an 80-column terminal, as
+        # `top`'s do: one space between columns when the experiment column needs the room.
         box=None,
         pad_edge=False,
+        collapse_padding=any(info.experiment_id for info in infos),
         header_style="bold reverse",
     )
     table.add_column("id", no_wrap=True)
@@ -115,6 +120,9 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     table.add_column("status", no_wrap=True)
     table.add_column("samples", justify="right", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
+    short = short_experiment_ids({info.experiment_id for info in infos if info.experiment_id})
+    if short:  # replicated runs: which sessions are one experiment
+        table.add_column("exp", no_wrap=True, min_width=4)
     for info in infos:
         table.add_row(
             Text(info.id),
@@ -124,8 +132,24 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
             Text(info.status, style=STATUS_STYLES.get(info.status, "")),
             f"{info.measured_count}/{info.warmup_count}/{info.error_count}",
             format_duration(info.duration_s),
+            # the hex digits only (the `exp-` is in the caption): 80 columns hold them
+            *([Text(short.get(info.experiment_id, "-").removeprefix(EXPERIMENT_PREFIX))] if short else []),
         )
     return table
+
+
+def short_experiment_ids(ids: set[str], least: int = 4) -> dict[str, str]:
+    """Each experiment id cut to its shortest prefix (at least ``least`` hex digits after
+    `exp-`) that no other listed experiment shares: what a person types, in 8 columns."""
+    from vlmtop.sessions.rows import EXPERIMENT_PREFIX
+
+    out = {}
+    for eid in ids:
+        n = len(EXPERIMENT_PREFIX) + least
+        while n < len(eid) and any(other != eid and other.startswith(eid[:n]) for other in ids):
+            n += 1
+        out[eid] = eid[:n]
+    return out
 
 
 def format_started(unix_time: float) -> str:

@@ -26,7 +26,11 @@ def _ratio(value: float | None) -> str:
 
 def _ci(row: dict, digits: int) -> str:
     low, high = row["ci_low"], row["ci_high"]
-    return "-" if low is None or high is None else f"{low:.{digits}f}-{high:.{digits}f}"
+    if low is None or high is None:
+        return "-"
+    # fewer decimals for big ratios: the interval is never wider than 13 characters
+    digits = digits if max(abs(low), abs(high)) < 10 else max(0, digits - 1 - int(max(abs(low), abs(high)) >= 100))
+    return f"{low:.{digits}f}-{high:.{digits}f}"
 
 
 def _p(value: float | None) -> str:
@@ -41,21 +45,15 @@ def _verdict(row: dict) -> str:
     return f"[{VERDICT_STYLES.get(row['verdict'], 'dim')}]{row['verdict']}[/]"
 
 
-def _stage_table(title: str, stages: list[dict], heads=("median A", "median B")):
+def _stage_table(title: str, stages: list[dict], heads=("med A", "med B")):
+    """Numbers are never cut (no_wrap, min widths) and the padding is one space between
+    columns: every column fits in 80 with the longest stage name, a 13-character interval
+    and the between-process share (a CI cut to `1.200-8.…` is no CI at all)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    table.add_column("stage", no_wrap=True)
-    table.add_column(heads[0], justify="right")
-    table.add_column(heads[1], justify="right")
-    table.add_column("ratio", justify="right")
-    table.add_column("95% CI", justify="right")
-    table.add_column("p", justify="right")
     shares = any(r.get("between_process_share") is not None for r in stages)
-    if shares:
-        table.add_column("proc.", justify="right")
-    table.add_column("verdict", no_wrap=True, min_width=len("inconclusive"))  # never cut a verdict
+    rows = []
     for r in stages:
         cells = [
             stage_label(r["stage"]) + ("*" if r["paired"] else ""),
@@ -68,19 +66,32 @@ def _stage_table(title: str, stages: list[dict], heads=("median A", "median B"))
         if shares:
             share = r.get("between_process_share")
             cells.append("-" if share is None else f"{share:.0%}")
+        rows.append(cells)
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, padding=(0, 1),
+                  collapse_padding=True)
+    names = ["stage", heads[0], heads[1], "ratio", "95% CI", "p", *(["proc."] if shares else [])]
+    for index, name in enumerate(names):
+        widest = max([len(name), *(len(cells[index]) for cells in rows)])
+        table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True, min_width=widest)
+    table.add_column("verdict", no_wrap=True, min_width=len("inconclusive"))  # never cut a verdict
+    for cells, r in zip(rows, stages):
         table.add_row(*cells, _verdict(r))
     return table
 
 
 def _legend(report: dict, stages: list[dict]) -> str:
     threshold = report["threshold"]
+    # The ratio's definition depends on the row: median B / median A unpaired (of geometric
+    # means of process medians across processes), 1 + median(B-A)/median(A) paired
+    # (docs/stats.md): say the one the rows use.
+    ratio = "ratio = median B / median A" if any(not r["paired"] for r in stages) else ""
     text = (
-        f"[dim]medians in ms; ratio = B/A; verdict `same` unless p < {report['alpha']:g}, the CI "
+        f"[dim]medians in ms{'; ' + ratio if ratio else ''}; verdict `same` unless p < {report['alpha']:g}, the CI "
         f"excludes 1 and the change exceeds {threshold:.1%}"
     )
     pairs = max((r["n_pairs"] for r in stages if r["paired"]), default=0)
-    if pairs:
-        text += f"; * paired on {pairs} sample ids"
+    if any(r["paired"] for r in stages):
+        text += f"; *: ratio = 1 + median(B-A)/median(A), paired on {pairs} sample ids"
     tests = sorted({TESTS.get(r["test"].split(" + ")[0], r["test"]) for r in stages})
     text += f"; p: {', '.join(tests)}"
     if any(r.get("between_process_share") is not None for r in stages):
@@ -114,10 +125,10 @@ def _transient_note(label: str, transient: int, skipped: bool) -> str | None:
     )
 
 
-def print_report(report: dict) -> None:
+def print_report(report: dict, console=None) -> None:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = console or Console(highlight=False)
     mode = report["mode"]
     every: list[dict] = []
     if mode in ("sessions", "replicated"):
@@ -259,7 +270,7 @@ def _print_arms(console, report: dict) -> list[dict]:
         if pair.get("skipped"):
             console.print(f"{title}\n[dim]  skipped: {pair['skipped']}[/]")
             continue
-        console.print(_stage_table(title, pair["stages"], heads=("baseline", "arm")))
+        console.print(_stage_table(title, pair["stages"], heads=("base", "arm")))
         every += pair["stages"]
     return every
 

@@ -215,7 +215,7 @@ def run_replicated(settings, db, repeat: int, alternate_model: str | None = None
         settings.count = HEADLESS_DEFAULT_COUNT
     settings.threads = settings.threads or default_threads(dashboard=False)
     experiment_id = new_experiment_id()
-    replicates = plan(experiment_id, repeat, settings.model, alternate_model)
+    replicates = plan(experiment_id, repeat, settings.model, alternate_model, seed=settings.seed)
     per_process = settings.count * len(make_arms(settings.knobs)) if settings.count else None
     err = Console(stderr=True)
     SessionStore.open(db, create=True).close()  # refuse a foreign or read-only file before any process
@@ -257,15 +257,20 @@ def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool
         infos = store.experiment_sessions(experiment_id)
         medians = {info.id: {column: _median(store.column(info.id, column, measured_only=True))
                              for column in ("prefill_ms", "e2e_ms")} for info in infos}
+        repeats = _experiment_reliability(store, infos)
+        arms = {arm for info in infos for arm in store.column(info.id, "arm", measured_only=True) if arm}
     if as_json:
-        json.dump({"experiment_id": experiment_id, "db": str(db),
-                   "sessions": [{**info.to_dict(), "medians": medians[info.id]} for info in infos]},
-                  sys.stdout, indent=2, default=str)
+        report = {"experiment_id": experiment_id, "db": str(db),
+                  "sessions": [{**info.to_dict(), "medians": medians[info.id]} for info in infos]}
+        if repeats:
+            report["reliability"] = repeats
+        json.dump(report, sys.stdout, indent=2, default=str)
         print()
     else:
         Console().print(_experiment_table(experiment_id, infos, medians, alternate_model))
-        Console().print(Text(f"`vlmtop compare {experiment_id}` compares across these processes"
-                             + (" (side A against side B)" if alternate_model else "")))
+        if repeats:
+            Console().print(Text(repeats["line"]), soft_wrap=True)
+        Console().print(Text(_compare_hint(experiment_id, infos, arms)))
     err = Console(stderr=True)
     if interrupted:
         err.print(Text(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
@@ -276,6 +281,42 @@ def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool
                        style="red"))
         return 1
     return 0
+
+
+def _experiment_reliability(store, infos) -> dict:
+    """Test-retest reliability pooled over the experiment's processes: a unit is (side,
+    arm, sample id), and its repeats are its measurements in every process. Pooled, not
+    per session: a training loop that uses prefill as a reward measures a sample in one
+    process and compares it with another measured in another, so the retest spread that
+    matters includes the process offsets. The sides of --alternate-model are two models,
+    never one unit. {} when no (side, arm, id) was measured twice."""
+    from vlmtop.sessions.reliability import RELIABILITY_STAGES, reliability
+
+    columns: dict[str, list] = {"sample_id": [], "arm": [], **{stage: [] for stage in RELIABILITY_STAGES}}
+    for info in infos:
+        ids = store.column(info.id, "sample_id", measured_only=True)
+        arms = store.column(info.id, "arm", measured_only=True)
+        columns["sample_id"] += list(ids)
+        columns["arm"] += [f"{info.side or ''}|{arm or ''}" for arm in arms]
+        for stage in RELIABILITY_STAGES:
+            columns[stage] += list(store.column(info.id, stage, measured_only=True))
+    result = reliability(columns)
+    if result:
+        result["pooled_over"] = "processes"  # units: (side, arm, sample id) across the experiment
+        result["processes"] = len(infos)
+        result["line"] = f"across {len(infos)} processes, {result['line']}"
+    return result
+
+
+def _compare_hint(experiment_id: str, infos, arms: set[str]) -> str:
+    """What to run next, only when it works: `compare EXP` needs two sides (--alternate-
+    model) or interleaved arms; one setting alone has nothing to compare within it (exit 2)."""
+    if {info.side for info in infos} >= {"A", "B"}:
+        return f"`vlmtop compare {experiment_id}` compares side A against side B across these processes"
+    if len(arms) > 1:
+        return f"`vlmtop compare {experiment_id}` compares the arms across these processes"
+    return (f"one setting in every process: `vlmtop compare {experiment_id} OTHER_EXP` (another experiment, "
+            "or a session) compares it with another setting across processes")
 
 
 def _experiment_table(experiment_id, infos, medians, alternate_model) -> Table:

@@ -1,0 +1,78 @@
+"""`vlmtop compare`'s tables at 80 columns: no number, interval or header is ever cut.
+
+Reports come from real SQLite files through the real CLI (`--json`), and are printed by
+compare_print.print_report on a Rich console 80 columns wide, as a terminal of that size
+would show them. Before, the 95% CI column came out as `0.32…` / `1.200-8.…` and the
+median headers as `medi…`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from recorded_arms_session import ARMS_SESSION_ID, record_arms_session
+from test_compare import latencies, record, run_cli, write_session
+from vlmtop.compare_print import print_report
+from vlmtop.sessions.store import SessionStore
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """The arms session, and four single sessions: two at 100 ms, two at 150 ms."""
+    path = tmp_path_factory.mktemp("print") / "print.db"
+    record_arms_session(path).close()
+    rng = np.random.default_rng(3)
+    with SessionStore.open(path, create=False) as store:
+        ids = [write_session(store, [record(i, float(v), sample_id=f"s{i}") for i, v in
+                                     enumerate(latencies(60, rng, median=100.0 * (1.5 if k >= 2 else 1.0)))])
+               for k in range(4)]
+    return path, ids
+
+
+def printed_at_80(report: dict) -> str:
+    console = Console(width=80, record=True, highlight=False, force_terminal=False)
+    print_report(report, console=console)
+    return console.export_text()
+
+
+def rows_of(report: dict) -> list[dict]:
+    if "stages" in report:
+        return report["stages"]
+    return [row for pair in report["comparisons"] for row in pair["stages"]]
+
+
+@pytest.mark.parametrize("kind", ["sessions", "replicated", "arms"])
+def test_tables_at_80_columns_cut_nothing(db, capsys, kind):
+    path, ids = db
+    sides = {"sessions": [ids[0], ids[2]], "replicated": [f"{ids[0]},{ids[1]}", f"{ids[2]},{ids[3]}"],
+             "arms": [ARMS_SESSION_ID]}[kind]
+    code, out, _ = run_cli(capsys, *sides, "--db", path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == kind
+    text = printed_at_80(report)
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    digits = 2 if kind == "replicated" else 3  # the share column takes the room of a digit
+    for row in rows_of(report):  # every interval whole, on its stage's line
+        ci = f"{row['ci_low']:.{digits}f}-{row['ci_high']:.{digits}f}"
+        assert any(ci in line and line.split()[0].rstrip("*") in row["stage"] for line in text.splitlines()), ci
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("stage"))
+    assert header.split()[:3] == ["stage", *(("base", "arm") if kind == "arms" else ("med", "A"))]
+    # the ratio's definition as the rows use it: paired rows are not B/A (docs/stats.md)
+    paired = any(row["paired"] for row in rows_of(report))
+    flat = " ".join(text.split())
+    assert ("*: ratio = 1 + median(B-A)/median(A)" in flat) == paired
+    assert ("ratio = median B / median A" in flat) == (not all(row["paired"] for row in rows_of(report)))
+    assert "ratio = B/A" not in flat
+
+
+def test_an_experiment_id_in_a_comma_list_is_one_line(db, capsys):
+    path, ids = db
+    code, out, err = run_cli(capsys, f"{ids[0]},exp-1a2b3c4d", ids[2], "--db", path)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "'exp-1a2b3c4d' is an experiment id" in err
+    assert "can't be part of a comma list" in err and "no session" not in err
