@@ -109,7 +109,7 @@ def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_
         if settings.threads is None:  # the CPUs Ray gave each actor, not the whole node's
             settings.threads = max(1, int(options.cpus_per_worker))
         experiment_id = new_experiment_id()
-        replicates = plan(experiment_id, repeat or 1, settings.model, alternate_model)
+        replicates = plan(experiment_id, repeat or 1, settings.model, alternate_model, seed=settings.seed)
         per_process = settings.count * len(make_arms(settings.knobs)) if settings.count else None
         return experiment_id, _run_with_progress(settings, db, replicates, experiment_id, options, per_process)
     finally:
