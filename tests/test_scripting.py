@@ -1,0 +1,63 @@
+"""vlmtop as scripts and shells use it: nohup, `vlmtop stop` on a --repeat experiment, no
+terminal for a dashboard, one-line reasons in logs, `run --help`.
+
+Real `vlmtop` processes on the tiny default preset and real SQLite files throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from vlmtop.sessions.store import SessionStore
+
+QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
+
+
+def _env(tmp_path):
+    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+
+
+def _vlmtop(*args):
+    return [sys.executable, "-m", "vlmtop", *args]
+
+
+def _wait_for(db, predicate, timeout=120.0):
+    """The sessions once `predicate(sessions)` holds (fails the test after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with SessionStore.open(db, create=False, readonly=True) as store:
+                    sessions = store.sessions()
+                if predicate(sessions):
+                    return sessions
+            except Exception:  # not created or not initialised yet
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting on {db}")
+
+
+def test_a_hangup_under_nohup_does_not_end_the_run(tmp_path):
+    db = tmp_path / "s.db"
+
+    def as_nohup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen(_vlmtop("run", "--headless", "--count", "20", *QUICK, "--db", str(db)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=as_nohup, env=_env(tmp_path))
+    try:
+        _wait_for(db, lambda s: s and s[0].sample_count >= 2)
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    with SessionStore.open(db, create=False) as store:
+        (info,) = store.sessions()
+    assert info.status == "completed" and info.measured_count == 20
