@@ -61,3 +61,23 @@ def test_a_hangup_under_nohup_does_not_end_the_run(tmp_path):
     with SessionStore.open(db, create=False) as store:
         (info,) = store.sessions()
     assert info.status == "completed" and info.measured_count == 20
+
+
+def test_vlmtop_stop_ends_a_repeat_experiment_not_just_its_first_process(tmp_path):
+    db = tmp_path / "s.db"
+    proc = subprocess.Popen(_vlmtop("run", "--repeat", "3", "--count", "500", *QUICK, "--db", str(db)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env(tmp_path))
+    try:
+        _wait_for(db, lambda s: s and s[0].status == "running" and s[0].sample_count >= 1)
+        stop = subprocess.run(_vlmtop("stop", "--db", str(db)), capture_output=True, text=True, timeout=120,
+                              env=_env(tmp_path))
+        assert stop.returncode == 0, stop.stderr
+        proc.communicate(timeout=120)  # the parent exits: no second replicate is started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with SessionStore.open(db, create=False) as store:
+        sessions = store.sessions()
+    assert len(sessions) == 1 and sessions[0].status != "running"
+    assert 0 < sessions[0].measured_count < 500
