@@ -81,3 +81,17 @@ def test_vlmtop_stop_ends_a_repeat_experiment_not_just_its_first_process(tmp_pat
         sessions = store.sessions()
     assert len(sessions) == 1 and sessions[0].status != "running"
     assert 0 < sessions[0].measured_count < 500
+
+
+def test_reasons_stay_on_one_line_in_a_log(tmp_path):
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 4)
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not an image")
+    done = subprocess.run(_vlmtop("run", "--headless", "--samples", str(folder), *QUICK, "--db", str(tmp_path / "s.db")),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    row = next(line for line in lines if "seq 0 (broken.png) failed" in line)
+    final = next(line for line in lines if "failed: no sample could be measured" in line)
+    # a pipe is 80 columns to Rich: without soft wrap the path was cut over several lines
+    assert str(folder / "broken.png") in row and str(folder / "broken.png") in final

@@ -106,7 +106,7 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         if record.status == "error":
             # user text (paths, prompts, errors) is data: never let Rich read it as markup
             progress.console.print(Text.assemble(("seq ", "red"), (f"{record.seq} ({record.sample_id}) failed: ", "red"),
-                                                 record.error or ""))
+                                                 record.error or ""), soft_wrap=True)  # one line per row in a log
         elif not record.is_warmup:
             progress.advance(task)
         elapsed = max(1e-9, time.monotonic() - started[0])
@@ -143,13 +143,14 @@ def run_headless(settings, db, as_json: bool = False) -> int:
             Console().print(Text(repeats["line"]), soft_wrap=True)
         for name in sorted(unlocated):
             err.print(Text(f"vlmtop: {name}: not located in {info.model}; its time is in other "
-                           f"(declare it with --stage {name}=PATH)", style="yellow"))
+                           f"(declare it with --stage {name}=PATH)", style="yellow"), soft_wrap=True)
     if status == "failed":
-        err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""))
+        err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""),
+                  soft_wrap=True)  # the reason on one line, for grep and CI logs
         return 1
     if status == "interrupted":
         err.print(Text(f"vlmtop: session {info.id} interrupted ({info.error or 'signal'}); "
-                       f"{info.measured_count} samples kept"))
+                       f"{info.measured_count} samples kept"), soft_wrap=True)
         return worker.exit_code or 130
     return 0
 
