@@ -95,3 +95,18 @@ def test_reasons_stay_on_one_line_in_a_log(tmp_path):
     final = next(line for line in lines if "failed: no sample could be measured" in line)
     # a pipe is 80 columns to Rich: without soft wrap the path was cut over several lines
     assert str(folder / "broken.png") in row and str(folder / "broken.png") in final
+
+
+def test_replay_and_attach_with_no_terminal_say_so_and_exit_2(tmp_path):
+    from recorded_session import record_fixed_session
+
+    db = tmp_path / "s.db"
+    with record_fixed_session(db):
+        pass
+    for command in ("replay", "attach"):
+        done = subprocess.run(_vlmtop(command, "--db", str(db)), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60, env=_env(tmp_path))
+        assert done.returncode == 2, (command, done.stderr[-2000:])
+        assert "\x1b[?1049h" not in done.stdout  # no alternate screen: no dashboard was started
+        (line,) = done.stderr.strip().splitlines()
+        assert "needs a terminal" in line and "vlmtop export" in line
