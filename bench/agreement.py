@@ -104,7 +104,7 @@ def single_pass_figures(timing, nested: bool) -> dict:
     return figures
 
 
-def isolation(prepared, rounds: int) -> dict:
+def isolation(prepared, rounds: int, warm_rounds: int = 2) -> dict:
     model, stages = prepared.model, locate_stages(prepared.model)
     nested = nested_projector(stages)
     with torch.inference_mode(), Captured(stages) as captured:
@@ -131,7 +131,7 @@ def isolation(prepared, rounds: int) -> dict:
 
     single, alone = defaultdict(list), defaultdict(list)
     with torch.inference_mode():
-        for _ in range(2):  # warm both paths
+        for _ in range(warm_rounds):  # warm both paths
             timed_single_pass(), timed_isolated()
         for index in range(rounds):
             order = (timed_single_pass, timed_isolated) if index % 2 == 0 else (timed_isolated, timed_single_pass)
@@ -203,19 +203,19 @@ def profiler(prepared, rounds: int) -> dict:
     return {name: spread(values) for name, values in ratios.items()}
 
 
-def clocks(prepared, rounds: int) -> dict:
+def clocks(prepared, rounds: int, warm_rounds: int = 2) -> dict:
     """Per stage and e2e: median of sync-mode / events-mode, rounds alternating the order."""
     model, stages = prepared.model, locate_stages(prepared.model)
     nested = nested_projector(stages)
     figures = {"events": defaultdict(list), "sync": defaultdict(list)}
     names = {}
     with torch.inference_mode():
-        for index in range(rounds + 2):
+        for index in range(rounds + warm_rounds):
             for mode in ("events", "sync") if index % 2 == 0 else ("sync", "events"):
                 with StageTimer(model, stages, mode=mode) as timer:
                     timing, _ = timer.generate(**prepared.inputs, **prepared.generate_kwargs)
                 names[mode] = timing.clock
-                if index >= 2:  # the first two rounds warm both modes
+                if index >= warm_rounds:  # the first rounds warm both modes
                     for name, ms in {**single_pass_figures(timing, nested), "e2e": timing.e2e_ms}.items():
                         figures[mode][name].append(ms)
     return {
@@ -232,16 +232,17 @@ def clocks(prepared, rounds: int) -> dict:
 
 
 def measure(preset: str, device: str, rounds: int, profiled_rounds: int, new_tokens: int,
-            clock_rounds: int | None = None) -> dict:
+            clock_rounds: int | None = None, warm_rounds: int = 2) -> dict:
     prepared = prepare(preset, device, new_tokens)
     return {
         **prepared.describe(),
         "new_tokens": new_tokens,
         "rounds": rounds,
         "profiled_rounds": profiled_rounds,
-        "isolation": isolation(prepared, rounds),
+        "warm_rounds": warm_rounds,
+        "isolation": isolation(prepared, rounds, warm_rounds),
         "profiler": profiler(prepared, profiled_rounds),
-        "clocks": clocks(prepared, clock_rounds or max(4, rounds // 2)),
+        "clocks": clocks(prepared, clock_rounds or max(4, rounds // 2), warm_rounds),
     }
 
 
@@ -252,16 +253,21 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profiled-rounds", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=8)
     args = parser.parse_args(argv)
-    args.clock_rounds = None
-    if args.quick:  # the smoke checks every part runs: one round of each after its warm-up
-        args.rounds, args.profiled_rounds, args.clock_rounds = 2, 1, 1
+    args.clock_rounds, args.warm_rounds = None, 2
+    if args.quick:
+        # The smoke checks every part runs, so every generate() it makes is pure cost (about
+        # a second each on a busy 2-core machine): one warm-up round, one round of each, 2
+        # new tokens (one decode step is still timed; 8 made each generate ~3x longer).
+        args.rounds, args.profiled_rounds, args.clock_rounds, args.warm_rounds = 2, 1, 1, 1
+        args.new_tokens = 2
     args.preset = args.preset or ("tiny-llava" if args.quick else "smolvlm-256m-shape")
     return args
 
 
 def figures(args: argparse.Namespace) -> dict:
     """What `--json` prints (run_all calls this in its own process for --quick)."""
-    return measure(args.preset, args.device, args.rounds, args.profiled_rounds, args.new_tokens, args.clock_rounds)
+    return measure(args.preset, args.device, args.rounds, args.profiled_rounds, args.new_tokens, args.clock_rounds,
+                   args.warm_rounds)
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ def sweep(db: Path, args) -> None:
     sizes = ",".join(f"{s}x{s}" for s in args.sizes)
     command = [sys.executable, "-m", "vlmtop", "run", "--headless", "--db", str(db), "--model", args.model,
                "--knob", f"image_size={sizes}", "--count", str(args.count), "--max-new-tokens", str(args.max_new_tokens),
-               "--warmup", "2", "--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
+               "--warmup", str(args.warmup), "--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -45,11 +45,14 @@ def model(db: Path, *extra: str) -> dict:
 # The shape runs in its preset's bfloat16 on a GPU; on a CPU in float32, which CPUs without
 # bfloat16 matrix units run several times faster (as bench/coverage.py does).
 FULL_RUNS = (
-    {"model": "tiny-qwen2-vl", "sizes": [112, 168, 224, 280, 336, 392, 448], "count": 12, "max_new_tokens": 8},
+    {"model": "tiny-qwen2-vl", "sizes": [112, 168, 224, 280, 336, 392, 448], "count": 12, "max_new_tokens": 8,
+     "warmup": 2},
     # Its processor caps images at 448x448 (max_pixels: 256 tokens): larger sizes add no token count.
-    {"model": "qwen2-vl-2b-shape", "sizes": [224, 280, 336, 392, 448], "count": 6, "max_new_tokens": 4},
+    {"model": "qwen2-vl-2b-shape", "sizes": [224, 280, 336, 392, 448], "count": 6, "max_new_tokens": 4, "warmup": 2},
 )
-QUICK_RUN = {"model": "tiny-qwen2-vl", "sizes": [56, 112, 168, 224], "count": 3, "max_new_tokens": 3}
+# The smoke checks the sweep, the fit and every holdout run, not their figures: one warm-up
+# per arm and one decode step per sample keep it short (4 sizes stay: a holdout fits on 3).
+QUICK_RUN = {"model": "tiny-qwen2-vl", "sizes": [56, 112, 168, 224], "count": 3, "max_new_tokens": 2, "warmup": 1}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

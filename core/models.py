@@ -184,6 +184,8 @@ def _check_hub_reachable(spec: str) -> None:
     if constants.HF_HUB_OFFLINE:
         raise ModelLoadError(f"could not load {spec!r}: it is not in the Hugging Face cache and "
                              f"HF_HUB_OFFLINE is set; {advice}")
+    if _https_proxy():
+        return  # only the proxy can reach the Hub: a direct connect would be refused; let the client try
     endpoint = urlparse(constants.ENDPOINT)
     try:
         socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=HUB_PROBE_S).close()
@@ -192,6 +194,14 @@ def _check_hub_reachable(spec: str) -> None:
             f"could not load {spec!r}: it is not in the Hugging Face cache and {endpoint.hostname} cannot be "
             f"reached ({exc.strerror or exc}); {advice}. Set HF_HUB_OFFLINE=1 to never try the network"
         ) from None
+
+
+def _https_proxy() -> str | None:
+    """The proxy HTTPS requests go through (HTTPS_PROXY, ALL_PROXY, either case), if any."""
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    return proxies.get("https") or proxies.get("all")
 
 
 def _device(name: str) -> torch.device:

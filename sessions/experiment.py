@@ -71,7 +71,8 @@ def run_experiment(
     log_folder: Path | None = None,
 ) -> tuple[list[int], bool]:
     """Run the replicates one after another; return their exit codes and whether the
-    user interrupted (Ctrl-C ends the process in flight after its sample and starts no more)."""
+    user interrupted: Ctrl-C here, or `vlmtop stop` (or a dashboard's stop) on the session
+    in flight, ends that process after its sample and starts no more."""
     codes: list[int] = []
     interrupted = False
     for rep in replicates:
@@ -91,6 +92,23 @@ def run_experiment(
                 proc.send_signal(signal.SIGINT)  # its own session: the terminal's ^C did not reach it
                 proc.wait()
         codes.append(proc.returncode)
+        interrupted = interrupted or stopped_by_the_user(db, rep.session_id)
         if interrupted:
             break
     return codes, interrupted
+
+
+def stopped_by_the_user(db: Path, session_id: str) -> bool:
+    """Whether the session ended on a stop request: the worker's `end` event says so.
+
+    A stop reaches the one process in flight through the control channel; without this
+    the next replicate would start as if nothing had been asked."""
+    from .store import SessionStore
+    from .store_errors import StoreError
+
+    try:
+        with SessionStore.open(db, create=False, readonly=True) as store:
+            ends = [event for event in store.events(session_id) if event.kind == "end"]
+    except StoreError:  # the worker died before writing its session: nobody asked it to stop
+        return False
+    return bool(ends) and "stopped by the user" in (ends[-1].detail or "")

@@ -3,7 +3,8 @@ runaway sample. Kept apart from the sample loop so each rule is stated once.
 
 - A signal (Ctrl-C, SIGTERM, SIGHUP from a closed terminal) lets the sample in flight finish,
   then the session ends ``interrupted`` and the process exits 128 + the signal number, as a
-  shell expects. A second signal abandons the sample in flight.
+  shell expects. A second signal abandons the sample in flight. A signal the process was
+  started with ignored (SIGHUP under ``nohup``) stays ignored.
 - A worker started by a dashboard asks Linux to send it SIGTERM when that dashboard dies
   (``PR_SET_PDEATHSIG``) and also checks, between samples, that its parent is still the one
   that started it, so a killed terminal never leaves a worker recording (and holding a GPU)
@@ -78,6 +79,10 @@ class Lifecycle:
         if threading.current_thread() is not threading.main_thread():
             return self  # a library user's thread: signals stay theirs
         for sig in STOP_SIGNALS:
+            # An ignored signal stays ignored: `nohup` ignores SIGHUP so a closed terminal
+            # does not end the run, and a background job of a script ignores SIGINT.
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
             self._previous[sig] = signal.signal(sig, self._handle)
         if self._parent is not None:
             _die_with_parent()

@@ -116,6 +116,7 @@ class Worker(ControlsMixin):
         self.stop_requested = False  # by a `stop` control: a deliberate end, not an interruption
         self._warmup_left: dict[str, int] = {}  # per arm label
         self._errors_in_a_row = 0
+        self._failed_warmups = 0  # error rows among the warm-ups (not counted as samples that failed)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -181,9 +182,10 @@ class Worker(ControlsMixin):
     def _check_something_was_measured(self) -> None:
         """A source that ran out with every sample failed is a failed session, not a
         completed one with nothing in it."""
+        failed = self.errors - self._failed_warmups or self.errors  # the set's own samples, each tried once
         if self.measured == 0 and self.errors and not self.lifecycle.reason and not self.stop_requested:
             raise VlmtopError(
-                f"no sample could be measured: {self.errors} of {self.errors} failed; the first: {self.first_error}"
+                f"no sample could be measured: {failed} of {failed} failed; the first: {self.first_error}"
             )
 
     def _finish(self, status: str, error: str | None) -> None:
@@ -240,7 +242,14 @@ class Worker(ControlsMixin):
                 # Warm-up draws from its own pass over the source, so on a finite set every
                 # sample is still measured (warm-up rows are extra, flagged rows).
                 while self._warmup_left[arm.label] > 0 and not self.lifecycle.stop_requested:
+                    errors = self.errors
                     self._run_sample(loaded, stages, timer, target, arm, next(warmup_samples), is_warmup=True)
+                    if self.errors > errors:
+                        # A failed warm-up counts down too: else a folder of bad files is
+                        # warmed up on until MAX_ERRORS_IN_A_ROW, and never reaches the
+                        # measured pass that says "no sample could be measured".
+                        self._warmup_left[arm.label] -= 1
+                        self._failed_warmups += 1
                 self._run_sample(loaded, stages, timer, target, arm, sample, is_warmup=False)
 
     def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:

@@ -68,6 +68,7 @@ def test_run_all_quick_writes_every_section(tmp_path):
     agreement = figures["agreement"]
     assert_described(agreement, "tiny-llava")
     assert (agreement["rounds"], agreement["profiled_rounds"]) == (2, 1)
+    assert (agreement["new_tokens"], agreement["warm_rounds"]) == (2, 1)
     stages = {"vision", "projector", "prefill", "decode_step"}  # tiny-llava has all four
     assert set(agreement["isolation"]) == stages and set(agreement["profiler"]) == stages
     for figure in agreement["isolation"].values():
@@ -168,3 +169,20 @@ def test_run_all_quick_writes_every_section(tmp_path):
         assert_spread(ray["driver_write_sample_us"], 5)
         assert set(ray["cycle_ms"]) == set(ray["samples_per_s"]) == {"local", "ray"}
         assert_spread(ray["throughput_ratio_ray_over_local"], 1)
+
+
+def test_quick_mode_asks_for_the_smallest_sizes():
+    # What makes --quick quick, checked without running it: every generate() of a smoke run
+    # costs about a second on a busy 2-core machine, and none of its figures is read.
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import agreement
+        import costmodel
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    quick, full = agreement.parse(["--quick"]), agreement.parse([])
+    assert (quick.rounds, quick.profiled_rounds, quick.clock_rounds, quick.warm_rounds) == (2, 1, 1, 1)
+    assert quick.new_tokens == 2 and full.new_tokens == 8 and full.warm_rounds == 2
+    (sweep,) = costmodel.runs(costmodel.parse(["--quick"]))
+    assert (sweep.count, sweep.max_new_tokens, sweep.warmup, len(sweep.sizes)) == (3, 2, 1, 4)
+    assert all(run.warmup == 2 for run in costmodel.runs(costmodel.parse([])))

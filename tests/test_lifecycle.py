@@ -183,3 +183,19 @@ def test_the_headless_summary_reports_reliability_when_sample_ids_repeat(tmp_pat
     report = json.loads(capsys.readouterr().out)
     reliability = report["reliability"]  # a fixed count cycles the folder: every id twice
     assert reliability["samples"] == 3 and reliability["line"].startswith("reliability of prefill")
+
+
+def test_a_folder_of_bad_files_with_the_default_warmup_says_none_could_be_measured(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        (folder / name).write_bytes(b"not an image")
+    db = tmp_path / "s.db"
+    code = main(["run", "--headless", "--samples", str(folder), "--max-new-tokens", "2", "--db", str(db)])
+    assert code == 1
+    err = capsys.readouterr().err
+    # a failed warm-up counts down the warm-up (default 2): not 20 warm-up error rows
+    assert "no sample could be measured: 3 of 3 failed" in err and "in a row" not in err
+    info, rows = _only_session(db)
+    assert info.status == "failed" and len(rows) <= 5
+    assert sorted(r.sample_id for r in rows if not r.is_warmup) == ["a.png", "b.png", "c.png"]

@@ -56,11 +56,14 @@ def attach_dashboard(session_ref: str, db: Path, interval: float | None = None) 
     """Watch (and steer) a session another process is recording; given an experiment id
     (`exp-...`), open on its fleet, following its newest running session."""
     _check_interval(interval)
-    with SessionStore.open(db, create=False) as store:
+    instead = "`vlmtop sessions`, `vlmtop stop` or `vlmtop export`"
+    with SessionStore.open(db, create=False) as store:  # a wrong id is said first, terminal or not
         if session_ref.startswith(EXPERIMENT_PREFIX):
             session_id = fleet_session(store, store.resolve_experiment(session_ref))
+            _need_terminal("attach", instead)
             return _run_app(store, LiveTail(store, session_id), interval=interval, fleet=True)
         session_id = store.resolve(session_ref)
+        _need_terminal("attach", instead)
         return _run_app(store, LiveTail(store, session_id), interval=interval)
 
 
@@ -74,10 +77,19 @@ def fleet_session(store: SessionStore, experiment_id: str) -> str:
 
 def replay_dashboard(session_ref: str, db: Path, speed: float | None = None, interval: float | None = None) -> int:
     _check_interval(interval)
-    with SessionStore.open(db, create=False) as store:
+    with SessionStore.open(db, create=False) as store:  # a wrong id is said first, terminal or not
         session_id = store.resolve(session_ref)
+        _need_terminal("replay", "`vlmtop export`, `vlmtop compare` or `vlmtop sessions`")
         source = ReplaySource(store, session_id, **({"speed": speed} if speed else {}))
         return _run_app(store, source, steerable=False, interval=interval)
+
+
+def _need_terminal(command: str, instead: str) -> None:
+    """Refuse a dashboard with no terminal: Textual would write escape codes into a pipe
+    and wait forever for a key no one can press. (`vlmtop run` runs headless instead.)"""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise VlmtopError(f"vlmtop {command} opens a dashboard and needs a terminal (stdin and stdout are "
+                          f"not one); in a script use {instead}")
 
 
 def _check_interval(interval: float | None) -> None:

@@ -16,7 +16,8 @@ class _DefaultsHelp(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+        unset = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
+        if "default" in text or unset:  # (not `in (None, False)`: 0 == False, and --seed's 0 is a value)
             return text
         return f"{text} (default: %(default)s)"
 
@@ -33,6 +34,7 @@ def register(subparsers) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
+    from vlmtop.core.samples import DEFAULT_PROMPT
     from vlmtop.core.zoo import DEFAULT_PRESET
 
     what = parser.add_argument_group("what to run")
@@ -41,11 +43,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--trust-remote-code", action="store_true",
                       help="run the checkpoint's own Python code (auto_map); off by default: read it first")
     what.add_argument("--samples", default="synthetic", help="synthetic, a folder of images, or a .jsonl manifest")
-    what.add_argument("--prompt", help="prompt for folder samples (and manifest lines without one)")
+    what.add_argument("--prompt", help=f"prompt for folder samples (and manifest lines without one; "
+                      f"default: {DEFAULT_PROMPT!r}; synthetic samples bring their own)")
     what.add_argument("--count", type=positive_int, help="measured samples to record per arm (default: until "
                       "stopped; --headless on synthetic samples: 50)")
     what.add_argument("--duration", type=positive_float, metavar="SECONDS", help="stop after this many seconds")
-    what.add_argument("--max-new-tokens", type=positive_int, default=16)
+    what.add_argument("--max-new-tokens", type=positive_int, default=16, metavar="N",
+                      help="tokens generated per sample (a manifest line's max_new_tokens wins)")
     what.add_argument("--free-length", action="store_true", help="let EOS end generation early (default: fixed length)")
     what.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
     what.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
@@ -54,7 +58,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                       help="declare a stage module (vision, projector, language, or a new name); repeatable")
     what.add_argument("--threads", type=positive_int,
                       help="torch threads of the worker (default: all cores headless, one left for the dashboard)")
-    what.add_argument("--seed", type=int, default=0)
+    what.add_argument("--seed", type=int, default=0,
+                      help="seed of the synthetic images, random weights and the arms' order")
     what.add_argument("--sample-timeout", type=positive_float, metavar="SECONDS",
                       help="a sample running longer is abandoned and recorded as an error row")
     arms = parser.add_argument_group("knobs and arms (`vlmtop knobs` lists them)")

@@ -26,26 +26,44 @@ SHOW_IN_FLIGHT_S = 1.0  # below this a sample in flight is not worth a mention
 
 
 class InFlight:
-    """The sample being measured right now, and the median of the finished ones."""
+    """The sample being measured right now, the finished ones, and the bar's live text.
 
-    def __init__(self) -> None:
+    The rate is computed when the bar is drawn (Rich redraws several times a second), not
+    when a sample ends: a sample that runs for minutes shows the rate falling, not the
+    rate as it was before it started."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
         self.seq: int | None = None
         self.sample_id = ""
         self.started = 0.0
         self.e2e_ms: list[float] = []
+        self.loaded_at: float | None = None  # the model is loaded: the rate counts from here
+        self.done = 0  # rows recorded (warm-up and error rows included): what the rate counts
+        self.last = "-"  # the last row's e2e, or "error"
+
+    def loaded(self) -> None:
+        self.loaded_at = self.clock()
 
     def start(self, seq: int, sample_id: str) -> None:
-        self.seq, self.sample_id, self.started = seq, sample_id, time.monotonic()
+        self.seq, self.sample_id, self.started = seq, sample_id, self.clock()
 
     def finish(self, e2e_ms: float | None) -> None:
         self.seq = None
+        self.done += 1
+        self.last = duration(e2e_ms) if e2e_ms is not None else "error"
         if e2e_ms is not None:
             self.e2e_ms.append(e2e_ms)
+
+    def rate(self) -> str:
+        if self.loaded_at is None or not self.done:
+            return ""
+        return f"{self.done / max(1e-9, self.clock() - self.loaded_at):.1f} samples/s"
 
     def describe(self) -> Text:
         if self.seq is None:
             return Text("")
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         if elapsed < SHOW_IN_FLIGHT_S:
             return Text("")
         text = Text(f"seq {self.seq} ({self.sample_id}) running {elapsed:.0f} s")
@@ -56,13 +74,27 @@ class InFlight:
         return text
 
 
+def duration(value_ms: float) -> str:
+    """`153 ms`, `1.16 s`: ms() switches to seconds itself past 1000 ms, with its own unit."""
+    text = ms(value_ms)
+    return f"{text[:-1]} s" if text.endswith("s") else f"{text} ms"
+
+
 class InFlightColumn(ProgressColumn):
+    """The rate, the last e2e and the sample in flight, from :class:`InFlight` at draw time."""
+
     def __init__(self, in_flight: InFlight):
         super().__init__()
         self.in_flight = in_flight
 
     def render(self, task) -> Text:
-        return self.in_flight.describe()
+        in_flight = self.in_flight
+        text = Text(" ".join(filter(None, (in_flight.rate(), f"last e2e {in_flight.last}"))))
+        now = in_flight.describe()
+        if now:
+            text.append("  ")
+            text.append_text(now)
+        return text
 
 
 def run_headless(settings, db, as_json: bool = False) -> int:
@@ -81,8 +113,6 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TextColumn("last e2e {task.fields[last]}"),
         TimeElapsedColumn(),
         InFlightColumn(in_flight),
         console=err,
@@ -91,11 +121,10 @@ def run_headless(settings, db, as_json: bool = False) -> int:
     from vlmtop.sessions.knobs import make_arms
 
     total = settings.count * len(make_arms(settings.knobs)) if settings.count else None  # --count is per arm
-    task = progress.add_task("loading model", total=total, rate="", last="-")
-    started = [time.monotonic()]
+    task = progress.add_task("loading model", total=total)
 
     def on_loaded(loaded):
-        started[0] = time.monotonic()
+        in_flight.loaded()
         progress.update(task, description=escape(f"{loaded.name} on {loaded.device}"))
 
     unlocated: set[str] = set()
@@ -106,15 +135,9 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         if record.status == "error":
             # user text (paths, prompts, errors) is data: never let Rich read it as markup
             progress.console.print(Text.assemble(("seq ", "red"), (f"{record.seq} ({record.sample_id}) failed: ", "red"),
-                                                 record.error or ""))
+                                                 record.error or ""), soft_wrap=True)  # one line per row in a log
         elif not record.is_warmup:
             progress.advance(task)
-        elapsed = max(1e-9, time.monotonic() - started[0])
-        progress.update(
-            task,
-            rate=f"{(record.seq + 1) / elapsed:.1f} samples/s",
-            last=f"{ms(record.e2e_ms)} ms" if record.e2e_ms is not None else "error",
-        )
 
     worker = Worker(settings, db, on_sample=on_sample, on_loaded=on_loaded, on_start=in_flight.start)
     with progress:
@@ -143,13 +166,14 @@ def run_headless(settings, db, as_json: bool = False) -> int:
             Console().print(Text(repeats["line"]), soft_wrap=True)
         for name in sorted(unlocated):
             err.print(Text(f"vlmtop: {name}: not located in {info.model}; its time is in other "
-                           f"(declare it with --stage {name}=PATH)", style="yellow"))
+                           f"(declare it with --stage {name}=PATH)", style="yellow"), soft_wrap=True)
     if status == "failed":
-        err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""))
+        err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""),
+                  soft_wrap=True)  # the reason on one line, for grep and CI logs
         return 1
     if status == "interrupted":
         err.print(Text(f"vlmtop: session {info.id} interrupted ({info.error or 'signal'}); "
-                       f"{info.measured_count} samples kept"))
+                       f"{info.measured_count} samples kept"), soft_wrap=True)
         return worker.exit_code or 130
     return 0
 

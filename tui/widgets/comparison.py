@@ -15,20 +15,31 @@ from vlmtop.core.format import ms
 
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim"}
 LABEL = max(map(len, BY_NAME)) + 1  # the longest stage name fits (core/stage_table.py)
-HEADING = f"{'stage':<{LABEL}}{'before':>8}{'after':>8}  {'ratio':<7}{'95% CI':<14}{'p':>6}  verdict"
+HEADING = f"{'stage':<{LABEL}}{'before':>8}{'after':>8}  {'ratio':<7}{'95% CI':<12}{'p':>6}  verdict"
 ROW_WIDTH = len(HEADING) - len("verdict")  # a result row up to its verdict
 
 
-def why_same(result) -> str:
+def why_same(result, short: bool = False) -> str:
     """Why a comparison says `same`, in the order the verdict is decided
-    (sessions.compare._verdict): significant (p and CI) first, then big enough."""
+    (sessions.compare._verdict): significant (p and CI) first, then big enough.
+    ``short``: the form that fits beside the verdict at 80 columns."""
     if not (math.isfinite(result.ratio) and math.isfinite(result.ci_low) and math.isfinite(result.ci_high)):
         return "no ratio"
     if result.p_value >= result.alpha:
-        return f"p ≥ {result.alpha:g}"
+        return f"p≥{result.alpha:g}".replace("0.", ".") if short else f"p ≥ {result.alpha:g}"
     if result.ci_low <= 1.0 <= result.ci_high:
-        return "CI includes 1"
+        return "CI spans 1" if short else "CI includes 1"
     return f"within ±{result.threshold:.0%}"
+
+
+def same_gloss(result, width: int) -> str:
+    """The reason beside a `same` verdict: in full where it fits, else short (80 columns:
+    `same p≥.05`), else nothing rather than a wrapped row."""
+    room = width - ROW_WIDTH - len(result.verdict)
+    for gloss in (f" ({why_same(result)})", f" {why_same(result, short=True)}"):
+        if len(gloss) <= room:
+            return gloss
+    return ""
 
 
 def p_text(p: float) -> str:
@@ -66,15 +77,13 @@ class ComparisonPanel(Static):
             for r in results if not isinstance(results, str) else ():
                 text.append(f"{stage_label(r.stage):<{LABEL}}{ms(r.median_a, 8)}{ms(r.median_b, 8)}  ")
                 if math.isfinite(r.ratio):
-                    text.append(f"×{r.ratio:<6.3f}{r.ci_low:.3f}–{r.ci_high:<8.3f}")
+                    text.append(f"×{r.ratio:<6.3f}{r.ci_low:.3f}–{r.ci_high:<6.3f}")
                 else:
-                    text.append(" " * 21)
+                    text.append(" " * 19)
                 text.append(f"{p_text(r.p_value):>6}  ")
                 text.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
-                why = f" ({why_same(r)})" if r.verdict == "same" else ""
-                # the reason is a gloss: where it would wrap (80 columns) the row keeps one line
-                if why and ROW_WIDTH + len(r.verdict) + len(why) <= self.content_size.width:
-                    text.append(why, style="dim")
+                if r.verdict == "same":  # the reason is a gloss: the row never wraps for it
+                    text.append(same_gloss(r, self.content_size.width), style="dim")
                 text.append("\n")
         text.rstrip()
         self.display = bool(text.plain)
