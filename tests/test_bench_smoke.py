@@ -53,12 +53,12 @@ def test_run_all_quick_writes_every_section(tmp_path):
     report = out.read_text()
     for heading in ("## Agreement", "## The seed's multipass", "## Effect of the cache policy", "## Coverage",
                     "## Timer overhead", "## Worker throughput", "## Dashboard", "## Session database",
-                    "## False positives", "## Cost models", "## Ray"):
+                    "## False positives", "## Cost models", "## Ray", "## Compiled models"):
         assert report.count(heading) == 1, heading
     assert "quick smoke run" in report
     figures = json.loads(out.with_suffix(".json").read_text())
     assert set(figures) == {"agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store",
-                            "processes", "costmodel", "ray_overhead", "machine", "quick"}
+                            "processes", "costmodel", "ray_overhead", "compile", "machine", "quick"}
     assert figures["machine"]["torch"] and figures["quick"] is True
     for name in ("agreement", "multipass", "coverage", "overhead", "worker", "store"):
         assert figures[name]["machine"]["torch"], name  # as each bench's --json prints it

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from vlmtop.sessions.store import SessionStore
 
 QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
@@ -63,15 +65,17 @@ def test_a_hangup_under_nohup_does_not_end_the_run(tmp_path):
     assert info.status == "completed" and info.measured_count == 20
 
 
-def test_vlmtop_stop_ends_a_repeat_experiment_not_just_its_first_process(tmp_path):
+@pytest.mark.parametrize("name_it", [False, True], ids=["newest-running", "by-experiment-id"])
+def test_vlmtop_stop_ends_a_repeat_experiment_not_just_its_first_process(tmp_path, name_it):
     db = tmp_path / "s.db"
     proc = subprocess.Popen(_vlmtop("run", "--repeat", "3", "--count", "500", *QUICK, "--db", str(db)),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_env(tmp_path))
     try:
-        _wait_for(db, lambda s: s and s[0].status == "running" and s[0].sample_count >= 1)
-        stop = subprocess.run(_vlmtop("stop", "--db", str(db)), capture_output=True, text=True, timeout=120,
-                              env=_env(tmp_path))
+        (first,) = _wait_for(db, lambda s: s and s[0].status == "running" and s[0].sample_count >= 1)
+        target = [first.experiment_id[:8]] if name_it else []  # `vlmtop stop exp-1234`: a prefix
+        stop = subprocess.run(_vlmtop("stop", *target, "--db", str(db)), capture_output=True, text=True,
+                              timeout=120, env=_env(tmp_path))
         assert stop.returncode == 0, stop.stderr
         proc.communicate(timeout=120)  # the parent exits: no second replicate is started
     finally:

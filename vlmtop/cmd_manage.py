@@ -12,13 +12,16 @@ import re
 import sys
 import time
 
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from vlmtop.cli import add_db_option
-from vlmtop.cmd_store import sessions_table
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.paths import db_path
-from vlmtop.sessions.store import SessionInfo, SessionRunningError, SessionStore
+from vlmtop.sessions.store_errors import SessionNotRunningError, SessionRunningError
+
+# The store loads when a command runs: `vlmtop --help` builds these parsers (no sqlite3, numpy).
+if TYPE_CHECKING:
+    from vlmtop.sessions.store import SessionInfo, SessionStore
 
 STOP_WAIT_S = 30.0
 _AGE = re.compile(r"^(\d+)([hdw])$")
@@ -35,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     stop.add_argument(
         "session", nargs="?", metavar="SESSION",
-        help="id or unique prefix (default: the newest running session)",
+        help="id or unique prefix, or an experiment id (exp-...: its running process, and "
+        "no further replicate starts); default: the newest running session",
     )  # fmt: skip
     stop.add_argument(
         "--wait", type=float, default=STOP_WAIT_S, metavar="SECONDS",
@@ -79,11 +83,10 @@ def _add_yes(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stop(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.store import SessionStore
+
     with SessionStore.open(db_path(args.db), create=False, readonly=False) as store:
-        if args.session in (None, "last"):
-            session_id = store.last_running()
-        else:
-            session_id = store.resolve(args.session)
+        session_id = _session_to_stop(store, args.session)
         store.request_stop(session_id)
         if args.wait <= 0:
             print(f"asked session {session_id} to stop after the sample in flight")
@@ -101,10 +104,28 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _session_to_stop(store: SessionStore, ref: str | None) -> str:
+    """The session `vlmtop stop REF` stops: the newest running one, a named one, or an
+    experiment's running replicate (its run then starts no further replicate)."""
+    from vlmtop.sessions.rows import EXPERIMENT_PREFIX
+
+    if ref in (None, "last"):
+        return store.last_running()
+    if not ref.startswith(EXPERIMENT_PREFIX):
+        return store.resolve(ref)
+    experiment_id = store.resolve_experiment(ref)
+    running = [info for info in store.experiment_sessions(experiment_id) if info.status == "running"]
+    if not running:
+        raise SessionNotRunningError(f"experiment {experiment_id} has no running session: nothing to stop")
+    return running[-1].id
+
+
 # --- rm and prune --------------------------------------------------------------------------------
 
 
 def run_rm(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.store import SessionStore
+
     with SessionStore.open(db_path(args.db), create=False, readonly=False) as store:
         ids = list(dict.fromkeys(store.resolve(ref) for ref in args.sessions))
         infos = [store.session(session_id) for session_id in ids]
@@ -112,6 +133,8 @@ def run_rm(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.store import SessionStore
+
     older_than = parse_date(args.older_than) if args.older_than else None
     with SessionStore.open(db_path(args.db), create=False, readonly=False) as store:
         infos = store.prune_candidates(older_than)
@@ -130,6 +153,10 @@ def _remove(store: SessionStore, infos: list[SessionInfo], yes: bool) -> int:
             )
     samples = sum(info.sample_count for info in infos)
     what = f"{len(infos)} session{'s' * (len(infos) != 1)} ({samples} samples)"
+    from rich.console import Console
+
+    from vlmtop.cmd_store import sessions_table
+
     Console().print(sessions_table(infos, store.path))
     if not yes and not _confirm(f"remove {what} from {store.path}?"):
         print("nothing removed")

@@ -70,7 +70,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                       help="run N fresh worker processes one after another as one experiment (implies "
                            "--headless); compare then treats the process as the unit of evidence")
     arms.add_argument("--alternate-model", metavar="MODEL",
-                      help="with --repeat: also run N processes of this model, in ABBA order with --model")
+                      help="with --repeat: also run N processes of this model, in pairs with --model, each "
+                      "pair's order drawn from --seed")
     fleet = parser.add_argument_group("scale out on Ray (`pip install 'vlmtop[ray]'`; docs/scaling.md)")
     fleet.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                        help="run each replicate process (--repeat) as a fresh Ray actor; this process is the one "
@@ -155,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args, model_family(args.model))
     if args.alternate_model is not None:
         if not args.repeat:
-            raise VlmtopError("--alternate-model needs --repeat N (N processes per model, in ABBA order)")
+            raise VlmtopError("--alternate-model needs --repeat N (N processes per model, in pairs of A and B in a seeded order)")
         check_model_spec(args.alternate_model, args.device, args.dtype)
         settings_from(args, model_family(args.alternate_model))  # its knobs must apply too
     check_samples_spec(settings.samples)
