@@ -88,6 +88,10 @@ async def test_s_stops_an_attached_run_after_a_yes_and_q_only_detaches(tmp_path)
     app = VlmtopApp(store, LiveTail(store, session_id))  # attached: no worker of ours
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.1)
+        # the footer offers what the keys do here: q leaves the run going, S stops it
+        footer = {key: b.description for key, (_, b, enabled, _) in app.screen.active_bindings.items()
+                  if b.show and enabled}
+        assert footer["q"] == "detach" and footer["S"] == "stop run"
         await pilot.press("S")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "ConfirmScreen"
@@ -99,6 +103,8 @@ async def test_s_stops_an_attached_run_after_a_yes_and_q_only_detaches(tmp_path)
         assert [(c.kind, c.status) for c in store.controls(session_id)] == [("stop", "pending")]
         assert app.is_running  # stopping is not leaving: the screen shows the run end
         await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
     assert len(store.controls(session_id)) == 1  # q on an attached session writes nothing
 
 
@@ -108,6 +114,9 @@ async def test_ctrl_c_quits_and_stops_the_worker_after_the_sample_in_flight(tmp_
         app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
         async with app.run_test(size=(100, 30)) as pilot:
             await _wait_until(pilot, lambda: app.state.total >= 2, 60)
+            footer = {key: b.description for key, (_, b, enabled, _) in app.screen.active_bindings.items()
+                      if b.show and enabled}
+            assert footer["q"] == "quit" and "S" not in footer  # our own run: q stops it
             await pilot.press("ctrl+c")  # Textual's default only says "press ctrl+q"
             await _wait_until(pilot, lambda: proc.poll() is not None, 60)
         assert proc.wait(timeout=30) == 0

@@ -52,16 +52,20 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "vlmtop"
     BINDINGS = [
+        # Attached to a run another terminal started, q leaves it running: the footer says
+        # "detach" there, and shows S, the key that does stop it (check_action picks).
         Binding("q", "quit_session", "quit"),
+        Binding("q", "detach", "detach"),
         # Ctrl+C quits, as in htop, btop and nvitop (Textual's own binding only says "press
         # ctrl+q"); priority: it works from the help and go-to screens too.
-        Binding("ctrl+c", "quit_session", "quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
         # One key, two labels: check_action shows the one that applies ("space resume" while
         # paused), so the footer never offers what is already the case.
         Binding("space", "pause", "pause"),
         Binding("space", "resume", "resume"),
         Binding("S", "stop_run", "stop run", show=False),
+        Binding("S", "stop_attached", "stop run"),
         Binding("c", "cycle('cache')", "cache", show=False),
         Binding("w", "cycle('warmup')", "warm-up", show=False),
         Binding("t", "cycle('timing')", "timing", show=False),
@@ -310,7 +314,16 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
     def _is_paused(self) -> bool:
         return not self.replay.playing if self.replay is not None else self.state.paused
 
+    @property
+    def _attached(self) -> bool:
+        """Watching a live run this dashboard did not start (`vlmtop attach`)."""
+        return self.worker is None and self.replay is None and self._session_running
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("detach", "stop_attached"):
+            return self._attached
+        if action in ("quit_session", "stop_run"):
+            return not self._attached
         if action in ("cycle_arm", "arms"):
             return self.state.has_arms  # one arm: nothing to cycle, no `a` in the footer
         if action in ("pause", "resume"):
@@ -344,6 +357,16 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
             self._control("stop", None)
             self.notify("stopping the worker after the sample in flight…")
             self.set_interval(0.2, self._check_stopped)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: quit as q does (an attached run is left running)."""
+        self.action_quit_session()
+
+    def action_detach(self) -> None:
+        self.exit()
+
+    def action_stop_attached(self) -> None:
+        self.action_stop_run()
 
     def _check_stopped(self) -> None:
         if self.worker.poll() is not None or time.monotonic() - self._stopping_since > STOP_WAIT_S:
