@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import SampleError, VlmtopError
+from .limits import MAX_NEW_TOKENS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_PROMPT = "Describe this image in detail."
@@ -109,7 +110,7 @@ def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
     return samples
 
 
-MAX_NEW_TOKENS = 8192  # a manifest line asking for more is an error row, not an hour-long sample
+# MAX_NEW_TOKENS (core/limits.py): a manifest line asking for more is an error row.
 
 
 def _decode_length(value) -> int | None:

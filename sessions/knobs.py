@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
 
 from .policies import CACHE, TIMING
 from .policies import validate as validate_policy
@@ -187,7 +188,7 @@ KNOBS: dict[str, Knob] = {
              "(do_image_splitting; gemma3: do_pan_and_scan, on images past 1.2:1)",
              _switch("image_splitting"), _apply_splitting, SPLITTING_FAMILIES, choices=lambda: ("on", "off")),
         Knob("max_new_tokens", "1..8192", "tokens generated per sample (the decode length)",
-             _positive("max_new_tokens", 8192), _apply_generate("max_new_tokens")),
+             _positive("max_new_tokens", MAX_NEW_TOKENS), _apply_generate("max_new_tokens")),
         Knob("attn", "sdpa | eager [| flash_attention_2]", "the attention kernel (set_attn_implementation)",
              _choice("attn", attention_choices), lambda t, v: t.set_attention(v), needs_warmup=True,
              choices=attention_choices),
@@ -196,7 +197,7 @@ KNOBS: dict[str, Knob] = {
              _apply_generate("cache_implementation", lambda v: "static" if v == "static" else None),
              needs_warmup=True, choices=lambda: ("dynamic", "static")),
         Knob("threads", "1..1024", "torch intra-op threads of the worker (CPU work)",
-             _positive("threads", 1024), lambda t, v: t.set_threads(v)),
+             _positive("threads", MAX_THREADS), lambda t, v: t.set_threads(v)),
         Knob("cache", "keep | empty", "policy: empty_cache + gc.collect before each sample, outside the timing",
              _policy("cache"), lambda t, v: t.set_policy("cache", v), choices=lambda: CACHE),
         Knob("warmup", "none | N | per-sample", "policy: untimed warm-up samples at start and after each change",

@@ -139,7 +139,7 @@ class ReplaySource:
         self.store = store
         self.session_id = session_id
         self.window = window
-        self.speed = speed
+        self.speed = min(MAX_SPEED, max(MIN_SPEED, speed))  # the same range + and - keep to
         self.playing = playing
         self._clock = clock
         self._session = store.session(session_id)

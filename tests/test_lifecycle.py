@@ -69,6 +69,15 @@ def test_duration_and_timeout_must_be_positive_and_finite(value, capsys):
     assert exc.value.code == 2 and "positive finite" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["run", "--max-new-tokens", "1000000000"], ["run", "--threads", "100000"],
+                                  ["replay", "--speed", "nan"], ["replay", "--speed", "0"], ["replay", "--speed", "-1"]])
+def test_unbounded_numbers_are_one_line_and_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "expected a" in err and "Traceback" not in err
+
+
 def test_a_set_where_every_sample_fails_exits_non_zero_with_the_reason(tmp_path, capsys):
     folder = tmp_path / "bad"
     folder.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from vlmtop.argtypes import number
+from vlmtop.argtypes import number, positive_float
 from vlmtop.cli import add_db_option
 
 # A number, checked as every number option is (argtypes); its range is checked where the
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     replay = subparsers.add_parser("replay", help="replay a recorded session in the dashboard")
     replay.add_argument("session", nargs="?", default="last", help="id, unique prefix or `last` (default)")
     add_db_option(replay)
-    replay.add_argument("--speed", type=float, help="samples per second (default 10; + and - change it)")
+    replay.add_argument("--speed", type=positive_float, help="samples per second (default 10; + and - change it)")
     add_interval_option(replay)
     replay.set_defaults(func=cmd_replay)
 

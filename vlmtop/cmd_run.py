@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vlmtop.argtypes import nonnegative_float, positive_float, positive_int
+from vlmtop.argtypes import nonnegative_float, number, positive_float, positive_int
+from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.policies import CACHE, TIMING, Policies
@@ -48,7 +49,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--count", type=positive_int, help="measured samples to record per arm (default: until "
                       "stopped; --headless on synthetic samples: 50)")
     what.add_argument("--duration", type=positive_float, metavar="SECONDS", help="stop after this many seconds")
-    what.add_argument("--max-new-tokens", type=positive_int, default=16, metavar="N",
+    what.add_argument("--max-new-tokens", type=number(int, low=1, high=MAX_NEW_TOKENS + 1, what="a whole number "
+                      f"from 1 to {MAX_NEW_TOKENS}"), default=16, metavar="N",
                       help="tokens generated per sample (a manifest line's max_new_tokens wins)")
     what.add_argument("--free-length", action="store_true", help="let EOS end generation early (default: fixed length)")
     what.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
@@ -56,7 +58,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                       help="default: the preset's, else bfloat16 on cuda and float32 on cpu")
     what.add_argument("--stage", action="append", default=[], metavar="NAME=PATH",
                       help="declare a stage module (vision, projector, language, or a new name); repeatable")
-    what.add_argument("--threads", type=positive_int,
+    what.add_argument("--threads", type=number(int, low=1, high=MAX_THREADS + 1, what="a whole number "
+                      f"from 1 to {MAX_THREADS}"),
                       help="torch threads of the worker (default: all cores headless, one left for the dashboard)")
     what.add_argument("--seed", type=int, default=0,
                       help="seed of the synthetic images, random weights and the arms' order")

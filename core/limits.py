@@ -1,0 +1,5 @@
+"""Bounds on what one run may ask for, checked where the value enters (the command line, a
+manifest line, a control row): a typo should be one line, not an hour-long sample."""
+
+MAX_NEW_TOKENS = 8192  # longer decodes are not what a latency sample is for
+MAX_THREADS = 1024  # beyond any machine's cores: torch fails to map its pools long before
