@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's global completion looks for this marker)
 """The `vlmtop` command line: one parser, each subcommand registered by its own module.
 
 Every command module exposes ``register(subparsers)`` which adds its parser and sets
@@ -8,6 +9,7 @@ from :class:`VlmtopError` print as one line; nothing else is swallowed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from vlmtop import __version__
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell's tab asking (README: shell completion)
+        _complete(parser)
     # `vlmtop` alone, or with only run options, is `vlmtop run`: the dashboard on the default.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]
@@ -68,7 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # `vlmtop sessions --json | head`: the reader left. Point stdout at devnull so the
         # interpreter's final flush does not raise again, and exit as `cat` would.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Print the completions of the command line being typed and exit (argcomplete reads it
+    from the environment the shell hook sets); without argcomplete, offer nothing."""
+    try:
+        import argcomplete
+    except ImportError:
+        raise SystemExit(0) from None
+    argcomplete.autocomplete(parser)
