@@ -44,6 +44,8 @@ from vlmtop.sessions.store import (
     StoreError,
     encode_sample,
 )
+from vlmtop.sessions.store_errors import StoreFullError, StoreWriteError
+from vlmtop.sessions.sqlite_file import free_space
 
 FORMATS = ("sqlite", "csv", "jsonl", "parquet", "trace")
 BINARY_FORMATS = ("sqlite", "parquet")
@@ -115,7 +117,11 @@ def export_session(
     session = store.session(session_id)
     write = _writer(fmt, window)
     if str(out_path) == STDOUT:
-        return _export_to_stdout(store, session, fmt, write)
+        try:
+            return _export_to_stdout(store, session, fmt, write)
+        except OSError as exc:  # a full disk behind a redirect, /dev/full, a closed pipe
+            _silence_stdout()
+            raise ExportError(f"cannot write the export to standard output: {exc.strerror or exc}") from None
     out, in_place = _target(Path(out_path).expanduser())
     if out.exists() and out.resolve() == store.path.resolve():
         raise ExportError(f"{out} is the database being exported: choose another file")
@@ -128,6 +134,17 @@ def export_session(
         _require_pyarrow()
     if out.exists() and not in_place and not overwrite:
         raise ExportError(f"{out} exists: pass --force to replace it, or choose another name")
+    try:
+        return _export_to_file(store, session, fmt, write, out, in_place)
+    except (OSError, StoreFullError, StoreWriteError) as exc:
+        # A full disk, an I/O error, a quota: one line, and (see _unnamed_output) no
+        # partial file left under the name asked for. The sqlite format meets it in
+        # SQLite (on its .part file, gone by now): said as for the others.
+        why = exc.strerror or exc if isinstance(exc, OSError) else "the disk is full or failed"
+        raise ExportError(f"cannot write {out}: {why} ({free_space(out)}); nothing was written") from None
+
+
+def _export_to_file(store, session, fmt: str, write, out: Path, in_place: bool) -> int:
     if in_place:
         return _export_in_place(store, session, fmt, write, out)
     if fmt == "sqlite":
@@ -178,9 +195,22 @@ def _export_in_place(store, session, fmt, write, out: Path) -> int:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
+def _silence_stdout() -> None:
+    """After a failed write to standard output: drop what is still buffered there, or
+    Python's flush at exit fails again (a second message, and exit status 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture)
+        pass
+
+
 def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str, write) -> int:
     if fmt not in BINARY_FORMATS:
-        return write(store, session, sys.stdout)
+        count = write(store, session, sys.stdout)
+        sys.stdout.flush()  # here, where a failure is reported, not at exit
+        return count
     if sys.stdout.isatty():
         raise ExportError(f"{fmt} is binary: redirect standard output to a file, or pass -o FILE")
     if fmt == "parquet":
