@@ -262,18 +262,60 @@ def _unnamed_output(out: Path) -> Iterator[IO[bytes]]:
 
 
 @contextmanager
-def _named_part(out: Path) -> Iterator[Path]:
+def named_part(out: Path) -> Iterator[Path]:
+    """A named temporary file beside ``out`` (for SQLite, which needs a name), renamed
+    over ``out`` when the block ends well, removed when it fails or on SIGTERM, SIGHUP or
+    Ctrl-C. A SIGKILL leaves it: its name holds the pid, and the next export to ``out``
+    removes the parts of writers no longer running."""
     # The handlers go in first and the name is chosen before the file exists: a SIGTERM
     # the moment the file appears (a busy machine widens that moment) still removes it.
     with _signals_end_cleanly():
-        tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.part"
+        _remove_stale_parts(out)
+        tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode()))
             yield tmp
             os.replace(tmp, out)
         finally:
-            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
+            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in _SQLITE_SIDE_FILES)):
                 leftover.unlink(missing_ok=True)
+
+
+_named_part = named_part
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _remove_stale_parts(out: Path) -> None:
+    """Remove ``.NAME.PID.HEX.part`` files (and their SQLite side files) beside ``out``
+    whose PID is no running process: left by an export or backup killed with SIGKILL.
+    Only names of exactly that form: nothing else in the folder is touched."""
+    prefix = f".{out.name}."
+    try:
+        names = [n for n in os.listdir(out.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        rest = name[len(prefix):]
+        for side in _SQLITE_SIDE_FILES:
+            rest = rest.removesuffix(side)
+        pid, _, token = rest.removesuffix(".part").partition(".")
+        if not (rest.endswith(".part") and pid.isascii() and pid.isdigit() and len(token) == 8
+                and token.isascii() and all(c in "0123456789abcdef" for c in token)):  # fmt: skip
+            continue
+        if not _running(int(pid)):
+            (out.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid we wrote: leave the file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process runs under that pid
+        return True
+    return True
 
 
 @contextmanager
