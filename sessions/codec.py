@@ -153,11 +153,13 @@ def one_of(*allowed: str) -> Callable[[Any], str]:
     return decode
 
 
-def guarded_sql(name: str, long_cells_possible: bool) -> str:
-    """``name`` as a SELECT expression that never hands Python a cell too long to hold."""
+def guarded_sql(name: str, long_cells_possible: bool, bound: int = MAX_JSON_CHARS) -> str:
+    """``name`` as a SELECT expression that never hands Python a cell too long to hold:
+    longer than ``bound`` characters (MAX_TEXT_CHARS for plain text: an export page of
+    5000 rows must not hold 5000 JSON-sized error messages)."""
     if not long_cells_possible:
         return name
-    return f"CASE WHEN length({name}) > {MAX_JSON_CHARS} THEN x'{TOO_LONG.hex()}' ELSE {name} END"
+    return f"CASE WHEN length({name}) > {bound} THEN x'{TOO_LONG.hex()}' ELSE {name} END"
 
 
 # --- the fast path: the same checks, cheaper, for values that are what they claim ------------

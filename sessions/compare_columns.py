@@ -286,7 +286,7 @@ def read_layout(store, session_id: str) -> Layout:
     flags: dict[tuple, int] = {}
     flag = array("i")
     for row in store.raw_columns(session_id, ("seq", "is_warmup", "status", *LAYOUT_FIELDS)):
-        if type(row[0]) is not int:  # no readable seq: no sample (as store.samples reads it)
+        if type(row[0]) is not int or row[0] < 0:  # no readable seq: no sample (as store.samples reads it)
             continue
         raw = row[3:]
         index = codes.get(raw)

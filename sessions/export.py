@@ -44,6 +44,8 @@ from vlmtop.sessions.store import (
     StoreError,
     encode_sample,
 )
+from vlmtop.sessions.store_errors import StoreFullError, StoreWriteError
+from vlmtop.sessions.sqlite_file import free_space
 
 FORMATS = ("sqlite", "csv", "jsonl", "parquet", "trace")
 BINARY_FORMATS = ("sqlite", "parquet")
@@ -115,7 +117,11 @@ def export_session(
     session = store.session(session_id)
     write = _writer(fmt, window)
     if str(out_path) == STDOUT:
-        return _export_to_stdout(store, session, fmt, write)
+        try:
+            return _export_to_stdout(store, session, fmt, write)
+        except OSError as exc:  # a full disk behind a redirect, /dev/full, a closed pipe
+            _silence_stdout()
+            raise ExportError(f"cannot write the export to standard output: {exc.strerror or exc}") from None
     out, in_place = _target(Path(out_path).expanduser())
     if out.exists() and out.resolve() == store.path.resolve():
         raise ExportError(f"{out} is the database being exported: choose another file")
@@ -128,6 +134,17 @@ def export_session(
         _require_pyarrow()
     if out.exists() and not in_place and not overwrite:
         raise ExportError(f"{out} exists: pass --force to replace it, or choose another name")
+    try:
+        return _export_to_file(store, session, fmt, write, out, in_place)
+    except (OSError, StoreFullError, StoreWriteError) as exc:
+        # A full disk, an I/O error, a quota: one line, and (see _unnamed_output) no
+        # partial file left under the name asked for. The sqlite format meets it in
+        # SQLite (on its .part file, gone by now): said as for the others.
+        why = exc.strerror or exc if isinstance(exc, OSError) else "the disk is full or failed"
+        raise ExportError(f"cannot write {out}: {why} ({free_space(out)}); nothing was written") from None
+
+
+def _export_to_file(store, session, fmt: str, write, out: Path, in_place: bool) -> int:
     if in_place:
         return _export_in_place(store, session, fmt, write, out)
     if fmt == "sqlite":
@@ -178,9 +195,22 @@ def _export_in_place(store, session, fmt, write, out: Path) -> int:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
+def _silence_stdout() -> None:
+    """After a failed write to standard output: drop what is still buffered there, or
+    Python's flush at exit fails again (a second message, and exit status 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture)
+        pass
+
+
 def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str, write) -> int:
     if fmt not in BINARY_FORMATS:
-        return write(store, session, sys.stdout)
+        count = write(store, session, sys.stdout)
+        sys.stdout.flush()  # here, where a failure is reported, not at exit
+        return count
     if sys.stdout.isatty():
         raise ExportError(f"{fmt} is binary: redirect standard output to a file, or pass -o FILE")
     if fmt == "parquet":
@@ -232,18 +262,60 @@ def _unnamed_output(out: Path) -> Iterator[IO[bytes]]:
 
 
 @contextmanager
-def _named_part(out: Path) -> Iterator[Path]:
+def named_part(out: Path) -> Iterator[Path]:
+    """A named temporary file beside ``out`` (for SQLite, which needs a name), renamed
+    over ``out`` when the block ends well, removed when it fails or on SIGTERM, SIGHUP or
+    Ctrl-C. A SIGKILL leaves it: its name holds the pid, and the next export to ``out``
+    removes the parts of writers no longer running."""
     # The handlers go in first and the name is chosen before the file exists: a SIGTERM
     # the moment the file appears (a busy machine widens that moment) still removes it.
     with _signals_end_cleanly():
-        tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.part"
+        _remove_stale_parts(out)
+        tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode()))
             yield tmp
             os.replace(tmp, out)
         finally:
-            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in ("-wal", "-shm", "-journal"))):
+            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in _SQLITE_SIDE_FILES)):
                 leftover.unlink(missing_ok=True)
+
+
+_named_part = named_part
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _remove_stale_parts(out: Path) -> None:
+    """Remove ``.NAME.PID.HEX.part`` files (and their SQLite side files) beside ``out``
+    whose PID is no running process: left by an export or backup killed with SIGKILL.
+    Only names of exactly that form: nothing else in the folder is touched."""
+    prefix = f".{out.name}."
+    try:
+        names = [n for n in os.listdir(out.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        rest = name[len(prefix):]
+        for side in _SQLITE_SIDE_FILES:
+            rest = rest.removesuffix(side)
+        pid, _, token = rest.removesuffix(".part").partition(".")
+        if not (rest.endswith(".part") and pid.isascii() and pid.isdigit() and len(token) == 8
+                and token.isascii() and all(c in "0123456789abcdef" for c in token)):  # fmt: skip
+            continue
+        if not _running(int(pid)):
+            (out.parent / name).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid we wrote: leave the file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process runs under that pid
+        return True
+    return True
 
 
 @contextmanager

@@ -63,7 +63,15 @@ def sample_valid_sql(names: tuple[str, ...]) -> str:
 def python_checks(names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], bool]]]:
     """(position, check) of the fast checks made in Python, not in SQL."""
     plain = {"decode_steps_ms": codec.plain_steps, "spans": codec.plain_spans}
+    # Text that is not UTF-8 passes SQL's typeof(c) = 'text' but reaches Python as bytes
+    # (sqlite_file._text): only Python can see it. JSON columns need no such check: their
+    # SQL checks take printable ASCII only, or they are checked here already.
+    plain |= {n: _decoded_text for n in names if SAMPLE_KINDS[n] == "str" and n != "status"}
     return [(i, plain[n]) for i, n in enumerate(names) if n in plain]
+
+
+def _decoded_text(value: Any) -> bool:
+    return value.__class__ is not bytes
 
 
 def trusted_decoder(names: tuple[str, ...]) -> Callable[[tuple], SampleRecord | None]:

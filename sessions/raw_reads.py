@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from vlmtop.sessions.recorded import MEASURED_SQL
+from vlmtop.sessions.recorded import MEASURED_SQL, SAMPLE_SEQ_SQL
 from vlmtop.sessions.rows import SAMPLE_SELECT
 
 # Read as stored: seq orders the rows, the measured flag comes from these two.
@@ -32,7 +32,7 @@ class RawReads:
         first seq it appears at (last item), in that order: a GROUP BY, not a scan in Python."""
         groups = ", ".join(str(i + 1) for i in range(len(names)))
         return self._conn.execute(
-            f"SELECT {_select(names)}, MIN(seq) FROM samples WHERE session_id = ? AND typeof(seq) = 'integer' "
+            f"SELECT {_select(names)}, MIN(seq) FROM samples WHERE session_id = ? AND {SAMPLE_SEQ_SQL} "
             f"GROUP BY {groups} ORDER BY MIN(seq)", (session_id,)).fetchall()
 
     def repeated_sample_ids(self, session_id: str, at_most: int) -> int:

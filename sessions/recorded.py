@@ -13,7 +13,7 @@ import numpy as np
 
 from vlmtop.sessions.liveness import ALIVE_SQL
 from vlmtop.sessions.record import EventRecord, SampleRecord
-from vlmtop.sessions.segments import MEASURED_SQL, is_measured  # noqa: F401 (MEASURED_SQL: public here too)
+from vlmtop.sessions.segments import MEASURED_SQL, SAMPLE_SEQ_SQL, is_measured  # noqa: F401 (MEASURED_SQL: public here too)
 from vlmtop.sessions.codec import BIG, Unreadable, guarded_sql
 from vlmtop.sessions.rows import (
     DECODERS,
@@ -60,6 +60,23 @@ def _valid_raw(name: str):
 # The slow path's checks, for rows the fast check (fast_rows.py) flagged: each JSON
 # cell parsed to know whether it is what it claims.
 _VALID_RAW = {name: _valid_raw(name) for name in SAMPLE_COLUMNS}
+
+
+# What _numeric_column's SQL returns for an unreadable value: beyond BIG, so never valid.
+_UNREADABLE = 1e308
+
+
+def _numeric_valid_sql(name: str) -> str:
+    """SQL true where rows.DECODERS[name] accepts a (non-NULL) value: codec.number (low 0,
+    or -BIG for other_ms), codec.count, codec.flag, exactly."""
+    kind, c = SAMPLE_KINDS[name], name
+    number = f"typeof({c}) IN ('integer', 'real')"
+    if kind == "bool":
+        return f"{number} AND {c} IN (0, 1)"
+    if kind == "int":
+        return f"{number} AND {c} >= 0 AND {c} < 9007199254740992 AND {c} = CAST({c} AS INTEGER)"
+    low = -BIG if name == "other_ms" else 0.0
+    return f"{number} AND {c} >= {low:.17g} AND {c} < {BIG:.17g}"
 
 
 def _guarded(column: str) -> str:
@@ -253,23 +270,36 @@ class RecordedRows(SqliteFile):
         if name not in self._columns:  # an older file: every row holds the default
             n = len(self.column(session_id, "seq", measured_only))
             return np.full(n, np.nan) if kind in _NUMERIC else [SAMPLE_DEFAULTS[name]] * n
-        value = SAMPLE_SELECT[name]
+        where = f"session_id = ? AND {MEASURED_SQL if measured_only else SAMPLE_SEQ_SQL}"
         if kind in _NUMERIC:
-            # codec.finite_or_nan in SQL: a number within +-BIG, else NULL (NaN below).
-            value = f"CASE WHEN typeof({name}) IN ('integer', 'real') AND {name} > -{BIG:g} AND {name} < {BIG:g} THEN {name} END"
-        sql = f"SELECT {value} FROM samples WHERE session_id = ?"
-        if measured_only:
-            sql += f" AND {MEASURED_SQL}"
-        cur = self._conn.execute(sql + " ORDER BY seq", (session_id,))
-        if kind in _NUMERIC:
-            # Column by column, never a record, nor a list of a million floats: 8 MB here.
-            return np.fromiter((np.nan if v is None else v for (v,) in cur), dtype=np.float64)
+            return self._numeric_column(session_id, name, where)
+        cur = self._conn.execute(f"SELECT {SAMPLE_SELECT[name]} FROM samples WHERE {where} ORDER BY seq", (session_id,))
         out = []
         for (raw,) in cur:
             value, ok = decode_value(name, raw)
             if not ok:
                 self.unreadable.mark("samples", (session_id, name, len(out)), [name])
             out.append(value)
+        return out
+
+    def _numeric_column(self, session_id: str, name: str, where: str) -> np.ndarray:
+        # The codec's rule for this column (rows.DECODERS), in SQL: a value it would reject
+        # (a negative time, a fraction in a count...) comes back as _UNREADABLE, never as a
+        # number statistics would use; NULL stays NULL (missing, not unreadable).
+        valid = _numeric_valid_sql(name)
+        value = f"CASE WHEN {name} IS NULL THEN NULL WHEN {valid} THEN {name} ELSE {_UNREADABLE!r} END"
+        cur = self._conn.execute(f"SELECT {value} FROM samples WHERE {where} ORDER BY seq", (session_id,))
+        # Column by column, never a record, nor a list of a million floats: 8 MB here.
+        out = np.fromiter((np.nan if v is None else v for (v,) in cur), dtype=np.float64)
+        bad = out == _UNREADABLE
+        if bad.any():
+            out[bad] = np.nan
+            # Marked by (session, seq) as rows.decode_sample marks them: one row, one count.
+            for (seq,) in self._conn.execute(
+                f"SELECT seq FROM samples WHERE {where} AND {name} IS NOT NULL AND NOT ({valid})",
+                (session_id,),
+            ):
+                self.unreadable.mark("samples", (session_id, seq), [name])
         return out
 
     def sample_columns(

@@ -124,8 +124,11 @@ SAMPLE_DEFAULTS: dict[str, Any] = {
     f.name: None if _optional(f.name) else _field_default(f) for f in fields(SampleRecord)
 } | {"status": "error"}
 # The sample columns selected through codec.guarded_sql: text and JSON may be any length.
+# Text is cut at its own bound (codec.text refuses longer anyway), not JSON's 8 MB: a page
+# of rows with 8 MB error messages took 520 MB to export.
 SAMPLE_SELECT: dict[str, str] = {
-    name: codec.guarded_sql(name, kind in ("str", "json")) for name, kind in SAMPLE_KINDS.items()
+    name: codec.guarded_sql(name, kind in ("str", "json"), codec.MAX_TEXT_CHARS if kind == "str" else codec.MAX_JSON_CHARS)
+    for name, kind in SAMPLE_KINDS.items()
 }
 
 

@@ -27,7 +27,10 @@ def arm_knobs(rows: Iterable[SampleRecord]) -> set[str]:
 # "Measured" is defined here once, in its three forms: a record, columns, SQL. Statistics
 # use measured samples only; a re-spelling elsewhere would drift (a warm-up counted, an
 # unreadable row trusted), so every reader imports one of these.
-MEASURED_SQL = "is_warmup = 0 AND status = 'ok'"
+# A row is a sample only where its seq is what codec.required_count reads (rows.decode_sample
+# drops the others, and exports leave them out): statistics must count the same rows.
+SAMPLE_SEQ_SQL = "typeof(seq) = 'integer' AND seq >= 0 AND seq < 9007199254740992"
+MEASURED_SQL = f"is_warmup = 0 AND status = 'ok' AND {SAMPLE_SEQ_SQL}"
 
 
 def is_measured(row: SampleRecord) -> bool:

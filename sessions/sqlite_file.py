@@ -122,6 +122,16 @@ def location_writable(path: Path) -> bool:
     return os.access(target, os.W_OK) and os.access(folder, os.W_OK)
 
 
+def _text(data: bytes) -> str | bytes:
+    """SQLite TEXT as Python str; text that is not UTF-8 (SQLite stores what it is given:
+    ``CAST(x'ff' AS TEXT)``) comes back as bytes, which the codec reads as not text: the
+    cell is unreadable and marked, where sqlite3's default raised for the whole read."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
 def _connect(address: str, path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         address,
@@ -134,6 +144,7 @@ def _connect(address: str, path: Path) -> sqlite3.Connection:
         check_same_thread=False,
     )
     conn.vlmtop_path = path
+    conn.text_factory = _text
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opening is lazy: open now
     return conn
 

@@ -160,3 +160,44 @@ def test_a_run_that_fills_the_disk_ends_in_one_line_with_exit_2(small_filesystem
     # failed where the reason still fitted, else interrupted now that the writer is gone
     assert info.status in ("failed", "interrupted") and len(rows) > 0
     assert [r.seq for r in rows] == list(range(len(rows)))  # every committed sample, gapless
+
+
+def _recorded(tmp_path: Path, count: int = 40) -> Path:
+    from helpers_store import record_session
+
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        record_session(store, count)
+    return db
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "sqlite"])
+def test_an_export_to_a_full_disk_is_one_line_naming_the_file(small_filesystem, tmp_path, fmt, capsys):
+    db = _recorded(tmp_path)
+    # The test's own filler takes all the space: the export meets ENOSPC at its first pages.
+    with (small_filesystem / "filler").open("wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError:
+            pass
+    out = small_filesystem / f"x.{fmt}"
+    assert main(["export", "last", "-f", fmt, "-o", str(out), "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and "free" in err, err
+    assert sorted(p.name for p in small_filesystem.iterdir()) == ["filler"]  # nothing half-written
+
+
+@pytest.mark.parametrize("fmt", ["csv", "trace", "parquet"])
+def test_an_export_to_standard_output_on_a_full_device_is_one_line(tmp_path, fmt):
+    import sys
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    db = _recorded(tmp_path)
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "vlmtop", "export", "last", "-f", fmt, "-o", "-",
+                               "--db", str(db)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "standard output" in line and "No space left" in line

@@ -179,3 +179,48 @@ def test_backup_copies_rows_still_in_the_write_ahead_log(tmp_path, capsys):
     with SessionStore.open(one, readonly=True) as backed:
         assert [s.id for s in backed.sessions()] == [session_id]
     store.close()
+
+
+def _killed_when_writing(argv: list[str], out_dir: Path, sig: int) -> None:
+    """Run vlmtop ``argv`` and send ``sig`` once it holds a file in ``out_dir`` open."""
+    proc = subprocess.Popen([sys.executable, "-m", "vlmtop", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            targets = [os.readlink(f) for f in Path(f"/proc/{proc.pid}/fd").iterdir()]
+        except OSError:
+            targets = []
+        if any(t.startswith(str(out_dir)) for t in targets):
+            break
+        time.sleep(0.001)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+
+
+def test_a_stopped_backup_leaves_no_part_nor_journal(tmp_path):
+    db = tmp_path / "src" / "s.db"
+    db.parent.mkdir()
+    _bulk_session(db, 60_000)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    _killed_when_writing(["backup", "-o", str(out_dir / "b.db"), "--db", str(db)], out_dir, signal.SIGTERM)
+    assert sorted(p.name for p in out_dir.iterdir()) in ([], ["b.db"])
+
+
+def test_parts_of_killed_exports_are_removed_by_the_next_one(tmp_path):
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        session_id = record_session(store, 3)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(gone.stdout)  # a process that has ended: what SIGKILL leaves behind
+    stale = [f".x.db.{dead}.0badf00d.part", f".x.db.{dead}.0badf00d.part-journal"]
+    kept = [f".x.db.{os.getppid()}.0badf00d.part", ".x.db.notes", f".x.db.{dead}.part"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert main(["export", session_id, "-o", str(tmp_path / "x.db"), "--db", str(db)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not names & set(stale) and set(kept) <= names and "x.db" in names
+    assert main(["backup", "-o", str(tmp_path / "x.db"), "--force", "--db", str(db)]) == 0
+    assert not any(n.endswith(".part") for n in os.listdir(tmp_path) if n not in kept)

@@ -10,16 +10,14 @@ writes that session alone, as `vlmtop export SESSION -o FILE.db` does.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.export import export_session
+from vlmtop.sessions.export import export_session, named_part
 from vlmtop.sessions.paths import db_path
-from vlmtop.sessions.sqlite_file import uri
+from vlmtop.sessions.sqlite_file import free_space, uri
 from vlmtop.sessions.store import SessionStore
 
 
@@ -70,22 +68,23 @@ def _refuse(out: Path, source: Path, force: bool) -> None:
 
 
 def _backup_file(source: Path, out: Path) -> None:
-    # Into a private temporary file beside the target, renamed over it when complete:
-    # an interrupted backup leaves no half copy under the name asked for.
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    # Into export's named .part file beside the target, renamed over it when complete:
+    # an interrupted backup (Ctrl-C, SIGTERM, SIGHUP) leaves no half copy nor its journal,
+    # and one killed with SIGKILL is cleaned by the next backup or export to that name.
+    with named_part(out) as tmp:
         src = sqlite3.connect(uri(source, "ro"), uri=True)
         dst = sqlite3.connect(tmp)
         try:
-            src.backup(dst)
+            # In steps, with a Python callback between them: a signal's handler runs
+            # there, not only after the whole copy.
+            src.backup(dst, pages=256, progress=_between_steps)
             dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-        except sqlite3.Error as exc:
-            raise VlmtopError(f"cannot back up {source} to {out}: {exc}") from None
+        except (sqlite3.Error, OSError) as exc:  # a full disk, an I/O error
+            raise VlmtopError(f"cannot back up {source} to {out}: {exc} ({free_space(out)})") from None
         finally:
             dst.close()
             src.close()
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+
+def _between_steps(status: int, remaining: int, total: int) -> None:
+    pass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from .proxy import StoreProxy
 
@@ -25,6 +26,11 @@ class Replica:
 
     def __init__(self) -> None:
         import ray
+
+        # Before anything imports torch or the worker: Ray puts the driver's working folder
+        # (and its script's folder) first on a worker's sys.path, so a torch.py where
+        # `vlmtop run --ray` was started would run here. vlmtop is installed; it needs none.
+        drop_driver_paths(_driver_sys_path(ray))
 
         from vlmtop.sessions.rows import runtime_versions
 
@@ -46,3 +52,25 @@ class Replica:
         return self.proxy.take(acked, controls, timeout_s)
 
 
+
+
+def _driver_sys_path(ray) -> list[str]:
+    """The folders Ray added to this worker's sys.path for the driver (its job config's
+    py_driver_sys_path: the driver's cwd and script folder, ray/_private/worker.py)."""
+    try:
+        config = ray._private.worker.global_worker.core_worker.get_job_config()
+        return list(config.py_driver_sys_path)
+    except Exception:  # a Ray without this private API: the cwd entries below still go
+        return []
+
+
+def drop_driver_paths(driver_paths: list[str]) -> None:
+    """Remove ``driver_paths`` and the current-folder entries ('' and '.') from sys.path,
+    so imports come from installed packages only (what `python -P` does for a script)."""
+    drop = {os.path.realpath(p) for p in driver_paths if p} | {os.path.realpath(os.curdir)}
+    # Except the folder vlmtop itself was imported from (a checkout on PYTHONPATH): the
+    # worker's modules must keep coming from where this one did.
+    import vlmtop
+
+    drop.discard(os.path.dirname(os.path.dirname(os.path.realpath(vlmtop.__file__))))
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) not in drop]

@@ -68,6 +68,18 @@ DAMAGE: dict[str, str] = {
             VALUES (:sid, 'x', 5, x'00', 'noon', 3.5), (:sid, 1, 'policy', NULL, -1, NULL);
         INSERT INTO controls (session_id, kind, value, created_at, status)
             VALUES (:sid, 'cache', printf('%.*c', 2000000, 'v'), 'now', 'maybe');""",
+    # Text that is not UTF-8 (SQLite stores what it is given): Python's sqlite3 would
+    # raise "Could not decode to UTF-8" on reading it, whatever the command.
+    "bad-utf8": """
+        UPDATE sessions SET model = CAST(x'ff41' AS TEXT), hostname = CAST(x'c328' AS TEXT),
+               settings = CAST(x'7bff7d' AS TEXT);
+        UPDATE samples SET sample_id = CAST(x'ff41' AS TEXT), error = CAST(x'fe' AS TEXT),
+               decode_steps_ms = CAST(x'5bff5d' AS TEXT) WHERE seq = 1;
+        UPDATE samples SET cache_policy = CAST(x'80' AS TEXT) WHERE seq = 2;
+        INSERT INTO events (session_id, seq, kind, detail, at, value)
+            VALUES (:sid, 3, 'policy', CAST(x'ff' AS TEXT), 1.7e9, CAST(x'c0af' AS TEXT));
+        INSERT INTO controls (session_id, kind, value, created_at, status)
+            VALUES (:sid, CAST(x'ff' AS TEXT), CAST(x'ff' AS TEXT), 1.7e9, 'applied');""",
 }
 
 
