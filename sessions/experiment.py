@@ -16,10 +16,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
+
+from vlmtop.core.errors import VlmtopError
 
 from .rows import EXPERIMENT_PREFIX, new_session_id
 
@@ -81,8 +85,12 @@ def run_experiment(
         on_start(rep)
         log = (log_folder / f"worker-{rep.session_id}.log") if log_folder else None
         with open(log, "w") if log else open(os.devnull, "w") as out:
+            # Through a pipe, not straight into the log: on a full disk the log stays empty,
+            # and the worker's one line is the only place the reason is said.
             proc = subprocess.Popen(worker_command(db, rep.session_id, run), stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", start_new_session=True)
+            tail = _Tail(proc.stdout, out)
             try:
                 while proc.poll() is None:
                     on_poll(rep)
@@ -91,11 +99,47 @@ def run_experiment(
                 interrupted = True
                 proc.send_signal(signal.SIGINT)  # its own session: the terminal's ^C did not reach it
                 proc.wait()
+            tail.join()
         codes.append(proc.returncode)
         interrupted = interrupted or stopped_by_the_user(db, rep.session_id)
         if interrupted:
             break
+        if proc.returncode == 2:  # the worker's own fault line (disk full, lock, a model that will not load)
+            raise ReplicateError(f"experiment {experiment_id} stopped at process {rep.index + 1}: "
+                                 f"{tail.reason() or 'its worker exited with status 2'}")
     return codes, interrupted
+
+
+FAULT_PREFIX = "vlmtop worker:"  # how a worker process says why it stopped (exit 2)
+
+
+class ReplicateError(VlmtopError):
+    """A replicate's worker stopped on a fault the next one would meet too: no more start."""
+
+
+class _Tail:
+    """A worker's output copied to its log while the last lines are kept for the reason."""
+
+    def __init__(self, stream, log) -> None:
+        self.lines: deque[str] = deque(maxlen=20)
+        self._thread = threading.Thread(target=self._copy, args=(stream, log), daemon=True)
+        self._thread.start()
+
+    def _copy(self, stream, log) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+            try:
+                log.write(line)
+            except OSError:  # the log's disk is full: the lines in memory still say why
+                pass
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+    def reason(self) -> str | None:
+        """The worker's fault line (`vlmtop worker: ...`, sessions/worker.py main), without its prefix."""
+        said = [line for line in self.lines if line.startswith(FAULT_PREFIX)]
+        return said[-1].removeprefix(FAULT_PREFIX).strip() if said else None
 
 
 def stopped_by_the_user(db: Path, session_id: str) -> bool:

@@ -32,6 +32,7 @@ from vlmtop.core.cache_policy import apply_cache_policy
 from vlmtop.core.device_info import describe_device
 
 from .arms import BlockSchedule, ModelTarget
+from .experiment import FAULT_PREFIX
 from .knobs import Arm, knob, make_arms
 from .worker_controls import ControlsMixin
 from .lifecycle import Lifecycle, timeout_message
@@ -376,7 +377,7 @@ def main(argv: list[str]) -> int:
     try:
         status = worker.run()
     except VlmtopError as exc:  # the database failed (full, locked): one line in the log
-        print(f"vlmtop worker: {exc}", file=sys.stderr)
+        print(f"{FAULT_PREFIX} {exc}", file=sys.stderr)
         return 2
     return 1 if status == "failed" else worker.exit_code
 

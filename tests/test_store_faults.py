@@ -162,6 +162,22 @@ def test_a_run_that_fills_the_disk_ends_in_one_line_with_exit_2(small_filesystem
     assert [r.seq for r in rows] == list(range(len(rows)))  # every committed sample, gapless
 
 
+def test_a_repeat_run_that_fills_the_disk_stops_with_the_reason(small_filesystem):
+    import sys
+
+    db = small_filesystem / "s.db"
+    done = subprocess.run([sys.executable, "-m", "vlmtop", "run", "--repeat", "3", "--count", "100000",
+                           "--max-new-tokens", "2", "--warmup", "none", "--db", str(db)],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = [line for line in done.stderr.splitlines() if "stopped at process 1:" in line]
+    assert "is full" in line and "Traceback" not in done.stderr  # the worker's own reason, said once
+    with SessionStore.open(db, create=False, readonly=True) as store:
+        (info,) = store.sessions()  # no second process was started on the full disk
+        rows = store.samples(info.id)
+    assert rows and [r.seq for r in rows] == list(range(len(rows)))  # every committed sample, gapless
+
+
 def _recorded(tmp_path: Path, count: int = 40) -> Path:
     from helpers_store import record_session
 
