@@ -23,18 +23,16 @@ import csv
 import io
 import json
 import os
-import secrets
 import shutil
-import signal
 import stat
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from vlmtop.sessions.export_files import named_part, unnamed_output
+from vlmtop.sessions.export_formats import BINARY_FORMATS, FORMATS, STDOUT  # noqa: F401 (public here too)
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
@@ -47,9 +45,6 @@ from vlmtop.sessions.store import (
 from vlmtop.sessions.store_errors import StoreFullError, StoreWriteError
 from vlmtop.sessions.sqlite_file import free_space
 
-FORMATS = ("sqlite", "csv", "jsonl", "parquet", "trace")
-BINARY_FORMATS = ("sqlite", "parquet")
-STDOUT = "-"  # `-o -`, as curl, tar and pandoc spell standard output
 # What `-o FILE` implies; the names are matched at their end, longest first.
 SUFFIX_FORMATS = {
     ".trace.json": "trace",
@@ -137,7 +132,7 @@ def export_session(
     try:
         return _export_to_file(store, session, fmt, write, out, in_place)
     except (OSError, StoreFullError, StoreWriteError) as exc:
-        # A full disk, an I/O error, a quota: one line, and (see _unnamed_output) no
+        # A full disk, an I/O error, a quota: one line, and (see export_files.unnamed_output) no
         # partial file left under the name asked for. The sqlite format meets it in
         # SQLite (on its .part file, gone by now): said as for the others.
         why = exc.strerror or exc if isinstance(exc, OSError) else "the disk is full or failed"
@@ -148,9 +143,9 @@ def _export_to_file(store, session, fmt: str, write, out: Path, in_place: bool) 
     if in_place:
         return _export_in_place(store, session, fmt, write, out)
     if fmt == "sqlite":
-        with _named_part(out) as tmp:
+        with named_part(out) as tmp:
             return write(store, session, tmp)
-    with _unnamed_output(out) as raw:
+    with unnamed_output(out) as raw:
         if fmt in BINARY_FORMATS:
             return write(store, session, raw)
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
@@ -223,118 +218,6 @@ def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str, write
             shutil.copyfileobj(f, sys.stdout.buffer)
         sys.stdout.buffer.flush()
     return count
-
-
-def _new_file_mode() -> int:
-    # An export is made to be shared: the permissions any new file of the user gets.
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-@contextmanager
-def _unnamed_output(out: Path) -> Iterator[IO[bytes]]:
-    """A file with no name in ``out``'s folder, linked at ``out`` once complete: a killed
-    export (even SIGKILL) leaves nothing. Where O_TMPFILE is missing, a named .part."""
-    try:
-        fd = os.open(out.parent, os.O_TMPFILE | os.O_WRONLY, _new_file_mode())
-    except (AttributeError, OSError):
-        with _named_part(out) as tmp, tmp.open("wb") as f:
-            yield f
-        return
-    with os.fdopen(fd, "wb") as f:
-        yield f
-        f.flush()
-        # linkat() cannot replace: link under a fresh name, then rename over the target.
-        part = out.parent / f".{out.name}.{os.getpid()}.{threading.get_ident()}.part"
-        # linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd; Python only calls linkat when given
-        # a directory fd, plain link() would try to link the /proc symlink itself.
-        folder = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.link(f"/proc/self/fd/{fd}", part.name, dst_dir_fd=folder, follow_symlinks=True)
-        finally:
-            os.close(folder)
-        try:
-            os.replace(part, out)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-
-
-@contextmanager
-def named_part(out: Path) -> Iterator[Path]:
-    """A named temporary file beside ``out`` (for SQLite, which needs a name), renamed
-    over ``out`` when the block ends well, removed when it fails or on SIGTERM, SIGHUP or
-    Ctrl-C. A SIGKILL leaves it: its name holds the pid, and the next export to ``out``
-    removes the parts of writers no longer running."""
-    # The handlers go in first and the name is chosen before the file exists: a SIGTERM
-    # the moment the file appears (a busy machine widens that moment) still removes it.
-    with _signals_end_cleanly():
-        _remove_stale_parts(out)
-        tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode()))
-            yield tmp
-            os.replace(tmp, out)
-        finally:
-            for leftover in (tmp, *(Path(f"{tmp}{s}") for s in _SQLITE_SIDE_FILES)):
-                leftover.unlink(missing_ok=True)
-
-
-_named_part = named_part
-_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-
-
-def _remove_stale_parts(out: Path) -> None:
-    """Remove ``.NAME.PID.HEX.part`` files (and their SQLite side files) beside ``out``
-    whose PID is no running process: left by an export or backup killed with SIGKILL.
-    Only names of exactly that form: nothing else in the folder is touched."""
-    prefix = f".{out.name}."
-    try:
-        names = [n for n in os.listdir(out.parent) if n.startswith(prefix)]
-    except OSError:
-        return
-    for name in names:
-        rest = name[len(prefix):]
-        for side in _SQLITE_SIDE_FILES:
-            rest = rest.removesuffix(side)
-        pid, _, token = rest.removesuffix(".part").partition(".")
-        if not (rest.endswith(".part") and pid.isascii() and pid.isdigit() and len(token) == 8
-                and token.isascii() and all(c in "0123456789abcdef" for c in token)):  # fmt: skip
-            continue
-        if not _running(int(pid)):
-            (out.parent / name).unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    if pid <= 0:
-        return True  # not a pid we wrote: leave the file alone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: another user's process runs under that pid
-        return True
-    return True
-
-
-@contextmanager
-def _signals_end_cleanly() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the export as Ctrl-C does: through the ``finally`` blocks
-    that remove the temporary file (the default action would skip them)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _writer(fmt: str, window: tuple[int | None, int | None]) -> Callable[..., int]:

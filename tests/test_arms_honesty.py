@@ -16,8 +16,6 @@ from __future__ import annotations
 import collections
 import json
 
-import pytest
-
 from vlmtop.cli import main
 from vlmtop.sessions.store import SessionStore
 
@@ -42,15 +40,23 @@ def _verdicts(tmp_path, capsys, session_id: str) -> dict[str, str]:
     return {stage["stage"]: stage["verdict"] for stage in pair["stages"]}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_longer_decode_is_slower_in_decode_and_the_same_before_it(tmp_path, capsys, seed):
-    session_id, rows = _armed_session(tmp_path, capsys, "--knob", "max_new_tokens=8,16", "--count", "24",
-                                      "--seed", str(seed))
-    measured = collections.Counter(r.arm for r in rows if not r.is_warmup and r.status == "ok")
-    assert measured == {"max_new_tokens=8": 24, "max_new_tokens=16": 24}
-    verdicts = _verdicts(tmp_path, capsys, session_id)
-    assert verdicts["decode_ms"] == "slower"
-    assert {stage: verdicts[stage] for stage in UNAFFECTED_BY_DECODE} == dict.fromkeys(UNAFFECTED_BY_DECODE, "same")
+def test_a_longer_decode_is_slower_in_decode_and_the_same_before_it(tmp_path, capsys):
+    """Over three seeds: decode `slower` every time; vision, projector and prefill never
+    called different twice. Each verdict is a test at alpha 0.05 (with the 2 % threshold),
+    and bench/processes.py measures interleaved A/A arms at about 1 false verdict in 24: nine
+    verdicts that must ALL read `same` would fail this suite about one run in five on noise
+    alone, which is a flaky gate, not honesty. A knob that really moved a stage moves it on
+    every seed; chance moves it on one (3 x 0.04^2 per stage)."""
+    different = collections.Counter()
+    for seed in (1, 2, 3):
+        session_id, rows = _armed_session(tmp_path, capsys, "--knob", "max_new_tokens=8,16",
+                                          "--count", "24", "--seed", str(seed))
+        measured = collections.Counter(r.arm for r in rows if not r.is_warmup and r.status == "ok")
+        assert measured == {"max_new_tokens=8": 24, "max_new_tokens=16": 24}
+        verdicts = _verdicts(tmp_path, capsys, session_id)
+        assert verdicts["decode_ms"] == "slower", (seed, verdicts)
+        different.update(stage for stage in UNAFFECTED_BY_DECODE if verdicts[stage] != "same")
+    assert all(count <= 1 for count in different.values()), different
 
 
 def test_a_four_times_larger_image_has_four_times_the_tokens_and_slower_vision(tmp_path, capsys):

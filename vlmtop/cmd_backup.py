@@ -15,7 +15,8 @@ from pathlib import Path
 
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.export import export_session, named_part
+from vlmtop.sessions.export import export_session
+from vlmtop.sessions.export_files import named_part
 from vlmtop.sessions.paths import db_path
 from vlmtop.sessions.sqlite_file import free_space, uri
 from vlmtop.sessions.store import SessionStore
