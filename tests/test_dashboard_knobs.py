@@ -18,6 +18,7 @@ from vlmtop.sessions.store import SessionStore, StoreError
 from vlmtop.sessions.worker import RunSettings, Worker
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.screens.knobs import KnobsScreen, knobs_for, parse_choice
+from vlmtop.tui.widgets.comparison import ComparisonPanel
 from vlmtop.sessions.source import LiveTail
 
 
@@ -58,6 +59,9 @@ async def test_k_fixes_max_new_tokens_and_the_next_samples_are_a_new_segment(tmp
             applied = store.controls(session_id)[0]
             assert applied.status == "applied"
             await _until(pilot, lambda: store.session(session_id).sample_count >= applied.applied_seq + 2, 120)
+            # the comparison panel names what changed (it said "change: " and nothing else)
+            panel = app.query_one(ComparisonPanel)
+            await _until(pilot, lambda: "max_new_tokens → 4" in str(panel.border_title or ""), 60)
             await pilot.press("q")
             await _until(pilot, lambda: proc.poll() is not None, 60)
         assert proc.wait(timeout=30) == 0

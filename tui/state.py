@@ -286,7 +286,12 @@ class DashboardState:
         if len(segs) < 2:
             return None
         a, b = segs[-2], segs[-1]
-        change = ", ".join(f"{n} {x} → {y}" for n, x, y in zip(KINDS, a.policies, b.policies) if x != y)
+        change = ", ".join([
+            *(f"{n} {x} → {y}" for n, x, y in zip(KINDS, a.policies, b.policies) if x != y),
+            # a knob fixed from the dashboard (`k`) starts a segment too
+            *(f"{n} {a.knobs[n]} → {b.knobs.get(n, '-')}" if n in a.knobs else f"{n} → {b.knobs[n]}"
+              for n in dict.fromkeys([*a.knobs, *b.knobs]) if a.knobs.get(n) != b.knobs.get(n)),
+        ])
         if self.has_arms:
             change = f"{arm_display(self.shown_arm_label)}: {change}"
         if b.transient:  # flagged and kept: the user sees why the first samples look off
