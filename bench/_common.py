@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -107,6 +108,44 @@ def prepare(preset: str, device: str, new_tokens: int, image_size: int = 224, dt
     sample = next(synthetic_samples(((image_size, image_size),)))
     inputs = loaded.prepare(sample.image(), sample.prompt)
     return Prepared(loaded, inputs, loaded.generation_kwargs(new_tokens))
+
+
+def bare_and_timed(prepared: Prepared, timer, kwargs: dict, keep: list | None = None):
+    """(bare, timed): one generate() each, returning its wall seconds, synchronized so a GPU's
+    work is inside (the timer synchronizes once itself). ``keep`` collects the timings."""
+    model, inputs, sync = prepared.model, prepared.inputs, prepared.sync
+
+    def bare() -> float:
+        sync()
+        start = time.perf_counter()
+        model.generate(**inputs, **kwargs)
+        sync()
+        return time.perf_counter() - start
+
+    def timed() -> float:
+        sync()
+        start = time.perf_counter()
+        timing = timer.generate(**inputs, **kwargs)[0]
+        if keep is not None:
+            keep.append(timing)
+        return time.perf_counter() - start
+
+    return bare, timed
+
+
+def alternating(bare, timed, rounds: int) -> dict:
+    """``rounds`` of both, the order alternating so drift hits both alike: their spreads in
+    ms and the per-round ratio timed / bare."""
+    bare_ms, timed_ms = [], []
+    for index in range(rounds):
+        if index % 2:
+            t, b = timed(), bare()
+        else:
+            b, t = bare(), timed()
+        bare_ms.append(b * 1e3)
+        timed_ms.append(t * 1e3)
+    return {"bare_ms": spread(bare_ms), "timed_ms": spread(timed_ms),
+            "ratio": spread([t / b for t, b in zip(timed_ms, bare_ms)])}
 
 
 def default_device() -> str:

@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from _common import bench_parser, prepare, print_json, spread
+from _common import alternating, bare_and_timed, bench_parser, prepare, print_json
 from vlmtop.core import StageTimer, locate_stages
 
 
@@ -43,41 +43,19 @@ def measure(preset: str, backend: str, rounds: int, new_tokens: int, image_size:
     from transformers import CompileConfig
 
     prepared = prepare(preset, device, new_tokens, image_size)
-    model, inputs, sync = prepared.model, prepared.inputs, prepared.sync
     config = CompileConfig(backend=backend, fullgraph=False)
     config._compile_all_devices = True  # transformers compiles on CUDA only unless told
     kwargs = {**prepared.generate_kwargs, "cache_implementation": "static", "compile_config": config}
     timings = []
-
-    def bare() -> float:
-        sync()
-        start = time.perf_counter()
-        model.generate(**inputs, **kwargs)
-        sync()
-        return time.perf_counter() - start
-
-    with StageTimer(model, locate_stages(model)) as timer, torch.inference_mode():
-
-        def timed() -> float:
-            sync()
-            start = time.perf_counter()
-            timings.append(timer.generate(**inputs, **kwargs)[0])
-            return time.perf_counter() - start
-
+    with StageTimer(prepared.model, locate_stages(prepared.model)) as timer, torch.inference_mode():
+        bare, timed = bare_and_timed(prepared, timer, kwargs, keep=timings)
         compile_start = time.perf_counter()
         for _ in range(warm):  # the first call compiles: both sides share that compiled program
             bare(), timed()
         compile_s = time.perf_counter() - compile_start
         timings.clear()
         breaks_before, graphs_before = _graph_breaks(), _graphs()
-        bare_s, timed_s = [], []
-        for index in range(rounds):  # alternating order: drift hits both sides alike
-            if index % 2:
-                t, b = timed(), bare()
-            else:
-                b, t = bare(), timed()
-            bare_s.append(b * 1e3)
-            timed_s.append(t * 1e3)
+        rounds_figures = alternating(bare, timed, rounds)
         graph_breaks, recompiles = _graph_breaks() - breaks_before, _graphs() - graphs_before
     return {
         **prepared.describe(),
@@ -85,9 +63,7 @@ def measure(preset: str, backend: str, rounds: int, new_tokens: int, image_size:
         "rounds": rounds,
         "new_tokens": new_tokens,
         "warmup_s": compile_s,
-        "bare_ms": spread(bare_s),
-        "timed_ms": spread(timed_s),
-        "ratio": spread([t / b for t, b in zip(timed_s, bare_s)]),
+        **rounds_figures,
         "graph_breaks": graph_breaks,  # both sides, the measured rounds only
         "timer_graph_breaks": sum(t.graph_breaks for t in timings),  # those inside timed calls
         "recompiles": recompiles,  # graphs compiled during the measured rounds (0: warm-up was enough)

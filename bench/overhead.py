@@ -13,51 +13,21 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 
-from _common import bench_parser, prepare, print_json, spread
+from _common import alternating, bare_and_timed, bench_parser, prepare, print_json
 from vlmtop.core import StageTimer, locate_stages
 
 
 def measure(preset: str, rounds: int, new_tokens: int, image_size: int, device: str, warm: int = 3) -> dict:
     prepared = prepare(preset, device, new_tokens, image_size)
-    model, inputs, kwargs, sync = prepared.model, prepared.inputs, prepared.generate_kwargs, prepared.sync
-
-    def bare() -> float:
-        sync()
-        start = time.perf_counter()
-        model.generate(**inputs, **kwargs)
-        sync()
-        return time.perf_counter() - start
-
-    with StageTimer(model, locate_stages(model)) as timer, torch.inference_mode():
-
-        def timed() -> float:
-            sync()
-            start = time.perf_counter()
-            timer.generate(**inputs, **kwargs)  # synchronizes once itself on CUDA
-            return time.perf_counter() - start
-
+    with StageTimer(prepared.model, locate_stages(prepared.model)) as timer, torch.inference_mode():
+        bare, timed = bare_and_timed(prepared, timer, prepared.generate_kwargs)
         for _ in range(warm):  # warm-up both paths
             bare(), timed()
-        bare_s, timed_s = [], []
-        for index in range(rounds):
-            if index % 2:
-                t, b = timed(), bare()
-            else:
-                b, t = bare(), timed()
-            bare_s.append(b * 1e3)
-            timed_s.append(t * 1e3)
-    return {
-        **prepared.describe(),
-        "rounds": rounds,
-        "new_tokens": new_tokens,
-        "bare_ms": spread(bare_s),
-        "timed_ms": spread(timed_s),
-        "ratio": spread([t / b for t, b in zip(timed_s, bare_s)]),
-    }
+        rounds_figures = alternating(bare, timed, rounds)
+    return {**prepared.describe(), "rounds": rounds, "new_tokens": new_tokens, **rounds_figures}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
