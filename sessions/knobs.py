@@ -234,16 +234,24 @@ class Arm:
         return {"label": self.label, "values": dict(self.values)}
 
 
+def split_setting(text: str, family: str | None, usage: str) -> tuple[Knob, str]:
+    """`NAME=VALUE` -> (the knob, the value as typed), the knob known and applying to the
+    family; ``usage`` is the error when the text is not of that form."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not value.strip():
+        raise VlmtopError(usage)
+    spec = knob(name)
+    spec.check_family(family)
+    return spec, value
+
+
 def parse_knob_options(items: list[str], family: str | None = None) -> dict[str, list[Any]]:
     """`--knob NAME=V1[,V2...]` options -> {name: [values]} in the given order, validated."""
     out: dict[str, list[Any]] = {}
     for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name or not text.strip():
-            raise VlmtopError(f"--knob {item!r}: expected NAME=VALUE[,VALUE...], e.g. attn=sdpa,eager")
-        spec = knob(name)
-        spec.check_family(family)
+        spec, text = split_setting(item, family, f"--knob {item!r}: expected NAME=VALUE[,VALUE...], e.g. attn=sdpa,eager")
+        name = spec.name
         if name in out:
             raise VlmtopError(f"--knob {name} given twice: put every value in one option ({name}=A,B)")
         values = [spec.parse(part) for part in text.split(",")]

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.knobs import KNOBS, POLICY_KNOBS, Knob, format_value, knob
+from vlmtop.sessions.knobs import KNOBS, POLICY_KNOBS, Knob, format_value, split_setting
 
 
 def knobs_for(family: str | None) -> list[Knob]:
@@ -27,15 +27,10 @@ def knobs_for(family: str | None) -> list[Knob]:
 
 def parse_choice(text: str, family: str | None, varied: set[str]) -> tuple[str, str]:
     """`NAME=VALUE` -> (name, the value as the worker's parser writes it); raises VlmtopError."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not name or not value.strip():
-        raise VlmtopError(f"{text!r}: type NAME=VALUE, e.g. max_new_tokens=32")
-    spec = knob(name)
-    spec.check_family(family)
-    if name in varied:
-        raise VlmtopError(f"{name} is varied by this session's arms: fixing it would end their comparison")
-    return name, format_value(spec.parse(value))
+    spec, value = split_setting(text, family, f"{text!r}: type NAME=VALUE, e.g. max_new_tokens=32")
+    if spec.name in varied:
+        raise VlmtopError(f"{spec.name} is varied by this session's arms: fixing it would end their comparison")
+    return spec.name, format_value(spec.parse(value))
 
 
 class KnobsScreen(ModalScreen[tuple[str, str] | None]):
