@@ -117,7 +117,7 @@ class Worker(ControlsMixin):
         self.stop_requested = False  # by a `stop` control: a deliberate end, not an interruption
         self._warmup_left: dict[str, int] = {}  # per arm label
         self._errors_in_a_row = 0
-        self._said_untimed: set[str] = set()
+        self._said_unlocated: set[str] = set()
         self._failed_warmups = 0  # error rows among the warm-ups (not counted as samples that failed)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -204,9 +204,6 @@ class Worker(ControlsMixin):
         for arm_knob in settings.knobs:
             knob(arm_knob).check_family(loaded.family)  # a hub model's family is known only now
         stages = locate_stages(loaded.model, settings.stages)
-        for name in stages.unlocated:  # said once here, and on every row (`unlocated`)
-            self._event("unlocated", f"{name}: not located; its time is in other (declare it with --stage {name}=PATH)",
-                        name=name)
         samples, warmup_samples = self._samples(loaded)
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
         target = ModelTarget(loaded, self._set_policy)
@@ -241,7 +238,7 @@ class Worker(ControlsMixin):
                     timer_scope.close()
                     timer = timer_scope.enter_context(StageTimer(loaded.model, stages, mode=_timer_mode(self.policies.timing)))
                     timer_timing = self.policies.timing
-                    self._say_untimed(timer.reasons)
+                    self._say_unlocated(timer)
                 # Warm-up draws from its own pass over the source, so on a finite set every
                 # sample is still measured (warm-up rows are extra, flagged rows).
                 while self._warmup_left[arm.label] > 0 and not self.lifecycle.stop_requested:
@@ -255,13 +252,17 @@ class Worker(ControlsMixin):
                         self._failed_warmups += 1
                 self._run_sample(loaded, stages, timer, target, arm, sample, is_warmup=False)
 
-    def _say_untimed(self, reasons: dict[str, str]) -> None:
-        """A stage the timer found but cannot time (compiled in place), said once as an
-        unlocated event: its rows already name it in `unlocated`, the event says why."""
-        for name, reason in reasons.items():
-            if name not in self._said_untimed:
-                self._said_untimed.add(name)
-                self._event("unlocated", f"{name}: not located ({reason}); its time is in other", name=name)
+    def _say_unlocated(self, timer: StageTimer) -> None:
+        """Each stage the timer does not time, said once as an event (every row also names
+        it in `unlocated`): not found in the model, or found but swallowed by a compiled
+        region (timer.reasons says which)."""
+        for name in timer.unlocated:
+            if name in self._said_unlocated:
+                continue
+            self._said_unlocated.add(name)
+            reason = timer.reasons.get(name)
+            self._event("unlocated", f"{name}: not located ({reason}); its time is in other" if reason else
+                        f"{name}: not located; its time is in other (declare it with --stage {name}=PATH)", name=name)
 
     def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:
         """(the measured samples, the warm-up samples): two passes over the same source."""
