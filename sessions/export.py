@@ -114,7 +114,9 @@ def export_session(
     if str(out_path) == STDOUT:
         try:
             return _export_to_stdout(store, session, fmt, write)
-        except OSError as exc:  # a full disk behind a redirect, /dev/full, a closed pipe
+        except BrokenPipeError:  # `| head`: the reader has what it wanted; the CLI ends quietly
+            raise
+        except OSError as exc:  # a full disk behind a redirect, /dev/full
             _silence_stdout()
             raise ExportError(f"cannot write the export to standard output: {exc.strerror or exc}") from None
     out, in_place = _target(Path(out_path).expanduser())
