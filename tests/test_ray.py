@@ -34,6 +34,7 @@ HAVE_RAY = importlib.util.find_spec("ray") is not None
 # Ray Client (`ray://`) needs grpcio on both ends: the `ray[client]` extra
 HAVE_RAY_CLIENT = HAVE_RAY and importlib.util.find_spec("grpc") is not None
 CLIENT_PORT: dict[str, int] = {}  # the cluster's Ray Client server port, once it is started
+HEAD_LOGS: list[Path] = []  # the head's Ray log folder, for a failing test's message
 
 
 def on_ray(test):
@@ -167,6 +168,7 @@ def cluster():
              env=env)
         if client:
             CLIENT_PORT["port"] = int(client[1])
+        HEAD_LOGS.append(Path(temp_dirs[0]) / "session_latest" / "logs")
         _ray("start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
              "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", temp_dirs[1], *common, env=env)
         yield f"127.0.0.1:{port}"
@@ -179,6 +181,7 @@ def cluster():
         else:
             os.environ["RAY_AUTH_MODE"] = saved
         CLIENT_PORT.clear()
+        HEAD_LOGS.clear()
 
 
 @on_ray
@@ -208,8 +211,9 @@ def test_a_ray_client_address_runs_the_experiment_through_ray_client(cluster, tm
     run in the cluster, the driver commits here); everything else as with a GCS address."""
     db = tmp_path / "s.db"
     address = f"ray://127.0.0.1:{CLIENT_PORT['port']}"
-    assert main(["run", "--ray", address, "--workers", "2", "--repeat", "2", "--count", "2", *QUICK,
-                 "--db", str(db), "--json"]) == 0
+    status = main(["run", "--ray", address, "--workers", "2", "--repeat", "2", "--count", "2", *QUICK,
+                   "--db", str(db), "--json"])
+    assert status == 0, _client_server_logs()
     report = json.loads(capsys.readouterr().out)
     with SessionStore.open(db, create=False) as store:
         infos = store.experiment_sessions(report["experiment_id"])
@@ -217,6 +221,45 @@ def test_a_ray_client_address_runs_the_experiment_through_ray_client(cluster, tm
     assert [i.status for i in infos] == ["completed", "completed"] and counts == [2, 2]
     assert len({i.pid for i in infos}) == 2 and os.getpid() not in {i.pid for i in infos}
     assert all(i.node_id and i.device_name for i in infos)
+
+
+@on_ray
+@pytest.mark.skipif(not HAVE_RAY_CLIENT, reason="Ray Client needs grpcio: pip install 'ray[client]'")
+def test_a_ray_client_server_that_cannot_start_is_tried_twice_then_one_line(tmp_path):
+    """A real head whose Ray Client proxy gives each per-client server 0 s to answer: the
+    start fails every time (Ray sends its traceback); vlmtop tries twice, then says the
+    server's last line."""
+    folder = tempfile.mkdtemp(prefix="vr", dir="/tmp")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "0"}
+    client_port = _free_port()
+    try:
+        _ray("start", "--head", "--port", str(_free_port()), "--num-cpus", "1", "--include-dashboard", "false",
+             "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", folder,
+             "--ray-client-server-port", str(client_port), "--node-ip-address", "127.0.0.1",
+             "--object-store-memory", "100000000", "--disable-usage-stats", env=env)
+        address = f"ray://127.0.0.1:{client_port}"
+        code = ("from vlmtop.cli import main; "
+                f"raise SystemExit(main(['run', '--ray', {address!r}, '--count', '1', '--db', {str(tmp_path / 's.db')!r}]))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+        tries = len(list((Path(folder) / "session_latest" / "logs").glob("ray_client_server_*.err")))
+    finally:
+        _stop_processes_under([folder])
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"vlmtop: error: cannot reach the Ray cluster at {address}: its Ray Client server "
+                           "could not start a server for this client (2 tries): RuntimeError: Proxy failed to Connect")
+    assert tries == 2  # one per-client server per try, each with its own log
+
+
+def _client_server_logs() -> str:
+    """The end of the head's Ray Client logs: why a `ray://` connection failed, in the
+    failing test's message (the cluster's folders are removed when the module ends)."""
+    tails = []
+    for log in sorted(HEAD_LOGS[0].glob("ray_client_server*.err")) if HEAD_LOGS else []:
+        tails.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+    return "\n".join(tails) or "(no Ray Client server logs)"
 
 
 @pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'vlmtop[ray]')")
@@ -245,7 +288,9 @@ def _vlmtop(args: list[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(db: Path, predicate, timeout_s: float = 120.0):
+def _wait_for(db: Path, predicate, timeout_s: float = 300.0):
+    # A bound for a broken run, not a speed limit: a loaded CI box can take minutes to
+    # start a Ray actor and load its model.
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -271,7 +316,7 @@ def test_a_killed_actor_loses_nothing_committed_and_the_experiment_goes_on(clust
         with SessionStore.open(db, create=False) as store:
             committed = store.session(killed.id).sample_count
             store.request_stop(stopped.id)  # `vlmtop stop` on the driver's database
-        out, err = proc.communicate(timeout=150)
+        out, err = proc.communicate(timeout=400)
     finally:
         proc.kill()
     assert proc.returncode == 1, err  # one replicate was lost, and the exit status says so
@@ -301,6 +346,6 @@ def test_a_killed_driver_keeps_every_committed_sample(cluster, tmp_path):
     finally:
         proc.kill()
     # its actors die with it (Ray ends the actors of a dead driver); readers then judge them
-    infos = _wait_for(db, lambda infos: all(i.status == "interrupted" for i in infos), timeout_s=60)
+    infos = _wait_for(db, lambda infos: all(i.status == "interrupted" for i in infos), timeout_s=120)
     with SessionStore.open(db, create=False) as store:
         assert all(assert_gapless(store, info.id) >= before[info.id] for info in infos)

@@ -41,21 +41,38 @@ def connect(ray, address: str | None) -> bool:
         raise VlmtopError(f"--ray {address}: Ray Client needs grpcio, which is not installed: "
                           f"pip install 'ray[client]'")
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}  # actors' logs stay in Ray's files
-    try:
-        # Ray Client warns on stderr before it raises (a timeout, with a link): the error
-        # below says it in one line
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            if address:
-                ray.init(address=address, **quiet)
-            else:
-                ray.init(include_dashboard=False, **quiet)
-    except (ConnectionError, RuntimeError, ValueError, ImportError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        hint = ("is its head's Ray Client server on that port? `ray start --head` serves one on 10001"
-                if client else "start one with `ray start --head`, or pass --ray auto on a node of it")
-        raise VlmtopError(f"cannot start or reach {where}: {first_line(exc)} ({hint})") from None
-    return True
+    # The head's Ray Client proxy starts a server process for each client, and on a loaded
+    # head that start can fail once (Ray raises ConnectionAbortedError with the server's
+    # traceback, and disconnects): a second try usually gets a server.
+    attempts = 2 if client else 1
+    for _ in range(attempts):
+        try:
+            # Ray Client warns on stderr before it raises (a timeout, with a link): the error
+            # below says it in one line
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                if address:
+                    ray.init(address=address, **quiet)
+                else:
+                    ray.init(include_dashboard=False, **quiet)
+            return True
+        except ConnectionAbortedError as exc:
+            server_failure = exc
+        except (ConnectionError, RuntimeError, ValueError, ImportError) as exc:
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            hint = ("is its head's Ray Client server on that port? `ray start --head` serves one on 10001"
+                    if client else "start one with `ray start --head`, or pass --ray auto on a node of it")
+            raise VlmtopError(f"cannot start or reach {where}: {first_line(exc)} ({hint})") from None
+    raise VlmtopError(f"cannot reach the Ray cluster at {address}: its Ray Client server could not start a "
+                      f"server for this client ({attempts} tries): {server_reason(server_failure)} "
+                      f"(see ray_client_server*.err in the head's Ray logs)")
+
+
+def server_reason(exc: BaseException) -> str:
+    """What a Ray Client server said when it failed: the last line of the traceback it sent
+    (Ray's own message starts "Initialization failure from server:" and the cause is last)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 else first_line(exc)
 
 
 def fleet_options(ray, replicates: int, workers, gpus_per_worker, cpus_per_worker, spread: bool):
