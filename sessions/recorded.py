@@ -37,6 +37,7 @@ from vlmtop.sessions.store_errors import (
     UnknownSessionError,
 )
 
+PAGE_TEXT_CHARS = 32_000_000  # the text of one page of an export: its rows' strings and JSON
 _NONE_BAD: list[str] = []  # shared, never changed: the unreadable values of a valid row
 _INSERT_SAMPLE_SQL = (
     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) "
@@ -157,6 +158,18 @@ class RecordedRows(SqliteFile):
             sql += f" LIMIT {int(limit)}"
         return self._conn.execute(sql, params).fetchall()
 
+    def _page_end(self, where: str, params: tuple, rows: int, chars: int) -> object:
+        """The seq that ends the next page: at most ``rows`` rows, and no more than ``chars``
+        of text past its first row. Each cell is bounded (codec.guarded_sql), but
+        a page of 5000 rows of 8192-token decodes would hold GBs; SQLite measures the
+        text here (~1 us a row) so that Python never holds more than a budget of it."""
+        sizes = " + ".join(f"coalesce(length({name}), 0)" for name in self._columns
+                           if SAMPLE_KINDS[name] in ("str", "json"))
+        return self._conn.execute(
+            f"SELECT max(seq) FROM (SELECT seq, size, sum(size) OVER (ORDER BY seq) AS total FROM "
+            f"(SELECT seq, {sizes} AS size FROM samples WHERE {where} ORDER BY seq LIMIT {int(rows)})) "
+            f"WHERE total - size < {int(chars)}", params).fetchone()[0]
+
     def _raw_utf8(self, where: str, params: tuple, limit: int) -> tuple[list[tuple], bool]:
         """:meth:`_raw`, its text decoded by sqlite3 in C (~2 us a row less than the file's
         own text_factory, sqlite_file._text), and whether that worked: a page holding text
@@ -217,11 +230,13 @@ class RecordedRows(SqliteFile):
             after = rows[-1][seq_at]
 
     def iter_pages(
-        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None
+        self, session_id: str, page: int = 5000, lo: int = 0, hi: int | None = None,
+        page_chars: int = PAGE_TEXT_CHARS,
     ) -> Iterator[list[tuple]]:
-        """The rows of a session (``lo <= seq <= hi``) as stored, ``page`` at a time, each
-        with one more value last: True where every value is certainly valid (the fast
-        check). Decode the others with :meth:`record_of`, or validate them as iter_rows does."""
+        """The rows of a session (``lo <= seq <= hi``) as stored, at most ``page`` rows and
+        about ``page_chars`` of text at a time, each with one more value last: True where
+        every value is certainly valid (the fast check). Decode the others with
+        :meth:`record_of`, or validate them as iter_rows does."""
         names = self._columns
         seq_at = names.index("seq")
         checked = python_checks(names)  # the checks made here, not in SQL (JSON lists, UTF-8)
@@ -229,8 +244,9 @@ class RecordedRows(SqliteFile):
         lists = [(i, plain) for i, plain in checked if names[i] in ("decode_steps_ms", "spans")]
         after: object = lo - 1
         upper = "" if hi is None else f" AND seq <= {int(hi)}"
-        while True:
-            rows, utf8 = self._raw_utf8(f"session_id = ? AND seq > ?{upper}", (session_id, after), page)
+        where = f"session_id = ? AND seq > ?{upper}"
+        while (end := self._page_end(where, (session_id, after), page, page_chars)) is not None:
+            rows, utf8 = self._raw_utf8("session_id = ? AND seq > ? AND seq <= ?", (session_id, after, end), page)
             if not rows:
                 return
             after = rows[-1][seq_at]

@@ -263,3 +263,21 @@ def test_dash_writes_to_standard_output(recorded, tmp_path):
     (tmp_path / "piped.db").write_bytes(ran.stdout)
     with SessionStore.open(tmp_path / "piped.db", readonly=True) as copy:
         assert copy.samples(session_id) == expected(session_id)
+
+
+def test_export_pages_hold_a_bounded_amount_of_text(tmp_path):
+    """A page is cut by its text as well as its rows: 5000 rows of long decodes (each cell
+    within its bound) would otherwise sit in memory at once. Every row still comes, in order."""
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        sid = record_session(store, 20)
+        store._conn.execute("UPDATE samples SET error = printf('%.*c', 1000, 'e')")
+        seq_at = store.columns.index("seq")
+        by_text = list(store.iter_pages(sid, page=5000, page_chars=2500))
+        one_each = list(store.iter_pages(sid, page=5000, page_chars=10))  # a row past the budget alone
+        whole = list(store.iter_pages(sid, page=5000))
+        windowed = list(store.iter_pages(sid, page=5000, lo=5, hi=12, page_chars=2500))
+    assert 1 < max(map(len, by_text)) <= 3 and [r[seq_at] for p in by_text for r in p] == list(range(20))
+    assert [len(p) for p in one_each] == [1] * 20
+    assert [len(p) for p in whole] == [20]
+    assert [r[seq_at] for p in windowed for r in p] == list(range(5, 13))
