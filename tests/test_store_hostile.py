@@ -185,3 +185,15 @@ def test_user_text_is_never_markup(tmp_path, capsys):
         console = Console(record=True, width=200)
         console.print(sessions_table(store.sessions(), db))
     assert "models/exp[/old]" in console.export_text()
+
+
+def test_an_error_quoting_a_stored_line_break_stays_one_line(tmp_path, capsys):
+    """A stored value may hold any character Python splits lines on (NEL here): the error
+    that quotes it is still one line (found by the fuzz test)."""
+    db = tmp_path / "s.db"
+    with SessionStore.open(db) as store:
+        record_session(store, 3)
+        store._conn.execute("UPDATE samples SET cache_policy = char(133)")
+    assert main(["compare", "last", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("vlmtop: error: nothing to compare"), err

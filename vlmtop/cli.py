@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VlmtopError as exc:
-        print(f"vlmtop: error: {exc}", file=sys.stderr)
+        # One line, whatever user text it quotes: a stored value may hold a line break of
+        # any kind Python splits on ("\x85", "\u2028"), and scripts read this line by line.
+        print("vlmtop: error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
