@@ -138,6 +138,7 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path, command):
     with SessionStore.open(path) as store:
         for _ in range(400):
             record_session(store, 2)
+        record_session(store, 300)  # `export last`: ~250 KB of csv, more than a pipe holds
     done = subprocess.run(
         f"'{sys.executable}' -m vlmtop {command} --db '{path}' | head -c 100",
         shell=True, capture_output=True, text=True, timeout=120,
