@@ -97,3 +97,42 @@ def test_a_backup_replaced_with_force_keeps_its_mode(recorded, tmp_path, umask_0
     out.chmod(0o640)
     assert main(["backup", "-o", str(out), "--db", str(store.path), "--force"]) == 0
     assert _mode(out) == 0o640
+
+
+# -- 3. the default database of an older vlmtop is tightened ---------------------------
+
+
+def _loosened_default(tmp_path, monkeypatch) -> SessionStore:
+    """The default database as an older vlmtop left it: 0644 files (its -wal and -shm
+    too: the writer is left open) in a 0755 folder."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("VLMTOP_DB", raising=False)
+    from vlmtop.sessions.paths import default_db_path
+
+    store = SessionStore.open(default_db_path())
+    record_session(store, 2)
+    for path in store.path.parent.iterdir():
+        path.chmod(0o644)
+    store.path.parent.chmod(0o755)
+    return store
+
+
+def test_an_old_default_database_is_made_private_when_opened(tmp_path, monkeypatch, capsys):
+    with _loosened_default(tmp_path, monkeypatch) as store:
+        files = sorted(store.path.parent.iterdir())
+        xdg_mode = _mode(tmp_path / "data")
+        assert [p.name for p in files] == ["sessions.db", "sessions.db-shm", "sessions.db-wal"]
+        assert main(["sessions"]) == 0
+        assert "no sessions" not in capsys.readouterr().out
+        assert [_mode(p) for p in files] == [0o600] * 3
+        assert _mode(store.path.parent) == 0o700
+        assert _mode(tmp_path / "data") == xdg_mode  # XDG_DATA_HOME itself is not vlmtop's
+
+
+def test_a_database_the_user_named_keeps_its_mode(tmp_path, monkeypatch, capsys):
+    with _loosened_default(tmp_path, monkeypatch) as store:
+        db = store.path
+        assert main(["sessions", "--db", str(db)]) == 0  # the same file, but given with --db
+        monkeypatch.setenv("VLMTOP_DB", str(db))
+        assert main(["sessions"]) == 0
+        assert _mode(db) == 0o644 and _mode(db.parent) == 0o755
