@@ -136,3 +136,30 @@ def test_a_database_the_user_named_keeps_its_mode(tmp_path, monkeypatch, capsys)
         monkeypatch.setenv("VLMTOP_DB", str(db))
         assert main(["sessions"]) == 0
         assert _mode(db) == 0o644 and _mode(db.parent) == 0o755
+
+
+# -- 4. the worker imports nothing from the cwd, on Python 3.10 too ---------------------
+
+
+def test_the_python_3_10_worker_command_runs_no_code_from_the_current_directory(tmp_path):
+    import subprocess
+
+    from vlmtop.sessions.experiment import worker_command
+    from vlmtop.sessions.worker import RunSettings
+
+    planted = tmp_path / "cwd"
+    planted.mkdir()
+    marker = tmp_path / "ran"
+    for name in ("torch.py", "runpy.py", "json.py"):  # what the worker and its start import
+        (planted / name).write_text(f"open({str(marker)!r}, 'w').write('planted code ran')\nraise SystemExit(9)\n")
+    db = tmp_path / "s.db"
+    settings = RunSettings(count=1, max_new_tokens=2, warmup="none", threads=1)
+    command = worker_command(db, "cwdcheck10", settings, version=(3, 10))
+    assert "-P" not in command and "-I" not in command  # 3.10 has no -P; -I drops PYTHONPATH
+    # The same interpreter runs the 3.10 form: without -P, `-c` puts the cwd first on sys.path too.
+    done = subprocess.run(command, cwd=planted, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")})
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert not marker.exists()
+    with SessionStore.open(db, create=False) as store:
+        assert store.session("cwdcheck10").measured_count == 1
