@@ -58,11 +58,26 @@ def plan(experiment_id: str, repeat: int, model: str, alternate_model: str | Non
     return [Replicate(i, side, sides[side], new_session_id()) for i, side in enumerate(order)]
 
 
-def worker_command(db: Path, session_id: str, settings) -> list[str]:
+# Python 3.10 has no -P: `-c` puts '' (the cwd) first on sys.path, so this takes it off
+# before anything is imported, then runs the worker module as `-m` would. Not -I, which
+# would also drop PYTHONPATH and the user's site-packages that users rely on.
+_SAFE_PATH_310 = (
+    "import sys\n"
+    "if sys.path and sys.path[0] == '': del sys.path[0]\n"
+    "import runpy\n"
+    "runpy.run_module('vlmtop.sessions.worker', run_name='__main__', alter_sys=True)"
+)
+
+
+def worker_command(db: Path, session_id: str, settings, version: tuple[int, ...] = tuple(sys.version_info)) -> list[str]:
     """How a worker process is started, isolated from the current directory: `-m` would
-    otherwise put the cwd first on sys.path, and a `torch.py` there would run."""
-    isolated = ["-P"] if sys.version_info >= (3, 11) else []  # -P: no cwd on sys.path (3.11+)
-    return [sys.executable, *isolated, "-m", "vlmtop.sessions.worker", str(db), session_id, json.dumps(asdict(settings))]
+    otherwise put the cwd first on sys.path, and a `torch.py` there would run. ``version``
+    is the interpreter's (another one only to test the 3.10 form on a newer Python)."""
+    if tuple(version[:2]) >= (3, 11):
+        start = ["-P", "-m", "vlmtop.sessions.worker"]  # -P: no cwd on sys.path
+    else:
+        start = ["-c", _SAFE_PATH_310]
+    return [sys.executable, *start, str(db), session_id, json.dumps(asdict(settings))]
 
 
 def run_experiment(

@@ -4,9 +4,11 @@ export removes). Apart from sessions/export.py, which decides what is written.""
 
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 import signal
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,24 +16,55 @@ from pathlib import Path
 from typing import IO
 
 
+# Set inside private_files(): a backup's new file is the user's data, not a file to share.
+_PRIVATE = contextvars.ContextVar("vlmtop_private_files", default=False)
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """New files written inside this block are 0600 whatever the umask: `vlmtop backup`
+    copies prompts, paths and host names, which the default database keeps 0600 too."""
+    token = _PRIVATE.set(True)
+    try:
+        yield
+    finally:
+        _PRIVATE.reset(token)
+
+
 def new_file_mode() -> int:
+    if _PRIVATE.get():
+        return 0o600
     # An export is made to be shared: the permissions any new file of the user gets.
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
 
 
+def output_mode(out: Path) -> int:
+    """The permission bits the file at ``out`` ends with. A regular file replaced with
+    --force keeps its own (a 0600 target stays private, a 0640 one shared with its group):
+    the new file takes its place, and its mode must not be a silent loosening. A new file
+    gets :func:`new_file_mode`."""
+    try:
+        st = os.stat(out)
+    except OSError:
+        return new_file_mode()
+    return stat.S_IMODE(st.st_mode) & 0o777 if stat.S_ISREG(st.st_mode) else new_file_mode()
+
+
 @contextmanager
 def unnamed_output(out: Path) -> Iterator[IO[bytes]]:
     """A file with no name in ``out``'s folder, linked at ``out`` once complete: a killed
     export (even SIGKILL) leaves nothing. Where O_TMPFILE is missing, a named .part."""
+    mode = output_mode(out)
     try:
-        fd = os.open(out.parent, os.O_TMPFILE | os.O_WRONLY, new_file_mode())
+        fd = os.open(out.parent, os.O_TMPFILE | os.O_WRONLY, mode)
     except (AttributeError, OSError):
         with named_part(out) as tmp, tmp.open("wb") as f:
             yield f
         return
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, mode)  # exactly these bits: open() took the umask's off them
         yield f
         f.flush()
         # linkat() cannot replace: link under a fresh name, then rename over the target.
@@ -61,9 +94,13 @@ def named_part(out: Path) -> Iterator[Path]:
     with _signals_end_cleanly():
         _remove_stale_parts(out)
         tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        mode = output_mode(out)
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode()))
+            # Owner read-write while SQLite opens it by name (a replaced 0400 file's mode
+            # would lock it out), those exact bits once complete (open() took the umask's).
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode | 0o600))
             yield tmp
+            os.chmod(tmp, mode)
             os.replace(tmp, out)
         finally:
             for leftover in (tmp, *(Path(f"{tmp}{s}") for s in _SQLITE_SIDE_FILES)):

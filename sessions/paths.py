@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -31,4 +32,29 @@ def db_path(option: str | os.PathLike | None) -> Path:
     if option:
         return Path(option).expanduser()
     from_env = os.environ.get(DB_ENV, "")
-    return Path(from_env).expanduser() if from_env else default_db_path()
+    if from_env:
+        return Path(from_env).expanduser()
+    db = default_db_path()
+    make_private(db)
+    return db
+
+
+def make_private(db: Path) -> None:
+    """Take group and other permissions off vlmtop's own database, its -wal, -shm and
+    -journal, and its folder, where this user owns them: an older vlmtop created them
+    0644 in a 0755 folder, and they hold prompts, paths and host names (XDG: user data
+    is private). Silent, and for the default database only: a --db or $VLMTOP_DB file
+    is the user's, with the mode the user chose. Symlinks are left alone (the user put
+    them there); a chmod that fails (read-only filesystem) leaves things as they were."""
+    for path in (db.parent, db, *(Path(f"{db}{side}") for side in ("-wal", "-shm", "-journal"))):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if st.st_uid != os.getuid() or not st.st_mode & 0o077:
+            continue
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+            try:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)
+            except OSError:
+                pass

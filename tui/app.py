@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import work
@@ -95,6 +96,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         source,
         *,
         worker: subprocess.Popen | None = None,
+        worker_said: Callable[[], str | None] | None = None,
         steerable: bool = True,
         interval: float | None = None,
         fleet: bool = False,
@@ -105,6 +107,9 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.source = source
         self.session_id = source.session_id
         self.worker = worker  # our own worker process (vlmtop run): q stops it
+        # its fault line once it has exited (launch.WorkerOutput.reason): a full disk or a
+        # lock leaves the session row `interrupted`, without the reason it could not write
+        self.worker_said = worker_said
         # a source that can seek is played back (space, [ ], g, + -); one that cannot is
         # followed live and may be steered
         self.replay = source if source.can_seek else None
@@ -247,10 +252,19 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         if session.status == "failed":
             self.notify(f"session {session.id} failed: {session.error}", title="worker stopped",
                         severity="error", timeout=30)
+        elif said := self._worker_fault():
+            self.notify(f"session {session.id} {session.status}: {said}", title="worker stopped",
+                        severity="error", timeout=30)
         else:
             self.notify(f"session {session.id} {session.status}", timeout=8)
         if self._stopping_since is not None:
             self.exit()
+
+    def _worker_fault(self) -> str | None:
+        """Our own worker's one-line reason, once it has exited (None while it runs)."""
+        if self.worker_said is None or self.worker is None or self.worker.poll() is None:
+            return None
+        return self.worker_said()
 
     # -- keys ----------------------------------------------------------------------------
 

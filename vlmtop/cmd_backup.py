@@ -16,7 +16,7 @@ from pathlib import Path
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.export import export_session
-from vlmtop.sessions.export_files import named_part
+from vlmtop.sessions.export_files import named_part, private_files
 from vlmtop.sessions.paths import db_path
 from vlmtop.sessions.sqlite_file import free_space, uri
 from vlmtop.sessions.store import SessionStore
@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_backup(args: argparse.Namespace) -> int:
     out = Path(args.output).expanduser()
-    with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
+    # A backup holds prompts, paths and host names: a new one is 0600 whatever the umask,
+    # as the default database itself (one replaced with --force keeps the mode it had).
+    with SessionStore.open(db_path(args.db), create=False, readonly=True) as store, private_files():
         if args.session:
             picked = store.lookup(args.session)
             count = export_session(store, picked.id, "sqlite", out, overwrite=args.force)
