@@ -31,21 +31,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.worker import RunSettings
+from vlmtop.sessions.worker_process import worker_command
 
 
 def record(db: Path, session_id: str, count: int, with_dashboard: bool) -> float:
     """Median measured e2e of one worker session, optionally with a dashboard attached."""
     settings = RunSettings(count=count, warmup="3", max_new_tokens=16, threads=1)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "vlmtop.sessions.worker", str(db), session_id, json.dumps(asdict(settings))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    worker = subprocess.Popen(worker_command(db, session_id, settings),  # as the dashboard starts it
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dashboard = None
     try:
         _wait_for(lambda: _has_session(db, session_id), 120)

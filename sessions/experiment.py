@@ -11,21 +11,16 @@ over the experiment, or a slow first process, falls on both sides alike.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from vlmtop.core.errors import VlmtopError
 
 from .rows import EXPERIMENT_PREFIX, new_session_id
+from .worker_process import start_worker
 
 
 def new_experiment_id() -> str:
@@ -58,28 +53,6 @@ def plan(experiment_id: str, repeat: int, model: str, alternate_model: str | Non
     return [Replicate(i, side, sides[side], new_session_id()) for i, side in enumerate(order)]
 
 
-# Python 3.10 has no -P: `-c` puts '' (the cwd) first on sys.path, so this takes it off
-# before anything is imported, then runs the worker module as `-m` would. Not -I, which
-# would also drop PYTHONPATH and the user's site-packages that users rely on.
-_SAFE_PATH_310 = (
-    "import sys\n"
-    "if sys.path and sys.path[0] == '': del sys.path[0]\n"
-    "import runpy\n"
-    "runpy.run_module('vlmtop.sessions.worker', run_name='__main__', alter_sys=True)"
-)
-
-
-def worker_command(db: Path, session_id: str, settings, version: tuple[int, ...] = tuple(sys.version_info)) -> list[str]:
-    """How a worker process is started, isolated from the current directory: `-m` would
-    otherwise put the cwd first on sys.path, and a `torch.py` there would run. ``version``
-    is the interpreter's (another one only to test the 3.10 form on a newer Python)."""
-    if tuple(version[:2]) >= (3, 11):
-        start = ["-P", "-m", "vlmtop.sessions.worker"]  # -P: no cwd on sys.path
-    else:
-        start = ["-c", _SAFE_PATH_310]
-    return [sys.executable, *start, str(db), session_id, json.dumps(asdict(settings))]
-
-
 def run_experiment(
     settings,
     db: Path,
@@ -99,62 +72,28 @@ def run_experiment(
                       experiment={"experiment_id": experiment_id, "replicate": rep.index, "side": rep.side})
         on_start(rep)
         log = (log_folder / f"worker-{rep.session_id}.log") if log_folder else None
-        with open(log, "w") if log else open(os.devnull, "w") as out:
-            # Through a pipe, not straight into the log: on a full disk the log stays empty,
-            # and the worker's one line is the only place the reason is said.
-            proc = subprocess.Popen(worker_command(db, rep.session_id, run), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace", start_new_session=True)
-            tail = _Tail(proc.stdout, out)
-            try:
-                while proc.poll() is None:
-                    on_poll(rep)
-                    time.sleep(0.2)
-            except KeyboardInterrupt:
-                interrupted = True
-                proc.send_signal(signal.SIGINT)  # its own session: the terminal's ^C did not reach it
-                proc.wait()
-            tail.join()
+        proc, output = start_worker(db, rep.session_id, run, log)
+        try:
+            while proc.poll() is None:
+                on_poll(rep)
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+            proc.send_signal(signal.SIGINT)  # its own session: the terminal's ^C did not reach it
+            proc.wait()
+        said = output.reason(wait_s=10)
         codes.append(proc.returncode)
         interrupted = interrupted or stopped_by_the_user(db, rep.session_id)
         if interrupted:
             break
         if proc.returncode == 2:  # the worker's own fault line (disk full, lock, a model that will not load)
             raise ReplicateError(f"experiment {experiment_id} stopped at process {rep.index + 1}: "
-                                 f"{tail.reason() or 'its worker exited with status 2'}")
+                                 f"{said or 'its worker exited with status 2'}")
     return codes, interrupted
-
-
-FAULT_PREFIX = "vlmtop worker:"  # how a worker process says why it stopped (exit 2)
 
 
 class ReplicateError(VlmtopError):
     """A replicate's worker stopped on a fault the next one would meet too: no more start."""
-
-
-class _Tail:
-    """A worker's output copied to its log while the last lines are kept for the reason."""
-
-    def __init__(self, stream, log) -> None:
-        self.lines: deque[str] = deque(maxlen=20)
-        self._thread = threading.Thread(target=self._copy, args=(stream, log), daemon=True)
-        self._thread.start()
-
-    def _copy(self, stream, log) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-            try:
-                log.write(line)
-            except OSError:  # the log's disk is full: the lines in memory still say why
-                pass
-
-    def join(self) -> None:
-        self._thread.join(timeout=10)
-
-    def reason(self) -> str | None:
-        """The worker's fault line (`vlmtop worker: ...`, sessions/worker.py main), without its prefix."""
-        said = [line for line in self.lines if line.startswith(FAULT_PREFIX)]
-        return said[-1].removeprefix(FAULT_PREFIX).strip() if said else None
 
 
 def stopped_by_the_user(db: Path, session_id: str) -> bool:

@@ -32,7 +32,7 @@ from vlmtop.core.cache_policy import apply_cache_policy
 from vlmtop.core.device_info import describe_device
 
 from .arms import BlockSchedule, ModelTarget
-from .experiment import FAULT_PREFIX
+from .worker_process import FAULT_PREFIX
 from .knobs import Arm, knob, make_arms
 from .worker_controls import ControlsMixin
 from .lifecycle import Lifecycle, timeout_message

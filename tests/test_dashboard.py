@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -15,6 +12,7 @@ from recorded_session import CHANGE_AT, COUNT, SESSION_ID, record_fixed_session
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.worker import RunSettings
 from vlmtop.tui.app import VlmtopApp
+from vlmtop.sessions.worker_process import start_worker
 from vlmtop.tui.launch import _wait_for_session
 from vlmtop.core.format import ms
 from vlmtop.tui.widgets.stage_table import StageRow
@@ -105,14 +103,11 @@ async def test_at_80x24_the_comparison_keeps_its_evidence_and_one_line_per_stage
 
 
 def _start_worker(db, **settings):
+    """A worker started as the dashboard starts one (isolated, output through a pipe)."""
     session_id = "abcdef0123"
-    log = db.parent / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vlmtop.sessions.worker", str(db), session_id,
-         json.dumps(asdict(RunSettings(warmup="none", max_new_tokens=2, threads=1, **settings)))],
-        stdout=open(log, "w"), stderr=subprocess.STDOUT,
-    )
-    store = _wait_for_session(db, session_id, proc, log)
+    settings = RunSettings(warmup="none", max_new_tokens=2, threads=1, **settings)
+    proc, output = start_worker(db, session_id, settings, db.parent / "worker.log")
+    store = _wait_for_session(db, session_id, proc, output)
     return proc, store, session_id
 
 

@@ -10,7 +10,7 @@ import subprocess
 from PIL import Image
 
 from vlmtop.cli import main
-from vlmtop.sessions.experiment import worker_command
+from vlmtop.sessions.worker_process import worker_command
 from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.worker import RunSettings
 

@@ -144,7 +144,7 @@ def test_a_database_the_user_named_keeps_its_mode(tmp_path, monkeypatch, capsys)
 def test_the_python_3_10_worker_command_runs_no_code_from_the_current_directory(tmp_path):
     import subprocess
 
-    from vlmtop.sessions.experiment import worker_command
+    from vlmtop.sessions.worker_process import worker_command
     from vlmtop.sessions.worker import RunSettings
 
     planted = tmp_path / "cwd"
@@ -175,7 +175,8 @@ async def test_the_worker_s_reason_reaches_the_dashboard_when_its_log_cannot_be_
     from vlmtop.sessions.source import LiveTail
     from vlmtop.sessions.worker import RunSettings
     from vlmtop.tui.app import VlmtopApp
-    from vlmtop.tui.launch import _reap, _wait_for_session, report_end, start_worker
+    from vlmtop.sessions.worker_process import start_worker
+    from vlmtop.tui.launch import _reap, _wait_for_session, report_end
 
     db = tmp_path / "s.db"
     SessionStore.open(db, create=True).close()
@@ -184,7 +185,7 @@ async def test_the_worker_s_reason_reaches_the_dashboard_when_its_log_cannot_be_
     worker, output = start_worker(db, "fullcheck1", settings, Path("/dev/full"))
     other = None
     try:
-        store = _wait_for_session(db, "fullcheck1", worker, output.log, output)
+        store = _wait_for_session(db, "fullcheck1", worker, output)
         deadline = time.monotonic() + 240  # importing torch on a loaded machine
         while store.session("fullcheck1").sample_count < 1 and time.monotonic() < deadline:
             time.sleep(0.1)

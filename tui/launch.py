@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.experiment import FAULT_PREFIX, worker_command
+from vlmtop.sessions.worker_process import WorkerOutput, start_worker
 from vlmtop.sessions.rows import EXPERIMENT_PREFIX
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import (
@@ -40,75 +38,11 @@ def run_dashboard(settings, db: Path, interval: float | None = None) -> int:
     session_id = new_session_id()
     worker, output = start_worker(db, session_id, settings, _worker_log(db, session_id))
     try:
-        with _wait_for_session(db, session_id, worker, output.log, output) as store:
+        with _wait_for_session(db, session_id, worker, output) as store:
             return _run_app(store, LiveTail(store, session_id), worker=worker, worker_output=output,
                             interval=interval)
     finally:
         _reap(worker)
-
-
-def start_worker(db: Path, session_id: str, settings, log: Path) -> tuple[subprocess.Popen, WorkerOutput]:
-    """Start the worker process recording ``session_id``; its output is read here, copied
-    to ``log`` and its last lines kept (see :class:`WorkerOutput`)."""
-    worker = subprocess.Popen(
-        worker_command(db, session_id, settings),  # isolated: no code from the cwd
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,  # the terminal's Ctrl+C is the dashboard's, not the worker's
-    )
-    return worker, WorkerOutput(worker.stdout, log)
-
-
-class WorkerOutput:
-    """A worker's output, through a pipe into this process: copied to its log, and its last
-    lines kept in memory. The log sits beside the database, so on a full disk it stays
-    empty, and these lines are the only place the worker's one-line reason reaches.
-    (The pipe cannot outlive us: the worker stops when its dashboard dies.)"""
-
-    def __init__(self, stream, log: Path) -> None:
-        self.log = log
-        self.lines: deque[str] = deque(maxlen=20)
-        self._thread = threading.Thread(target=self._copy, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _copy(self, stream) -> None:
-        try:
-            out = open(self.log, "w", buffering=1, encoding="utf-8", errors="replace")
-        except OSError:  # a full disk, a read-only folder: the lines in memory still say why
-            out = None
-        with stream:
-            for line in stream:
-                self.lines.append(line.rstrip("\n"))
-                if out is not None:
-                    try:
-                        out.write(line)
-                    except OSError:  # the disk filled up: stop writing, keep reading
-                        out = _close_quietly(out)
-        if out is not None:
-            _close_quietly(out)
-
-    def last_line(self, wait_s: float = 0.0) -> str | None:
-        """The worker's last line of output (after waiting up to ``wait_s`` for its end)."""
-        self._thread.join(wait_s)
-        return next((line for line in reversed(self.lines) if line.strip()), None)
-
-    def reason(self, wait_s: float = 1.0) -> str | None:
-        """The worker's fault line (`vlmtop worker: ...`, sessions/worker.py main) without
-        its prefix. Call it once the worker has exited: it waits up to ``wait_s`` for the
-        pipe's end, so a line still in the pipe is not missed."""
-        self._thread.join(wait_s)
-        said = [line for line in self.lines if line.startswith(FAULT_PREFIX)]
-        return said[-1].removeprefix(FAULT_PREFIX).strip() if said else None
-
-
-def _close_quietly(out) -> None:
-    try:
-        out.close()
-    except OSError:  # what is still buffered cannot be written either
-        pass
 
 
 def attach_dashboard(session_ref: str, db: Path, interval: float | None = None) -> int:
@@ -200,11 +134,9 @@ def _worker_log(db: Path, session_id: str) -> Path:
     return folder / f"worker-{session_id}.log"
 
 
-def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, log: Path,
-                      output: WorkerOutput | None = None) -> SessionStore:
-    """The worker creates the session row first thing; wait for it (or for its death).
-    ``output``: the worker's output read here, whose last line says why it died even
-    where the log could not be written."""
+def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, output: WorkerOutput) -> SessionStore:
+    """The worker creates the session row first thing; wait for it (or for its death,
+    whose reason is the last line it wrote: read from the pipe, as the log may be empty)."""
     print("vlmtop: starting the worker…", file=sys.stderr)
     deadline = time.monotonic() + WORKER_START_S
     while time.monotonic() < deadline:
@@ -220,14 +152,11 @@ def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, log: 
                 except UnknownSessionError:
                     store.close()
         if worker.poll() is not None:
-            if output is not None:
-                last = output.last_line(wait_s=1.0)
-            else:
-                last = next(iter(log.read_text().strip().splitlines()[-1:]), None) if log.exists() else None
-            raise VlmtopError(f"the worker exited before starting: {last or 'no output'} (log: {log})")
+            last = output.last_line(wait_s=1.0)
+            raise VlmtopError(f"the worker exited before starting: {last or 'no output'} (log: {output.log})")
         time.sleep(0.1)
     worker.terminate()
-    raise VlmtopError(f"the worker did not start within {WORKER_START_S:.0f} s (log: {log})")
+    raise VlmtopError(f"the worker did not start within {WORKER_START_S:.0f} s (log: {output.log})")
 
 
 def _reap(worker: subprocess.Popen) -> None:
