@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import SampleError, VlmtopError
@@ -56,6 +55,8 @@ def synthetic_samples(sizes: tuple[tuple[int, int], ...], seed: int = 0) -> Iter
 
 def _synthetic_loader(width: int, height: int, seed: int) -> Callable[[], Image.Image]:
     def load() -> Image.Image:
+        import numpy as np  # here, not at import: `vlmtop --help` reads this module's defaults
+
         rng = np.random.default_rng(seed)
         y, x = np.mgrid[0:height, 0:width]
         base = rng.uniform(0, 255, 3)

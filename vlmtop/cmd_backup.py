@@ -10,16 +10,11 @@ writes that session alone, as `vlmtop export SESSION -o FILE.db` does.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from pathlib import Path
 
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.export import export_session
-from vlmtop.sessions.export_files import named_part, private_files
 from vlmtop.sessions.paths import db_path
-from vlmtop.sessions.sqlite_file import free_space, uri
-from vlmtop.sessions.store import SessionStore
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_backup(args: argparse.Namespace) -> int:
+    # The store (sqlite3, numpy) is imported here, not with the parser: `vlmtop --help` stays light.
+    from vlmtop.sessions.export import export_session
+    from vlmtop.sessions.export_files import private_files
+    from vlmtop.sessions.store import SessionStore
+
     out = Path(args.output).expanduser()
     # A backup holds prompts, paths and host names: a new one is 0600 whatever the umask,
     # as the default database itself (one replaced with --force keeps the mode it had).
@@ -71,6 +71,11 @@ def _refuse(out: Path, source: Path, force: bool) -> None:
 
 
 def _backup_file(source: Path, out: Path) -> None:
+    import sqlite3
+
+    from vlmtop.sessions.export_files import named_part
+    from vlmtop.sessions.sqlite_file import free_space, uri
+
     # Into export's named .part file beside the target, renamed over it when complete:
     # an interrupted backup (Ctrl-C, SIGTERM, SIGHUP) leaves no half copy nor its journal,
     # and one killed with SIGKILL is cleaned by the next backup or export to that name.
