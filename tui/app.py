@@ -107,8 +107,8 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.source = source
         self.session_id = source.session_id
         self.worker = worker  # our own worker process (vlmtop run): q stops it
-        # its fault line once it has exited (sessions.worker_process.WorkerOutput.reason): a full disk or a
-        # lock leaves the session row `interrupted`, without the reason it could not write
+        # its fault line once it has exited (sessions.worker_process.WorkerOutput.reason):
+        # a full disk or a lock leaves the session row `interrupted`, without the reason
         self.worker_said = worker_said
         # a source that can seek is played back (space, [ ], g, + -); one that cannot is
         # followed live and may be steered
