@@ -14,13 +14,17 @@ verdict other than `same` is a false positive:
     (P/2 processes per side).
 (c) interleaved arms in one process: max_new_tokens=16 against 8, per process.
 
+(d) a small real effect inside one process: max_new_tokens=17 against 16, one more decode
+    step (decode +1/15, about 6.7%; e2e a few percent), per process: how often interleaved
+    arms call it `slower` at the default threshold (2%), and the ratio they measure.
+
 Also measured: the log-SD of each stage's process median across the P processes (the
 default floor in sessions/noise_floor.py), and whether the real 2x decode change is still
 found by (b): one process per side (max_new_tokens=8 of one process against 16 of
 another), and between REPLICATED sides (the left half's 8-token arm against the right
 half's 16-token arm, hierarchical, every split).
 
-    python bench/processes.py                 # 8 processes x 24 blocks (about 3 min on 2 cores)
+    python bench/processes.py                 # 8 processes x 24 blocks x 3 arms (about 1 min on 2 cores)
     python bench/processes.py --quick --json  # the CI smoke: structure only
 """
 
@@ -42,7 +46,8 @@ from vlmtop.sessions.noise_floor import process_sd, replicate_floor
 from vlmtop.sessions.store import SessionStore
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms")  # decode length cannot change these
-BASE, ARM = "max_new_tokens=8", "max_new_tokens=16"
+BASE, ARM, ONE_MORE = "max_new_tokens=8", "max_new_tokens=16", "max_new_tokens=17"
+SMALL_EFFECT_STAGES = ("decode_ms", "e2e_ms")
 N_BOOT = 1000
 
 
@@ -59,7 +64,7 @@ def parse(argv: list[str] | None = None):
 def record(db: Path, processes: int, count: int) -> list[list]:
     """P real worker processes, one after another; each one's measured rows by arm."""
     command = [sys.executable, "-m", "vlmtop", "run", "--db", str(db), "--repeat", str(processes),
-               "--count", str(count), "--knob", "max_new_tokens=8,16", "--threads", "1", "--json"]
+               "--count", str(count), "--knob", "max_new_tokens=8,16,17", "--threads", "1", "--json"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = SessionStore.open(db, create=False)
     infos = store.sessions()
@@ -101,6 +106,11 @@ def figures(args) -> dict:
     for info, rows in sessions:
         _, pairs = compare_arms(rows, info.settings, STAGES, **options)
         interleaved += [r.verdict for p in pairs for r in p.results]
+    # (d) one more decode step, interleaved in the same process: a small effect that is real
+    small = {stage: [] for stage in SMALL_EFFECT_STAGES}
+    for a in arms:
+        for stage, r in zip(SMALL_EFFECT_STAGES, compare_rows(a[ARM], a[ONE_MORE], SMALL_EFFECT_STAGES, **options)):
+            small[stage].append(r)
     sd = process_sd(base, COMPARE_STAGES)
     return {
         "preset": sessions[0][0].model,
@@ -119,6 +129,12 @@ def figures(args) -> dict:
             "ci_low_min": min((r.ci_low for r in decode_halves), default=None),
         },
         "process_log_sd": sd,
+        "one_more_step": {
+            stage: {"slower": sum(r.verdict == "slower" for r in results), "processes": len(results),
+                    "ratio_median": float(np.median([r.ratio for r in results])),
+                    "ratio_min": min(r.ratio for r in results), "ratio_max": max(r.ratio for r in results)}
+            for stage, results in small.items()
+        },
     }
 
 
@@ -142,6 +158,10 @@ def main() -> int:
     rep = result["decode_2x_replicated"]
     print(f"  decode 8 -> 16 tokens between replicated halves ({rep['processes_per_side']} processes per side) "
           f"found slower in {rep['slower']} / {rep['splits']} splits (median ratio {rep['ratio_median']:.2f})")
+    for stage, one in result["one_more_step"].items():
+        print(f"  {stage}: 17 against 16 tokens in one process found slower in {one['slower']} / "
+              f"{one['processes']} processes (ratio median {one['ratio_median']:.3f}, "
+              f"{one['ratio_min']:.3f}..{one['ratio_max']:.3f})")
     print("  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in result["process_log_sd"].items()))
     return 0
 
