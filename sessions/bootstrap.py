@@ -1,5 +1,6 @@
 """Bootstrap confidence intervals of a median ratio: scipy.stats.bootstrap for samples of
-one process, and the numpy resampling the hierarchical bootstrap needs (scipy has none).
+one process, and vectorised resampled medians for the within-process variance of a process's
+figure (sessions/hierarchical.py).
 
 Ratios: B relative to A. Unpaired: median(B) / median(A). Paired (each sample id measured
 on both sides, d = b - a): 1 + median(d) / median(a), which reads like the unpaired ratio
@@ -91,7 +92,7 @@ def resampled_medians(
 ) -> list[np.ndarray]:
     """Medians of ``n_boot`` resamples of equally long ``columns``, resampled by one index.
 
-    The within-process level of the hierarchical bootstrap. One index per resample for all
+    How uncertain one process's own median (or paired ratio) is. One index per resample for all
     columns keeps pairs together; pass one column for an ordinary bootstrap. Vectorised in
     chunks to bound memory. Each column is replaced by the ranks of its values, so a
     resample's median comes from a partition of int32 ranks looked up in the sorted column:
@@ -115,42 +116,3 @@ def resampled_medians(
             mid = np.partition(ranks[idx], middle, axis=1)
             medians[start:stop] = (sorted_column[mid[:, middle[0]]] + sorted_column[mid[:, middle[1]]]) / 2.0
     return out
-
-
-def hierarchical_means(
-    per_process: np.ndarray, n_boot: int, rng: np.random.Generator, hosts: Sequence | None = None
-) -> np.ndarray:
-    """The process level: ``per_process[p, r]`` is process p's statistic in its own
-    within-process resample r. Each output resample draws k processes with replacement
-    (k = number of processes) and, for each draw, one of that process's resamples, and
-    averages them. Memory: n_boot x k indices.
-
-    ``hosts`` (one name per process) spanning 2 or more hosts adds the level above:
-    :func:`host_means`. One host (or None) draws exactly as without it."""
-    if hosts is not None and len(set(hosts)) > 1:
-        return host_means(per_process, n_boot, rng, hosts)
-    k, n_inner = per_process.shape
-    which = rng.integers(0, k, size=(n_boot, k))
-    inner = rng.integers(0, n_inner, size=(n_boot, k))
-    return per_process[which, inner].mean(axis=1)
-
-
-def host_means(per_process: np.ndarray, n_boot: int, rng: np.random.Generator, hosts: Sequence) -> np.ndarray:
-    """The 3-level bootstrap: each output resample draws H hosts with replacement (H = number
-    of hosts), for each drawn host as many of ITS processes as it has (with replacement), for
-    each of those one within-process resample, and averages every drawn process (as the
-    point estimate averages processes). Processes on one host share its state (driver,
-    clocks, cooling, neighbours), so a host, not a process, is the independent draw."""
-    names = sorted(set(hosts), key=str)
-    members = [np.flatnonzero(np.array([h == name for h in hosts])) for name in names]
-    n_inner = per_process.shape[1]
-    drawn = rng.integers(0, len(names), size=(n_boot, len(names)))
-    sums, counts = np.zeros(n_boot), np.zeros(n_boot)
-    for slot in range(len(names)):
-        for host, procs in enumerate(members):
-            rows = np.flatnonzero(drawn[:, slot] == host)
-            pick = procs[rng.integers(0, procs.size, size=(rows.size, procs.size))]
-            inner = rng.integers(0, n_inner, size=(rows.size, procs.size))
-            sums[rows] += per_process[pick, inner].sum(axis=1)
-            counts[rows] += procs.size
-    return sums / counts

@@ -1,19 +1,19 @@
 """Whether a change of policy, knob or anything between two sample sets changed latency.
 
-The method follows criterion.rs and asv: compare medians, put a percentile bootstrap
-confidence interval on their ratio, test with a rank test, and call a change only when it
-is both statistically significant and larger than a noise threshold. The tests and the
-bootstrap are scipy.stats' (sessions/rank_tests.py, sessions/bootstrap.py).
+The method follows criterion.rs and asv: compare medians and put a percentile bootstrap
+confidence interval on their ratio; the verdict comes from that interval against the noise
+threshold (sessions/verdict.py: `slower`/`faster` beyond the band, `same` inside it,
+`inconclusive` otherwise). A rank test's p-value is shown beside it, as information. The
+tests and the bootstrap are scipy.stats' (sessions/rank_tests.py, sessions/bootstrap.py).
 
-- Unpaired: ratio = median(B) / median(A); 95 % CI from resampling A and B
+- Unpaired: ratio = median(B) / median(A); interval from resampling A and B
   independently; two-sided Mann-Whitney U p-value.
 - Paired (both sides carry the same sample ids, e.g. the same synthetic samples measured
   under arm A and arm B): per id the median of its repeats on each side, then the
-  differences ``d_i = b_i - a_i``; ratio = 1 + median(d) / median(a); 95 % CI from
+  differences ``d_i = b_i - a_i``; ratio = 1 + median(d) / median(a); interval from
   resampling the pairs; Wilcoxon signed-rank p-value on ``d``.
 
-Verdict: ``same`` unless p < alpha AND the CI excludes 1 AND |ratio - 1| > threshold;
-then ``faster`` (ratio < 1) or ``slower``. Outliers are counted, never dropped.
+The interval's level is ``1 - alpha`` (95 %). Outliers are counted, never dropped.
 
 These statistics treat every sample as independent evidence, which holds inside ONE
 process (arms interleaved, or consecutive segments). Between processes it does not: a
@@ -28,7 +28,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
-
 from vlmtop.sessions.bootstrap import ratio as safe_ratio
 from vlmtop.sessions.bootstrap import ratio_ci
 from vlmtop.sessions.compare_columns import Columns
@@ -60,6 +59,11 @@ from vlmtop.sessions.rank_tests import mann_whitney_p, wilcoxon_p  # noqa: F401 
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.segments import Segment, is_measured, segments  # noqa: F401 (public)
 from vlmtop.sessions.stats import MISSING, NORMAL, as_array, classify_outliers
+from vlmtop.sessions.verdict import Verdict, decide
+
+# The words a person reads on each side of a comparison's evidence, in Verdict's `unit`.
+PAIRED_UNIT, UNPAIRED_UNIT, PROCESS_UNIT = "pairs", "samples per side", "processes per side"
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -71,25 +75,29 @@ class Comparison:
     median_a: float  # paired: median of A's per-id medians over the common ids
     median_b: float
     ratio: float  # B relative to A (< 1: B is faster); NaN when median A <= 0
-    ci_low: float  # 95 % interval of the ratio
+    ci_low: float  # the (1 - alpha) interval of the ratio: what the verdict is decided on
     ci_high: float
-    p_value: float  # Mann-Whitney U, Wilcoxon signed-rank, or a process-level t-test
-    verdict: str  # faster | slower | same | inconclusive
+    p_value: float  # Mann-Whitney U, Wilcoxon signed-rank, or a process-level t-test: shown, not decisive
+    verdict: str  # faster | slower | same | inconclusive (sessions/verdict.py)
     paired: bool
     n_pairs: int = 0  # common sample ids, when paired
-    test: str = "mann-whitney"  # mann-whitney | wilcoxon | welch-t | t | one-sample-t | z
+    test: str = "mann-whitney"  # mann-whitney | wilcoxon | welch-t | t | one-sample-t
     outliers_a: int = 0  # Tukey outliers (mild or severe) among A's values: counted, kept
     outliers_b: int = 0
     threshold: float = NOISE_THRESHOLD
     alpha: float = ALPHA
     n_boot: int = N_BOOT
     evidence: str = ""  # what the verdict rests on: see PAIRED_ARMS and the other levels
-    verdict_note: str | None = None  # why `inconclusive`, e.g. "1 process per side"
+    verdict_note: str | None = None  # why `inconclusive`: "interval ±9% is wider than the ±2% band"
+    verdict_short: str | None = None  # the same in a few words: "too wide"
+    needed: int | None = None  # estimated evidence that would settle an inconclusive verdict
+    needed_unit: str = ""  # what `needed` counts: pairs, samples per side, processes per side
     processes_a: int = 1  # worker processes (sessions) behind each side
     processes_b: int = 1
     between_process_share: float | None = None  # of the variance, when processes repeat
     noise_floor: float | None = None  # relative change process noise alone reaches (95 %)
     floor_source: str | None = None  # where that floor was measured
+    floor_df: float | None = None  # the floor's degrees of freedom (None: taken as known)
 
     @property
     def change(self) -> float:
@@ -97,29 +105,42 @@ class Comparison:
         return self.ratio - 1.0
 
     @property
+    def settle(self) -> str | None:
+        """What would settle an inconclusive verdict: ``~120 pairs would settle it``."""
+        return self._verdict().settle
+
+    @property
     def verdict_text(self) -> str:
-        """The verdict as printed: ``inconclusive (1 process per side)``."""
+        """The verdict as printed in full: ``inconclusive (interval ±9% is wider than ...)``."""
         return f"{self.verdict} ({self.verdict_note})" if self.verdict_note else self.verdict
 
+    def _verdict(self) -> Verdict:
+        return Verdict(self.verdict, self.verdict_note, self.verdict_short, self.needed, self.needed_unit)
+
     def to_dict(self) -> dict:
-        """JSON-ready: NaN becomes None."""
-        return {
+        """JSON-ready: NaN becomes None; ``settle`` says what would settle an inconclusive verdict."""
+        out = {
             k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in asdict(self).items()
         }
+        out["settle"] = self.settle
+        return out
 
 
-def decide(ratio: float, ci: tuple[float, float], p: float, alpha: float, threshold: float) -> str:
-    """`same` unless significant (p < alpha and the CI excludes 1) AND beyond the threshold."""
-    if not (math.isfinite(ratio) and math.isfinite(ci[0]) and math.isfinite(ci[1])):
-        return SAME
-    significant = p < alpha and (ci[0] > 1.0 or ci[1] < 1.0)
-    if not significant or abs(ratio - 1.0) <= threshold:
-        return SAME
-    return SLOWER if ratio > 1.0 else FASTER
-
-
-_verdict = decide  # the name the dashboard's comments refer to
+def judged(result: Comparison, ci: tuple[float, float] | None = None, n: int | None = None,
+           unit: str | None = None, **changes) -> Comparison:
+    """``result`` with its verdict decided (sessions/verdict.py) on ``ci`` (default: its own
+    interval), over ``n`` units of evidence named ``unit`` (default: its pairs or samples)."""
+    result = replace(result, **changes)
+    if ci is not None:
+        result = replace(result, ci_low=ci[0], ci_high=ci[1])
+    if n is None:
+        n = result.n_pairs if result.paired else min(result.n_a, result.n_b)
+    if unit is None:
+        unit = PAIRED_UNIT if result.paired else UNPAIRED_UNIT
+    verdict = decide(result.ratio, (result.ci_low, result.ci_high), result.threshold, n, unit)
+    return replace(result, verdict=verdict.word, verdict_note=verdict.reason, verdict_short=verdict.short,
+                   needed=verdict.needed, needed_unit=verdict.unit)
 
 
 def _outlier_count(values: np.ndarray) -> int:
@@ -183,7 +204,6 @@ def compare(
     alpha: float = ALPHA,
     n_boot: int = N_BOOT,
     seed: int | None = SEED,
-    confidence: float = 0.95,
     labels: tuple[str, str] = ("A", "B"),
     evidence: str = "",
 ) -> Comparison:
@@ -192,9 +212,10 @@ def compare(
     ``paired_keys=(keys_a, keys_b)`` gives each value's sample id (same lengths as ``a``
     and ``b``; None or "" for unknown). When enough ids are shared (see
     :func:`common_keys`) the comparison is paired on them, else unpaired. None / NaN
-    values are left out (with their keys). Raises :class:`NotEnoughSamplesError` when a
-    side has fewer than 2 values.
+    values are left out (with their keys). The interval is the ``1 - alpha`` one. Raises
+    :class:`NotEnoughSamplesError` when a side has fewer than 2 values.
     """
+    confidence = 1.0 - alpha
     keys = paired_keys or (None, None)
     a_vals, keys_a = finite_values(a, keys[0], stage, labels[0])
     b_vals, keys_b = finite_values(b, keys[1], stage, labels[1])
@@ -216,7 +237,7 @@ def compare(
         ratio = 1.0 if median_a == 0 == median_b else float(safe_ratio(median_b, median_a))
         ci = ratio_ci(a_vals, b_vals, paired=False, n_boot=n_boot, seed=seed, confidence=confidence)
         p = mann_whitney_p(a_vals, b_vals)
-    return Comparison(
+    return judged(Comparison(
         stage=stage,
         n_a=int(a_vals.size),
         n_b=int(b_vals.size),
@@ -226,7 +247,7 @@ def compare(
         ci_low=ci[0],
         ci_high=ci[1],
         p_value=p,
-        verdict=decide(ratio, ci, p, alpha, threshold),
+        verdict="",
         paired=bool(common),
         n_pairs=len(common),
         test="wilcoxon" if common else "mann-whitney",
@@ -236,7 +257,7 @@ def compare(
         alpha=alpha,
         n_boot=n_boot,
         evidence=evidence,
-    )
+    ))
 
 
 # --- rows and stages ---------------------------------------------------------------------------

@@ -22,9 +22,10 @@ from vlmtop.core.format import ms
 from vlmtop.core.stage_table import SPANS, STAGES
 
 from . import report_svg as svg
-from .compare import CompareError, compare_rows, is_measured
+from .compare import NOISE_THRESHOLD, CompareError, compare_rows, is_measured
 from .record import SampleRecord, stage_label
 from .summary import arm_labels
+from .verdict import percent
 
 MARKER = "<!-- vlmtop report -->"
 LANES = tuple(stage.name for stage in SPANS)  # the timeline's lanes, from core/stage_table.py
@@ -167,13 +168,17 @@ class Report:
                 label = f"{stage_label(c.stage)} · {arm}"
                 rows.append({"label": label, "ratio": c.ratio, "ci_low": c.ci_low, "ci_high": c.ci_high,
                              "verdict": c.verdict})
+                why = f" ({c.verdict_note}{'; ' + c.settle if c.settle else ''})" if c.verdict_note else ""
                 table.append(f"<td>{escape(label)}</td>{_cell(c.median_a)}{_cell(c.median_b)}"
                              f"{_cell(c.ratio, f'{c.ratio:.3f}')}<td>{c.ci_low:.3f}..{c.ci_high:.3f}</td>"
-                             f"<td>{c.p_value:.3g}</td><td>{escape(c.verdict)}{' (paired)' if c.paired else ''}</td>")
-        chart = svg.forest(f"each arm against {base}", rows) if rows else ""
+                             f"<td>{c.p_value:.3g}</td><td>{escape(c.verdict + why)}</td>")
+        chart = svg.forest(f"each arm against {base}", rows, NOISE_THRESHOLD) if rows else ""
+        band = percent(NOISE_THRESHOLD)
         return (head + f'<p class="note">Ratio of medians, arm / baseline ({escape(base)}), with its 95 % bootstrap '
                 "CI, from vlmtop compare's statistics (paired on sample ids: every arm ran the same samples). "
-                f"Green: faster, red: slower, grey: same within noise.</p>{chart}"
+                f"The verdict comes from the interval against the ±{band} band (shaded): red slower or green "
+                "faster when it lies wholly beyond the band, grey same when wholly inside it, amber inconclusive "
+                f"when it reaches across an edge. The p-value is information only.</p>{chart}"
                 + _table(["stage · arm", "median base", "median arm", "ratio", "95% CI", "p", "verdict"], table, "forest")
                 + "</section>")
 

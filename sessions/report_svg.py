@@ -160,20 +160,30 @@ def timeline(title: str, spans: list[tuple[str, float, float]], lanes: list[str]
     return document(width, height, body, title)
 
 
-def forest(title: str, rows: list[dict], width: int = 760) -> str:
-    """Ratios (arm / baseline) with their CIs on a log axis, a line at 1."""
+# A verdict's colour: the dashboard's (tui/widgets/comparison.py VERDICT_STYLE) as web colours.
+VERDICT_FILL = {"faster": "#3ca951", "slower": "#d62728", "inconclusive": "#d08c00", "same": "#555"}
+
+
+def forest(title: str, rows: list[dict], threshold: float, width: int = 760) -> str:
+    """Ratios (arm / baseline) with their CIs on a log axis, a line at 1 and the noise band
+    of ``threshold`` shaded."""
     left, row_h = 250, 20
     height = 30 + row_h * len(rows) + 40
     bounds = [v for r in rows for v in (r["ratio"], r["ci_low"], r["ci_high"]) if v and math.isfinite(v) and v > 0]
+    bounds += [1 / (1 + threshold), 1 + threshold]
     lo, hi = (min(bounds + [1.0]), max(bounds + [1.0])) if bounds else (0.5, 2.0)
     scale = Scale(lo / 1.1, hi * 1.1, left, width - 14, log=True)
     bottom = 26 + row_h * len(rows)
     body = [f'<text x="4" y="14" font-weight="bold">{escape(title)}</text>']
     body += x_axis(scale, bottom, "ratio of medians, arm / baseline (log scale)", 22)
+    # the noise band the verdicts are decided against: an interval inside it is `same`
+    band_low, band_high = scale(1 / (1 + threshold)), scale(1 + threshold)
+    body.append(f'<rect class="band" data-threshold="{threshold!r}" x="{band_low:.1f}" y="22" '
+                f'width="{max(band_high - band_low, 1):.1f}" height="{bottom - 22}" fill="#ddd"/>')
     body.append(f'<line x1="{scale(1):.1f}" x2="{scale(1):.1f}" y1="22" y2="{bottom}" stroke="#000" stroke-dasharray="3,3"/>')
     for i, r in enumerate(rows):
         y = 26 + row_h * i + row_h / 2
-        fill = {"faster": "#3ca951", "slower": "#d62728"}.get(r["verdict"], "#555")
+        fill = VERDICT_FILL.get(r["verdict"], "#555")
         body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(r["label"])}</text>')
         if r["ci_low"] and r["ci_high"] and r["ci_low"] > 0:
             body.append(f'<line x1="{scale(r["ci_low"]):.1f}" x2="{scale(r["ci_high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" '

@@ -13,7 +13,8 @@ COUNT = 120
 CHANGE_AT = 60  # samples from here on ran with cache=empty and a slower prefill
 
 
-def record_fixed_session(db) -> SessionStore:
+def record_fixed_session(db, prefill_change_ms: float = 1.0) -> SessionStore:
+    """``prefill_change_ms``: how much slower prefill is after the change (4.5 ms before)."""
     store = SessionStore.open(db, create=True)
     store.create_session("tiny-qwen2-vl", "cpu", "float32", {"warmup": "2"}, {"python": "3.11"}, session_id=SESSION_ID)
     rng = np.random.default_rng(7)
@@ -24,7 +25,7 @@ def record_fixed_session(db) -> SessionStore:
             store.write_event(EventRecord(SESSION_ID, seq, "policy", "cache=empty", 1.7e9 + seq, value="empty", name="cache"))
         steps = list(np.round(rng.normal(1.3, 0.05, 15), 3))
         vision, projector = round(rng.normal(4.0, 0.3), 3), round(rng.normal(0.3, 0.02), 3)
-        prefill = round(rng.normal(5.5 if after else 4.5, 0.2), 3)
+        prefill = round(rng.normal(4.5 + prefill_change_ms if after else 4.5, 0.2), 3)
         other = round(rng.normal(8.0, 0.4), 3)
         decode = round(sum(steps), 3)
         record = SampleRecord(

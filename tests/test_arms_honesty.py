@@ -7,8 +7,8 @@ clock state). Interleaving arms on the same samples in one worker cancels that o
 here the decode length must move decode, and nothing before it, on every seed.
 
 Only verdicts and token counts are asserted, never a timing or a ratio (the verdict's own
-threshold and confidence interval carry the noise of this shared machine); the false-positive
-rate over many runs is measured in bench/, not here.
+interval carries the noise of this shared machine); the false-positive rate over many runs
+is measured in bench/, not here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import json
 from vlmtop.cli import main
 from vlmtop.sessions.store import SessionStore
 
-UNAFFECTED_BY_DECODE = ("vision_ms", "projector_ms", "prefill_ms")
+UNAFFECTED_BY_DECODE = ("vision_ms", "projector_ms", "prefill_ms", "ttft_ms")
+CLAIMS = ("faster", "slower")
 
 
 def _armed_session(tmp_path, capsys, *argv) -> tuple[str, list]:
@@ -40,14 +41,13 @@ def _verdicts(tmp_path, capsys, session_id: str) -> dict[str, str]:
     return {stage["stage"]: stage["verdict"] for stage in pair["stages"]}
 
 
-def test_a_longer_decode_is_slower_in_decode_and_the_same_before_it(tmp_path, capsys):
-    """Over three seeds: decode `slower` every time; vision, projector and prefill never
-    called different twice. Each verdict is a test at alpha 0.05 (with the 2 % threshold),
-    and bench/processes.py measures interleaved A/A arms at about 1 false verdict in 24: nine
-    verdicts that must ALL read `same` would fail this suite about one run in five on noise
-    alone, which is a flaky gate, not honesty. A knob that really moved a stage moves it on
-    every seed; chance moves it on one (3 x 0.04^2 per stage)."""
-    different = collections.Counter()
+def test_a_longer_decode_is_slower_in_decode_and_never_called_different_before_it(tmp_path, capsys):
+    """Over three seeds: decode `slower` every time; vision, projector, prefill and ttft
+    never `faster` or `slower` (each may be `same` or `inconclusive`: 24 pairs on a shared
+    machine may not bound a stage to +-2 %). A claim needs the whole 95 % interval beyond
+    the band, so chance alone makes one about 1 time in several hundred per stage
+    (bench/processes.py measures the rate per comparison)."""
+    claimed = collections.Counter()
     for seed in (1, 2, 3):
         session_id, rows = _armed_session(tmp_path, capsys, "--knob", "max_new_tokens=8,16",
                                           "--count", "24", "--seed", str(seed))
@@ -55,8 +55,9 @@ def test_a_longer_decode_is_slower_in_decode_and_the_same_before_it(tmp_path, ca
         assert measured == {"max_new_tokens=8": 24, "max_new_tokens=16": 24}
         verdicts = _verdicts(tmp_path, capsys, session_id)
         assert verdicts["decode_ms"] == "slower", (seed, verdicts)
-        different.update(stage for stage in UNAFFECTED_BY_DECODE if verdicts[stage] != "same")
-    assert all(count <= 1 for count in different.values()), different
+        claimed.update(f"{stage} {verdicts[stage]} (seed {seed})" for stage in UNAFFECTED_BY_DECODE
+                       if verdicts[stage] in CLAIMS)
+    assert not claimed, claimed
 
 
 def test_a_four_times_larger_image_has_four_times_the_tokens_and_slower_vision(tmp_path, capsys):

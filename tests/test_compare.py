@@ -73,26 +73,31 @@ def test_five_percent_slowdown_is_detected_at_n_200():
         rng = np.random.default_rng(seed)
         r = compare(latencies(200, rng), latencies(200, rng, median=105.0), n_boot=400, seed=seed)
         hits.append(r.verdict)
-    assert hits.count("slower") >= 38  # measured power: 40/40
+    # the interval must clear the +2 % edge, not only 1: measured 35 of 40; the rest are
+    # inconclusive, never the wrong direction and never `same`
+    assert hits.count("slower") >= 32 and set(hits) <= {"slower", "inconclusive"}
     rng = np.random.default_rng(99)
     r = compare(latencies(200, rng), latencies(200, rng, median=95.0), stage="e2e_ms")
     assert r.verdict == "faster" and r.ratio == pytest.approx(0.95, abs=0.015)
     assert r.ci_low < r.ratio < r.ci_high < 1.0 and r.p_value < 1e-6 and not r.paired
 
 
-def test_no_change_is_same_at_the_stated_false_positive_rate():
-    # 200 seeds of A and B drawn from one distribution. With the noise threshold off the
-    # verdict is the significance test alone: its rate must be about alpha. The default
-    # threshold can only lower it (at this noise and n, hardly: a significant difference
-    # of medians is already beyond 2 %).
+def test_no_change_is_called_different_at_most_at_the_stated_rate():
+    # 200 seeds of A and B drawn from one distribution. With the noise threshold off, a
+    # claim is the 95 % interval excluding 1: its rate must be about alpha. The band can
+    # only lower it (an interval must clear +-2 %, not 1).
     bare, default = [], []
     for seed in range(200):
         rng = np.random.default_rng(10_000 + seed)
         a, b = latencies(200, rng, cv=0.1), latencies(200, rng, cv=0.1)
-        bare.append(compare(a, b, threshold=0.0, n_boot=300, seed=seed).verdict != "same")
-        default.append(compare(a, b, n_boot=300, seed=seed).verdict != "same")
+        bare.append(compare(a, b, threshold=0.0, n_boot=300, seed=seed).verdict in ("faster", "slower"))
+        default.append(compare(a, b, n_boot=300, seed=seed))
     assert np.mean(bare) <= ALPHA + 0.03  # measured 0.035
-    assert np.mean(default) <= np.mean(bare) and np.mean(default) <= ALPHA  # measured 0.035
+    assert sum(r.verdict in ("faster", "slower") for r in default) <= sum(bare)
+    # n = 200 at a CV of 10 % bounds the ratio to about +-2.5 %: mostly inconclusive, and
+    # `same` only where the whole interval lies inside the band
+    assert sum(r.verdict == "inconclusive" for r in default) > 100
+    assert all(1 / 1.02 <= r.ci_low and r.ci_high <= 1.02 for r in default if r.verdict == "same")
 
 
 def test_significant_but_tiny_change_is_noise():
@@ -100,8 +105,9 @@ def test_significant_but_tiny_change_is_noise():
     a, b = latencies(5000, rng, cv=0.05), latencies(5000, rng, median=101.0, cv=0.05)
     r = compare(a, b, n_boot=500)
     assert r.p_value < 1e-6 and r.ci_low > 1.0  # significant ...
-    assert r.verdict == "same" and abs(r.change) < NOISE_THRESHOLD  # ... but under 2 %
-    assert compare(a, b, n_boot=500, threshold=0.005).verdict == "slower"
+    assert r.verdict == "same" and abs(r.change) < NOISE_THRESHOLD  # ... but inside +-2 %
+    assert 1 / 1.02 < r.ci_low and r.ci_high < 1.02  # the whole interval: equivalence
+    assert compare(a, b, n_boot=500, threshold=0.002).verdict == "slower"
 
 
 def test_bootstrap_is_seeded_and_result_is_json_ready():
@@ -135,7 +141,8 @@ def test_missing_values_zero_medians_and_too_few_values():
     zeros = compare([0.0] * 10, [0.0] * 10)  # a stage this model does not have
     assert (zeros.ratio, zeros.verdict, zeros.p_value) == (1.0, "same", 1.0)
     undefined = compare([-0.1, 0.0, 0.05, -0.02], [0.3, 0.4, 0.5, 0.2])  # other_ms near 0
-    assert undefined.to_dict()["ratio"] is None and undefined.verdict == "same"
+    assert undefined.to_dict()["ratio"] is None and undefined.verdict == "inconclusive"
+    assert undefined.verdict_note == "no ratio (a median is 0 or less)" and undefined.settle is None
     with pytest.raises(NotEnoughSamplesError, match="A has 1 measured value of vision_ms"):
         compare([1.0, None], [1.0, 2.0], stage="vision_ms")
 
@@ -161,7 +168,9 @@ def test_paired_comparison_is_used_when_ids_match_and_sees_through_sample_spread
     assert paired.ratio == pytest.approx(1.0 + np.median(b - a) / np.median(a))
     unpaired = compare(a, b)
     assert not unpaired.paired and unpaired.test == "mann-whitney"
-    assert unpaired.verdict == "same"  # the spread between samples hides 4 %
+    # the spread between samples hides 4 %: the interval is too wide to say either way
+    assert unpaired.verdict == "inconclusive" and unpaired.verdict_short == "too wide"
+    assert unpaired.settle.endswith("samples per side would settle it") and unpaired.needed > 100
 
 
 def test_pairing_by_id_not_by_position_and_repeats_aggregated():
@@ -374,7 +383,11 @@ def test_cli_two_sessions_table_and_json(db, capsys):
     # 6 % slower, significant among the samples, but one process per side: within what
     # process noise alone does, so the verdict claims no more than the data can show.
     assert "inconclusive" in e2e_line and "1.054" in e2e_line
-    assert "1 process per side" in out and "evidence: one process per side" in out
+    assert "evidence: one process per side" in out
+    flat = " ".join(out.split())  # the reasons wrap at the terminal's width
+    assert "e2e inconclusive: interval ±" in flat and "band; ~" in flat
+    assert "processes per side would settle it" in flat
+    assert "process-noise floor: identical processes differ by up to " in " ".join(out.split())
     assert "*" not in e2e_line and "paired on" not in out  # no sample ids: unpaired
 
     code, out, _ = run_cli(
@@ -396,7 +409,8 @@ def test_cli_two_sessions_table_and_json(db, capsys):
     e2e = report["stages"][0]
     for key in ("median_a", "median_b", "ratio", "ci_low", "ci_high", "p_value", "verdict"):
         assert key in e2e
-    assert e2e["verdict"] == "inconclusive" and e2e["verdict_note"] == "1 process per side"
+    assert e2e["verdict"] == "inconclusive" and e2e["verdict_note"].startswith("interval ±")
+    assert e2e["needed_unit"] == "processes per side" and e2e["settle"].startswith("~")
     assert e2e["evidence"] == report["evidence"] == "one process per side" and e2e["n_a"] == 150
     # no replicated sessions of these settings in the database: the bench's default floor
     assert "default" in report["noise_floor_source"] and e2e["noise_floor"] > 0.06
@@ -409,7 +423,8 @@ def test_cli_two_sessions_table_and_json(db, capsys):
     code, out, _ = run_cli(
         capsys, ids["base"], ids["slow"], "--db", path, "--json", "--threshold", "10%"
     )
-    assert all(s["verdict"] == "same" for s in json.loads(out)["stages"])  # 6 % < 10 %
+    # 6 % is inside +-10 %, but not provably so from one process per side: never a claim
+    assert all(s["verdict"] in ("same", "inconclusive") for s in json.loads(out)["stages"])
 
 
 def test_cli_one_session_compares_its_policy_segments(db, capsys):
@@ -567,15 +582,15 @@ def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, caps
 
 def test_floor_comes_from_replicated_sessions_in_the_database(tmp_path, capsys):
     # Eight sessions of one setting whose process offsets are tiny (0.3 %): the six not
-    # compared measure the process noise, and a 6 % change between the other two is then
-    # beyond it. The same change against the default floor is inconclusive (above). Six, not
+    # compared measure the process noise, and a 10 % change between the other two is then
+    # beyond it. A 6 % change against the default floor is inconclusive (above). Six, not
     # three: an SD from 3 replicates has 2 degrees of freedom, and its t quantile (4.3) puts
     # the floor at 11 % here; 6 replicates (5 df) bring it under 5 %.
     rng = np.random.default_rng(21)
     path = tmp_path / "floor.db"
     with SessionStore.open(path, create=True) as store:
         ids = [write_session(store, [record(i, float(v)) for i, v in enumerate(
-            latencies(150, rng, median=100.0 * np.exp(rng.normal(0, 0.003)) * (1.06 if k == 7 else 1.0)))])
+            latencies(150, rng, median=100.0 * np.exp(rng.normal(0, 0.003)) * (1.10 if k == 7 else 1.0)))])
             for k in range(8)]
     code, out, _ = run_cli(capsys, ids[0], ids[7], "--db", path, "--json", "--stage", "e2e")
     report = json.loads(out)

@@ -181,7 +181,9 @@ def test_a_device_with_one_process_is_paired_in_that_process_and_sides_stay_per_
     a100, l4 = report["blocks"]
     assert (a100["mode"], a100["evidence"]) == ("replicated", "replicated across 4 processes (2 A, 2 B)")
     assert (l4["mode"], l4["evidence"], l4["processes"]) == ("sessions", "one process per side", 2)
-    assert a100["stages"][0]["verdict"] == "same"
+    # 2 processes a side of one setting: never a claim (1 degree of freedom a side cannot
+    # bound the ratio to +-2 %, so `same` would overstate it too)
+    assert a100["stages"][0]["verdict"] == "inconclusive"
 
 
 def test_processes_on_several_hosts_are_resampled_hosts_first(tmp_path, capsys):

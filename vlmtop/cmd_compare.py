@@ -74,9 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Compare stage latencies of B against A: medians, the ratio's 95% CI and a verdict "
             "that names its evidence. One session: its arms against the baseline arm (paired, "
             "interleaved in one process), else its policy segments. Several processes per side "
-            "(A1,A2,A3 or exp-xxxxxxxx): a hierarchical bootstrap over processes, then samples. "
-            "One process per side: a difference within the process-noise floor is inconclusive. "
-            "A change is called only when significant AND beyond the noise threshold."
+            "(A1,A2,A3 or exp-xxxxxxxx): a Welch t interval on the processes' log medians. "
+            "One process per side: the interval is widened by the process-noise floor. "
+            "Verdicts come from the interval against the noise band: slower/faster when it lies "
+            "wholly beyond it, same when wholly inside, else inconclusive with what would settle it."
         ),
     )
     p.add_argument("a", metavar="A", help="session id, unique id prefix, `last`, a comma list of "
@@ -90,11 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=threshold_value,
         default=NOISE_THRESHOLD,
         metavar="F",
-        help=f"noise threshold: smaller median changes are `same` "
-        f"(default {NOISE_THRESHOLD:g} = {NOISE_THRESHOLD * 100:g}%%)",
+        help=f"noise threshold: the band ±F that an interval must lie wholly beyond for slower/faster, "
+        f"or wholly inside for same (default {NOISE_THRESHOLD:g} = {NOISE_THRESHOLD * 100:g}%%)",
     )
     p.add_argument(
-        "--alpha", type=alpha_value, default=ALPHA, help=f"significance level (default {ALPHA:g})"
+        "--alpha", type=alpha_value, default=ALPHA,
+        help=f"the intervals are (1 - alpha): each verdict is a one-sided test at alpha/2 (default {ALPHA:g}: 95%% intervals)"
     )
     p.add_argument(
         "--stage",

@@ -1,7 +1,8 @@
 """The table `vlmtop compare` prints, drawn from the report dict (the JSON output).
 
 Every table says which evidence its verdicts rest on (paired in one process, replicated
-across N processes, one process per side), and an `inconclusive` verdict says why.
+across N processes, one process per side), and under it each `inconclusive` verdict says
+why and what would settle it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from vlmtop.core.format import ms
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SLOWER
 from vlmtop.sessions.record import stage_label
+from vlmtop.sessions.verdict import percent
 
 TESTS = {
     "wilcoxon": "Wilcoxon signed-rank",
@@ -40,9 +42,33 @@ def _p(value: float | None) -> str:
 
 
 def _verdict(row: dict) -> str:
-    # The note (why inconclusive) is printed once under the table: a narrow terminal
-    # would wrap it inside the column.
+    # The reason (why inconclusive) is printed under the table: a narrow terminal would
+    # wrap it inside the column.
     return f"[{VERDICT_STYLES.get(row['verdict'], 'dim')}]{row['verdict']}[/]"
+
+
+def _reasons(stages: list[dict]):
+    """A row per inconclusive stage, why and what would settle it, wrapped under its own
+    column (the stage's name stays alone on the left); None when no verdict needs one."""
+    from rich.table import Table
+
+    rows = [r for r in stages if r.get("verdict_note")]
+    if not rows:
+        return None
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="yellow")
+    grid.add_column(style="yellow")
+    for r in rows:
+        settle = f"; {r['settle']}" if r.get("settle") else ""
+        grid.add_row(f"  {stage_label(r['stage'])}", f"{r['verdict']}: {r['verdict_note']}{settle}")
+    return grid
+
+
+def _print_table(console, title: str, stages: list[dict], heads=("med A", "med B")) -> None:
+    console.print(_stage_table(title, stages, heads))
+    reasons = _reasons(stages)
+    if reasons is not None:
+        console.print(reasons)
 
 
 def _stage_table(title: str, stages: list[dict], heads=("med A", "med B")):
@@ -69,7 +95,8 @@ def _stage_table(title: str, stages: list[dict], heads=("med A", "med B")):
         rows.append(cells)
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, padding=(0, 1),
                   collapse_padding=True)
-    names = ["stage", heads[0], heads[1], "ratio", "95% CI", "p", *(["proc."] if shares else [])]
+    level = f"{1 - stages[0]['alpha']:.0%} CI" if stages else "95% CI"
+    names = ["stage", heads[0], heads[1], "ratio", level, "p", *(["proc."] if shares else [])]
     for index, name in enumerate(names):
         widest = max([len(name), *(len(cells[index]) for cells in rows)])
         table.add_column(name, justify="left" if index == 0 else "right", no_wrap=True, min_width=widest)
@@ -85,9 +112,11 @@ def _legend(report: dict, stages: list[dict]) -> str:
     # means of process medians across processes), 1 + median(B-A)/median(A) paired
     # (docs/stats.md): say the one the rows use.
     ratio = "ratio = median B / median A" if any(not r["paired"] for r in stages) else ""
+    band = percent(threshold)
     text = (
-        f"[dim]medians in ms{'; ' + ratio if ratio else ''}; verdict `same` unless p < {report['alpha']:g}, the CI "
-        f"excludes 1 and the change exceeds {threshold:.1%}"
+        f"[dim]medians in ms{'; ' + ratio if ratio else ''}; verdicts from the {1 - report['alpha']:.0%} CI "
+        f"against the ±{band} band: slower or faster when it lies wholly beyond the band, same when "
+        f"wholly inside, else inconclusive (the p-value is shown, not decisive)"
     )
     pairs = max((r["n_pairs"] for r in stages if r["paired"]), default=0)
     if any(r["paired"] for r in stages):
@@ -159,7 +188,7 @@ def _print_sides(console, report: dict) -> None:
     else:
         title = (f"A: {a['processes']} processes ({a['measured']} measured) -> "
                  f"B: {b['processes']} processes ({b['measured']} measured)")
-    console.print(_stage_table(title, report["stages"]))
+    _print_table(console, title, report["stages"])
     if report["mode"] == "replicated":
         for name, side in (("A", a), ("B", b)):
             console.print(f"[dim]{name}: {', '.join(side['sessions'])}[/]")
@@ -177,18 +206,40 @@ def _print_sides(console, report: dict) -> None:
         if len(side.get("arms") or ()) > 1:
             console.print(f"[yellow]{name} ran {len(side['arms'])} arms, pooled here; compare one session "
                           f"alone to compare its arms[/]")
-    floors = {r.get("noise_floor") for r in report["stages"] if r.get("noise_floor") is not None}
-    notes = sorted({r["verdict_note"] for r in report["stages"] if r.get("verdict_note")})
-    for note in notes:
-        console.print(f"[yellow]inconclusive ({note}): the samples differ, but not beyond what the "
-                      "noise between processes can do[/]")
-    if floors:
-        span = f"{min(floors):.1%}" if len(floors) == 1 else f"{min(floors):.1%}-{max(floors):.1%}"
-        console.print(
-            f"[dim]process-noise floor: two processes of identical settings differ by up to {span} "
-            f"(95%), from {report['noise_floor_source']}; `vlmtop run --repeat N` on each side "
-            f"measures instead of assuming[/]"
-        )
+    floor = floor_text(report["stages"], report.get("noise_floor_source"))
+    if floor:
+        console.print(floor, style="dim", markup=False)
+
+
+def floor_text(stages: list[dict], source: str | None) -> str | None:
+    """The process-noise floor of one-process-per-side verdicts, as a figure a person can use:
+    ``identical processes differ by up to 12-36% (95%, from ...)``; a stage whose floor the
+    replicates cannot bound (a huge figure from too few of them) is named in words instead."""
+    rows = [r for r in stages if r.get("noise_floor") is not None]
+    if not rows:
+        return None
+    bounded = [r for r in rows if _bounded(r)]
+    loose = [stage_label(r["stage"]) for r in rows if not _bounded(r)]
+    level = f"{1 - rows[0]['alpha']:.0%}"
+    parts = []
+    if bounded:
+        low, high = min(r["noise_floor"] for r in bounded), max(r["noise_floor"] for r in bounded)
+        span = percent(low) if percent(low) == percent(high) else f"{percent(low)}-{percent(high)}"
+        parts.append(f"identical processes differ by up to {span} ({level}, from {source})")
+    if loose:
+        parts.append(f"too few replicates to bound it for {', '.join(loose)}")
+    return ("process-noise floor: " + "; ".join(parts)
+            + "; `vlmtop run --repeat N` on each side measures instead of assuming")
+
+
+# A floor past this, from fewer processes than MIN_BOUNDING_DF + 1, says only that the
+# replicates were too few: its size is the t quantile of 1-3 degrees of freedom, not noise.
+MAX_FLOOR, MIN_BOUNDING_DF = 1.0, 4
+
+
+def _bounded(row: dict) -> bool:
+    df = row.get("floor_df")
+    return row["noise_floor"] <= MAX_FLOOR or (df is not None and df >= MIN_BOUNDING_DF)
 
 
 def _print_blocks(console, report: dict) -> list[dict]:
@@ -242,7 +293,7 @@ def _print_segments(console, report: dict) -> list[dict]:
         if pair.get("skipped"):
             console.print(f"{title}\n[dim]  skipped: {pair['skipped']}[/]")
             continue
-        console.print(_stage_table(title, pair["stages"]))
+        _print_table(console, title, pair["stages"])
         every += pair["stages"]
     for seg in report["segments"]:
         note = _transient_note(
@@ -270,7 +321,7 @@ def _print_arms(console, report: dict) -> list[dict]:
         if pair.get("skipped"):
             console.print(f"{title}\n[dim]  skipped: {pair['skipped']}[/]")
             continue
-        console.print(_stage_table(title, pair["stages"], heads=("base", "arm")))
+        _print_table(console, title, pair["stages"], heads=("base", "arm"))
         every += pair["stages"]
     return every
 

@@ -18,7 +18,7 @@ from vlmtop.sessions.record import stage_label
 
 from ..arms import ARM_STAGES, arm_display
 from ..widgets.arms_panel import SHORT
-from ..widgets.comparison import VERDICT_STYLE, p_text, why_same
+from ..widgets.comparison import VERDICT_STYLE, p_text, verdict_gloss
 from vlmtop.core.format import ms
 
 
@@ -68,8 +68,7 @@ def comparison_table(item, baseline: str, unlocated: set[str]) -> Table:
             continue
         finite = math.isfinite(result.ratio)
         verdict = Text(result.verdict, style=VERDICT_STYLE.get(result.verdict, ""))
-        if result.verdict == "same":
-            verdict.append(f" ({why_same(result)})", style="dim")
+        verdict.append(verdict_gloss(result, 200), style="dim")  # in full: the column cuts it to fit
         delta = (result.ratio - 1.0) * result.median_a if finite else math.nan
         table.add_row(
             stage_label(attr), ms(result.median_a, 0), ms(result.median_b, 0),

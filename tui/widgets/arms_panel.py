@@ -19,7 +19,7 @@ from vlmtop.sessions.compare import Comparison
 from vlmtop.sessions.record import stage_label
 
 from ..arms import ARM_STAGES, arm_display
-from .comparison import VERDICT_STYLE, why_same
+from .comparison import VERDICT_STYLE, verdict_gloss
 from vlmtop.core.format import ms
 
 MARK, COUNT_WIDTH, CELL_WIDTH = 2, 5, 8
@@ -27,24 +27,27 @@ MIN_LABEL, MAX_LABEL = 8, 28
 # which stage columns to add first, after the selected one
 PRIORITY = tuple(stage.column for stage in BY_PRIORITY)  # core/stage_table.py's priority
 SHORT = {"projector": "proj", "decode_per_token": "per_tok"}
-RATIO_WIDTH = 25  # "×1.004 0.990–1.020 slower"
+RATIO_WIDTH = 40  # "×0.978 0.962–1.025 inconclusive too wide": stage columns give way to it
 CELL_STYLE = {"faster": "green", "slower": "red"}  # a p50 cell: its stage's verdict vs the baseline
 
 
 def ratio_text(result: Comparison | str | None, room: int) -> Text:
-    """One arm's comparison for one stage in at most `room` cells."""
+    """One arm's comparison for one stage in at most `room` cells: the ratio and verdict
+    always; then the reason of an inconclusive verdict, in its few words at least, before
+    the interval (which `A` shows in full)."""
     if result is None:
         return Text("baseline", style="bold")
     if isinstance(result, str):
         return Text(result, style="dim italic")
-    text = Text()
-    if math.isfinite(result.ratio):
-        text.append(f"×{result.ratio:.3f} {result.ci_low:.3f}–{result.ci_high:.3f} ")
+    ratio = f"×{result.ratio:.3f} " if math.isfinite(result.ratio) else ""
+    interval = f"{result.ci_low:.3f}–{result.ci_high:.3f} " if math.isfinite(result.ratio) else ""
+    for figures in (ratio + interval, ratio):
+        gloss = verdict_gloss(result, room - len(figures) - len(result.verdict))
+        if len(figures) + len(result.verdict) + len(gloss) <= room and (gloss or not result.verdict_note):
+            break
+    text = Text(figures)
     text.append(result.verdict, style=VERDICT_STYLE.get(result.verdict, ""))
-    if result.verdict == "same":
-        why = f" ({why_same(result)})"
-        if len(text.plain) + len(why) <= room:
-            text.append(why, style="dim")
+    text.append(gloss, style="dim")
     return text
 
 

@@ -13,33 +13,38 @@ from vlmtop.sessions.record import stage_label
 
 from vlmtop.core.format import ms
 
-VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim"}
+VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim", "inconclusive": "yellow"}
 LABEL = max(map(len, BY_NAME)) + 1  # the longest stage name fits (core/stage_table.py)
-HEADING = f"{'stage':<{LABEL}}{'before':>8}{'after':>8}  {'ratio':<7}{'95% CI':<12}{'p':>6}  verdict"
-ROW_WIDTH = len(HEADING) - len("verdict")  # a result row up to its verdict
+P_WIDTH = 6
 
 
-def why_same(result, short: bool = False) -> str:
-    """Why a comparison says `same`, in the order the verdict is decided
-    (sessions.compare._verdict): significant (p and CI) first, then big enough.
-    ``short``: the form that fits beside the verdict at 80 columns."""
-    if not (math.isfinite(result.ratio) and math.isfinite(result.ci_low) and math.isfinite(result.ci_high)):
-        return "no ratio"
-    if result.p_value >= result.alpha:
-        return f"p≥{result.alpha:g}".replace("0.", ".") if short else f"p ≥ {result.alpha:g}"
-    if result.ci_low <= 1.0 <= result.ci_high:
-        return "CI spans 1" if short else "CI includes 1"
-    return f"within ±{result.threshold:.0%}"
+def heading(with_p: bool = True) -> str:
+    p = f"{'p':>{P_WIDTH}}" if with_p else ""
+    return f"{'stage':<{LABEL}}{'before':>8}{'after':>8}  {'ratio':<7}{'95% CI':<12}{p}  verdict"
 
 
-def same_gloss(result, width: int) -> str:
-    """The reason beside a `same` verdict: in full where it fits, else short (80 columns:
-    `same p≥.05`), else nothing rather than a wrapped row."""
-    room = width - ROW_WIDTH - len(result.verdict)
-    for gloss in (f" ({why_same(result)})", f" {why_same(result, short=True)}"):
+ROW_WIDTH = len(heading()) - len("verdict")  # a result row up to its verdict
+# The widest short reason beside a verdict (sessions/verdict.py's short forms), with its space.
+SHORT_GLOSS = 1 + max(len(word) for word in ("too wide", "on edge", "no ratio", "no CI", "no floor"))
+
+
+def verdict_gloss(result, room: int) -> str:
+    """The reason beside an inconclusive verdict in at most ``room`` cells: in full with what
+    would settle it where that fits, else the reason, else its few words (80 columns:
+    `inconclusive too wide`), else nothing rather than a wrapped row."""
+    if not result.verdict_note:
+        return ""
+    settle = f"; {result.settle}" if result.settle else ""
+    for gloss in (f" ({result.verdict_note}{settle})", f" ({result.verdict_note})", f" {result.verdict_short}"):
         if len(gloss) <= room:
             return gloss
     return ""
+
+
+def shows_p(results, width: int) -> bool:
+    """Whether a row keeps its p column: the p-value is information, the reason for an
+    inconclusive verdict is not, so at 80 columns p gives way to it."""
+    return not any(r.verdict_note for r in results) or width >= ROW_WIDTH + len("inconclusive") + SHORT_GLOSS
 
 
 def p_text(p: float) -> str:
@@ -73,17 +78,22 @@ class ComparisonPanel(Static):
             if isinstance(results, str):
                 text.append(results, style="italic")
             else:  # medians in ms, before and after the change; ratio = after / before
-                text.append(HEADING + "\n", style="dim")
+                width = self.content_size.width
+                with_p = shows_p(results, width)
+                text.append(heading(with_p) + "\n", style="dim")
             for r in results if not isinstance(results, str) else ():
                 text.append(f"{stage_label(r.stage):<{LABEL}}{ms(r.median_a, 8)}{ms(r.median_b, 8)}  ")
                 if math.isfinite(r.ratio):
                     text.append(f"×{r.ratio:<6.3f}{r.ci_low:.3f}–{r.ci_high:<6.3f}")
                 else:
                     text.append(" " * 19)
-                text.append(f"{p_text(r.p_value):>6}  ")
+                if with_p:
+                    text.append(f"{p_text(r.p_value):>{P_WIDTH}}")
+                text.append("  ")
                 text.append(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
-                if r.verdict == "same":  # the reason is a gloss: the row never wraps for it
-                    text.append(same_gloss(r, self.content_size.width), style="dim")
+                # the reason is a gloss: the row never wraps for it
+                room = width - ROW_WIDTH + (0 if with_p else P_WIDTH) - len(r.verdict)
+                text.append(verdict_gloss(r, room), style="dim")
                 text.append("\n")
         text.rstrip()
         self.display = bool(text.plain)
