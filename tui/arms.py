@@ -68,11 +68,10 @@ class ArmWindows:
 
 def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | None]:
     """The arm labels in their defined order, the baseline first (from the session's
-    `knobs` setting); a label met in rows but not defined there is appended."""
-    order = arm_labels(settings or {})
-    for row in rows:
-        if row.arm not in order:
-            order.append(row.arm)
+    `knobs` setting), each as the rows recorded it (matched by knob values, so a session
+    stored with sorted knobs shows no arm twice); a label met in rows but not defined
+    there is appended. Planned arms no row has reached yet (a live run's start) are kept."""
+    order = arm_labels(settings or {}, (row.arm for row in rows))
     if len(order) > 1 and None in order:  # rows without an arm in a run with arms: none
         order.remove(None)
     return order
