@@ -211,3 +211,15 @@ def test_the_report_has_every_arm_once_in_order_against_the_baseline(recorded, t
     assert f"arm / baseline ({expected[0]})" in forest
     compared = re.findall(r"<tr><td>[^<·]+ · ([^<]+)</td>", forest)
     assert list(dict.fromkeys(compared)) == expected[1:]
+
+
+async def test_a_replay_at_its_first_sample_already_names_the_recorded_arms(older):
+    """One recorded label gives the knob order: from the first frame on, every arm (those
+    not reached yet too) reads as the rows will label it, never as the sorted settings."""
+    db, session_id, expected = older
+    with SessionStore.open(db, create=False) as store:
+        app = VlmtopApp(store, ReplaySource(store, session_id, playing=False, position=0))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert len(app.state.rows) == 1
+            assert app.state.arm_labels == expected
