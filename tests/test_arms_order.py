@@ -117,6 +117,14 @@ def test_the_session_stores_the_knobs_in_command_line_order(two, three):
         assert sorted(_recorded_labels(db, session_id)) == sorted(expected)  # the rows: one label per arm
 
 
+def test_a_varied_policy_knob_takes_its_place_in_the_command_line_order(tmp_path):
+    """The policies are knobs too; varied after another knob, they come after it."""
+    db = tmp_path / "s.db"
+    session_id = _record(db, ["--knob", "max_new_tokens=2,1", "--knob", "cache=empty,keep"])
+    assert sorted(_recorded_labels(db, session_id)) == sorted(
+        f"max_new_tokens={m},cache={c}" for m in (2, 1) for c in ("empty", "keep"))
+
+
 # -- compare ----------------------------------------------------------------------------
 
 
