@@ -21,6 +21,7 @@ from vlmtop.sessions.knobs import arm_key, arm_labels_in_order, make_arms
 from vlmtop.sessions.source import LiveTail, ReplaySource
 from vlmtop.sessions.store import SessionStore
 from vlmtop.tui.app import VlmtopApp
+from vlmtop.tui.arms import compact_arm_labels
 from vlmtop.tui.screens.arms import ArmsScreen
 from vlmtop.tui.widgets.arms_panel import MAX_LABEL, ArmsPanel
 
@@ -231,3 +232,10 @@ async def test_a_replay_at_its_first_sample_already_names_the_recorded_arms(olde
             await pilot.pause()
             assert len(app.state.rows) == 1
             assert app.state.arm_labels == expected
+
+
+def test_labels_too_long_for_the_panel_keep_what_tells_the_arms_apart():
+    assert compact_arm_labels(TWO, MAX_LABEL) == (None, TWO)
+    names, shown = compact_arm_labels(THREE, MAX_LABEL)
+    assert names == "max_new_tokens,image_size,attn"
+    assert shown[:3] == ["3,64x64,eager", "3,64x64,sdpa", "3,56x56,eager"] and len(set(shown)) == len(THREE)

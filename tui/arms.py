@@ -23,6 +23,7 @@ from vlmtop.sessions.compare import (
     is_measured,
     segments,
 )
+from vlmtop.sessions.knobs import label_names
 from vlmtop.sessions.record import SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
 from vlmtop.sessions.summary import arm_labels
@@ -79,6 +80,20 @@ def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | Non
 
 def arm_display(label: str | None) -> str:
     return label if label else "(one arm)"
+
+
+def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None, list[str]]:
+    """What tells the arms apart in ``width`` cells: (None, the labels) where every label
+    fits; else (the knob names, once, e.g. "max_new_tokens,image_size,attn", and each arm's
+    values alone, "3,64x64,eager"). Three knobs' labels cut to a panel's width would all
+    read "max_new_tokens=3,image_size…"."""
+    shown = [arm_display(label) for label in labels]
+    names = label_names(next((label for label in labels if label), None))
+    if max(map(len, shown), default=0) <= width or not names or any(
+            label_names(label) != names for label in labels if label):
+        return None, shown
+    return ",".join(names), [",".join(part.partition("=")[2] for part in label.split(",")) if label else shown[i]
+                             for i, label in enumerate(labels)]
 
 
 @dataclass
