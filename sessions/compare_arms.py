@@ -6,9 +6,10 @@ offset cancels. That is the strongest evidence one process can give, and the ver
 say so (``paired in one process (interleaved arms)``).
 
 The baseline is the arm with every knob at its first value, and the arms follow the run's
-order (sessions.knobs.arm_labels_in_order: the labels as the rows recorded them). A session whose policies were
-switched mid-run (a dashboard toggle) has segments; the arms are then compared inside
-each segment, never across one, since a segment boundary is a change of setting.
+order (sessions.knobs.arm_labels_in_order: the labels as the rows recorded them). A
+session whose policies were switched mid-run (a dashboard toggle) has segments; the arms
+are then compared inside each segment, never across one, since a segment boundary is a
+change of setting.
 An experiment of replicated processes that all interleave the same arms is compared
 across them (sessions/hierarchical.py): paired within each process, replicated across.
 """
