@@ -5,10 +5,11 @@ per block, in ONE process: the arms are exactly paired by sample id and the proc
 offset cancels. That is the strongest evidence one process can give, and the verdicts
 say so (``paired in one process (interleaved arms)``).
 
-The baseline is the arm with every knob at its first value: the order of
-``settings["knobs"]`` through sessions.knobs.make_arms. A session whose policies were
-switched mid-run (a dashboard toggle) has segments; the arms are then compared inside
-each segment, never across one, since a segment boundary is a change of setting.
+The baseline is the arm with every knob at its first value, and the arms follow the run's
+order (sessions.knobs.arm_labels_in_order: the labels as the rows recorded them). A
+session whose policies were switched mid-run (a dashboard toggle) has segments; the arms
+are then compared inside each segment, never across one, since a segment boundary is a
+change of setting.
 An experiment of replicated processes that all interleave the same arms is compared
 across them (sessions/hierarchical.py): paired within each process, replicated across.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from .compare import PAIRED_ARMS, Comparison, NotEnoughSamplesError, compare_rows
 from .compare_columns import Columns, ColumnSegment, Layout, column_segments
 from .hierarchical import compare_arms_across, host_count, paired_replicated_evidence
-from .knobs import make_arms
+from .knobs import arm_labels_in_order
 from .record import SampleRecord
 from .segments import Segment, is_measured, segments
 
@@ -40,12 +41,10 @@ def arm_order(rows: Sequence[SampleRecord] | Columns, settings: dict | None) -> 
 
 
 def order_arms(present: list[str], settings: dict | None) -> list[str]:
-    """``present`` (first appearance order) with the run's planned order first."""
-    try:
-        planned = [arm.label for arm in make_arms(dict((settings or {}).get("knobs") or {}))]
-    except Exception:  # settings of another version: the rows' own order still holds
-        planned = []
-    return [label for label in planned if label in present] + [label for label in present if label not in planned]
+    """``present`` (first appearance order) in the run's planned order, the baseline first;
+    planned arms are matched to present labels by their knob values (sessions.knobs)."""
+    ordered = arm_labels_in_order((settings or {}).get("knobs"), present)
+    return [label for label in ordered if label in present]
 
 
 def has_arms(rows: Sequence[SampleRecord] | Columns) -> bool:

@@ -30,7 +30,7 @@ from .compare import (
     compare_segments,
     stages_to_compare,
 )
-from .compare_arms import compare_arms_columns, compare_arms_replicated, has_arms
+from .compare_arms import compare_arms_columns, compare_arms_replicated, has_arms, order_arms
 from .compare_columns import (
     Columns,
     column_segments,
@@ -43,6 +43,7 @@ from .compare_columns import (
 )
 from .compare_fleet import fleet_report, groups_by, per_device_report
 from .hierarchical import compare_sides, host_count
+from .knobs import arm_key
 from .noise_floor import floor_from_store
 from .outliers import detect_transient
 from .reliability import RELIABILITY_STAGES, reliability
@@ -79,6 +80,8 @@ def _read(store, info: SessionInfo, name: str, stages, skip_transient: bool,
                             [*(canonical_stage(s) for s in stages), "e2e_ms"])
     if arm is not None:
         arms = cols.by_arm()
+        # a label given in another knob order is the same arm (matched by knob values)
+        arm = next((label for label in arms if arm_key(label) == arm_key(arm)), arm)
         if arm not in arms:
             raise CompareError(f"session {info.id} ({name}) measured no arm {arm!r}; its arms: "
                                f"{', '.join(arms) or 'none'}")
@@ -104,7 +107,7 @@ def _session_side(store, info: SessionInfo, measured: int, transient: int, skipp
         "transient": transient,
         "transient_skipped": skipped,
         "policies": segment_labels(combos),
-        "arms": sorted({combo[3] for combo, _ in combos if combo[3]}),
+        "arms": order_arms(list(dict.fromkeys(combo[3] for combo, _ in combos if combo[3])), info.settings),
         "experiment_id": info.experiment_id,
     }
 
@@ -155,7 +158,7 @@ def _replicated_side(infos: list[SessionInfo], described: list[dict]) -> dict:
         "experiment_id": infos[0].experiment_id if len({i.experiment_id for i in infos}) == 1 else None,
         "measured": sum(d["measured"] for d in described),
         "policies": sorted({p for d in described for p in d["policies"]}),
-        "arms": sorted({a for d in described for a in d["arms"]}),
+        "arms": list(dict.fromkeys(a for d in described for a in d["arms"])),
     }
 
 

@@ -19,7 +19,7 @@ import importlib.util
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
@@ -263,7 +263,11 @@ def parse_knob_options(items: list[str], family: str | None = None) -> dict[str,
 
 def make_arms(knob_values: dict[str, list[Any]]) -> list[Arm]:
     """The cartesian product of the multi-valued knobs; the first arm is the baseline
-    (every knob at its first value). Single-valued knobs are in every arm's values."""
+    (every knob at its first value). Single-valued knobs are in every arm's values.
+
+    The ONE definition of an arm's label: the varied knobs in the order of ``knob_values``
+    (the command line's), each ``name=value``, joined by commas. Readers that only hold a
+    label compare arms by :func:`arm_key`, never by the label's text."""
     varied = [name for name, values in knob_values.items() if len(values) > 1]
     arms = []
     for combo in itertools.product(*(knob_values[name] for name in varied)):
@@ -279,3 +283,44 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
+
+
+def arm_key(label: str | None) -> frozenset[tuple[str, str]]:
+    """What an arm IS, whatever order its label names the knobs in: its ``(name, value)``
+    pairs. ``max_new_tokens=8,attn=sdpa`` and ``attn=sdpa,max_new_tokens=8`` (a session
+    recorded when the stored settings sorted the knobs) are one arm. No value contains a
+    comma or an ``=`` (the parsers refuse them), so a label splits back unambiguously."""
+    if not label:
+        return frozenset()
+    return frozenset(tuple(part.partition("=")[::2]) for part in label.split(","))
+
+
+def label_names(label: str | None) -> list[str]:
+    """The knob names a label gives, in its order."""
+    return [part.partition("=")[0] for part in label.split(",")] if label else []
+
+
+def arm_labels_in_order(knob_values: dict | None, recorded: Iterable[str | None] = ()) -> list[str]:
+    """The labels of a run's arms, baseline first, in the run's order; where a row already
+    recorded an arm, its label exactly as recorded.
+
+    ``knob_values``: the session's ``settings["knobs"]``. Planned arms are matched to the
+    ``recorded`` labels by :func:`arm_key` (their knob values), so a session whose settings
+    were stored with the knobs sorted still finds its arms, under the labels its rows
+    carry; the knob order is then taken from those labels (the worker wrote them in
+    command-line order), and the baseline stays the arm of every knob's first value. A
+    recorded label the settings do not plan follows, in order of first appearance. A
+    planned arm nothing recorded yet (a live run's first block) keeps its planned label."""
+    present = [label for label in dict.fromkeys(recorded) if label]
+    try:
+        knobs = {name: list(values) for name, values in dict(knob_values or {}).items() if isinstance(values, list)}
+        varied = [name for name, values in knobs.items() if len(values) > 1]
+        written = next((label_names(label) for label in present if sorted(label_names(label)) == sorted(varied)), None)
+        if written:  # the order the worker wrote them in
+            knobs = {**{name: knobs[name] for name in written}, **knobs}
+        planned = [arm.label for arm in make_arms(knobs)]
+    except Exception:  # settings of another version: the rows' own order still holds
+        planned = []
+    by_key = {arm_key(label): label for label in present}
+    ordered = [by_key.get(arm_key(label), label) for label in planned if label]
+    return list(dict.fromkeys(ordered + present))

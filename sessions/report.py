@@ -76,10 +76,11 @@ class Report:
         return f"session {row.session_id}" if len(self.infos) > 1 else "all samples"
 
     def _arms(self) -> dict[str, list[SampleRecord]]:
-        order = [label for label in arm_labels(self.infos[0].settings) if label]
         groups: dict[str, list[SampleRecord]] = {}
         for row in self.measured:
             groups.setdefault(self._key(row), []).append(row)
+        # the run's order under the labels the rows recorded (matched by knob values)
+        order = [label for label in arm_labels(self.infos[0].settings, [row.arm for row in self.measured]) if label]
         keys = sorted(groups, key=lambda k: (order.index(k) if k in order else len(order), list(groups).index(k)))
         return {k: groups[k] for k in keys}
 
@@ -214,7 +215,7 @@ class Report:
                                  f"{info.error_count} errors)"), ("host", info.hostname)]
             facts += [(k, str(v)) for k, v in sorted(info.versions.items())]
             parts.append(_table(["", ""], [f"<td>{escape(k)}</td><td>{escape(v)}</td>" for k, v in facts], "facts"))
-            parts.append(f"<pre>{escape(json.dumps(info.settings, indent=1, sort_keys=True, default=str))}</pre>")
+            parts.append(f"<pre>{escape(json.dumps(dict(sorted(info.settings.items())), indent=1, default=str))}</pre>")
         return "".join(parts) + "</section>"
 
 

@@ -354,7 +354,9 @@ def new_session_id() -> str:
 
 def json_settings(settings: dict) -> str:
     # default=str: run options may hold paths or enums; the record must not fail on them.
-    return json.dumps(settings, sort_keys=True, default=str)
+    # Not sorted: the order of settings["knobs"] is the run's knob order (the arms' order
+    # and labels, sessions/knobs.py). Readers that need a canonical text sort on their own.
+    return json.dumps(settings, default=str)
 
 
 def runtime_versions() -> dict[str, str | None]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .knobs import label_names
 from .outliers import detect_transient
 from .policies import KINDS, Policies
 from .record import SampleRecord
@@ -21,7 +22,7 @@ ARM_VARIED = "*"  # a policy value that differs between the arms of the session
 
 def arm_knobs(rows: Iterable[SampleRecord]) -> set[str]:
     """The knobs the session's arms vary: the names in its arm labels (``attn=eager,...``)."""
-    return {part.partition("=")[0] for row in rows if row.arm for part in row.arm.split(",")}
+    return {name for row in rows if row.arm for name in label_names(row.arm)}
 
 
 # "Measured" is defined here once, in its three forms: a record, columns, SQL. Statistics

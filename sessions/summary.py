@@ -78,7 +78,7 @@ def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSumm
     by_arm: dict[str | None, list[SampleRecord]] = {}
     for row in store.iter_samples(session_id):
         by_arm.setdefault(row.arm, []).append(row)
-    order = arm_labels(store.session(session_id).settings)
+    order = arm_labels(store.session(session_id).settings, by_arm)
     out = []
     for arm in sorted(by_arm, key=lambda label: order.index(label) if label in order else len(order)):
         out.extend(
@@ -89,11 +89,10 @@ def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSumm
     return out
 
 
-def arm_labels(settings: dict) -> list[str | None]:
-    """The arm labels of a session's settings in their defined order (baseline first)."""
-    from .knobs import make_arms
+def arm_labels(settings: dict, recorded=()) -> list[str | None]:
+    """The arm labels of a session in their defined order (baseline first), under the labels
+    its rows recorded (``recorded``, matched by knob values); [None]: a run of one arm."""
+    from .knobs import arm_labels_in_order
 
-    knob_values = settings.get("knobs") or {}
-    if not isinstance(knob_values, dict):
-        return [None]
-    return [arm.label or None for arm in make_arms({k: v for k, v in knob_values.items() if isinstance(v, list)})]
+    knob_values = settings.get("knobs") if isinstance(settings, dict) else None
+    return arm_labels_in_order(knob_values if isinstance(knob_values, dict) else None, recorded) or [None]

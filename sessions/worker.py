@@ -98,8 +98,10 @@ class Worker(ControlsMixin):
     ):
         self.settings = settings
         self.policies = settings.policies()  # validated before anything is written
-        # every knob the run fixes or varies, the policies included, so each row names them all
-        self.arms = make_arms({**self.policies.as_knobs(), **settings.knobs})
+        # every knob the run fixes or varies, the policies included, so each row names them all;
+        # the --knob options first, in their order: the arm labels follow the command line
+        self.arms = make_arms({**settings.knobs, **{name: values for name, values in self.policies.as_knobs().items()
+                                                   if name not in settings.knobs}})
         # A path: this process writes the session database. A store-like object: someone
         # else does (a Ray actor streams its records to the driver, the one SQLite writer);
         # it needs the methods used below, and is closed when the run ends.

@@ -23,6 +23,7 @@ from vlmtop.sessions.compare import (
     is_measured,
     segments,
 )
+from vlmtop.sessions.knobs import label_names
 from vlmtop.sessions.record import SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
 from vlmtop.sessions.summary import arm_labels
@@ -68,11 +69,10 @@ class ArmWindows:
 
 def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | None]:
     """The arm labels in their defined order, the baseline first (from the session's
-    `knobs` setting); a label met in rows but not defined there is appended."""
-    order = arm_labels(settings or {})
-    for row in rows:
-        if row.arm not in order:
-            order.append(row.arm)
+    `knobs` setting), each as the rows recorded it (matched by knob values, so a session
+    stored with sorted knobs shows no arm twice); a label met in rows but not defined
+    there is appended. Planned arms no row has reached yet (a live run's start) are kept."""
+    order = arm_labels(settings or {}, (row.arm for row in rows))
     if len(order) > 1 and None in order:  # rows without an arm in a run with arms: none
         order.remove(None)
     return order
@@ -80,6 +80,20 @@ def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | Non
 
 def arm_display(label: str | None) -> str:
     return label if label else "(one arm)"
+
+
+def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None, list[str]]:
+    """What tells the arms apart in ``width`` cells: (None, the labels) where every label
+    fits; else (the knob names, once, e.g. "max_new_tokens,image_size,attn", and each arm's
+    values alone, "3,64x64,eager"). Three knobs' labels cut to a panel's width would all
+    read "max_new_tokens=3,image_size…"."""
+    shown = [arm_display(label) for label in labels]
+    names = label_names(next((label for label in labels if label), None))
+    if max(map(len, shown), default=0) <= width or not names or any(
+            label_names(label) != names for label in labels if label):
+        return None, shown
+    return ",".join(names), [",".join(part.partition("=")[2] for part in label.split(",")) if label else shown[i]
+                             for i, label in enumerate(labels)]
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 
 from vlmtop.core.stage_table import DASHBOARD
 from vlmtop.sessions.compare import compare_segments, is_measured, segments
+from vlmtop.sessions.knobs import arm_key
 from vlmtop.sessions.policies import KINDS, Policies
 from vlmtop.sessions.record import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
@@ -95,7 +96,9 @@ class DashboardState:
         self.events.extend(update.events)
         shown = self.shown_arm_label
         self.arm_labels = arm_order(getattr(self.session, "settings", None), self.rows)
-        self.shown_arm = self.arm_labels.index(shown) if shown in self.arm_labels else 0
+        # by knob values: a planned label may give way to the one the rows recorded
+        keys = [arm_key(label) for label in self.arm_labels]
+        self.shown_arm = keys.index(arm_key(shown)) if shown and arm_key(shown) in keys else 0
         measured = [row for row in update.rows if is_measured(row)]
         for label in {row.arm for row in measured} if self.has_arms else [None]:
             self._arm(label).extend([row for row in measured if not self.has_arms or row.arm == label])

@@ -68,7 +68,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     arms = parser.add_argument_group("knobs and arms (`vlmtop knobs` lists them)")
     arms.add_argument("--knob", action="append", default=[], metavar="NAME=V1[,V2...]",
                       help="fix a knob (one value) or compare its values as interleaved arms in this one "
-                           "process (several values; several such knobs: every combination); repeatable")
+                           "process (several values; several such knobs: every combination, in the order given, "
+                           "the first value of each the baseline); repeatable")
     arms.add_argument("--repeat", type=positive_int, metavar="N",
                       help="run N fresh worker processes one after another as one experiment (implies "
                            "--headless); compare then treats the process as the unit of evidence")
