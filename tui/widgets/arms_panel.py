@@ -18,7 +18,7 @@ from vlmtop.core.stage_table import BY_PRIORITY
 from vlmtop.sessions.compare import Comparison
 from vlmtop.sessions.record import stage_label
 
-from ..arms import ARM_STAGES, arm_display
+from ..arms import ARM_STAGES, compact_arm_labels
 from .comparison import VERDICT_STYLE, verdict_gloss
 from vlmtop.core.format import ms
 
@@ -75,13 +75,15 @@ class ArmsPanel(Static):
         comparisons = {c.label: c for c in state.arm_comparisons(now)}
         pairs = max((c.pairs for c in comparisons.values()), default=0)
         self.border_title = f"arms · vs the baseline, paired by sample in one process · {pairs} pairs"
-        self.border_subtitle = "a: show next arm · A: every stage"
+        arms = state.arm_views()
+        # three knobs' labels cut to fit would all read alike: name the knobs once instead
+        knobs, names = compact_arm_labels([a.label for a in arms], MAX_LABEL)
+        self.border_subtitle = "a: show next arm · A: every stage" + (f" · arms: {knobs}" if knobs else "")
         unlocated = state.unlocated
         stages = [attr for attr in ARM_STAGES if stage_label(attr) not in unlocated]
         selected = state.selected_attr if state.selected_attr in stages else "prefill_ms"
         width = max(40, self.content_size.width or 78)
-        arms = state.arm_views()
-        label_width = max(MIN_LABEL, min(MAX_LABEL, max(len(arm_display(a.label)) for a in arms)))
+        label_width = max(MIN_LABEL, min(MAX_LABEL, max(map(len, names))))
         shown = columns_that_fit(width, label_width, selected, stages)
 
         text = Text()
@@ -95,7 +97,7 @@ class ArmsPanel(Static):
         room = width - (MARK + label_width + COUNT_WIDTH + CELL_WIDTH * len(shown) + 3)
         for index, arm in enumerate(arms[: self.MAX_ROWS]):
             text.append("\n")
-            label = arm_display(arm.label)
+            label = names[index]
             label = label if len(label) <= label_width else label[: label_width - 1] + "…"
             is_shown = index == state.shown_arm
             text.append("▶ " if is_shown else "  ", style="bold")
