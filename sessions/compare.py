@@ -38,6 +38,7 @@ from vlmtop.sessions.compare_terms import (  # noqa: F401 (public: compare's wor
     DIFFERENT,
     FASTER,
     INCONCLUSIVE,
+    MIN_INTERVAL_VALUES,
     MIN_PAIRS,
     MIN_VALUES,
     N_BOOT,
@@ -128,9 +129,10 @@ class Comparison:
 
 
 def judged(result: Comparison, ci: tuple[float, float] | None = None, n: int | None = None,
-           unit: str | None = None, **changes) -> Comparison:
+           unit: str | None = None, min_n: int = 0, **changes) -> Comparison:
     """``result`` with its verdict decided (sessions/verdict.py) on ``ci`` (default: its own
-    interval), over ``n`` units of evidence named ``unit`` (default: its pairs or samples)."""
+    interval), over ``n`` units of evidence named ``unit`` (default: its pairs or samples),
+    of which the interval needs ``min_n``."""
     result = replace(result, **changes)
     if ci is not None:
         result = replace(result, ci_low=ci[0], ci_high=ci[1])
@@ -138,7 +140,7 @@ def judged(result: Comparison, ci: tuple[float, float] | None = None, n: int | N
         n = result.n_pairs if result.paired else min(result.n_a, result.n_b)
     if unit is None:
         unit = PAIRED_UNIT if result.paired else UNPAIRED_UNIT
-    verdict = decide(result.ratio, (result.ci_low, result.ci_high), result.threshold, n, unit)
+    verdict = decide(result.ratio, (result.ci_low, result.ci_high), result.threshold, n, unit, min_n)
     return replace(result, verdict=verdict.word, verdict_note=verdict.reason, verdict_short=verdict.short,
                    needed=verdict.needed, needed_unit=verdict.unit)
 
@@ -257,7 +259,7 @@ def compare(
         alpha=alpha,
         n_boot=n_boot,
         evidence=evidence,
-    ))
+    ), min_n=MIN_INTERVAL_VALUES)
 
 
 # --- rows and stages ---------------------------------------------------------------------------

@@ -23,6 +23,10 @@ NOISE_THRESHOLD = 0.02
 N_BOOT = 2000  # resamples: the 2.5 % / 97.5 % quantiles are then stable to ~0.1 % of ratio
 SEED = 0  # fixed, so the same data always gives the same interval
 MIN_VALUES = 2  # per side and stage
+# Fewer values (or pairs) than this and a percentile bootstrap has too few distinct resamples
+# for its interval to hold its level: 2 pairs give 3 resamples, whose extremes are the two
+# pairs themselves. Below it a comparison shows its figures but claims nothing.
+MIN_INTERVAL_VALUES = 8
 MIN_PAIRS = 8  # fewer common ids than this: compare unpaired
 
 FASTER, SLOWER, SAME = "faster", "slower", "same"

@@ -59,6 +59,7 @@ from .compare_columns import Columns
 from .noise_floor import NoiseFloor
 from .record import SampleRecord
 from .reliability import variance_components
+from .verdict import NO_FLOOR, TOO_FEW
 
 ONE_PROCESS_NOTE = "1 process per side, and no process-noise floor to judge it by"
 MIN_PROCESS_PAIRS = 2  # common sample ids a process needs for a paired ratio of its own
@@ -270,8 +271,10 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, f
     base = compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
                    alpha=alpha, n_boot=n_boot, seed=seed, evidence=ONE_PROCESS_PER_SIDE)
     sd = floor.sd(stage) if floor is not None else None
+    if base.verdict_short == TOO_FEW:  # the samples' own interval is not to be trusted
+        return base
     if sd is None:  # nothing bounds the processes' own difference: no claim either way
-        return replace(base, verdict=INCONCLUSIVE, verdict_note=ONE_PROCESS_NOTE, verdict_short="no floor",
+        return replace(base, verdict=INCONCLUSIVE, verdict_note=ONE_PROCESS_NOTE, verdict_short=NO_FLOOR,
                        needed=None, needed_unit="")
     out = replace(base, noise_floor=floor.relative(stage), floor_source=floor.source, floor_df=floor.degrees(stage))
     if not all(math.isfinite(x) and x > 0 for x in (base.ratio, base.ci_low, base.ci_high)):

@@ -26,6 +26,11 @@ from dataclasses import dataclass
 
 from .compare_terms import FASTER, INCONCLUSIVE, SAME, SLOWER
 
+# The few words that stand for a reason where the full one does not fit (80 columns).
+TOO_WIDE, ON_EDGE, TOO_FEW, NO_RATIO, NO_INTERVAL, NO_FLOOR = (
+    "too wide", "on edge", "too few", "no ratio", "no CI", "no floor")
+SHORT_REASONS = (TOO_WIDE, ON_EDGE, TOO_FEW, NO_RATIO, NO_INTERVAL, NO_FLOOR)
+
 # Beyond this many times the current evidence an estimate is no guidance: the change is
 # about the size of the band, and no affordable amount of data puts its interval on a side.
 MAX_GROWTH = 1000
@@ -57,17 +62,21 @@ def percent(x: float) -> str:
     return f"{x:.0%}" if x >= 0.095 else f"{x:.1%}".replace(".0%", "%")
 
 
-def decide(ratio: float, ci: tuple[float, float], threshold: float, n: int = 0, unit: str = "") -> Verdict:
+def decide(ratio: float, ci: tuple[float, float], threshold: float, n: int = 0, unit: str = "",
+           min_n: int = 0) -> Verdict:
     """The verdict of an interval ``ci`` of a ratio (B relative to A) against ``threshold``.
 
     ``n`` is the evidence the interval rests on, counted in ``unit`` (pairs, samples per
     side, processes per side); with it an inconclusive verdict estimates how much would
-    settle it. An interval of a point (both medians 0: a stage the model does not have)
-    inside the band is `same`."""
+    settle it. Below ``min_n`` the interval itself is not to be trusted (a bootstrap of 3
+    values has a handful of distinct resamples): no claim. An interval of a point (both
+    medians 0: a stage the model does not have) inside the band is `same`."""
+    if n < min_n:
+        return Verdict(INCONCLUSIVE, f"only {n} {unit}: an interval needs {min_n} or more", TOO_FEW, min_n, unit)
     low, high = ci
     if not (math.isfinite(low) and math.isfinite(high) and low > 0 and high > 0):
         what = "no ratio (a median is 0 or less)" if not math.isfinite(ratio) else "no interval"
-        return Verdict(INCONCLUSIVE, what, "no ratio" if not math.isfinite(ratio) else "no CI")
+        return Verdict(INCONCLUSIVE, what, NO_RATIO if not math.isfinite(ratio) else NO_INTERVAL)
     upper = 1.0 + threshold
     lower = 1.0 / upper
     if low > upper:
@@ -86,10 +95,10 @@ def _inconclusive(low: float, high: float, threshold: float, n: int, unit: str) 
     center = (log_high + log_low) / 2.0
     width = percent(math.expm1(half))
     if half > band:
-        reason, short = f"interval ±{width} is wider than the ±{percent(threshold)} band", "too wide"
+        reason, short = f"interval ±{width} is wider than the ±{percent(threshold)} band", TOO_WIDE
     else:
         edge = f"{'+' if center > 0 else '-'}{percent(threshold)}"
-        reason, short = f"interval {low:.3f}-{high:.3f} crosses the {edge} edge", "on edge"
+        reason, short = f"interval {low:.3f}-{high:.3f} crosses the {edge} edge", ON_EDGE
     # To land on one side of an edge the half-width must fall below the centre's distance
     # from it: beyond the band when the centre is outside, inside it when inside.
     room = abs(abs(center) - band)

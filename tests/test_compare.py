@@ -140,7 +140,7 @@ def test_missing_values_zero_medians_and_too_few_values():
     assert (r.n_a, r.n_b) == (2, 3)
     zeros = compare([0.0] * 10, [0.0] * 10)  # a stage this model does not have
     assert (zeros.ratio, zeros.verdict, zeros.p_value) == (1.0, "same", 1.0)
-    undefined = compare([-0.1, 0.0, 0.05, -0.02], [0.3, 0.4, 0.5, 0.2])  # other_ms near 0
+    undefined = compare([-0.1, 0.0, 0.05, -0.02] * 3, [0.3, 0.4, 0.5, 0.2] * 3)  # other_ms near 0
     assert undefined.to_dict()["ratio"] is None and undefined.verdict == "inconclusive"
     assert undefined.verdict_note == "no ratio (a median is 0 or less)" and undefined.settle is None
     with pytest.raises(NotEnoughSamplesError, match="A has 1 measured value of vision_ms"):

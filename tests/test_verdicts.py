@@ -85,9 +85,21 @@ def test_the_rule_on_intervals():
     # centred on the edge: no amount of data settles it, and the reason says so
     edge = decide(1.02, (1.0, 1.02**2), 0.02, n=10, unit="pairs")
     assert edge.needed is None and edge.settle is None and "more pairs will not settle it" in edge.reason
+    # too few values for the interval to hold its level: no claim, whatever it says
+    few = decide(1.5, (1.4, 1.6), 0.02, n=3, unit="pairs", min_n=8)
+    assert (few.word, few.short, few.needed) == (INCONCLUSIVE, "too few", 8)
+    assert few.reason == "only 3 pairs: an interval needs 8 or more" and few.settle == "~8 pairs would settle it"
     # no ratio (a median at or below 0), no interval: never a claim, and never `same`
     assert decide(float("nan"), (float("nan"), float("nan")), 0.02).word == INCONCLUSIVE
     assert decide(1.0, (float("nan"), float("nan")), 0.02).reason == "no interval"
+
+
+def test_a_comparison_of_a_few_samples_claims_nothing():
+    rng = np.random.default_rng(9)
+    (a, ids), (b, _) = values(rows(rng)), values(rows(rng, factor=2.0))
+    small = compare(a[:5], b[:5], paired_keys=(ids[:5], ids[:5]), n_boot=200)  # 5 pairs: unpaired, 5 a side
+    assert small.ratio > 1.5 and small.verdict == INCONCLUSIVE and small.verdict_short == "too few"
+    assert compare(a[:8], b[:8], paired_keys=(ids[:8], ids[:8]), n_boot=200).verdict == SLOWER
 
 
 def test_percent_reads_as_people_write_it():

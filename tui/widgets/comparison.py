@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from vlmtop.core.stage_table import BY_NAME
 from vlmtop.sessions.record import stage_label
+from vlmtop.sessions.verdict import SHORT_REASONS
 
 from vlmtop.core.format import ms
 
@@ -24,8 +25,8 @@ def heading(with_p: bool = True) -> str:
 
 
 ROW_WIDTH = len(heading()) - len("verdict")  # a result row up to its verdict
-# The widest short reason beside a verdict (sessions/verdict.py's short forms), with its space.
-SHORT_GLOSS = 1 + max(len(word) for word in ("too wide", "on edge", "no ratio", "no CI", "no floor"))
+# The widest short reason beside a verdict, with its space.
+SHORT_GLOSS = 1 + max(map(len, SHORT_REASONS))
 
 
 def verdict_gloss(result, room: int) -> str:
