@@ -28,12 +28,12 @@ from _common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store", "processes",
-           "costmodel", "ray_overhead")
+           "verdicts", "costmodel", "ray_overhead")
 # Always a child process, even in --quick:
 # dashboard: it runs workers and an attached dashboard in processes of their own and times them;
-# processes, costmodel: they start `vlmtop run` processes and wait on them rather than computing;
+# processes, verdicts, costmodel: they start `vlmtop run` processes and wait on them rather than computing;
 # ray_overhead: it starts and stops a local Ray, which must not outlive it in this process.
-SEPARATE = ("dashboard", "processes", "costmodel", "ray_overhead")
+SEPARATE = ("dashboard", "processes", "verdicts", "costmodel", "ray_overhead")
 # A bench that needs an optional extra is skipped, with the reason in the report, where it is missing.
 NEEDS = {"ray_overhead": ("ray", "Ray is not installed here: pip install 'vlmtop[ray]'")}
 QUIET = {"TRANSFORMERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}

@@ -124,7 +124,7 @@ def processes(r: dict) -> str:
         table(["method", "false positives", "rate", "inconclusive"], [
             row("old_across_processes", "(a) old: two processes, every sample independent"),
             row("floor_one_per_side", "(b) one process per side, process-noise floor (leave-two-out)"),
-            row("hierarchical_halves", "(b) hierarchical bootstrap, half the processes per side (every split)"),
+            row("hierarchical_halves", "(b) replicated (Welch t on process medians), half the processes per side (every split)"),
             row("interleaved_arms", "(c) interleaved arms in one process (16 and 17 vs 8 tokens)"),
         ]),
         "",
@@ -146,6 +146,34 @@ def processes(r: dict) -> str:
              f"{one['ratio_min']:.3f}..{one['ratio_max']:.3f}"]
             for stage, one in r["one_more_step"].items()
         ]),
+        "",
+    ])
+
+
+def verdicts(r: dict) -> str:
+    levels = {"interleaved": "interleaved arms, one process (a comparison per process)",
+              "replicated_arms": f"arms paired in each process, {r['replicated_processes']} processes a comparison",
+              "replicated_sides": f"{r['side_processes']} processes against {r['side_processes']}, unpaired "
+                                  "(seeded draws: they share processes)",
+              "one_process_per_side": "one process per side, default floor (disjoint pairs)"}
+    rows = []
+    for condition, by_level in r["conditions"].items():
+        for level, f in by_level.items():
+            aa, two, one = f["a_a"], f["decode_2x"], f["decode_plus_1_step"]
+            rows.append([condition, levels[level], f"{aa['with_a_false_claim']} / {aa['comparisons']}",
+                         f"{two['slower']} / {two['comparisons']}" + (f" ({two['faster']} faster)" if two["faster"] else ""),
+                         f"{one['slower']} / {one['comparisons']}" + (f" ({one['faster']} faster)" if one["faster"] else "")])
+    return "\n".join([
+        "## Verdicts: error rates per comparison, quiet and loaded",
+        "",
+        f"`bench/verdicts.py`: per condition, {r['processes']} worker processes of {r['preset']} (`vlmtop run --repeat "
+        f"{r['processes']} --knob max_new_tokens=8,16,17`, {r['blocks']} blocks each, 1 thread); `loaded` runs "
+        f"{r['burners']} busy loops beside them. A comparison is all of vision, projector, prefill and ttft, "
+        "which decode length cannot move: one `faster` or `slower` among them makes it a false comparison. "
+        "Power: decode with 16 against 8 tokens (2x) and 17 against 16 (one more step, +6.7%).",
+        "",
+        table(["condition", "evidence", "A/A: comparisons with a false claim", "decode 2x: slower",
+               "decode +6.7%: slower"], rows),
         "",
     ])
 

@@ -7,7 +7,7 @@ one before) and hands back JSON; this script only renders. Figures are medians w
 `--quick` is the smoke run the tests do (every bench at its smallest; figures not meaningful):
 see bench/_runner.py for how it is laid out for speed.
 
-    python bench/run_all.py                        # the full suite (about 20 min on 2 cores)
+    python bench/run_all.py                        # the full suite (about 35 min on 2 cores)
     python bench/run_all.py --only agreement       # rerun one bench, keep the others' figures
     python bench/run_all.py --render               # re-render the report from the JSON
     python bench/run_all.py --quick --out /tmp/b.md   # the smoke run the tests do
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from _common import machine
-from _sections_system import costmodel, dashboard, processes, ray_overhead, store, worker
+from _sections_system import costmodel, dashboard, processes, ray_overhead, store, verdicts, worker
 from _sections_timing import agreement, cache_policy, compiled, coverage, multipass, overhead
 from _runner import BENCHES as RUNNER_BENCHES
 from _runner import ROOT, run_bench, run_quick
@@ -69,7 +69,7 @@ def render(results: dict) -> str:
     sections = [
         "# Benchmarks",
         "",
-        "Regenerate with `python bench/run_all.py` (about 20 minutes on 2 cores); each bench also runs "
+        "Regenerate with `python bench/run_all.py` (about 35 minutes on 2 cores); each bench also runs "
         "alone (`python bench/<name>.py --help`). Every figure is a median with its 10th..90th percentile "
         "spread in brackets; every A/B ratio comes from rounds that alternate which side goes first, in one run.",
         "",
@@ -89,6 +89,7 @@ def render(results: dict) -> str:
         dashboard(results["dashboard"]),
         store(results["store"]),
         processes(results["processes"]),
+        verdicts(results["verdicts"]),
         costmodel(results["costmodel"]),
         ray_overhead(results["ray_overhead"]),
     ]

@@ -53,12 +53,12 @@ def test_run_all_quick_writes_every_section(tmp_path):
     report = out.read_text()
     for heading in ("## Agreement", "## The seed's multipass", "## Effect of the cache policy", "## Coverage",
                     "## Timer overhead", "## Worker throughput", "## Dashboard", "## Session database",
-                    "## False positives", "## Cost models", "## Ray", "## Compiled models"):
+                    "## False positives", "## Verdicts: error rates", "## Cost models", "## Ray", "## Compiled models"):
         assert report.count(heading) == 1, heading
     assert "quick smoke run" in report
     figures = json.loads(out.with_suffix(".json").read_text())
     assert set(figures) == {"agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store",
-                            "processes", "costmodel", "ray_overhead", "compile", "machine", "quick"}
+                            "processes", "verdicts", "costmodel", "ray_overhead", "compile", "machine", "quick"}
     assert figures["machine"]["torch"] and figures["quick"] is True
     for name in ("agreement", "multipass", "coverage", "overhead", "worker", "store"):
         assert figures[name]["machine"]["torch"], name  # as each bench's --json prints it
@@ -150,6 +150,18 @@ def test_run_all_quick_writes_every_section(tmp_path):
     assert (replicated["splits"], replicated["processes_per_side"]) == (1, 1)
     assert 0 <= replicated["slower"] <= 1 and replicated["ratio_median"] > 0
     assert "between replicated sides" in report
+
+    # verdicts: 4 quick processes per condition, quiet and beside busy loops; every level of
+    # evidence counts its comparisons (any stage) and the power of the two decode changes
+    verdicts = figures["verdicts"]
+    assert set(verdicts["conditions"]) == {"quiet", "loaded"} and verdicts["processes"] == 4
+    for by_level in verdicts["conditions"].values():
+        assert set(by_level) == {"interleaved", "replicated_arms", "replicated_sides", "one_process_per_side"}
+        assert by_level["interleaved"]["a_a"]["comparisons"] == 4
+        assert by_level["one_process_per_side"]["decode_2x"]["comparisons"] == 2
+        for level in by_level.values():
+            assert 0 <= level["a_a"]["with_a_false_claim"] <= level["a_a"]["comparisons"]
+            assert level["decode_plus_1_step"]["comparisons"] == level["decode_2x"]["comparisons"] >= 1
 
     # cost model: one quick sweep of 4 sizes, each held out once; every stage predicted with an interval
     (sweep,) = figures["costmodel"]["sweeps"]

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from recorded_arms_session import ARMS_SESSION_ID, record_arms_session
 from test_compare import latencies, record, run_cli, write_session
-from vlmtop.compare_print import print_report
+from vlmtop.compare_print import floor_text, print_report
 from vlmtop.sessions.store import SessionStore
 
 
@@ -76,3 +76,20 @@ def test_an_experiment_id_in_a_comma_list_is_one_line(db, capsys):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "'exp-1a2b3c4d' is an experiment id" in err
     assert "can't be part of a comma list" in err and "no session" not in err
+
+
+def test_the_process_noise_floor_reads_as_a_figure_or_in_words():
+    def row(stage, floor, df):
+        return {"stage": stage, "noise_floor": floor, "floor_df": df, "alpha": 0.05}
+
+    source = "3 replicated sessions of tiny-qwen2-vl"
+    # a usable figure, with its level and source
+    text = floor_text([row("vision_ms", 0.12, 7), row("prefill_ms", 0.36, 7)], source)
+    assert text.startswith("process-noise floor: identical processes differ by up to 12%-36% (95%, from 3 replicated")
+    # 3 replicates (2 df) put a t quantile of 4.3 on an SD: 3846x is that quantile, not noise
+    text = floor_text([row("vision_ms", 1.358, 2), row("other_ms", 3846.0, 2), row("e2e_ms", 0.2, 2)], source)
+    assert "up to 20% (95%" in text and "too few replicates to bound it for vision, other" in text
+    assert "3846" not in text and "384603" not in text
+    # many replicates: a wide floor is a real figure
+    assert "up to 150%" in floor_text([row("prefill_ms", 1.5, 12)], source)
+    assert floor_text([{"stage": "e2e_ms", "noise_floor": None}], source) is None

@@ -1,0 +1,199 @@
+"""Error rates of compare's verdicts per COMPARISON (any stage), on real worker processes,
+on a quiet machine and with CPU burners beside it.
+
+One experiment of P fresh worker processes of the tiny default preset (`vlmtop run --repeat P
+--knob max_new_tokens=8,16,17 --threads 1`): every process interleaves the three decode
+lengths on the same synthetic samples. Decode length cannot change vision, projector,
+prefill or ttft, so on those four stages a `faster` or `slower` is a false claim, and a
+comparison with ANY false claim is a false comparison (compare prints all stages at once; a
+reader who meets one wrong verdict stops trusting the rest). Decode itself moves by 2x
+(16 against 8 tokens) and by +1/15 (17 against 16: one more decode step, +6.7%): those
+verdicts measure power, and a `faster` there is the wrong direction.
+
+Each condition is measured at every level of evidence compare uses:
+
+- interleaved: one process, its arms paired by sample (one comparison per process);
+- replicated arms: arms paired in each of G processes, the processes' log ratios t-tested
+  (disjoint groups of G);
+- replicated sides: 3 processes against 3 others, unpaired (Welch t on process log medians;
+  seeded draws of 6 processes, so draws share processes);
+- one process per side: two processes against the default process-noise floor (disjoint
+  pairs).
+
+Conditions: `quiet`, then `loaded`: N busy-loop processes (N = --burners, default 2: as many
+as this machine has cores) started by this bench and stopped at its end, whatever happens.
+
+    python bench/verdicts.py                      # 20 processes x 24 blocks per condition (~15 min on 2 cores)
+    python bench/verdicts.py --conditions quiet   # one condition
+    python bench/verdicts.py --quick --json       # the CI smoke: structure only
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _common import bench_parser, print_json
+from vlmtop.sessions.compare import FASTER, SLOWER, compare_rows
+from vlmtop.sessions.compare_arms import by_arm
+from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
+from vlmtop.sessions.noise_floor import DEFAULT_FLOOR
+from vlmtop.sessions.store import SessionStore
+
+UNTOUCHED = ("vision_ms", "projector_ms", "prefill_ms", "ttft_ms")  # decode length cannot move these
+EIGHT, SIXTEEN, SEVENTEEN = "max_new_tokens=8", "max_new_tokens=16", "max_new_tokens=17"
+CLAIMS = (FASTER, SLOWER)
+GROUP = 4  # processes per replicated-arms comparison
+SIDE = 3  # processes per side of a replicated-sides comparison
+N_BOOT = 1000
+
+
+def parse(argv: list[str] | None = None):
+    parser = bench_parser(__doc__, device=False)
+    parser.add_argument("--processes", type=int, default=20, help="worker processes per condition")
+    parser.add_argument("--count", type=int, default=24, help="blocks (samples per arm) per process")
+    parser.add_argument("--conditions", default="quiet,loaded", help="quiet, loaded or both (comma list)")
+    parser.add_argument("--burners", type=int, default=2, help="busy-loop processes beside a loaded run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.processes, args.count = 4, 2
+    return args
+
+
+def _burn() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def burners(count: int):
+    """``count`` processes that keep a core busy each, stopped on the way out, also on error."""
+    procs = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join()
+
+
+def record(db: Path, processes: int, count: int) -> tuple[str, list[dict]]:
+    """P real worker processes, one after another: the model, and each one's measured rows by arm."""
+    command = [sys.executable, "-m", "vlmtop", "run", "--db", str(db), "--repeat", str(processes),
+               "--count", str(count), "--knob", "max_new_tokens=8,16,17", "--threads", "1", "--json"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with SessionStore.open(db, create=False) as store:
+        infos = store.sessions()
+        return infos[0].model, [by_arm(store.samples(info.id)) for info in infos]
+
+
+def tally(comparisons: list[list]) -> dict:
+    """Per comparison (a list of per-stage results): any false claim on an untouched stage."""
+    false = [c for c in comparisons if any(r.verdict in CLAIMS for r in c)]
+    per_stage = {stage: sum(r.verdict in CLAIMS for c in comparisons for r in c if r.stage == stage)
+                 for stage in UNTOUCHED}
+    return {"comparisons": len(comparisons), "with_a_false_claim": len(false),
+            "all_same": sum(all(r.verdict == "same" for r in c) for c in comparisons), "false_claims_by_stage": per_stage}
+
+
+def power(results: list) -> dict:
+    verdicts = [r.verdict for r in results]
+    ratios = [r.ratio for r in results if np.isfinite(r.ratio)]
+    return {"comparisons": len(results), "slower": verdicts.count(SLOWER), "faster": verdicts.count(FASTER),
+            "inconclusive": verdicts.count("inconclusive"), "same": verdicts.count("same"),
+            "ratio_median": float(np.median(ratios)) if ratios else None}
+
+
+def levels(arms: list[dict]) -> dict:
+    """Every comparison of each level of evidence (a quick run's few processes make smaller groups)."""
+    options = {"n_boot": N_BOOT}
+    group, side = min(GROUP, len(arms)), min(SIDE, len(arms) // 2)
+    out = {}
+    # interleaved: each process on its own
+    out["interleaved"] = {
+        "a_a": tally([compare_rows(a[EIGHT], a[SIXTEEN], UNTOUCHED, **options) for a in arms]),
+        "decode_2x": power([compare_rows(a[EIGHT], a[SIXTEEN], ["decode_ms"], **options)[0] for a in arms]),
+        "decode_plus_1_step": power([compare_rows(a[SIXTEEN], a[SEVENTEEN], ["decode_ms"], **options)[0]
+                                     for a in arms]),
+    }
+    groups = [arms[i:i + group] for i in range(0, len(arms) - group + 1, group)]
+    out["replicated_arms"] = {
+        "processes": group,
+        "a_a": tally([compare_arms_across([(a[EIGHT], a[SIXTEEN]) for a in g], UNTOUCHED, **options) for g in groups]),
+        "decode_2x": power([compare_arms_across([(a[EIGHT], a[SIXTEEN]) for a in g], ["decode_ms"], **options)[0]
+                            for g in groups]),
+        "decode_plus_1_step": power([compare_arms_across([(a[SIXTEEN], a[SEVENTEEN]) for a in g], ["decode_ms"],
+                                                         **options)[0] for g in groups]),
+    }
+    rng = np.random.default_rng(0)
+    draws = [rng.permutation(len(arms))[: 2 * side] for _ in range(len(arms))]
+    sides = [([arms[k] for k in d[:side]], [arms[k] for k in d[side:]]) for d in draws]
+    out["replicated_sides"] = {
+        "processes": side,
+        "a_a": tally([compare_sides([a[EIGHT] for a in left], [a[EIGHT] for a in right], UNTOUCHED, **options)
+                      for left, right in sides]),
+        "decode_2x": power([compare_sides([a[EIGHT] for a in left], [a[SIXTEEN] for a in right], ["decode_ms"],
+                                          **options)[0] for left, right in sides]),
+        "decode_plus_1_step": power([compare_sides([a[SIXTEEN] for a in left], [a[SEVENTEEN] for a in right],
+                                                   ["decode_ms"], **options)[0] for left, right in sides]),
+    }
+    pairs = [(arms[i], arms[i + 1]) for i in range(0, len(arms) - 1, 2)]
+    floor = {"floor": DEFAULT_FLOOR, **options}
+    out["one_process_per_side"] = {
+        "a_a": tally([compare_sides([a[EIGHT]], [b[EIGHT]], UNTOUCHED, **floor) for a, b in pairs]),
+        "decode_2x": power([compare_sides([a[EIGHT]], [b[SIXTEEN]], ["decode_ms"], **floor)[0] for a, b in pairs]),
+        "decode_plus_1_step": power([compare_sides([a[SIXTEEN]], [b[SEVENTEEN]], ["decode_ms"], **floor)[0]
+                                     for a, b in pairs]),
+    }
+    return out
+
+
+def figures(args) -> dict:
+    result = {"preset": None, "processes": args.processes, "blocks": args.count, "burners": args.burners,
+              "replicated_processes": min(GROUP, args.processes), "side_processes": min(SIDE, args.processes // 2),
+              "conditions": {}}
+    for condition in [c.strip() for c in args.conditions.split(",") if c.strip()]:
+        if condition not in ("quiet", "loaded"):
+            raise SystemExit(f"unknown condition {condition!r}: quiet or loaded")
+        with tempfile.TemporaryDirectory() as folder, burners(args.burners if condition == "loaded" else 0):
+            result["preset"], arms = record(Path(folder) / "verdicts.db", args.processes, args.count)
+        result["conditions"][condition] = levels(arms)
+    return result
+
+
+LEVEL_NAMES = {
+    "interleaved": "interleaved arms, one process",
+    "replicated_arms": "arms paired in each of several processes",
+    "replicated_sides": "processes against processes (unpaired)",
+    "one_process_per_side": "one process per side + default floor",
+}
+
+
+def main() -> int:
+    args = parse()
+    result = figures(args)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{result['processes']} processes of {result['preset']} per condition, {result['blocks']} blocks each")
+    for condition, by_level in result["conditions"].items():
+        print(f"{condition}:")
+        for level, f in by_level.items():
+            aa, two, one = f["a_a"], f["decode_2x"], f["decode_plus_1_step"]
+            print(f"  {LEVEL_NAMES[level]:<40} A/A: {aa['with_a_false_claim']} / {aa['comparisons']} comparisons "
+                  f"with a false claim; decode 2x slower {two['slower']} / {two['comparisons']}; +1 step slower "
+                  f"{one['slower']} / {one['comparisons']} (faster {one['faster']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
