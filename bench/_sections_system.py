@@ -158,9 +158,10 @@ def verdicts(r: dict) -> str:
               "one_process_per_side": "one process per side, default floor (disjoint pairs)"}
     rows = []
     for condition, by_level in r["conditions"].items():
-        for level, f in by_level.items():
+        for level, name in levels.items():
+            f = by_level[level]
             aa, two, one = f["a_a"], f["decode_2x"], f["decode_plus_1_step"]
-            rows.append([condition, levels[level], f"{aa['with_a_false_claim']} / {aa['comparisons']}",
+            rows.append([condition, name, f"{aa['with_a_false_claim']} / {aa['comparisons']}",
                          f"{two['slower']} / {two['comparisons']}" + (f" ({two['faster']} faster)" if two["faster"] else ""),
                          f"{one['slower']} / {one['comparisons']}" + (f" ({one['faster']} faster)" if one["faster"] else "")])
     return "\n".join([
@@ -174,6 +175,11 @@ def verdicts(r: dict) -> str:
         "",
         table(["condition", "evidence", "A/A: comparisons with a false claim", "decode 2x: slower",
                "decode +6.7%: slower"], rows),
+        "",
+        "Process log-SD of a stage's median across the processes (what the default floor of "
+        "sessions/noise_floor.py stands for): " + "; ".join(
+            f"{condition} " + ", ".join(f"{k.removesuffix('_ms')} {v:.3f}" for k, v in by_level["process_log_sd"].items())
+            for condition, by_level in r["conditions"].items()) + ".",
         "",
     ])
 

@@ -43,7 +43,7 @@ from _common import bench_parser, print_json
 from vlmtop.sessions.compare import FASTER, SLOWER, compare_rows
 from vlmtop.sessions.compare_arms import by_arm
 from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
-from vlmtop.sessions.noise_floor import DEFAULT_FLOOR
+from vlmtop.sessions.noise_floor import DEFAULT_FLOOR, process_sd
 from vlmtop.sessions.store import SessionStore
 
 UNTOUCHED = ("vision_ms", "projector_ms", "prefill_ms", "ttft_ms")  # decode length cannot move these
@@ -154,6 +154,8 @@ def levels(arms: list[dict]) -> dict:
         "decode_plus_1_step": power([compare_sides([a[SIXTEEN]], [b[SEVENTEEN]], ["decode_ms"], **floor)[0]
                                      for a, b in pairs]),
     }
+    # what sessions/noise_floor.py's default stands for: the spread of process medians
+    out["process_log_sd"] = process_sd([a[EIGHT] for a in arms], (*UNTOUCHED, "decode_ms", "e2e_ms"))
     return out
 
 
@@ -188,10 +190,13 @@ def main() -> int:
     for condition, by_level in result["conditions"].items():
         print(f"{condition}:")
         for level, f in by_level.items():
+            if level not in LEVEL_NAMES:
+                continue
             aa, two, one = f["a_a"], f["decode_2x"], f["decode_plus_1_step"]
             print(f"  {LEVEL_NAMES[level]:<40} A/A: {aa['with_a_false_claim']} / {aa['comparisons']} comparisons "
                   f"with a false claim; decode 2x slower {two['slower']} / {two['comparisons']}; +1 step slower "
                   f"{one['slower']} / {one['comparisons']} (faster {one['faster']})")
+        print("  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in by_level["process_log_sd"].items()))
     return 0
 
 

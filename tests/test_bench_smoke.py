@@ -156,10 +156,15 @@ def test_run_all_quick_writes_every_section(tmp_path):
     verdicts = figures["verdicts"]
     assert set(verdicts["conditions"]) == {"quiet", "loaded"} and verdicts["processes"] == 4
     for by_level in verdicts["conditions"].values():
-        assert set(by_level) == {"interleaved", "replicated_arms", "replicated_sides", "one_process_per_side"}
+        assert set(by_level) == {"interleaved", "replicated_arms", "replicated_sides", "one_process_per_side",
+                                 "process_log_sd"}
+        assert set(by_level["process_log_sd"]) == {"vision_ms", "projector_ms", "prefill_ms", "ttft_ms", "decode_ms",
+                                                   "e2e_ms"}
         assert by_level["interleaved"]["a_a"]["comparisons"] == 4
         assert by_level["one_process_per_side"]["decode_2x"]["comparisons"] == 2
-        for level in by_level.values():
+        for name, level in by_level.items():
+            if name == "process_log_sd":
+                continue
             assert 0 <= level["a_a"]["with_a_false_claim"] <= level["a_a"]["comparisons"]
             assert level["decode_plus_1_step"]["comparisons"] == level["decode_2x"]["comparisons"] >= 1
 
