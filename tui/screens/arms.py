@@ -48,36 +48,40 @@ def p50_table(state, stages: list[str], width: int) -> Table:
     return table
 
 
-def comparison_table(item, baseline: str, unlocated: set[str]) -> Table:
-    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", title_justify="left",
-                  title=Text(f"{item.label} vs {baseline} · {item.pairs} samples paired in one process", style="bold"))
+def comparison_table(item, baseline: str, unlocated: set[str]) -> Group:
+    """Every stage of one arm against the baseline, and under the table each inconclusive
+    verdict's reason and what would settle it (wrapped to the width: never a figure cut)."""
+    # the title is a line of its own: a table's title wraps at the table's width
+    title = Text(f"{item.label} vs {baseline} · {item.pairs} samples paired in one process", style="bold")
+    table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, header_style="dim")
     # Δ/pair: the median per-sample difference, arm minus baseline. It is what the ratio is
     # made of; the two medians beside it can differ by more when a stage's times have several
     # modes (image sizes), which the pairs cancel.
-    # (heading, justify, the width its figures need: at 80 columns only the verdict's
-    # reason may be cut, never a figure)
+    # (heading, justify, the width its figures need: at 80 columns only a stage's name may
+    # be cut, never a figure or a verdict)
     for name, justify, width in (("stage", "left", 10), ("base", "right", 5), ("arm", "right", 5),
                                  ("Δ/pair", "right", 6), ("ratio", "right", 6), ("95% CI", "left", 11),
-                                 ("p", "right", 6)):
+                                 ("p", "right", 6), ("verdict", "left", len("inconclusive"))):
         table.add_column(name, justify=justify, no_wrap=True, min_width=width)
-    table.add_column("verdict", no_wrap=True, overflow="ellipsis")
+    reasons = Text(style="dim")
     for attr in ARM_STAGES:
         result = item.results.get(attr)
         if not isinstance(result, Comparison):
-            table.add_row(stage_label(attr), "", "", "", "", "", Text(result or "-", style="dim italic"))
+            table.add_row(stage_label(attr), "", "", "", "", "", "", Text(result or "-", style="dim italic"))
             continue
         finite = math.isfinite(result.ratio)
-        verdict = Text(result.verdict, style=VERDICT_STYLE.get(result.verdict, ""))
-        verdict.append(verdict_gloss(result, 200), style="dim")  # in full: the column cuts it to fit
         delta = (result.ratio - 1.0) * result.median_a if finite else math.nan
         table.add_row(
             stage_label(attr), ms(result.median_a, 0), ms(result.median_b, 0),
             (f"{delta:+.2f}" if abs(delta) < 100 else f"{delta:+.0f}") if finite else "-",
             f"×{result.ratio:.3f}" if finite else "-",
             f"{result.ci_low:.3f}–{result.ci_high:.3f}" if finite else "",
-            p_text(result.p_value), verdict,
+            p_text(result.p_value), Text(result.verdict, style=VERDICT_STYLE.get(result.verdict, "")),
         )
-    return table
+        if result.verdict_note:
+            reasons.append(f"{stage_label(attr)}: {verdict_gloss(result, 10**6).strip(' ()')}\n")
+    reasons.rstrip()
+    return Group(title, table, reasons) if reasons.plain else Group(title, table)
 
 
 class ArmsScreen(ModalScreen):
