@@ -54,6 +54,11 @@ def bench_parser(doc: str, device: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def log_sd_line(sd: dict) -> str:
+    """The process log-SD of each stage, as the benches that measure it print it."""
+    return "  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in sd.items())
+
+
 def print_json(result: dict) -> None:
     json.dump({"machine": machine(), **result}, sys.stdout, indent=2)
     print()

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import bench_parser, print_json
+from _common import bench_parser, log_sd_line, print_json
 from vlmtop.sessions.compare import COMPARE_STAGES, SAME, compare_rows
 from vlmtop.sessions.compare_arms import by_arm, compare_arms
 from vlmtop.sessions.hierarchical import compare_sides
@@ -162,7 +162,7 @@ def main() -> int:
         print(f"  {stage}: 17 against 16 tokens in one process found slower in {one['slower']} / "
               f"{one['processes']} processes (ratio median {one['ratio_median']:.3f}, "
               f"{one['ratio_min']:.3f}..{one['ratio_max']:.3f})")
-    print("  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in result["process_log_sd"].items()))
+    print(log_sd_line(result["process_log_sd"]))
     return 0
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import bench_parser, print_json
+from _common import bench_parser, log_sd_line, print_json
 from vlmtop.sessions.compare import FASTER, SLOWER, compare_rows
 from vlmtop.sessions.compare_arms import by_arm
 from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
@@ -196,7 +196,7 @@ def main() -> int:
             print(f"  {LEVEL_NAMES[level]:<40} A/A: {aa['with_a_false_claim']} / {aa['comparisons']} comparisons "
                   f"with a false claim; decode 2x slower {two['slower']} / {two['comparisons']}; +1 step slower "
                   f"{one['slower']} / {one['comparisons']} (faster {one['faster']})")
-        print("  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in by_level["process_log_sd"].items()))
+        print(log_sd_line(by_level["process_log_sd"]))
     return 0
 
 
