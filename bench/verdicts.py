@@ -10,7 +10,9 @@ reader who meets one wrong verdict stops trusting the rest). Decode itself moves
 (16 against 8 tokens) and by +1/15 (17 against 16: one more decode step, +6.7%): those
 verdicts measure power, and a `faster` there is the wrong direction.
 
-Each condition is measured at every level of evidence compare uses:
+Every comparison is of all stages, as `vlmtop compare` makes it: their intervals hold
+together (each at 1 - 0.05/8). Each condition is measured at every level of evidence compare
+uses:
 
 - interleaved: one process, its arms paired by sample (one comparison per process);
 - replicated arms: arms paired in each of G processes, the processes' log ratios t-tested
@@ -114,49 +116,45 @@ def power(results: list) -> dict:
 
 
 def levels(arms: list[dict]) -> dict:
-    """Every comparison of each level of evidence (a quick run's few processes make smaller groups)."""
+    """Every comparison of each level of evidence, of every stage as `vlmtop compare` makes it
+    (its intervals hold together over all of them); a quick run's few processes make smaller
+    groups."""
     options = {"n_boot": N_BOOT}
     group, side = min(GROUP, len(arms)), min(SIDE, len(arms) // 2)
-    out = {}
-    # interleaved: each process on its own
-    out["interleaved"] = {
-        "a_a": tally([compare_rows(a[EIGHT], a[SIXTEEN], UNTOUCHED, **options) for a in arms]),
-        "decode_2x": power([compare_rows(a[EIGHT], a[SIXTEEN], ["decode_ms"], **options)[0] for a in arms]),
-        "decode_plus_1_step": power([compare_rows(a[SIXTEEN], a[SEVENTEEN], ["decode_ms"], **options)[0]
-                                     for a in arms]),
-    }
+
+    def level(compare_pair, pairs_aa, pairs_2x, pairs_1) -> dict:
+        return {"a_a": tally([[r for r in compare_pair(*p) if r.stage in UNTOUCHED] for p in pairs_aa]),
+                "decode_2x": power([decode(compare_pair(*p)) for p in pairs_2x]),
+                "decode_plus_1_step": power([decode(compare_pair(*p)) for p in pairs_1])}
+
+    out = {"interleaved": level(lambda a, b: compare_rows(a, b, **options),
+                                [(a[EIGHT], a[SIXTEEN]) for a in arms], [(a[EIGHT], a[SIXTEEN]) for a in arms],
+                                [(a[SIXTEEN], a[SEVENTEEN]) for a in arms])}
     groups = [arms[i:i + group] for i in range(0, len(arms) - group + 1, group)]
-    out["replicated_arms"] = {
-        "processes": group,
-        "a_a": tally([compare_arms_across([(a[EIGHT], a[SIXTEEN]) for a in g], UNTOUCHED, **options) for g in groups]),
-        "decode_2x": power([compare_arms_across([(a[EIGHT], a[SIXTEEN]) for a in g], ["decode_ms"], **options)[0]
-                            for g in groups]),
-        "decode_plus_1_step": power([compare_arms_across([(a[SIXTEEN], a[SEVENTEEN]) for a in g], ["decode_ms"],
-                                                         **options)[0] for g in groups]),
-    }
+    across = [[(a[EIGHT], a[SIXTEEN]) for a in g] for g in groups]
+    out["replicated_arms"] = {"processes": group, **level(
+        lambda pairs: compare_arms_across(pairs, **options), [(p,) for p in across], [(p,) for p in across],
+        [([(a[SIXTEEN], a[SEVENTEEN]) for a in g],) for g in groups])}
     rng = np.random.default_rng(0)
     draws = [rng.permutation(len(arms))[: 2 * side] for _ in range(len(arms))]
     sides = [([arms[k] for k in d[:side]], [arms[k] for k in d[side:]]) for d in draws]
-    out["replicated_sides"] = {
-        "processes": side,
-        "a_a": tally([compare_sides([a[EIGHT] for a in left], [a[EIGHT] for a in right], UNTOUCHED, **options)
-                      for left, right in sides]),
-        "decode_2x": power([compare_sides([a[EIGHT] for a in left], [a[SIXTEEN] for a in right], ["decode_ms"],
-                                          **options)[0] for left, right in sides]),
-        "decode_plus_1_step": power([compare_sides([a[SIXTEEN] for a in left], [a[SEVENTEEN] for a in right],
-                                                   ["decode_ms"], **options)[0] for left, right in sides]),
-    }
+    out["replicated_sides"] = {"processes": side, **level(
+        lambda a, b: compare_sides(a, b, **options),
+        [([a[EIGHT] for a in left], [a[EIGHT] for a in right]) for left, right in sides],
+        [([a[EIGHT] for a in left], [a[SIXTEEN] for a in right]) for left, right in sides],
+        [([a[SIXTEEN] for a in left], [a[SEVENTEEN] for a in right]) for left, right in sides])}
     pairs = [(arms[i], arms[i + 1]) for i in range(0, len(arms) - 1, 2)]
-    floor = {"floor": DEFAULT_FLOOR, **options}
-    out["one_process_per_side"] = {
-        "a_a": tally([compare_sides([a[EIGHT]], [b[EIGHT]], UNTOUCHED, **floor) for a, b in pairs]),
-        "decode_2x": power([compare_sides([a[EIGHT]], [b[SIXTEEN]], ["decode_ms"], **floor)[0] for a, b in pairs]),
-        "decode_plus_1_step": power([compare_sides([a[SIXTEEN]], [b[SEVENTEEN]], ["decode_ms"], **floor)[0]
-                                     for a, b in pairs]),
-    }
+    out["one_process_per_side"] = level(
+        lambda a, b: compare_sides([a], [b], floor=DEFAULT_FLOOR, **options),
+        [(a[EIGHT], b[EIGHT]) for a, b in pairs], [(a[EIGHT], b[SIXTEEN]) for a, b in pairs],
+        [(a[SIXTEEN], b[SEVENTEEN]) for a, b in pairs])
     # what sessions/noise_floor.py's default stands for: the spread of process medians
     out["process_log_sd"] = process_sd([a[EIGHT] for a in arms], (*UNTOUCHED, "decode_ms", "e2e_ms"))
     return out
+
+
+def decode(results: list):
+    return next(r for r in results if r.stage == "decode_ms")
 
 
 def figures(args) -> dict:

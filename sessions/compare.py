@@ -13,7 +13,10 @@ tests and the bootstrap are scipy.stats' (sessions/rank_tests.py, sessions/boots
   differences ``d_i = b_i - a_i``; ratio = 1 + median(d) / median(a); interval from
   resampling the pairs; Wilcoxon signed-rank p-value on ``d``.
 
-The interval's level is ``1 - alpha`` (95 %). Outliers are counted, never dropped.
+The intervals of one comparison hold together: with m stages compared, each is at
+``1 - alpha/m`` (Bonferroni), so all m cover their ratios at least 95 % of the time and a
+comparison of 8 unchanged stages is called different at most 1 time in 20, not 8 times as
+often as one stage. Outliers are counted, never dropped.
 
 These statistics treat every sample as independent evidence, which holds inside ONE
 process (arms interleaved, or consecutive segments). Between processes it does not: a
@@ -99,6 +102,12 @@ class Comparison:
     noise_floor: float | None = None  # relative change process noise alone reaches (95 %)
     floor_source: str | None = None  # where that floor was measured
     floor_df: float | None = None  # the floor's degrees of freedom (None: taken as known)
+    family: int = 1  # stages whose intervals hold together: each is at 1 - alpha / family
+
+    @property
+    def level(self) -> float:
+        """Each interval's own level: 1 - alpha / family (0.95 for one stage)."""
+        return 1.0 - self.alpha / self.family
 
     @property
     def change(self) -> float:
@@ -208,16 +217,18 @@ def compare(
     seed: int | None = SEED,
     labels: tuple[str, str] = ("A", "B"),
     evidence: str = "",
+    family: int = 1,
 ) -> Comparison:
     """Compare one stage's values under A (baseline) and B.
 
     ``paired_keys=(keys_a, keys_b)`` gives each value's sample id (same lengths as ``a``
     and ``b``; None or "" for unknown). When enough ids are shared (see
     :func:`common_keys`) the comparison is paired on them, else unpaired. None / NaN
-    values are left out (with their keys). The interval is the ``1 - alpha`` one. Raises
+    values are left out (with their keys). The interval is at ``1 - alpha / family``: one
+    of ``family`` stages whose intervals hold together. Raises
     :class:`NotEnoughSamplesError` when a side has fewer than 2 values.
     """
-    confidence = 1.0 - alpha
+    confidence = 1.0 - alpha / family
     keys = paired_keys or (None, None)
     a_vals, keys_a = finite_values(a, keys[0], stage, labels[0])
     b_vals, keys_b = finite_values(b, keys[1], stage, labels[1])
@@ -259,6 +270,7 @@ def compare(
         alpha=alpha,
         n_boot=n_boot,
         evidence=evidence,
+        family=family,
     ), min_n=MIN_INTERVAL_VALUES)
 
 
@@ -310,12 +322,13 @@ def compare_rows(
     :class:`NotEnoughSamplesError` when a compared stage has fewer than 2 values on a side.
     """
     results = []
-    for stage in stages_to_compare(stages, rows_a, rows_b):
+    every = stages_to_compare(stages, rows_a, rows_b)
+    for stage in every:
         a, ids_a = stage_values(rows_a, stage)
         b, ids_b = stage_values(rows_b, stage)
         results.append(
             compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
-                    alpha=alpha, n_boot=n_boot, seed=seed, labels=labels, evidence=evidence)
+                    alpha=alpha, n_boot=n_boot, seed=seed, labels=labels, evidence=evidence, family=len(every))
         )
     return results
 

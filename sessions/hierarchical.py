@@ -212,16 +212,18 @@ def compare_sides_stage(
     floor: NoiseFloor | None = None,
     pair: bool = True,
     hosts: tuple[Sequence, Sequence] | None = None,
+    family: int = 1,
 ) -> Comparison:
     """One stage of side B's processes against side A's (see the module's three cases).
     ``hosts``: each side's host name per process; a side on 2 or more hosts has hosts as
-    its units. The interval's level is ``1 - alpha``."""
+    its units. The interval's level is ``1 - alpha / family`` (sessions/compare.py)."""
     k_a, k_b = len(side_a), len(side_b)
     hosts_a, hosts_b = hosts or (None, None)
     cols_a = [_values(p, stage) for p in side_a]
     cols_b = [_values(p, stage) for p in side_b]
     if k_a == 1 and k_b == 1:
-        return _one_process_per_side(cols_a[0], cols_b[0], stage, threshold, alpha, n_boot, seed, floor, pair)
+        return _one_process_per_side(cols_a[0], cols_b[0], stage, threshold, alpha, n_boot, seed, floor, pair,
+                                     family)
     for name, cols in (("A", cols_a), ("B", cols_b)):
         for index, (values, _) in enumerate(cols):
             if values.size < 2:
@@ -240,7 +242,7 @@ def compare_sides_stage(
         wa, wb = _within_variances(cols_a, n_boot, rng), _within_variances(cols_b, n_boot, rng)
         ua, ub = _units(la, wa, hosts_a), _units(lb, wb, hosts_b)
         ratio = float(np.exp(ub[0].mean() - ua[0].mean()))
-        ci, p, test = _sides_interval(*ua, *ub, 1.0 - alpha)
+        ci, p, test = _sides_interval(*ua, *ub, 1.0 - alpha / family)
         units = (ua[0].size, ub[0].size)
     share = _between_share(cols_a + cols_b, [0] * k_a + [1] * k_b)
     return judged(Comparison(
@@ -263,13 +265,14 @@ def compare_sides_stage(
         processes_a=k_a,
         processes_b=k_b,
         between_process_share=share,
+        family=family,
     ), n=min(units), unit=PROCESS_UNIT if units == (k_a, k_b) else "hosts per side")
 
 
-def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, floor, pair):
+def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, floor, pair, family):
     (a, ids_a), (b, ids_b) = col_a, col_b
     base = compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
-                   alpha=alpha, n_boot=n_boot, seed=seed, evidence=ONE_PROCESS_PER_SIDE)
+                   alpha=alpha, n_boot=n_boot, seed=seed, evidence=ONE_PROCESS_PER_SIDE, family=family)
     sd = floor.sd(stage) if floor is not None else None
     if base.verdict_short == TOO_FEW:  # the samples' own interval is not to be trusted
         return base
@@ -280,7 +283,8 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, f
     if not all(math.isfinite(x) and x > 0 for x in (base.ratio, base.ci_low, base.ci_high)):
         return judged(out, n=1, unit=PROCESS_UNIT)
     # The sample-level interval's half-width in log space, widened by two processes' noise.
-    z = float(stats.norm.ppf(1.0 - alpha / 2.0))
+    level = base.level
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
     se_samples = (math.log(base.ci_high) - math.log(base.ci_low)) / (2 * z)
     # The floor's SD is estimated (3 replicates: 2 df), not known: Student-t quantiles and
     # p, with the Welch-Satterthwaite df of the sum (the floor's df when it dominates, more
@@ -288,7 +292,7 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, f
     # different in 25 of 150 simulated pairs with a 3-replicate floor.
     samples_df = max((base.n_pairs if base.paired else min(base.n_a, base.n_b)) - 1, 1)
     floor_df = floor.degrees(stage)
-    ci, p = _t_interval(math.log(base.ratio), [(se_samples**2, samples_df), (2 * sd**2, floor_df)], 1.0 - alpha)
+    ci, p = _t_interval(math.log(base.ratio), [(se_samples**2, samples_df), (2 * sd**2, floor_df)], level)
     # With k processes per side both parts shrink as 1/k: the estimate counts processes.
     return judged(out, ci=ci, n=1, unit=PROCESS_UNIT, p_value=p, test=f"{base.test} + process floor")
 
@@ -297,11 +301,13 @@ def compare_sides(
     side_a: Sequence[Process], side_b: Sequence[Process], stages: Sequence[str] | None = None, **options
 ) -> list[Comparison]:
     """One comparison per stage (every stage some process measured, or those named) of two
-    sides, a stage at a time: a side of StoredColumns then holds one stage, not all."""
+    sides, a stage at a time: a side of StoredColumns then holds one stage, not all. The
+    stages' intervals hold together (``family``: sessions/compare.py)."""
     if stages is not None:
-        return [compare_sides_stage(side_a, side_b, stage, **options) for stage in stages_to_compare(stages)]
-    return [compare_sides_stage(side_a, side_b, stage, **options) for stage in COMPARE_STAGES
-            if measured_somewhere(stage, (*side_a, *side_b))]
+        every = stages_to_compare(stages)
+    else:
+        every = [stage for stage in COMPARE_STAGES if measured_somewhere(stage, (*side_a, *side_b))]
+    return [compare_sides_stage(side_a, side_b, stage, family=len(every), **options) for stage in every]
 
 
 # --- arms across replicated processes ------------------------------------------------------------
@@ -316,6 +322,7 @@ def compare_arms_across_stage(
     n_boot: int = N_BOOT,
     seed: int | None = SEED,
     hosts: Sequence | None = None,
+    family: int = 1,
 ) -> Comparison:
     """``pairs``: per process, (baseline arm rows, arm rows). Paired on sample ids inside each
     process; the processes' log ratios (hosts' means, when ``hosts``, one name per process,
@@ -354,7 +361,7 @@ def compare_arms_across_stage(
         var = _variance(logs, variances)
         # One unit: its own bootstrap variance, with normal quantiles (nothing to count df on).
         part = (var / units, units - 1.0) if var is not None else (float(variances[0]), None)
-        ci, p = _t_interval(float(logs.mean()), [part], 1.0 - alpha)
+        ci, p = _t_interval(float(logs.mean()), [part], 1.0 - alpha / family)
     else:
         ratio, ci, p = float("nan"), (float("nan"), float("nan")), 1.0
     finite = [(v[np.isfinite(v)], g[: int(np.isfinite(v).sum())]) for v, g in per_pair]
@@ -367,6 +374,7 @@ def compare_arms_across_stage(
         paired=True, n_pairs=n_pairs, test="one-sample-t", threshold=threshold, alpha=alpha, n_boot=n_boot,
         evidence=paired_replicated_evidence(k, host_count(hosts)), processes_a=k, processes_b=k,
         between_process_share=None if vc is None or not math.isfinite(vc.share) else float(vc.share),
+        family=family,
     ), n=units, unit="processes" if units == k else "hosts")
 
 
@@ -374,4 +382,4 @@ def compare_arms_across(
     pairs: Sequence[tuple[Process, Process]], stages: Sequence[str] | None = None, **options
 ) -> list[Comparison]:
     every = stages_to_compare(stages, *(rows for pair in pairs for rows in pair))
-    return [compare_arms_across_stage(pairs, stage, **options) for stage in every]
+    return [compare_arms_across_stage(pairs, stage, family=len(every), **options) for stage in every]

@@ -505,7 +505,8 @@ def test_fail_on_slower_exits_1_naming_the_stages(recorded, capsys):
     assert code == 1 and "slower" in out  # the table is printed as without --fail-on
     assert err.count("\n") == 1 and err.startswith("vlmtop compare: --fail-on slower: ")
     named = [part.split()[0] for part in err.split(": ", 2)[2].split("; ")]
-    assert named == ["prefill", "ttft", "e2e"] and "(segment 0 -> 1)" in err
+    # e2e moved by ~3 %: its interval, one of 8 that hold together, reaches below +2 %
+    assert named == ["prefill", "ttft"] and "(segment 0 -> 1)" in err
     # --stage limits what counts; JSON output is unchanged and still parses
     code, out, err = run_cli(
         capsys, SESSION_ID, "--db", recorded, "--fail-on", "slower", "--stage", "prefill", "--json"

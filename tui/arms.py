@@ -19,9 +19,10 @@ from vlmtop.sessions.compare import (
     MIN_PAIRS,
     Comparison,
     NotEnoughSamplesError,
-    compare_rows,
+    compare,
     is_measured,
     segments,
+    stage_values,
 )
 from vlmtop.sessions.knobs import label_names
 from vlmtop.sessions.record import SampleRecord, stage_label
@@ -113,12 +114,14 @@ def current_segment(rows: list[SampleRecord]) -> list[SampleRecord]:
 
 
 def compare_arms(rows, labels: list[str | None], unlocated: set[str], stages=ARM_STAGES) -> list[ArmComparison]:
-    """Every arm after the first against the first, stage by stage, paired by sample id."""
+    """Every arm after the first against the first, stage by stage, paired by sample id; the
+    located stages' intervals hold together, as in `vlmtop compare` (sessions/compare.py)."""
     by_arm: dict[str | None, list[SampleRecord]] = {}
     for row in rows:
         by_arm.setdefault(row.arm, []).append(row)
     baseline = current_segment(by_arm.get(labels[0], []))
     base_ids = {row.sample_id for row in baseline}
+    family = sum(stage_label(attr) not in unlocated for attr in stages)
     out = []
     for label in labels[1:]:
         arm = current_segment(by_arm.get(label, []))
@@ -129,14 +132,17 @@ def compare_arms(rows, labels: list[str | None], unlocated: set[str], stages=ARM
             elif item.pairs < MIN_PAIRS:
                 item.results[attr] = f"waiting for pairs: {item.pairs} of {MIN_PAIRS}"
             else:
-                item.results[attr] = _compare_stage(baseline, arm, attr, (labels[0] or "", label or ""))
+                item.results[attr] = _compare_stage(baseline, arm, attr, (labels[0] or "", label or ""), family)
         out.append(item)
     return out
 
 
-def _compare_stage(baseline, arm, attr: str, labels: tuple[str, str]) -> Comparison | str:
+def _compare_stage(baseline, arm, attr: str, labels: tuple[str, str], family: int) -> Comparison | str:
     try:
-        result = compare_rows(baseline, arm, [attr], n_boot=ARM_BOOTSTRAP, labels=labels)[0]
+        a, ids_a = stage_values(baseline, attr)
+        b, ids_b = stage_values(arm, attr)
+        result = compare(a, b, stage=attr, paired_keys=(ids_a, ids_b), n_boot=ARM_BOOTSTRAP, labels=labels,
+                         family=family)
     except NotEnoughSamplesError:
         return "no values"
     if not result.paired:  # too few of either arm's ids are shared (compare's own rule)

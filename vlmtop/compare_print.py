@@ -113,8 +113,11 @@ def _legend(report: dict, stages: list[dict]) -> str:
     # (docs/stats.md): say the one the rows use.
     ratio = "ratio = median B / median A" if any(not r["paired"] for r in stages) else ""
     band = percent(threshold)
+    family = max(r.get("family", 1) for r in stages)
+    joint = (f" (the intervals of a table's {family} stages hold together: each is at "
+             f"{1 - report['alpha'] / family:.1%}, Bonferroni)") if family > 1 else ""
     text = (
-        f"[dim]medians in ms{'; ' + ratio if ratio else ''}; verdicts from the {1 - report['alpha']:.0%} CI "
+        f"[dim]medians in ms{'; ' + ratio if ratio else ''}; verdicts from the {1 - report['alpha']:.0%} CI{joint} "
         f"against the ±{band} band: slower or faster when it lies wholly beyond the band, same when "
         f"wholly inside, else inconclusive (the p-value is shown, not decisive)"
     )
