@@ -149,3 +149,29 @@ def test_floor_degrees_of_freedom():
     known = NoiseFloor(dict(DEFAULT_FLOOR.sds))
     assert DEFAULT_FLOOR.relative("vision_ms") > known.relative("vision_ms")
     assert DEFAULT_FLOOR.quantile("vision_ms") == pytest.approx(2.3646, abs=1e-3)
+
+
+def test_a_comparison_of_many_unchanged_stages_is_called_different_at_most_1_in_20():
+    # 3 processes a side, every stage with an offset of its own per process (log SD 0.25: a
+    # busy machine), nothing changed. Each stage at 95 % alone is called different about 1
+    # time in 20, so a comparison of 6 such stages errs far more often (8 of these 40 seeds);
+    # the stages' intervals hold together (each at 1 - 0.05/6): 2 of 40.
+    stages = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "ttft_ms", "e2e_ms")
+
+    def process_rows(rng):
+        offsets = {stage: np.exp(rng.normal(0.0, 0.25)) for stage in stages}
+        return [SampleRecord("s", i, sample_id=f"synthetic-{i}",
+                             **{stage: float(10.0 * offsets[stage] * np.exp(rng.normal(0.0, 0.05))) for stage in stages})
+                for i in range(N_IDS)]
+
+    together, alone = 0, 0
+    for seed in range(40):
+        rng = np.random.default_rng(5000 + seed)
+        a, b = [process_rows(rng) for _ in range(3)], [process_rows(rng) for _ in range(3)]
+        results = compare_sides(a, b, list(stages), n_boot=200, seed=seed)
+        assert {r.family for r in results} == {len(stages)} and results[0].level == pytest.approx(1 - 0.05 / 6)
+        together += any(r.verdict in (SLOWER, FASTER) for r in results)
+        alone += any(compare_sides(a, b, [stage], n_boot=200, seed=seed)[0].verdict in (SLOWER, FASTER)
+                     for stage in stages)
+    assert together <= 2, together
+    assert alone > together  # each stage on its own: the error per comparison adds up
