@@ -118,3 +118,35 @@ def test_the_in_flight_text_escapes_the_sample_id():
     flight.loaded()
     flight.start(3, HOSTILE["osc-title"] + HOSTILE["rich-close"])
     assert not raw_controls(flight.describe().plain) and "[/bold]" in flight.describe().plain
+
+
+async def _screens(db) -> list[str]:
+    """The dashboard replaying the hand-edited session: the main screen, the arms screen,
+    the cost model screen and a notification, each as the SVG screenshot Textual draws."""
+    from vlmtop.sessions.source import ReplaySource
+    from vlmtop.sessions.store import SessionStore
+    from vlmtop.tui.app import VlmtopApp
+
+    shots = []
+    with SessionStore.open(db, readonly=True) as store:
+        app = VlmtopApp(store, ReplaySource(store, ARMS_SESSION_ID, playing=False, position=10**9))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+            for key in ("a", "A", "escape", "M", "escape"):
+                await pilot.press(key)
+                await pilot.pause()
+                shots.append(app.export_screenshot())
+            app.notify(f"seq 5 ({HOSTILE['osc-title']}): [/bold]", title=HOSTILE["rich-close"])
+            await pilot.pause()
+            shots.append(app.export_screenshot())
+    return shots
+
+
+@pytest.mark.parametrize("name", ["osc-title", "c1-csi-osc", "nel-u2028", "rich-close", "osc8-link"])
+async def test_the_dashboard_shows_hostile_stored_text_as_data(name, tmp_path):
+    shots = await _screens(_hostile_db(tmp_path, HOSTILE[name]))
+    for shot in shots:
+        assert not raw_controls(shot)
+    if name == "rich-close":
+        assert any("exp[/old][/bold]" in shot.replace("&#160;", " ") for shot in shots)

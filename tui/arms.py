@@ -23,6 +23,7 @@ from vlmtop.sessions.compare import (
     is_measured,
     segments,
 )
+from vlmtop.core.text import printable
 from vlmtop.sessions.knobs import label_names
 from vlmtop.sessions.record import SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
@@ -79,7 +80,7 @@ def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | Non
 
 
 def arm_display(label: str | None) -> str:
-    return label if label else "(one arm)"
+    return printable(label) if label else "(one arm)"
 
 
 def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None, list[str]]:
