@@ -150,3 +150,55 @@ async def test_the_dashboard_shows_hostile_stored_text_as_data(name, tmp_path):
         assert not raw_controls(shot)
     if name == "rich-close":
         assert any("exp[/old][/bold]" in shot.replace("&#160;", " ") for shot in shots)
+
+
+QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
+
+
+def _check(code, capsys, codes=(0,)):
+    out, err = capsys.readouterr()
+    assert code in codes and "Traceback" not in err, (code, err[-2000:])
+    assert not raw_controls(out + err), repr((out + err)[-3000:])
+    return out, err
+
+
+def test_a_headless_run_on_hostile_file_names_and_manifest_lines(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for text in HOSTILE.values():  # a file name holds any of them but "/" (and 255 bytes)
+        Image.new("RGB", (32, 32), (0, 90, 200)).save(folder / f"{text.replace('/', '_')[:150]}.png")
+    (folder / f"{HOSTILE['osc-title']}[bold]broken.png").write_bytes(b"not an image")
+    db = tmp_path / "s.db"
+    assert main(["run", "--headless", "--samples", str(folder), *QUICK, "--db", str(db)]) == 0
+    out, err = _check(0, capsys)
+    assert "broken.png) failed: cannot read image" in err and "[bold]broken.png" in err  # one line, as text
+    Image.new("RGB", (32, 32)).save(tmp_path / "ok.png")
+    lines = [{"image": "ok.png", "prompt": text} for text in HOSTILE.values()]  # measured
+    lines += [{"image": f"{text}.png", "prompt": text} for text in HOSTILE.values()]  # error rows
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(json.dumps(line) for line in lines))
+    assert main(["run", "--headless", "--samples", str(manifest), *QUICK, "--db", str(db)]) == 0
+    _check(0, capsys)
+    # (export -o - writes the data itself, for a pipe: escaping it would change the data)
+    for argv in (["sessions"], ["export", "last", "-f", "csv", "-o", str(tmp_path / "x.csv")]):
+        assert main([*argv, "--db", str(db)]) == 0
+        _check(0, capsys)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_model_or_knob_is_refused_in_one_escaped_line(name, tmp_path, capsys):
+    text, db = HOSTILE[name], str(tmp_path / "s.db")
+    for argv in (["--model", text], ["--model", f"org/{text}"], ["--knob", f"{text}=1"],
+                 ["--knob", f"max_new_tokens={text}"], ["--knob", f"image_size={text},224"]):
+        code = main(["run", "--headless", *argv, "--count", "1", *QUICK, "--db", db])
+        _, err = _check(code, capsys, codes=(2,))
+        assert len(err.strip().splitlines()) == 1, err
+    assert main(["knobs", "--model", text]) in (0, 2)
+    _check(0, capsys, codes=(0, 2))
+
+
+@pytest.mark.parametrize("spec", ["./nope", "name/", "[/bold]", "a/b c"])
+def test_a_model_path_that_is_not_there_is_one_line(spec, tmp_path, capsys):
+    assert main(["run", "--headless", "--model", spec, "--count", "1", "--db", str(tmp_path / "s.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vlmtop: error: unknown model") and "HFValidation" not in err
