@@ -202,3 +202,30 @@ def test_a_model_path_that_is_not_there_is_one_line(spec, tmp_path, capsys):
     assert main(["run", "--headless", "--model", spec, "--count", "1", "--db", str(tmp_path / "s.db")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("vlmtop: error: unknown model") and "HFValidation" not in err
+
+
+FORMULAS = ["=cmd|' -C calc'!A0.png", "+SUM(1+1).png", "-2+3.png", "@SUM(1).png", "\tx.png", "\rx.png"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_numbers_stay(tmp_path, capsys):
+    import csv
+
+    db = tmp_path / "s.db"
+    from vlmtop.sessions.store import SessionStore
+
+    with SessionStore.open(db) as store:
+        sid = record_session(store, len(FORMULAS))
+    conn = sqlite3.connect(db, isolation_level=None)
+    for seq, name in enumerate(FORMULAS):
+        conn.execute("UPDATE samples SET sample_id = ?, error = ?, other_ms = -2.5 WHERE seq = ?", (name, name, seq))
+    conn.close()
+    out = tmp_path / "x.csv"
+    assert main(["export", sid, "-o", str(out), "--db", str(db)]) == 0
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [r["sample_id"] for r in rows] == ["'" + name for name in FORMULAS]
+    assert all(r["error"] in ("", "'" + r["sample_id"][1:]) for r in rows)
+    assert {r["other_ms"] for r in rows} == {"-2.5"}  # a number: never quoted
+    assert main(["export", sid, "-o", str(out), "--force", "--csv-raw", "--db", str(db)]) == 0
+    assert [r["sample_id"] for r in csv.DictReader(out.open(newline=""))] == FORMULAS
+    assert main(["export", sid, "-o", str(tmp_path / "x.jsonl"), "--csv-raw", "--db", str(db)]) == 2
+    assert "--csv-raw is for the csv format" in capsys.readouterr().err

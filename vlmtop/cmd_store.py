@@ -62,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="first sample (seq) to write: a window of a session too large to view (trace, csv, jsonl)",
     )  # fmt: skip
     export.add_argument("--to", dest="seq_to", type=_seq, metavar="SEQ", help="last sample (seq) to write")
+    export.add_argument(
+        "--csv-raw", action="store_true",
+        help="csv: write text cells as stored; by default a cell that starts with = + - @ tab or CR "
+        "gets a leading ' so that a spreadsheet shows it rather than runs it as a formula",
+    )
     add_db_option(export)
     export.set_defaults(func=run_export)
 
@@ -193,7 +198,8 @@ def run_export(args: argparse.Namespace) -> int:
     with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
         picked = store.lookup(args.session)
         print_note(picked.note)
-        count = export_session(store, picked.id, fmt, output, overwrite=args.force, window=window)
+        count = export_session(store, picked.id, fmt, output, overwrite=args.force, window=window,
+                               csv_raw=args.csv_raw)
         print_unreadable(store)
     where = "standard output" if to_stdout else output
     # With -o - the data is on stdout: the report goes beside the other messages.
