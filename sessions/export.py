@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from vlmtop.sessions.export_files import named_part, unnamed_output
 from vlmtop.sessions.export_formats import BINARY_FORMATS, FORMATS, STDOUT  # noqa: F401 (public here too)
+from vlmtop.sessions.paths import SIDE_FILES
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
@@ -126,6 +127,10 @@ def export_session(
     out, in_place = _target(Path(out_path).expanduser())
     if out.exists() and out.resolve() == store.path.resolve():
         raise ExportError(f"{out} is the database being exported: choose another file")
+    database = str(store.path.resolve())
+    if str(out.resolve()) in (database + side for side in SIDE_FILES):
+        raise ExportError(f"{out} belongs to the database being exported (SQLite keeps it beside "
+                          f"{store.path.name}): choose another file")
     if fmt == "sqlite" and not in_place and Path(f"{out}-wal").exists():
         # Its write-ahead log would be replayed onto the new file and corrupt it.
         raise ExportError(
