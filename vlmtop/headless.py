@@ -32,8 +32,9 @@ class InFlight:
     when a sample ends: a sample that runs for minutes shows the rate falling, not the
     rate as it was before it started."""
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock=time.monotonic, lock_wait=lambda: 0.0) -> None:
         self.clock = clock
+        self.lock_wait = lock_wait  # seconds the write under way has waited for the lock
         self.seq: int | None = None
         self.sample_id = ""
         self.started = 0.0
@@ -61,6 +62,9 @@ class InFlight:
         return f"{self.done / max(1e-9, self.clock() - self.loaded_at):.1f} samples/s"
 
     def describe(self) -> Text:
+        waited = self.lock_wait()
+        if waited >= SHOW_IN_FLIGHT_S:  # the sample is done: its row waits to be written
+            return Text(f"waiting for the database lock held by another program ({waited:.0f} s)", style="yellow")
         if self.seq is None:
             return Text("")
         elapsed = self.clock() - self.started
@@ -140,6 +144,7 @@ def run_headless(settings, db, as_json: bool = False) -> int:
             progress.advance(task)
 
     worker = Worker(settings, db, on_sample=on_sample, on_loaded=on_loaded, on_start=in_flight.start)
+    in_flight.lock_wait = worker.store.lock_wait_s
     with progress:
         status = worker.run()
         with SessionStore.open(db, create=False) as store:
