@@ -14,10 +14,10 @@ import sys
 import warnings
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from vlmtop.core.errors import VlmtopError, first_line
+from vlmtop.core.text import markup_safe
 from vlmtop.headless import HEADLESS_DEFAULT_COUNT, report_experiment
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'vlmtop[ray]'"
@@ -196,7 +196,7 @@ def _run_with_progress(settings, db, replicates, experiment_id, options, per_pro
 
     def describe():
         where = f" on {', '.join(sorted(set(live.values())))}" if live else ""
-        return escape(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running{where}")
+        return markup_safe(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running{where}")
 
     def on_commit(rep, kind, payload):
         if kind == "create":
