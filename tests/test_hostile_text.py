@@ -143,7 +143,7 @@ async def _screens(db) -> list[str]:
     return shots
 
 
-@pytest.mark.parametrize("name", ["osc-title", "c1-csi-osc", "nel-u2028", "rich-close", "osc8-link"])
+@pytest.mark.parametrize("name", ["osc-title", "c1-csi-osc", "nel-u2028", "rich-close", "osc8-link", "long", "osc-then-long"])
 async def test_the_dashboard_shows_hostile_stored_text_as_data(name, tmp_path):
     shots = await _screens(_hostile_db(tmp_path, HOSTILE[name]))
     for shot in shots:

@@ -93,8 +93,8 @@ def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None
     if max(map(len, shown), default=0) <= width or not names or any(
             label_names(label) != names for label in labels if label):
         return None, shown
-    return ",".join(names), [",".join(part.partition("=")[2] for part in label.split(",")) if label else shown[i]
-                             for i, label in enumerate(labels)]
+    return printable(",".join(names)), [printable(",".join(part.partition("=")[2] for part in label.split(",")))
+                                        if label else shown[i] for i, label in enumerate(labels)]
 
 
 @dataclass

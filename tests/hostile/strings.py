@@ -19,6 +19,7 @@ HOSTILE: dict[str, str] = {
     "html": "<script>alert(1)</script>&amp;",
     "formula": "=cmd|' -C calc'!A0",
     "long": "L" * 5000 + ESC + "[2J",
+    "osc-then-long": f"{ESC}]2;PWNED{ESC}\\" + "k" * 60,  # cut to fit a panel after the ESC
 }
 
 # What must never reach a terminal raw: C0 but tab and newline, DEL, C1, line separators.
