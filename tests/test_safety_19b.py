@@ -199,7 +199,8 @@ async def test_the_worker_s_reason_reaches_the_dashboard_when_its_log_cannot_be_
             deadline = time.monotonic() + 120
             while not app._notified_end and time.monotonic() < deadline:
                 await pilot.pause(0.1)
-            assert worker.returncode == 2, list(output.lines)
+            # the session may read ended a moment before the process is reaped: wait for it
+            assert worker.wait(timeout=60) == 2, list(output.lines)
             assert store.session("fullcheck1").status == "interrupted"  # the row could not say why
             said = [n.message for n in app._notifications if "another program" in n.message]
             assert said and str(db) in said[0], [n.message for n in app._notifications]
