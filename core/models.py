@@ -131,10 +131,12 @@ def check_model_spec(spec: str, device: str | None = None, dtype: str | None = N
         return "preset"
     if os.path.isdir(spec):
         return "local"
-    if os.path.exists(spec) or spec.count("/") != 1:
+    if os.path.exists(spec) or not is_hub_id(spec):
+        # a path-like spec (./nope, name/) is most likely a folder that is not there
+        folder = " (no folder at that path)" if spec.startswith((".", "/", "~")) or spec.endswith("/") else ""
         raise ModelLoadError(
             f"unknown model {spec!r}: not a built-in preset (list them with `vlmtop models`), "
-            "not a local model folder, and not a Hugging Face id of the form org/name"
+            f"not a local model folder{folder}, and not a Hugging Face id of the form org/name"
         )
     if not _in_hub_cache(spec):
         _check_hub_reachable(spec)
@@ -149,7 +151,7 @@ def model_family(spec: str) -> str | None:
     if spec in PRESETS:
         return PRESETS[spec].family
     path = os.path.join(spec, "config.json") if os.path.isdir(spec) else None
-    if path is None and spec.count("/") == 1:
+    if path is None and is_hub_id(spec):
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(spec, "config.json")
@@ -159,6 +161,21 @@ def model_family(spec: str) -> str | None:
             return json.load(config).get("model_type")
     except (TypeError, OSError, ValueError, AttributeError):
         return None
+
+
+def is_hub_id(spec: str) -> bool:
+    """Whether `spec` can be a Hugging Face repo id (org/name, the characters the Hub
+    allows): the hub client raises a validation error with a traceback on anything else."""
+    if spec.count("/") != 1:
+        return False
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        return False
+    return True
 
 
 HUB_PROBE_S = 3.0  # a reachable Hub answers a TCP connect well within this

@@ -108,12 +108,30 @@ def locate_stages(model: nn.Module, overrides: dict[str, str] | None = None) -> 
     if "vision" not in found:
         raise StageNotFoundError(_not_found(model, "vision encoder", VISION_NAMES, "vision"))
 
+    _refuse_shared_modules(found)
     return StageMap(
         language=found.pop("language"),
         vision=found.pop("vision", None),
         projector=found.pop("projector", None),
         extra=tuple(found.values()),
     )
+
+
+def _refuse_shared_modules(found: dict[str, Stage]) -> None:
+    """One module's hooks open and close one stage: two stages on the same module (an extra
+    `--stage foo=model.visual` on the vision encoder's own module) would close each other
+    and make every sample fail, so the run is refused before it starts, saying which."""
+    owner: dict[int, Stage] = {}
+    for stage in found.values():
+        for module in {id(stage.first), id(stage.last)}:
+            other = owner.setdefault(module, stage)
+            if other is not stage:
+                first, second = sorted((other, stage), key=lambda s: s.name not in ("vision", "projector", "language"))
+                raise StageNotFoundError(
+                    f"--stage {second.name}={second.path}: that module is already the {first.name} stage "
+                    f"({first.path}); its time is measured there. Give {second.name} another module, or "
+                    f"move the {first.name} stage with --stage {first.name}=PATH"
+                )
 
 
 def stage_at(model: nn.Module, name: str, path: str) -> Stage:

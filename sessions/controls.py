@@ -17,6 +17,7 @@ from vlmtop.sessions.sqlite_file import SqliteFile
 from vlmtop.sessions.store_errors import SessionNotRunningError, StoreError
 
 CONTROL_STATUSES = ("pending", "applied", "rejected")
+MAX_CONTROL_ID = 2**53  # ids below it survive JSON and every reader; add_control stays below
 STEERING_KINDS = ("pause", "resume", "stop")  # every other control kind is a knob's name
 
 
@@ -50,9 +51,13 @@ class ControlChannel(SqliteFile):
         if status in ("completed", "failed"):
             raise StoreError(f"session {session_id} is {status}: there is no worker to steer")
         with self._transaction():
+            # The id is chosen here, after the largest id a reader accepts: SQLite's own
+            # choice is the largest id + 1, so one hand-written row with an id of 2^53 or
+            # more would make every later request unreadable (or, at 2^63 - 1, unwritable).
             cur = self._conn.execute(
-                "INSERT INTO controls (session_id, kind, value, created_at, status) "
-                "VALUES (?, ?, ?, ?, 'pending')",
+                "INSERT INTO controls (id, session_id, kind, value, created_at, status) "
+                "VALUES ((SELECT coalesce(max(id), 0) + 1 FROM controls "
+                f"WHERE typeof(id) = 'integer' AND id BETWEEN 1 AND {MAX_CONTROL_ID - 1}), ?, ?, ?, ?, 'pending')",
                 (session_id, kind, value, time.time()),
             )
         return cur.lastrowid
@@ -84,13 +89,14 @@ class ControlChannel(SqliteFile):
         return self._controls(session_id, "AND status = 'pending'")
 
     def answer_control(self, control_id: int, status: str, applied_seq: int | None = None) -> None:
-        """Mark a pending request `applied` (from sample ``applied_seq``) or `rejected`."""
+        """Mark a pending request `applied` (from sample ``applied_seq``) or `rejected`.
+        ``control_id`` is the row's rowid (:attr:`Control.id`), which every row has."""
         if status not in CONTROL_STATUSES[1:]:
             raise ValueError(f"a control is answered {CONTROL_STATUSES[1:]}, not {status!r}")
         with self._transaction():
             cur = self._conn.execute(
                 "UPDATE controls SET status = ?, applied_seq = ?, answered_at = ? "
-                "WHERE id = ? AND status = 'pending'",
+                "WHERE rowid = ? AND status = 'pending'",
                 (status, applied_seq, time.time(), control_id),
             )
             if cur.rowcount != 1:
@@ -101,6 +107,10 @@ class ControlChannel(SqliteFile):
         return self._controls(session_id, "")
 
     def _controls(self, session_id: str, condition: str) -> list[Control]:
+        """The rows in the order written, each keyed by its rowid: an integer every row
+        has, whatever its id column holds. A row whose id is no count vlmtop writes (2^53
+        and up, negative, text, a blob) is still listed, with its ``problem``, so that
+        the worker answers it `rejected` and goes on to the next instead of stalling on it."""
         if not self._has_table("controls"):  # an older file opened read-only
             return []
         select = ", ".join(
@@ -108,7 +118,17 @@ class ControlChannel(SqliteFile):
             for name in table_columns(self._conn, "controls")
         )
         rows = self._dicts(
-            f"SELECT {select} FROM controls WHERE session_id = ? {condition} ORDER BY id",
+            f"SELECT rowid AS _rowid, {select} FROM controls WHERE session_id = ? {condition} ORDER BY _rowid",
             (session_id,),
         )
-        return [control(c) for r in rows if (c := clean_row("controls", r, self.unreadable))]
+        out = []
+        for row in rows:
+            rowid = row.pop("_rowid")
+            raw_id = row.get("id")
+            readable = isinstance(raw_id, int) and 1 <= raw_id < MAX_CONTROL_ID
+            clean = clean_row("controls", {**row, "id": rowid if readable else 1}, self.unreadable)
+            if clean is None:
+                continue
+            problem = ("" if readable else f"control id {raw_id!r} is not a whole number from 1 to 2^53 - 1")
+            out.append(control({**clean, "id": rowid, "problem": problem}))
+        return out

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from vlmtop.sessions.export_files import named_part, unnamed_output
 from vlmtop.sessions.export_formats import BINARY_FORMATS, FORMATS, STDOUT  # noqa: F401 (public here too)
+from vlmtop.sessions.paths import SIDE_FILES
 from vlmtop.sessions.record import SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
@@ -101,16 +102,20 @@ def export_session(
     out_path: str | os.PathLike,
     overwrite: bool = False,
     window: tuple[int | None, int | None] = (None, None),
+    csv_raw: bool = False,
 ) -> int:
     """Write session ``session_id`` to ``out_path`` (``-``: standard output) as ``fmt``;
     returns the samples written. ``overwrite`` allows replacing an existing regular file;
-    ``window`` (lo, hi) keeps the samples with lo <= seq <= hi (trace, csv, jsonl)."""
+    ``window`` (lo, hi) keeps the samples with lo <= seq <= hi (trace, csv, jsonl);
+    ``csv_raw`` writes csv text cells as stored, formula prefixes and all."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if csv_raw and fmt != "csv":
+        raise ExportError(f"--csv-raw is for the csv format, not {fmt}")
     if window != (None, None) and fmt in BINARY_FORMATS:
         raise ExportError(f"--from/--to take a window of the trace, csv or jsonl export, not {fmt}")
     session = store.session(session_id)
-    write = _writer(fmt, window)
+    write = _writer(fmt, window, csv_raw)
     if str(out_path) == STDOUT:
         try:
             return _export_to_stdout(store, session, fmt, write)
@@ -122,6 +127,10 @@ def export_session(
     out, in_place = _target(Path(out_path).expanduser())
     if out.exists() and out.resolve() == store.path.resolve():
         raise ExportError(f"{out} is the database being exported: choose another file")
+    database = str(store.path.resolve())
+    if str(out.resolve()) in (database + side for side in SIDE_FILES):
+        raise ExportError(f"{out} belongs to the database being exported (SQLite keeps it beside "
+                          f"{store.path.name}): choose another file")
     if fmt == "sqlite" and not in_place and Path(f"{out}-wal").exists():
         # Its write-ahead log would be replayed onto the new file and corrupt it.
         raise ExportError(
@@ -222,12 +231,14 @@ def _export_to_stdout(store: SessionStore, session: SessionInfo, fmt: str, write
     return count
 
 
-def _writer(fmt: str, window: tuple[int | None, int | None]) -> Callable[..., int]:
+def _writer(fmt: str, window: tuple[int | None, int | None], csv_raw: bool = False) -> Callable[..., int]:
     lo, hi = window
     lo = 0 if lo is None else lo
     writer = _WRITERS[fmt]
     if fmt in BINARY_FORMATS:
         return writer
+    if fmt == "csv":
+        return lambda store, session, f: writer(store, session, f, lo, hi, raw=csv_raw)
     return lambda store, session, f: writer(store, session, f, lo, hi)
 
 
@@ -239,12 +250,26 @@ def _write_sqlite(store: SessionStore, session: SessionInfo, tmp: Path) -> int:
         return copy.sample_count_in_file()
 
 
-def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 0, hi: int | None = None) -> int:
+# OWASP "CSV Injection": a spreadsheet reads a cell that starts with one of these as a
+# formula (`=cmd|' -C calc'!A0`, `@SUM(1)`), and a file name or a prompt may start so.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value: Any) -> Any:
+    """A text cell a spreadsheet would run, with a leading ``'`` (shown as text there);
+    anything else, numbers included (a negative time stays a number), as it is."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
+
+
+def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 0, hi: int | None = None,
+               raw: bool = False) -> int:
     # Values as the samples table holds them: lists as JSON text (stored rounded to the
     # clock's resolution), booleans as 0/1, floats rounded to it here. Streamed a page of
     # validated rows at a time, column by column: no record is built, no JSON parsed.
+    # Text cells are neutralised (see FORMULA_PREFIXES) unless ``raw``.
     columns = store.columns
     floats = [i for i, name in enumerate(columns) if SAMPLE_KINDS[name] == "float"]
+    texts = [] if raw else [i for i, name in enumerate(columns) if SAMPLE_KINDS[name] == "str"]
     at = {name: i for i, name in enumerate(columns)}
     count = 0
     writer = csv.writer(f)
@@ -255,6 +280,8 @@ def _write_csv(store: SessionStore, session: SessionInfo, f: IO[str], lo: int = 
         cols = list(zip(*(row for row, _ in page)))
         for i in floats:
             cols[i] = [v if v is None else round(v, CSV_DECIMALS) for v in cols[i]]
+        for i in texts:
+            cols[i] = [neutralised(v) for v in cols[i]]
         # An older file: the columns it lacks, as their defaults.
         n = len(page)
         full = [cols[at[name]] if name in at else [_csv_default(name)] * n for name in SAMPLE_COLUMNS]

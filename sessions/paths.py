@@ -39,6 +39,32 @@ def db_path(option: str | os.PathLike | None) -> Path:
     return db
 
 
+# The files SQLite keeps beside a database: writing any of them is writing the database.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+_SPECIAL = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` (its target, through symlinks) is when it exists and is not a regular
+    file, as words ("a FIFO (named pipe)"); None for a regular file or nothing there.
+    SQLite on a FIFO waits forever for a writer, and on /dev/null reports an I/O error
+    after creating a /dev/null-journal: such a --db is refused before anything is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((words for test, words in _SPECIAL if test(mode)), "not a regular file")
+
+
 def make_private(db: Path) -> None:
     """Take group and other permissions off vlmtop's own database, its -wal, -shm and
     -journal, and its folder, where this user owns them: an older vlmtop created them
@@ -46,7 +72,7 @@ def make_private(db: Path) -> None:
     is private). Silent, and for the default database only: a --db or $VLMTOP_DB file
     is the user's, with the mode the user chose. Symlinks are left alone (the user put
     them there); a chmod that fails (read-only filesystem) leaves things as they were."""
-    for path in (db.parent, db, *(Path(f"{db}{side}") for side in ("-wal", "-shm", "-journal"))):
+    for path in (db.parent, db, *(Path(f"{db}{side}") for side in SIDE_FILES)):
         try:
             st = os.lstat(path)
         except OSError:

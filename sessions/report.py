@@ -19,6 +19,7 @@ import numpy as np
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.format import ms
+from vlmtop.core.text import printable
 from vlmtop.core.stage_table import SPANS, STAGES
 
 from . import report_svg as svg
@@ -109,7 +110,8 @@ class Report:
 
     def html(self) -> str:
         info = self.infos[0]
-        title = f"vlmtop report: {info.model} on {info.device} ({info.dtype})"
+        # a browser tab and a terminal `grep <title>` show it: no control character kept
+        title = printable(f"vlmtop report: {info.model} on {info.device} ({info.dtype})")
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         head = (f"<h1>{escape(title)}</h1><p>Session {escape(', '.join(i.id for i in self.infos))}: "
                 f"{len(self.measured)} measured samples in {len(self.arms)} arm{'s' * (len(self.arms) != 1)}; "

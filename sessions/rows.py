@@ -242,6 +242,7 @@ class Control:
     status: str  # pending | applied | rejected
     applied_seq: int | None  # the first sample recorded under it
     answered_at: float | None
+    problem: str = ""  # why no worker can apply it (an unreadable row): answered `rejected`
 
 
 _COUNTERS = ("sample_count", "measured_count", "warmup_count", "error_count")

@@ -41,6 +41,20 @@ from vlmtop.sessions.store_errors import (
 # without the handler, e.g. during WAL recovery). A worker never drops a sample over a
 # lock held this briefly; one held longer is a clean StoreLockedError.
 BUSY_TIMEOUT_S = 5.0
+# A recording waits this long for another program's write lock (its progress line saying
+# so, see SqliteFile.lock_wait_s) before it gives up: an sqlite3 shell left in a
+# transaction for a minute must not end a run that has measured for an hour.
+RECORDING_LOCK_WAIT_S = 600.0
+LOCK_WAIT_ENV = "VLMTOP_LOCK_WAIT_S"  # another wait, in seconds (a CI job that must not hang)
+
+
+def recording_lock_wait_s() -> float:
+    """RECORDING_LOCK_WAIT_S, or $VLMTOP_LOCK_WAIT_S where that is a number of seconds > 0."""
+    try:
+        seconds = float(os.environ.get(LOCK_WAIT_ENV, ""))
+    except ValueError:
+        return RECORDING_LOCK_WAIT_S
+    return seconds if 0 < seconds < 1e6 else RECORDING_LOCK_WAIT_S
 
 
 def free_space(path: Path) -> str:
@@ -184,6 +198,13 @@ class SqliteFile:
         self._conn = conn
         self._readonly_reason = readonly_reason
         self._lock_wait_s = BUSY_TIMEOUT_S
+        self._write_asked_at: float | None = None  # set while a write waits for its lock
+
+    def lock_wait_s(self) -> float:
+        """How long the write under way has waited for the write lock (0: none waits).
+        Read from another thread (a progress bar) while this one is blocked in SQLite."""
+        asked = self._write_asked_at
+        return 0.0 if asked is None else time.monotonic() - asked
 
     @property
     def readonly(self) -> bool:
@@ -225,7 +246,13 @@ class SqliteFile:
             raise
 
     def _begin_immediate(self) -> None:
-        deadline = time.monotonic() + self._lock_wait_s
+        self._write_asked_at = time.monotonic()
+        try:
+            self._begin_immediate_until(self._write_asked_at + self._lock_wait_s)
+        finally:
+            self._write_asked_at = None
+
+    def _begin_immediate_until(self, deadline: float) -> None:
         while True:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")

@@ -41,6 +41,7 @@ from vlmtop.sessions.codec import Unreadable, guarded_sql
 from vlmtop.sessions.copying import SessionCopying
 from vlmtop.sessions.controls import CONTROL_STATUSES, ControlChannel
 from vlmtop.sessions.liveness import ALIVE_SQL, STALE_HEARTBEAT_S, save_settled, settle
+from vlmtop.sessions.paths import special_file
 from vlmtop.sessions.lookup import Resolved, SessionLookup
 from vlmtop.sessions.raw_reads import RawReads
 from vlmtop.sessions.recent import RecentReads
@@ -131,8 +132,9 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         not SQLite, another application's SQLite file and a newer schema.
         """
         path = Path(path).expanduser()
-        if path.is_dir():
-            raise NotASessionDatabaseError(f"{path} is a folder, not a session database")
+        special = special_file(path)
+        if special:
+            raise NotASessionDatabaseError(f"{path} is {special}, not a session database: give a file")
         create = create and not readonly
         if not path.exists():
             if not create:
@@ -352,6 +354,8 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
 def _make_private_file(path: Path) -> None:
     """An empty file only its owner reads: it holds prompts, paths and host names (the XDG
     spec's user data). SQLite gives the -wal and -shm beside it the same mode."""
+    if path.is_symlink():  # a dangling one: the file is created where it points, private too
+        path = Path(os.path.realpath(path))
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:  # another process created it meanwhile: theirs to keep

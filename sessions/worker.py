@@ -38,6 +38,7 @@ from .worker_controls import ControlsMixin
 from .lifecycle import Lifecycle, timeout_message
 from .policies import Policies
 from .record import MULTIPASS_COLUMNS, EventRecord, SampleRecord
+from .sqlite_file import recording_lock_wait_s
 from .store import SessionStore, StoreLockedError, StoreWriteError
 
 HEARTBEAT_S = 5.0
@@ -106,6 +107,8 @@ class Worker(ControlsMixin):
         # else does (a Ray actor streams its records to the driver, the one SQLite writer);
         # it needs the methods used below, and is closed when the run ends.
         self.store = SessionStore.open(db, create=True) if isinstance(db, (str, Path)) else db
+        if isinstance(self.store, SessionStore):  # another program's lock: wait (and say so)
+            self.store.set_lock_wait(recording_lock_wait_s())
         self.session_id = session_id
         self.on_sample = on_sample or (lambda record: None)
         self.on_loaded = on_loaded or (lambda loaded: None)

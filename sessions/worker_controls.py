@@ -34,6 +34,8 @@ class ControlsMixin:
         for control in self.store.pending_controls(self.session_id):
             kind, value = control.kind, control.value
             try:
+                if control.problem:  # a row no dashboard wrote: answered, never applied
+                    raise VlmtopError(control.problem)
                 if kind == "pause":
                     self.paused = True
                     self._event("pause", "")

@@ -25,6 +25,7 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.text import printable
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.store import SessionStore
 
@@ -123,6 +124,12 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self._last_source_error: str | None = None
         self._shown_footer: tuple | None = None  # what the footer's space label last reflected
         self._comparison_timer: Timer | None = None
+
+    def notify(self, message: str, *, title: str = "", markup: bool = True, **options) -> None:
+        """Every notification (screens' too: theirs come here) quotes sample ids, errors and
+        session ids from the database: shown as text, each line escaped, never markup."""
+        lines = (printable(line, limit=0) for line in str(message).split("\n"))
+        super().notify("\n".join(lines), title=printable(title), markup=False, **options)
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header")

@@ -24,6 +24,7 @@ from vlmtop.sessions.compare import (
     segments,
     stage_values,
 )
+from vlmtop.core.text import printable
 from vlmtop.sessions.knobs import label_names
 from vlmtop.sessions.record import SampleRecord, stage_label
 from vlmtop.sessions.stats import RollingWindow
@@ -80,7 +81,7 @@ def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | Non
 
 
 def arm_display(label: str | None) -> str:
-    return label if label else "(one arm)"
+    return printable(label) if label else "(one arm)"
 
 
 def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None, list[str]]:
@@ -93,8 +94,8 @@ def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None
     if max(map(len, shown), default=0) <= width or not names or any(
             label_names(label) != names for label in labels if label):
         return None, shown
-    return ",".join(names), [",".join(part.partition("=")[2] for part in label.split(",")) if label else shown[i]
-                             for i, label in enumerate(labels)]
+    return printable(",".join(names)), [printable(",".join(part.partition("=")[2] for part in label.split(",")))
+                                        if label else shown[i] for i, label in enumerate(labels)]
 
 
 @dataclass

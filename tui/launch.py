@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.text import printable
 from vlmtop.sessions.worker_process import WorkerOutput, start_worker
 from vlmtop.sessions.rows import EXPERIMENT_PREFIX
 from vlmtop.sessions.source import LiveTail, ReplaySource
@@ -112,15 +113,15 @@ def report_end(store, session_id: str, worker_said: str | None = None) -> int:
     info = store.session(session_id)
     if info.failed_before_any_sample:
         raise VlmtopError(info.failed_before_any_sample)
-    print(f"session {info.id}: {info.status}, {info.measured_count} measured samples in {store.path}")
+    print(printable(f"session {info.id}: {info.status}, {info.measured_count} measured samples in {store.path}", limit=0))
     note = store.unreadable_note()
     if note:  # a damaged or hand-edited file: what was shown as missing
-        print(f"vlmtop: {note}", file=sys.stderr)
+        print(f"vlmtop: {printable(note, limit=0)}", file=sys.stderr)
     if info.status == "failed":
-        print(f"vlmtop: session {info.id} failed: {info.error}", file=sys.stderr)
+        print(printable(f"vlmtop: session {info.id} failed: {info.error}"), file=sys.stderr)
         return 1
     if worker_said:
-        print(f"vlmtop: session {info.id} {info.status}: {worker_said}", file=sys.stderr)
+        print(printable(f"vlmtop: session {info.id} {info.status}: {worker_said}"), file=sys.stderr)
         return 2
     return 0
 

@@ -14,6 +14,7 @@ import sys
 
 from vlmtop import __version__
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.text import printable
 
 # Modules whose register() adds subcommands, in the order `vlmtop --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except VlmtopError as exc:
         # One line, whatever user text it quotes: a stored value may hold a line break of
         # any kind Python splits on ("\x85", "\u2028"), and scripts read this line by line.
-        print("vlmtop: error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
+        # Escaped as well: a stored value may hold ESC, which must not act on the terminal.
+        print("vlmtop: error: " + printable(" ".join(str(exc).splitlines()), limit=0), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from vlmtop.cli import add_db_option
+from vlmtop.core.text import printable
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.paths import db_path
 
@@ -45,12 +46,12 @@ def run_backup(args: argparse.Namespace) -> int:
         if args.session:
             picked = store.lookup(args.session)
             count = export_session(store, picked.id, "sqlite", out, overwrite=args.force)
-            print(f"wrote session {picked.id} ({count} samples) to {out}")
+            print(printable(f"wrote session {picked.id} ({count} samples) to {out}", limit=0))
             return 0
         _refuse(out, store.path, args.force)
         sessions = len(store.sessions())
         _backup_file(store.path, out)
-    print(f"wrote a copy of {store.path} ({sessions} sessions) to {out}")
+    print(printable(f"wrote a copy of {store.path} ({sessions} sessions) to {out}", limit=0))
     return 0
 
 

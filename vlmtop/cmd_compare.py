@@ -16,6 +16,7 @@ import sys
 
 from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
+from vlmtop.core.text import printable
 from vlmtop.sessions.compare_terms import (
     ALPHA,
     DIFFERENT,
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                               by=args.by, arm=args.arm)
         note = store.unreadable_note()
     if note:  # a damaged or hand-edited file: what the statistics left out
-        print(f"vlmtop: {note}", file=sys.stderr)
+        print(f"vlmtop: {printable(note, limit=0)}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     matched = verdicts_matching(report, args.fail_on)
     if matched:
         wanted = ",".join(verdict for group in args.fail_on for verdict in group)
-        print(f"vlmtop compare: --fail-on {wanted}: {'; '.join(matched)}", file=sys.stderr)
+        print(printable(f"vlmtop compare: --fail-on {wanted}: {'; '.join(matched)}", limit=0), file=sys.stderr)
         return 1
     return 0
 

@@ -20,7 +20,7 @@ def cmd_knobs(args: argparse.Namespace) -> int:
     import json
 
     from rich.console import Console
-    from rich.markup import escape
+    from vlmtop.core.text import markup_safe
     from rich.table import Table
 
     from vlmtop.sessions.knobs import KNOBS
@@ -41,7 +41,7 @@ def cmd_knobs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model": args.model, "family": family, "knobs": rows}, indent=2))
         return 0
-    title = f"Knobs for {escape(args.model)} ({family or 'family known once loaded'})" if args.model else "Knobs"
+    title = f"Knobs for {markup_safe(args.model)} ({family or 'family known once loaded'})" if args.model else "Knobs"
     table = Table(title=title, title_justify="left")
     # With a model, an explicit applies column: dimming alone is lost in a pipe or a log.
     columns = ("knob", *(("applies",) if family else ()), "values", "what it does", "applies to")
@@ -52,7 +52,7 @@ def cmd_knobs(args: argparse.Namespace) -> int:
     for row in rows:
         scope = "all families" if row["families"] == "all" else ", ".join(row["families"])
         applies = ("yes" if row["applies"] else "no",) if family else ()
-        table.add_row(row["knob"], *applies, escape(row["values"]), row["meaning"] + (" (its first use loads something: keep --warmup >= 1)" if row["warms_up_first"] else ""),
+        table.add_row(row["knob"], *applies, markup_safe(row["values"]), row["meaning"] + (" (its first use loads something: keep --warmup >= 1)" if row["warms_up_first"] else ""),
                       scope, style=None if row["applies"] else "dim")
     console = Console()
     console.print(table)

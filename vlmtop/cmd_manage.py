@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.text import printable
 from vlmtop.sessions.paths import db_path
 from vlmtop.sessions.store_errors import SessionNotRunningError, SessionRunningError
 
@@ -89,18 +90,18 @@ def run_stop(args: argparse.Namespace) -> int:
         session_id = _session_to_stop(store, args.session)
         store.request_stop(session_id)
         if args.wait <= 0:
-            print(f"asked session {session_id} to stop after the sample in flight")
+            print(printable(f"asked session {session_id} to stop after the sample in flight"))
             return 0
-        print(f"vlmtop: stopping session {session_id} after the sample in flight…", file=sys.stderr)
+        print(printable(f"vlmtop: stopping session {session_id} after the sample in flight…"), file=sys.stderr)
         info = store.wait_until_ended(session_id, args.wait)
     if info.status == "running":
         print(
-            f"vlmtop: session {session_id} has not stopped within {args.wait:g} s; it stops "
-            f"once its sample in flight ends (see `vlmtop sessions`)",
+            printable(f"vlmtop: session {session_id} has not stopped within {args.wait:g} s; it stops "
+                      f"once its sample in flight ends (see `vlmtop sessions`)"),
             file=sys.stderr,
         )
         return 1
-    print(f"session {info.id}: {info.status}, {info.measured_count} measured samples")
+    print(printable(f"session {info.id}: {info.status}, {info.measured_count} measured samples"))
     return 0
 
 
@@ -140,7 +141,7 @@ def run_prune(args: argparse.Namespace) -> int:
         infos = store.prune_candidates(older_than)
         if not infos:
             what = f"started before {args.older_than}" if older_than else "failed or empty"
-            print(f"no finished sessions {what} in {store.path}: nothing to prune")
+            print(printable(f"no finished sessions {what} in {store.path}: nothing to prune", limit=0))
             return 0
         return _remove(store, infos, args.yes)
 
@@ -162,8 +163,8 @@ def _remove(store: SessionStore, infos: list[SessionInfo], yes: bool) -> int:
         print("nothing removed")
         return 1
     removed = store.remove_sessions(info.id for info in infos)
-    print(f"removed {removed.sessions} session{'s' * (removed.sessions != 1)} "
-          f"({removed.samples} samples) from {store.path}")  # fmt: skip
+    print(printable(f"removed {removed.sessions} session{'s' * (removed.sessions != 1)} "
+                    f"({removed.samples} samples) from {store.path}", limit=0))  # fmt: skip
     return 0
 
 
@@ -172,7 +173,7 @@ def _confirm(question: str) -> bool:
         raise VlmtopError(
             f"{question.rstrip('?')}: no terminal to confirm on; pass --yes to go ahead"
         )
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    print(f"{printable(question, limit=0)} [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 

@@ -91,7 +91,12 @@ def print_report(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from vlmtop.core.text import markup_safe_tree
+
     console = Console(highlight=False)
+    # Model, device, session ids, knob values and notes come from the database: escaped
+    # once, so every line below shows them as text and none acts on the terminal.
+    report = markup_safe_tree(report)
     for note in report["notes"]:
         console.print(f"[yellow]{note}[/]")
     fit = report["fit"]

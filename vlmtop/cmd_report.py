@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from vlmtop.cli import add_db_option
+from vlmtop.core.text import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
         html = report.html()
     path = write(args.output, html)
     for note in report.notes:
-        print(note)
-    print(f"wrote {path} ({len(html.encode()) / 1024:,.0f} KB): open it in any browser, no server needed")
+        print(printable(note, limit=0))
+    print(printable(f"wrote {path} ({len(html.encode()) / 1024:,.0f} KB): open it in any browser, no server needed", limit=0))
     return 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from vlmtop.argtypes import number
 from vlmtop.cli import add_db_option
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.text import printable, shown
 from vlmtop.sessions.export_formats import FORMATS, STDOUT
 from vlmtop.sessions.paths import db_path
 
@@ -61,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="first sample (seq) to write: a window of a session too large to view (trace, csv, jsonl)",
     )  # fmt: skip
     export.add_argument("--to", dest="seq_to", type=_seq, metavar="SEQ", help="last sample (seq) to write")
+    export.add_argument(
+        "--csv-raw", action="store_true",
+        help="csv: write text cells as stored; by default a cell that starts with = + - @ tab or CR "
+        "gets a leading ' so that a spreadsheet shows it rather than runs it as a formula",
+    )
     add_db_option(export)
     export.set_defaults(func=run_export)
 
@@ -75,7 +81,6 @@ def print_unreadable(store: SessionStore) -> None:
 
 def run_sessions(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.text import Text
 
     from vlmtop.sessions.store import SessionStore
 
@@ -89,7 +94,7 @@ def run_sessions(args: argparse.Namespace) -> int:
     # User text (model names, paths, errors) is data, never Rich markup: `exp[/old]`.
     console = Console(highlight=False)
     if not infos:
-        console.print(Text(f"no sessions recorded in {path}"))
+        console.print(shown(f"no sessions recorded in {path}"))
         return 0
     console.print(sessions_table(infos, path))
     return 0
@@ -97,12 +102,11 @@ def run_sessions(args: argparse.Namespace) -> int:
 
 def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     from rich.table import Table
-    from rich.text import Text
 
     from vlmtop.sessions.rows import EXPERIMENT_PREFIX
 
     table = Table(
-        title=Text(f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}"),
+        title=shown(f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}"),
         caption="samples: measured / warm-up / errors"
         + ("; exp: experiment exp-XXXX (`vlmtop compare exp-XXXX`)" if any(i.experiment_id for i in infos) else ""),
         title_justify="left",
@@ -125,15 +129,15 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
         table.add_column("exp", no_wrap=True, min_width=4)
     for info in infos:
         table.add_row(
-            Text(info.id),
+            shown(info.id),
             format_started(info.started_at),
-            Text(info.model),
-            Text(info.device),
-            Text(info.status, style=STATUS_STYLES.get(info.status, "")),
+            shown(info.model),
+            shown(info.device),
+            shown(info.status, style=STATUS_STYLES.get(info.status, "")),
             f"{info.measured_count}/{info.warmup_count}/{info.error_count}",
             format_duration(info.duration_s),
             # the hex digits only (the `exp-` is in the caption): 80 columns hold them
-            *([Text(short.get(info.experiment_id, "-").removeprefix(EXPERIMENT_PREFIX))] if short else []),
+            *([shown(short.get(info.experiment_id, "-").removeprefix(EXPERIMENT_PREFIX))] if short else []),
         )
     return table
 
@@ -178,7 +182,7 @@ def print_note(note: str | None) -> None:
     """What ``last`` picked and why, when that needs saying: one line on stderr, so it
     never mixes into output meant for a pipe."""
     if note:
-        print(f"vlmtop: {note}", file=sys.stderr)
+        print(f"vlmtop: {printable(note)}", file=sys.stderr)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -194,12 +198,13 @@ def run_export(args: argparse.Namespace) -> int:
     with SessionStore.open(db_path(args.db), create=False, readonly=True) as store:
         picked = store.lookup(args.session)
         print_note(picked.note)
-        count = export_session(store, picked.id, fmt, output, overwrite=args.force, window=window)
+        count = export_session(store, picked.id, fmt, output, overwrite=args.force, window=window,
+                               csv_raw=args.csv_raw)
         print_unreadable(store)
     where = "standard output" if to_stdout else output
     # With -o - the data is on stdout: the report goes beside the other messages.
     print(
-        f"wrote {count} samples of session {picked.id} to {where} ({fmt})",
+        printable(f"wrote {count} samples of session {picked.id} to {where} ({fmt})", limit=0),
         file=sys.stderr if to_stdout else sys.stdout,
     )
     return 0

@@ -8,6 +8,7 @@ why and what would settle it.
 from __future__ import annotations
 
 from vlmtop.core.format import ms
+from vlmtop.core.text import markup_safe_tree
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SLOWER
 from vlmtop.sessions.record import stage_label
 from vlmtop.sessions.verdict import percent
@@ -161,6 +162,9 @@ def print_report(report: dict, console=None) -> None:
     from rich.console import Console
 
     console = console or Console(highlight=False)
+    # Session ids, arms, knob values and notes come from the database: escaped once here,
+    # so every line below (markup or not) shows them as text and none acts on the terminal.
+    report = markup_safe_tree(report)
     mode = report["mode"]
     every: list[dict] = []
     if mode in ("sessions", "replicated"):
@@ -175,7 +179,7 @@ def print_report(report: dict, console=None) -> None:
     elif mode == "per-device":
         every = _print_device_blocks(console, report)
     if report.get("reliability"):
-        console.print(report["reliability"]["line"], soft_wrap=True, markup=False)  # one line, as scripts grep it
+        console.print(report["reliability"]["line"], soft_wrap=True)  # one line, as scripts grep it
     if every:
         evidence = _evidence(every)
         if evidence:
@@ -251,7 +255,7 @@ def _print_blocks(console, report: dict) -> list[dict]:
     arm = f", arm {report['arm']}" if report.get("arm") else ""
     console.print(f"experiment {report['experiment_id']} by {by}{arm}: "
                   + "; ".join(f"{name} ({len(ids)} process{'es' * (len(ids) != 1)})"
-                              for name, ids in report["groups"].items()), markup=False)
+                              for name, ids in report["groups"].items()))
     for block in report["blocks"]:
         a, b = block[by]
         console.print(f"[bold]{by} {b} against {a}[/]: {block['evidence']}")
@@ -263,7 +267,7 @@ def _print_blocks(console, report: dict) -> list[dict]:
 def _print_device_blocks(console, report: dict) -> list[dict]:
     """An experiment on several device types: each device's comparison on its own."""
     console.print(f"experiment {report['experiment_id']} ran on {len(report['blocks'])} device types; "
-                  "each is compared on its own (never pooled across device types)", markup=False, soft_wrap=True)
+                  "each is compared on its own (never pooled across device types)", soft_wrap=True)
     every: list[dict] = []
     for block in report["blocks"]:
         hosts = f" on {block['hosts']} hosts" if block["hosts"] > 1 else ""
@@ -280,7 +284,7 @@ def _print_device_blocks(console, report: dict) -> list[dict]:
         elif block["mode"] in ("arms", "replicated-arms"):
             every += _print_arms(console, block)
         if block.get("reliability"):
-            console.print(block["reliability"]["line"], soft_wrap=True, markup=False)
+            console.print(block["reliability"]["line"], soft_wrap=True)
     return every
 
 

@@ -14,10 +14,10 @@ import sys
 import warnings
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from vlmtop.core.errors import VlmtopError, first_line
+from vlmtop.core.text import markup_safe
 from vlmtop.headless import HEADLESS_DEFAULT_COUNT, report_experiment
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'vlmtop[ray]'"
@@ -54,7 +54,7 @@ def connect(ray, address: str | None) -> bool:
                 if address:
                     ray.init(address=address, **quiet)
                 else:
-                    ray.init(include_dashboard=False, **quiet)
+                    ray.init(**LOCAL_ONLY, **quiet) if _loopback_node(ray) else ray.init(include_dashboard=False, **quiet)
             return True
         except ConnectionAbortedError as exc:
             server_failure = exc
@@ -66,6 +66,51 @@ def connect(ray, address: str | None) -> bool:
     raise VlmtopError(f"cannot reach the Ray cluster at {address}: its Ray Client server could not start a "
                       f"server for this client ({attempts} tries): {server_reason(server_failure)} "
                       f"(see ray_client_server*.err in the head's Ray logs)")
+
+
+# A Ray runtime vlmtop starts for itself serves this machine only: no dashboard, and its
+# GCS, raylet, object manager and workers on the loopback address (Ray binds its servers
+# to the node's address, by default the host's own; Ray before 2.52 has no token auth).
+LOCAL_ONLY = {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
+
+
+def _loopback_node(ray) -> bool:
+    """Let Ray keep 127.0.0.1 as the node address: on Linux it replaces a loopback address
+    with the host's (ray._private.services.resolve_ip_for_localhost) unless told this is no
+    cluster, a switch only private to Ray. False where that switch is missing: Ray then
+    starts as before (no dashboard, on the host's address)."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        return False
+    if not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):
+        return False
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    return True
+
+
+def local_session_dir(ray) -> str | None:
+    """The /tmp/ray/session_* folder of the Ray runtime this process started (its logs and
+    sockets), to remove once Ray is shut down; None where Ray does not say."""
+    try:
+        return ray._private.worker._global_node.get_session_dir_path()
+    except Exception:
+        return None
+
+
+def remove_session_dir(session_dir: str) -> None:
+    """Remove the session folder Ray left (its own only, never another run's) and the
+    `session_latest` link beside it where that still points there."""
+    import os
+    import shutil
+
+    latest = os.path.join(os.path.dirname(session_dir), "session_latest")
+    try:
+        if os.path.realpath(latest) == os.path.realpath(session_dir):
+            os.unlink(latest)
+    except OSError:
+        pass
+    shutil.rmtree(session_dir, ignore_errors=True)
 
 
 def server_reason(exc: BaseException) -> str:
@@ -121,6 +166,7 @@ def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_
     from vlmtop.sessions.knobs import make_arms
 
     started_ray = connect(ray, address)
+    session_dir = local_session_dir(ray) if started_ray and not address else None
     try:
         options = fleet_options(ray, repeat or 1, workers, gpus_per_worker, cpus_per_worker, spread)
         if settings.threads is None:  # the CPUs Ray gave each actor, not the whole node's
@@ -132,6 +178,8 @@ def _run(ray, settings, db, address, repeat, alternate_model, workers, gpus_per_
     finally:
         if started_ray:
             ray.shutdown()
+        if session_dir:
+            remove_session_dir(session_dir)
 
 
 def _run_with_progress(settings, db, replicates, experiment_id, options, per_process) -> bool:
@@ -148,7 +196,7 @@ def _run_with_progress(settings, db, replicates, experiment_id, options, per_pro
 
     def describe():
         where = f" on {', '.join(sorted(set(live.values())))}" if live else ""
-        return escape(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running{where}")
+        return markup_safe(f"{experiment_id}: {ended[0]}/{len(replicates)} done, {len(live)} running{where}")
 
     def on_commit(rep, kind, payload):
         if kind == "create":

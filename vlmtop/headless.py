@@ -12,13 +12,13 @@ import sys
 import time
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.format import ms
+from vlmtop.core.text import markup_safe, printable, shown
 
 HEADLESS_DEFAULT_COUNT = 50  # an endless source needs an end when nobody can press q
 SLOW_FACTOR = 10.0  # a sample in flight this many times the median e2e gets a warning
@@ -32,8 +32,9 @@ class InFlight:
     when a sample ends: a sample that runs for minutes shows the rate falling, not the
     rate as it was before it started."""
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock=time.monotonic, lock_wait=lambda: 0.0) -> None:
         self.clock = clock
+        self.lock_wait = lock_wait  # seconds the write under way has waited for the lock
         self.seq: int | None = None
         self.sample_id = ""
         self.started = 0.0
@@ -61,12 +62,15 @@ class InFlight:
         return f"{self.done / max(1e-9, self.clock() - self.loaded_at):.1f} samples/s"
 
     def describe(self) -> Text:
+        waited = self.lock_wait()
+        if waited >= SHOW_IN_FLIGHT_S:  # the sample is done: its row waits to be written
+            return Text(f"waiting for the database lock held by another program ({waited:.0f} s)", style="yellow")
         if self.seq is None:
             return Text("")
         elapsed = self.clock() - self.started
         if elapsed < SHOW_IN_FLIGHT_S:
             return Text("")
-        text = Text(f"seq {self.seq} ({self.sample_id}) running {elapsed:.0f} s")
+        text = shown(f"seq {self.seq} ({self.sample_id}) running {elapsed:.0f} s")
         if self.e2e_ms:
             median_s = sorted(self.e2e_ms)[len(self.e2e_ms) // 2] / 1000
             if elapsed > SLOW_FACTOR * median_s:
@@ -125,7 +129,7 @@ def run_headless(settings, db, as_json: bool = False) -> int:
 
     def on_loaded(loaded):
         in_flight.loaded()
-        progress.update(task, description=escape(f"{loaded.name} on {loaded.device}"))
+        progress.update(task, description=markup_safe(f"{loaded.name} on {loaded.device}"))
 
     unlocated: set[str] = set()
 
@@ -134,12 +138,13 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         unlocated.update(filter(None, (record.unlocated or "").split(",")))
         if record.status == "error":
             # user text (paths, prompts, errors) is data: never let Rich read it as markup
-            progress.console.print(Text.assemble(("seq ", "red"), (f"{record.seq} ({record.sample_id}) failed: ", "red"),
-                                                 record.error or ""), soft_wrap=True)  # one line per row in a log
+            progress.console.print(Text.assemble(("seq ", "red"), (printable(f"{record.seq} ({record.sample_id}) failed: "), "red"),
+                                                 printable(record.error or "")), soft_wrap=True)  # one line per row in a log
         elif not record.is_warmup:
             progress.advance(task)
 
     worker = Worker(settings, db, on_sample=on_sample, on_loaded=on_loaded, on_start=in_flight.start)
+    in_flight.lock_wait = worker.store.lock_wait_s
     with progress:
         status = worker.run()
         with SessionStore.open(db, create=False) as store:
@@ -163,16 +168,17 @@ def run_headless(settings, db, as_json: bool = False) -> int:
     else:
         _print_summary(Console(), info, segments, status, db)
         if repeats:  # sample ids measured more than once: how much of prefill's spread is the sample
-            Console().print(Text(repeats["line"]), soft_wrap=True)
+            Console().print(shown(repeats["line"]), soft_wrap=True)
         for name in sorted(unlocated):
-            err.print(Text(f"vlmtop: {name}: not located in {info.model}; its time is in other "
+            err.print(shown(f"vlmtop: {name}: not located in {info.model}; its time is in other "
                            f"(declare it with --stage {name}=PATH)", style="yellow"), soft_wrap=True)
     if status == "failed":
-        err.print(Text.assemble(("vlmtop: ", "red"), (f"session {info.id} failed: ", "red"), info.error or ""),
+        err.print(Text.assemble(("vlmtop: ", "red"), (printable(f"session {info.id} failed: "), "red"),
+                                printable(info.error or "")),
                   soft_wrap=True)  # the reason on one line, for grep and CI logs
         return 1
     if status == "interrupted":
-        err.print(Text(f"vlmtop: session {info.id} interrupted ({info.error or 'signal'}); "
+        err.print(shown(f"vlmtop: session {info.id} interrupted ({info.error or 'signal'}); "
                        f"{info.measured_count} samples kept"), soft_wrap=True)
         return worker.exit_code or 130
     return 0
@@ -182,7 +188,7 @@ def _print_summary(out: Console, info, segments, status: str, db) -> None:
     from vlmtop.sessions.store import SessionStore
 
     if not segments:
-        out.print(Text(f"session {info.id}: no measured sample"))
+        out.print(shown(f"session {info.id}: no measured sample"))
     # Stages the timer could not locate read 0.00 in every row (their time is in other):
     # one GROUP BY over the stored `unlocated` column, so they show as "not located".
     unlocated: set[str] = set()
@@ -200,28 +206,29 @@ def _print_summary(out: Console, info, segments, status: str, db) -> None:
                 f"\n{segment.title}, seq {segment.first_seq}-{segment.last_seq}: {segment.label}"
         out.print(_summary_table(title, segment.stages, unlocated))
     if len(arms) > 1:
-        out.print(Text(f"{len(arms)} arms interleaved on the same samples, summarised apart; "
+        out.print(shown(f"{len(arms)} arms interleaved on the same samples, summarised apart; "
                        f"`vlmtop compare {info.id}` compares each with the first"))
     elif len(segments) > 1:
-        out.print(Text(f"{len(segments)} policy segments, summarised apart; "
+        out.print(shown(f"{len(segments)} policy segments, summarised apart; "
                        f"`vlmtop compare {info.id}` compares them"))
-    out.print(Text.assemble("session ", (info.id, "bold"),
-                            f" {status} · {info.measured_count} measured, {info.warmup_count} warm-up, "
-                            f"{info.error_count} errors · database {db}"))
+    out.print(Text.assemble("session ", (printable(info.id), "bold"),
+                            printable(f" {status} · {info.measured_count} measured, {info.warmup_count} warm-up, "
+                                      f"{info.error_count} errors · database {db}", limit=0)))
 
 
 def _summary_table(title: str, stages, unlocated: set[str] = frozenset()) -> Table:
-    table = Table(title=escape(title), title_justify="left")
+    # one line of the title per segment line; what each line quotes is escaped
+    table = Table(title="\n".join(markup_safe(line) for line in title.split("\n")), title_justify="left")
     table.add_column("stage")
     for name in ("n", "mean", "p50", "p90", "p99", "share of e2e"):
         table.add_column(name, justify="right")
     for row in stages:
         if row.stage in unlocated:  # not a measured 0: its time is in other
-            table.add_row(row.stage, str(row.n), "not located", "", "", "", "")
+            table.add_row(shown(row.stage), str(row.n), "not located", "", "", "", "")
             continue
         cells = [ms(v) for v in (row.mean, row.p50, row.p90, row.p99)]
         share = f"{row.share:.1%}" if row.share is not None else ""
-        table.add_row(row.stage, str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
+        table.add_row(shown(row.stage), str(row.n), *cells, share, style="bold" if row.stage == "e2e" else None)
     return table
 
 
@@ -249,7 +256,7 @@ def run_replicated(settings, db, repeat: int, alternate_model: str | None = None
     done_before = [0]
 
     def on_start(rep):
-        progress.update(task, description=escape(
+        progress.update(task, description=markup_safe(
             f"{experiment_id}: process {rep.index + 1}/{len(replicates)}" + (f" (side {rep.side}: {rep.model})" if rep.side else "")))
 
     def on_poll(rep):
@@ -293,15 +300,15 @@ def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool
     else:
         Console().print(_experiment_table(experiment_id, infos, medians, alternate_model))
         if repeats:
-            Console().print(Text(repeats["line"]), soft_wrap=True)
-        Console().print(Text(_compare_hint(experiment_id, infos, arms)))
+            Console().print(shown(repeats["line"]), soft_wrap=True)
+        Console().print(shown(_compare_hint(experiment_id, infos, arms)))
     err = Console(stderr=True)
     if interrupted:
-        err.print(Text(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
+        err.print(shown(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
         return 130
     bad = [info for info in infos if info.status in ("failed", "interrupted")]
     if bad:
-        err.print(Text(f"vlmtop: {len(bad)} of {len(infos)} processes {bad[0].status}; the first: {bad[0].error}",
+        err.print(shown(f"vlmtop: {len(bad)} of {len(infos)} processes {bad[0].status}; the first: {bad[0].error}",
                        style="red"))
         return 1
     return 0
@@ -344,7 +351,7 @@ def _compare_hint(experiment_id: str, infos, arms: set[str]) -> str:
 
 
 def _experiment_table(experiment_id, infos, medians, alternate_model) -> Table:
-    table = Table(title=escape(f"experiment {experiment_id}: {len(infos)} processes, medians in ms "
+    table = Table(title=markup_safe(f"experiment {experiment_id}: {len(infos)} processes, medians in ms "
                                f"(node ids and more: --json)"), title_justify="left")
     columns = ["#", *(["side"] if alternate_model else []), "session", "host/pid", "device", "status",
                "measured", "prefill p50", "e2e p50"]
@@ -357,8 +364,8 @@ def _experiment_table(experiment_id, infos, medians, alternate_model) -> Table:
     for info in infos:
         m = medians[info.id]
         table.add_row(str(info.replicate), *([info.side or ""] if alternate_model else []), info.id,
-                      escape(f"{info.hostname or '-'}/{info.pid or '-'}"), escape(info.device_name or info.device),
-                      info.status, str(info.measured_count),
+                      markup_safe(f"{info.hostname or '-'}/{info.pid or '-'}"), markup_safe(info.device_name or info.device),
+                      shown(info.status), str(info.measured_count),
                       *(ms(m[c]) for c in ("prefill_ms", "e2e_ms")))
     return table
 

@@ -70,7 +70,10 @@ def drop_driver_paths(driver_paths: list[str]) -> None:
     drop = {os.path.realpath(p) for p in driver_paths if p} | {os.path.realpath(os.curdir)}
     # Except the folder vlmtop itself was imported from (a checkout on PYTHONPATH): the
     # worker's modules must keep coming from where this one did.
+    # (None where `vlmtop` resolved as a namespace package: a `vlmtop/` folder in the
+    # working folder, the clone's parent. Nothing was imported from there to keep.)
     import vlmtop
 
-    drop.discard(os.path.dirname(os.path.dirname(os.path.realpath(vlmtop.__file__))))
+    if getattr(vlmtop, "__file__", None):
+        drop.discard(os.path.dirname(os.path.dirname(os.path.realpath(vlmtop.__file__))))
     sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) not in drop]

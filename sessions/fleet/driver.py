@@ -15,6 +15,7 @@ with it and readers judge their sessions `interrupted` by pid or heartbeat (live
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -177,6 +178,10 @@ class Fleet:
             self._died(store, running, exc)
             return
         for index, kind, payload in batch:
+            if kind == "finish" and self.stopping and payload[0] == "completed":
+                # It stopped because the driver was interrupted: the session reads as a
+                # local run's after Ctrl-C, not as a run that ended by itself.
+                payload = ("interrupted", "interrupted (Ctrl-C of the Ray driver); the samples measured are kept")
             commit(store, running, kind, payload)
             running.acked = index
             self.on_commit(running.rep, kind, payload)
@@ -257,9 +262,20 @@ class Fleet:
         return group
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # Ray colours the task names in its messages
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b.*")
+
+
 def _ray_reason(exc: Exception) -> str:
-    """Ray's death message in one line: its first sentence that says why."""
-    text = " ".join(str(exc).split())
+    """Ray's death message in one line: the exception the actor raised where there was one
+    (its own `TypeError: ...` line, the last of the traceback Ray quotes), else Ray's first
+    sentence that says why. Without Ray's colour codes."""
+    raw = _ANSI.sub("", str(exc))
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    if len(lines) > 1 and _EXCEPTION_LINE.match(lines[-1]):
+        where = "in its creation task: " if "creation task" in raw else ""
+        return (where + lines[-1])[:300]
+    text = " ".join(raw.split())
     for marker in ("The actor died because", "The actor is dead because", "The actor died unexpectedly"):
         at = text.find(marker)
         if at >= 0:

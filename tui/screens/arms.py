@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from vlmtop.sessions.compare import Comparison
 from vlmtop.sessions.record import stage_label
+from vlmtop.core.text import shown
 
 from ..arms import ARM_STAGES, arm_display
 from ..widgets.arms_panel import SHORT
@@ -27,7 +28,7 @@ def p50_table(state, stages: list[str], width: int) -> Table:
     (80 columns hold a row of eight stages only with the figures cut)."""
     arms = state.arm_views()
     names = [arm_display(a.label) for a in arms]
-    title = Text(f"p50 ms per arm · baseline {names[0]}", style="bold")
+    title = shown(f"p50 ms per arm · baseline {names[0]}", style="bold", limit=0)
     table = Table(box=None, padding=(0, 1), header_style="dim", title_justify="left", title=title)
     if max(map(len, names)) + 8 + 9 * len(stages) <= width:
         # the labels are what tells arms apart: never wrapped or cut, the figures are short
@@ -37,11 +38,11 @@ def p50_table(state, stages: list[str], width: int) -> Table:
             name = stage_label(attr)
             table.add_column(SHORT.get(name, name), justify="right", no_wrap=True)
         for name, arm in zip(names, arms):
-            table.add_row(name, str(arm.measured), *(ms(arm.p50(a), 0) for a in stages))
+            table.add_row(Text(name), str(arm.measured), *(ms(arm.p50(a), 0) for a in stages))  # never markup
         return table
     table.add_column("stage", no_wrap=True)
     for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
+        table.add_column(Text(name), justify="right", no_wrap=True)  # never markup
     table.add_row("n", *(str(arm.measured) for arm in arms))
     for attr in stages:
         table.add_row(stage_label(attr), *(ms(arm.p50(attr), 0) for arm in arms))
@@ -52,7 +53,7 @@ def comparison_table(item, baseline: str, unlocated: set[str]) -> Group:
     """Every stage of one arm against the baseline, and under the table each inconclusive
     verdict's reason and what would settle it (wrapped to the width: never a figure cut)."""
     # the title is a line of its own: a table's title wraps at the table's width
-    title = Text(f"{item.label} vs {baseline} · {item.pairs} samples paired in one process", style="bold")
+    title = shown(f"{item.label} vs {baseline} · {item.pairs} samples paired in one process", style="bold", limit=0)
     table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, header_style="dim")
     # Δ/pair: the median per-sample difference, arm minus baseline. It is what the ratio is
     # made of; the two medians beside it can differ by more when a stage's times have several

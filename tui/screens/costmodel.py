@@ -22,6 +22,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from vlmtop.core.format import ms
+from vlmtop.core.text import printable, shown
 from vlmtop.sessions.costmodel_drivers import Point, points_from_rows
 
 from ..widgets.colors import stage_color
@@ -153,8 +154,8 @@ class CostModelScreen(ModalScreen):
     def _head(self, view: StageView) -> Text:
         text = Text()
         if not view.driver:
-            return text.append(view.reason or "", style="italic")
-        return text.append(f"{view.label}", style="bold").append(f" ms vs {view.x_title}")
+            return text.append(printable(view.reason or ""), style="italic")
+        return text.append(printable(view.label), style="bold").append(f" ms vs {view.x_title}")
 
     def _fitted_on_text(self) -> Text:
         """Which rows the coefficients are from: while a run goes on, the fit lags the points."""
@@ -164,7 +165,7 @@ class CostModelScreen(ModalScreen):
         behind = len(self._points) - key.points
         if behind or self._fitting:
             text.append(f" (+{behind} new: refit {'running' if self._fitting else 'due'})", style="italic")
-        return text.append(f" · = vlmtop model {self.app.session_id} --boot {N_BOOT}")
+        return text.append(printable(f" · = vlmtop model {self.app.session_id} --boot {N_BOOT}", limit=0))
 
     @staticmethod
     def _legend(view: StageView, color: str) -> Text:
@@ -177,12 +178,12 @@ class CostModelScreen(ModalScreen):
         for label, arm in rows:
             text.append("\n")
             text.append(marker(arm.marker_index), style=f"bold {color}")
-            text.append(f" {label:<{width}}  {x_text(arm.x):>7} {arm.n:>3} {ms(arm.y, 7)}")
+            text.append(printable(f" {label:<{width}}", limit=0) + f"  {x_text(arm.x):>7} {arm.n:>3} {ms(arm.y, 7)}")
         return text
 
     def _fit_text(self, view: StageView) -> Group | Text:
         if view.reason is not None:
-            return Text(view.reason if view.driver else "", style="italic")
+            return shown(view.reason if view.driver else "", style="italic")
         table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", show_edge=False)
         table.add_column("term", no_wrap=True)
         table.add_column("value", justify="right", no_wrap=True)
@@ -193,6 +194,6 @@ class CostModelScreen(ModalScreen):
         quality = Text(f"R² {q['R²']} · residual {q['residual']} vs noise {q['noise']} = {q['residual/noise']}"
                        f" (n {q['n']})", no_wrap=True, overflow="ellipsis")
         parts: list = [table, quality]
-        parts += [Text(note, style="dim", no_wrap=True, overflow="ellipsis") for note in view.notes]
+        parts += [Text(printable(note), style="dim", no_wrap=True, overflow="ellipsis") for note in view.notes]
         parts.append(self._fitted_on_text())
         return Group(*parts)

@@ -24,6 +24,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from vlmtop.core.format import ms
+from vlmtop.core.text import markup_safe, printable, shown
 from vlmtop.sessions.fleet_view import GROUPINGS, MEDIAN_WINDOW, RATE_WINDOW_S, FleetRow
 
 from ..state import STAGES
@@ -112,7 +113,7 @@ class FleetScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="fleet-scroll") as scroll:
             scroll.can_focus = False  # its own ↑↓ would scroll the rows away from the cursor
-            scroll.border_title = f"fleet {self.experiment_id}"
+            scroll.border_title = f"fleet {markup_safe(self.experiment_id)}"
             scroll.border_subtitle = "↑↓ select · enter open · g group · ←→ stage · esc close"
             yield Static(Text("reading the fleet…", style="italic"), id="fleet-table")
         yield Static(id="fleet-detail")
@@ -193,7 +194,7 @@ class FleetScreen(ModalScreen[str | None]):
     def _title(self) -> Text:
         title = Text(f"by {self.grouping}", style="bold", no_wrap=True, overflow="ellipsis")
         if self.read is not None:
-            title.append(f" · {self.read.summary.text()}")
+            title.append(printable(f" · {self.read.summary.text()}", limit=0))
         title.append(f" · p50 {STAGES[self.stage][0]}", style="bold")
         return title
 
@@ -222,7 +223,7 @@ class FleetScreen(ModalScreen[str | None]):
                              justify="left" if least is not None or name == self.grouping else "right")
         for i, row in enumerate(rows):
             style = "reverse" if i == self.cursor else ("bold" if self.current in row.session_ids else "")
-            table.add_row(*(cells[i] for _, cells, _ in columns), style=style)
+            table.add_row(*(shown(cells[i], limit=0) for _, cells, _ in columns), style=style)  # hosts, devices: text
         note = Text(f"{STAGES[self.stage][0]}: p50 in ms over each session's last {MEDIAN_WINDOW} measured "
                     f"samples{' (a group: the median of its sessions)' if not session_rows else ''} · "
                     f"/s: samples per second over the last {RATE_WINDOW_S:.0f} s · hb: heartbeat age",
@@ -239,14 +240,14 @@ class FleetScreen(ModalScreen[str | None]):
             return Text("")
         row = rows[self.cursor]
         if self.grouping == "session":
-            text = Text(f"{row.key} · {row.host} · {row.device} · pid {row.pid or '-'} · {row.status}")
+            text = shown(f"{row.key} · {row.host} · {row.device} · pid {row.pid or '-'} · {row.status}", limit=0)
             if row.key == self.current:
                 text.append(" · followed now", style="dim")
             else:
                 text.append(" · enter: follow it in the dashboard", style="dim")
             return text
         ids = ", ".join(row.session_ids[:6]) + (", …" if len(row.session_ids) > 6 else "")
-        return Text.assemble(f"{self.grouping} {row.key}: {row.sessions} sessions ({ids})",
+        return Text.assemble(printable(f"{self.grouping} {row.key}: {row.sessions} sessions ({ids})", limit=0),
                              (" · enter: list them", "dim"))
 
     def _scroll_to_cursor(self) -> None:

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.core.text import shown
 from vlmtop.sessions.knobs import KNOBS, POLICY_KNOBS, Knob, format_value, split_setting
 
 
@@ -64,4 +65,4 @@ class KnobsScreen(ModalScreen[tuple[str, str] | None]):
         try:
             self.dismiss(parse_choice(event.value, self.family, self.varied))
         except VlmtopError as exc:
-            self.query_one("#knob-error", Static).update(str(exc))
+            self.query_one("#knob-error", Static).update(shown(exc))  # it quotes what was typed

@@ -21,6 +21,7 @@ from vlmtop.sessions.record import stage_label
 from ..arms import ARM_STAGES, compact_arm_labels
 from .comparison import VERDICT_STYLE, verdict_gloss
 from vlmtop.core.format import ms
+from vlmtop.core.text import markup_safe
 
 MARK, COUNT_WIDTH, CELL_WIDTH = 2, 5, 8
 MIN_LABEL, MAX_LABEL = 8, 28
@@ -78,7 +79,7 @@ class ArmsPanel(Static):
         arms = state.arm_views()
         # three knobs' labels cut to fit would all read alike: name the knobs once instead
         knobs, names = compact_arm_labels([a.label for a in arms], MAX_LABEL)
-        self.border_subtitle = "a: show next arm · A: every stage" + (f" · arms: {knobs}" if knobs else "")
+        self.border_subtitle = "a: show next arm · A: every stage" + (f" · arms: {markup_safe(knobs)}" if knobs else "")
         unlocated = state.unlocated
         stages = [attr for attr in ARM_STAGES if stage_label(attr) not in unlocated]
         selected = state.selected_attr if state.selected_attr in stages else "prefill_ms"

@@ -13,6 +13,7 @@ from vlmtop.sessions.record import stage_label
 from vlmtop.sessions.verdict import SHORT_REASONS
 
 from vlmtop.core.format import ms
+from vlmtop.core.text import markup_safe
 
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim", "inconclusive": "yellow"}
 LABEL = max(map(len, BY_NAME)) + 1  # the longest stage name fits (core/stage_table.py)
@@ -75,7 +76,7 @@ class ComparisonPanel(Static):
             # What the verdicts rest on goes in the title, as the arms panel's does: on a short
             # terminal the panel keeps only its top border, so a subtitle would never show.
             evidence = results[0].evidence if results and not isinstance(results, str) else ""
-            self.border_title = f"change: {change}" + (f" · {evidence}" if evidence else "")  # fits 80 columns
+            self.border_title = f"change: {markup_safe(change)}" + (f" · {evidence}" if evidence else "")  # fits 80 columns
             if isinstance(results, str):
                 text.append(results, style="italic")
             else:  # medians in ms, before and after the change; ratio = after / before

@@ -10,6 +10,7 @@ from vlmtop.sessions.stats import HIGH_MILD, HIGH_SEVERE, LOW_MILD, LOW_SEVERE, 
 
 from .colors import stage_color
 from vlmtop.core.format import ms
+from vlmtop.core.text import markup_safe
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 MARKS = ((50.0, "│"), (90.0, "┆"), (99.0, "┊"))
@@ -66,7 +67,7 @@ class Distribution(Widget):
     def show(self, state) -> None:
         self._state = state
         arm = f" · {state.arm_name()}" if state.has_arms else ""
-        self.border_title = f"distribution · {state.selected_label}{arm}"
+        self.border_title = f"distribution · {markup_safe(state.selected_label)}{markup_safe(arm)}"  # markup: escaped
         # outliers are counted and kept: every percentile above includes them
         counts = count_outliers(classify_outliers(state.selected_window().values()))
         low, high = counts[LOW_MILD] + counts[LOW_SEVERE], counts[HIGH_MILD] + counts[HIGH_SEVERE]

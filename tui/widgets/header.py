@@ -13,6 +13,8 @@ from textual import work
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from vlmtop.core.text import printable
+
 from .fleet_watch import SUMMARY_INTERVAL_S, FleetRead, FleetWatch
 
 
@@ -33,13 +35,13 @@ class SessionHeader(Static):
             self.update(Text("vlmtop · waiting for the session…"))
             return
         left = Text()
-        left.append(f"{session.model}", style="bold")
+        left.append(printable(session.model), style="bold")
         if session.status == "running" and not session.sample_count:
             # Before its first sample the worker is loading the model, and device and dtype
             # still read as asked ("auto auto"), not as resolved: say what is happening.
-            left.append(f" · {session.id} · loading {session.model}…", style="italic")
+            left.append(printable(f" · {session.id} · loading {session.model}…", limit=0), style="italic")
         else:
-            left.append(f" · {session.device} {session.dtype} · {session.id} · {session.measured_count} measured")
+            left.append(printable(f" · {session.device} {session.dtype} · {session.id} · {session.measured_count} measured", limit=0))
         if session.warmup_count:
             left.append(f" +{session.warmup_count} warm-up")
         if session.error_count:
