@@ -118,7 +118,7 @@ def processes(r: dict) -> str:
         "",
         f"`bench/processes.py`: {r['processes']} worker processes of {r['preset']} (`vlmtop run --repeat "
         f"{r['processes']} --knob max_new_tokens=8,16,17`, {r['blocks']} blocks each, 1 thread). Decode length cannot "
-        "change vision, projector or prefill, so every verdict other than `same` on them is a false positive "
+        "change vision, projector or prefill, so every `faster` or `slower` on them is a false positive "
         f"(3 stages per comparison; {r['pairs']} pairs of processes).",
         "",
         table(["method", "false positives", "rate", "inconclusive"], [
@@ -132,7 +132,7 @@ def processes(r: dict) -> str:
         f"too. A real change is still found: decode with 16 against 8 new tokens, one process per side with the "
         f"floor, is `slower` in {found['slower']} of {found['pairs']} pairs; between replicated sides (the 8-token "
         f"arm of {rep['processes_per_side']} processes against the 16-token arm of the other "
-        f"{rep['processes_per_side']}, hierarchical), in {rep['slower']} of {rep['splits']} splits (median ratio "
+        f"{rep['processes_per_side']}, replicated), in {rep['slower']} of {rep['splits']} splits (median ratio "
         f"{rep['ratio_median']:.2f}, lowest CI bound {rep['ci_low_min']:.2f}). The leave-two-out floor is an SD of "
         f"{r['processes'] - 2} processes ({r['processes'] - 3} degrees of freedom, Student-t), so one process per side "
         "calls only what clears that wide floor. Log-SD of a stage's process median across the processes (how "

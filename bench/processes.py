@@ -4,13 +4,13 @@ and interleaved arms; and the process noise that is vlmtop's default floor.
 One experiment of P fresh worker processes (`vlmtop run --repeat P`) of the tiny default
 preset, every one interleaving `--knob max_new_tokens=8,16` on the same synthetic samples.
 Decode length cannot change vision, projector or prefill, so on those three stages every
-verdict other than `same` is a false positive:
+`faster` or `slower` is a false positive:
 
 (a) the old method: two processes compared sample by sample (the baseline arm of each),
     every sample taken as independent evidence; every pair of processes.
 (b) the new method across processes: the same pairs, one process per side, against the
     process-noise floor measured on the OTHER P - 2 processes (leave-two-out: the floor
-    never sees the pair it judges); and the hierarchical comparison of disjoint halves
+    never sees the pair it judges); and the replicated comparison of disjoint halves
     (P/2 processes per side).
 (c) interleaved arms in one process: max_new_tokens=16 against 8, per process.
 
@@ -22,7 +22,7 @@ Also measured: the log-SD of each stage's process median across the P processes 
 default floor in sessions/noise_floor.py), and whether the real 2x decode change is still
 found by (b): one process per side (max_new_tokens=8 of one process against 16 of
 another), and between REPLICATED sides (the left half's 8-token arm against the right
-half's 16-token arm, hierarchical, every split).
+half's 16-token arm, replicated, every split).
 
     python bench/processes.py                 # 8 processes x 24 blocks x 3 arms (about 1 min on 2 cores)
     python bench/processes.py --quick --json  # the CI smoke: structure only
@@ -148,7 +148,7 @@ def main() -> int:
           f"non-`same` verdicts on vision/projector/prefill (false positives):")
     for key, what in (("old_across_processes", "(a) old method, pairs of processes"),
                       ("floor_one_per_side", "(b) one process per side + floor"),
-                      ("hierarchical_halves", "(b) hierarchical, halves"),
+                      ("hierarchical_halves", "(b) replicated, halves"),
                       ("interleaved_arms", "(c) interleaved arms, one process")):
         r = result[key]
         print(f"  {what:<40} {r['false_positives']:>3} / {r['verdicts']:<3} ({r['rate']:.1%}); "

@@ -85,23 +85,24 @@ def decide(ratio: float, ci: tuple[float, float], threshold: float, n: int = 0, 
         return Verdict(FASTER)
     if lower <= low and high <= upper:
         return Verdict(SAME)
-    return _inconclusive(low, high, threshold, n, unit)
+    return _inconclusive(ratio, low, high, threshold, n, unit)
 
 
-def _inconclusive(low: float, high: float, threshold: float, n: int, unit: str) -> Verdict:
+def _inconclusive(ratio: float, low: float, high: float, threshold: float, n: int, unit: str) -> Verdict:
     band = math.log1p(threshold)
     log_low, log_high = math.log(low), math.log(high)
     half = (log_high - log_low) / 2.0
-    center = (log_high + log_low) / 2.0
     width = percent(math.expm1(half))
     if half > band:
         reason, short = f"interval ±{width} is wider than the ±{percent(threshold)} band", TOO_WIDE
     else:
-        edge = f"{'+' if center > 0 else '-'}{percent(threshold)}"
+        edge = f"{'+' if high > 1.0 + threshold else '-'}{percent(threshold)}"
         reason, short = f"interval {low:.3f}-{high:.3f} crosses the {edge} edge", ON_EDGE
-    # To land on one side of an edge the half-width must fall below the centre's distance
-    # from it: beyond the band when the centre is outside, inside it when inside.
-    room = abs(abs(center) - band)
+    # More evidence narrows the interval around the estimate: to land on one side of an edge
+    # its half-width must fall below the estimate's distance from that edge (beyond the band
+    # when the estimate is outside it, inside it when inside).
+    estimate = math.log(ratio) if math.isfinite(ratio) and ratio > 0 else (log_high + log_low) / 2.0
+    room = abs(abs(estimate) - band)
     needed = None
     if n > 0 and room > 0:
         growth = (half / room) ** 2

@@ -124,7 +124,10 @@ def test_compare_reads_no_negative_time_and_says_so(tmp_path, capsys):
     out, err = capsys.readouterr()
     (note,) = [line for line in err.splitlines() if "unreadable" in line]
     assert "samples.e2e_ms" in note and "samples.vision_ms" in note
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()[:1].isalpha()}
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():  # the table's rows: the first line naming each stage
+        if line.strip()[:1].isalpha():
+            rows.setdefault(line.split()[0], line.split())
     # e2e: seq 1-3 (seq 4 holds -5 ms); vision: seq 3 and 4. The old medians: 103, -496.
     assert rows["e2e"][1] == "104" and rows["vision"][1] == "9.00"
     assert not any(cell.startswith("-") for cell in rows["e2e"][1:3] + rows["vision"][1:3])

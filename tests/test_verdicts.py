@@ -72,13 +72,17 @@ def test_the_rule_on_intervals():
     assert decide(1.0, (1.0, 1.0), 0.0).word == SAME  # a point: both medians 0, no stage
     # exactly on an edge is inside: the band is closed
     assert decide(1.0, (1 / 1.02, 1.02), 0.02).word == SAME
-    # straddling the upper edge, 50 pairs: the half-width must fall below the centre's
-    # distance to the edge, and the interval narrows as 1/sqrt(n)
+    # straddling the upper edge, 50 pairs: the half-width must fall below the estimate's
+    # distance to the edge, and the interval narrows around it as 1/sqrt(n)
     verdict = decide(1.03, (1.01, 1.05), 0.02, n=50, unit="pairs")
     assert (verdict.word, verdict.short) == (INCONCLUSIVE, "on edge")
     assert verdict.reason == "interval 1.010-1.050 crosses the +2% edge"
-    half, centre = (math.log(1.05) - math.log(1.01)) / 2, (math.log(1.05) + math.log(1.01)) / 2
-    assert verdict.needed == math.ceil(50 * (half / (centre - math.log(1.02))) ** 2)
+    half = (math.log(1.05) - math.log(1.01)) / 2
+    assert verdict.needed == math.ceil(50 * (half / (math.log(1.03) - math.log(1.02))) ** 2)
+    # an estimate inside the band, its interval reaching past the lower edge: `same` is what
+    # more evidence would show
+    inside = decide(0.99, (0.975, 1.005), 0.02, n=50, unit="pairs")
+    assert inside.reason == "interval 0.975-1.005 crosses the -2% edge" and inside.needed > 50
     assert verdict.settle == f"~{verdict.needed} pairs would settle it"
     # wider than the band: to land inside it, the half-width must shrink below the room left
     wide = decide(1.0, (0.91, 1 / 0.91), 0.02, n=3, unit="processes per side")

@@ -47,6 +47,7 @@ from .widgets.stage_table import StageTable
 
 STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the borderless layout
+WORKER_EXIT_GRACE_S = 10.0  # how long an ended session's notice waits for our worker to exit
 
 
 class VlmtopApp(SteeringKeys, ReplayKeys, App):
@@ -120,6 +121,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.poller = Poller(source, DEFAULT_INTERVAL_S if interval is None else interval)
         self._stopping_since: float | None = None
         self._notified_end = False
+        self._end_seen_at: float | None = None  # when the session was first seen ended
         self._leaving = False
         self._last_source_error: str | None = None
         self._shown_footer: tuple | None = None  # what the footer's space label last reflected
@@ -255,6 +257,15 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         session = self.state.session
         if session is None or session.status == "running" or self._notified_end or self.replay:
             return
+        # Our own worker's reason is read once it has exited, and the session can read ended
+        # a moment before the process is reaped: look again shortly (nothing else will call
+        # this once the database stops changing), for a while at most.
+        now = time.monotonic()
+        self._end_seen_at = self._end_seen_at or now
+        if (session.status != "failed" and self.worker is not None and self.worker.poll() is None
+                and now - self._end_seen_at < WORKER_EXIT_GRACE_S):
+            self.set_timer(0.1, self._watch_session_end)
+            return
         self._notified_end = True
         if session.status == "failed":
             self.notify(f"session {session.id} failed: {session.error}", title="worker stopped",
@@ -318,7 +329,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.replay = source if source.can_seek else None
         self.state = DashboardState(window=source.window, selected=selected)
         self.pending.clear()
-        self._notified_end = False
+        self._notified_end, self._end_seen_at = False, None
         self._poll_in_thread()  # exclusive: cancels the old poller's thread
         old.wake()
         self.refresh_frame()
