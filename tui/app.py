@@ -63,8 +63,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         # ctrl+q"); priority: it works from the help and go-to screens too.
         Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
-        # One key, two labels: check_action shows the one that applies ("space resume" while
-        # paused), so the footer never offers what is already the case.
+        # One key, two labels: check_action shows the one that applies ("space resume" paused)
         Binding("space", "pause", "pause"),
         Binding("space", "resume", "resume"),
         Binding("S", "stop_run", "stop run", show=False),
@@ -109,11 +108,9 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.source = source
         self.session_id = source.session_id
         self.worker = worker  # our own worker process (vlmtop run): q stops it
-        # its fault line once it has exited (sessions.worker_process.WorkerOutput.reason):
-        # a full disk or a lock leaves the session row `interrupted`, without the reason
+        # its fault line once it has exited (WorkerOutput.reason): an `interrupted` row lacks it
         self.worker_said = worker_said
-        # a source that can seek is played back (space, [ ], g, + -); one that cannot is
-        # followed live and may be steered
+        # a source that can seek is played back; one that cannot is followed live and steered
         self.replay = source if source.can_seek else None
         self.steerable = steerable and source.is_live
         self.state = DashboardState(window=source.window)
@@ -257,13 +254,11 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         session = self.state.session
         if session is None or session.status == "running" or self._notified_end or self.replay:
             return
-        # Our own worker's reason is read once it has exited, and the session can read ended
-        # a moment before the process is reaped: look again shortly (nothing else will call
-        # this once the database stops changing), for a while at most.
-        now = time.monotonic()
-        self._end_seen_at = self._end_seen_at or now
+        # Our worker's reason is read once it has exited, and the session can read ended before
+        # the process is reaped: look again soon (nothing else calls this once rows stop).
+        self._end_seen_at = self._end_seen_at or time.monotonic()
         if (session.status != "failed" and self.worker is not None and self.worker.poll() is None
-                and now - self._end_seen_at < WORKER_EXIT_GRACE_S):
+                and time.monotonic() - self._end_seen_at < WORKER_EXIT_GRACE_S):
             self.set_timer(0.1, self._watch_session_end)
             return
         self._notified_end = True
