@@ -59,6 +59,17 @@ def log_sd_line(sd: dict) -> str:
     return "  process log-SD: " + ", ".join(f"{k} {v:.3f}" for k, v in sd.items())
 
 
+def run(parse, figures, show) -> int:
+    """What a bench does when run: its figures, printed as JSON (--json) or by ``show``."""
+    args = parse()
+    result = figures(args)
+    if args.json:
+        print_json(result)
+    else:
+        show(result)
+    return 0
+
+
 def print_json(result: dict) -> None:
     json.dump({"machine": machine(), **result}, sys.stdout, indent=2)
     print()

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import bench_parser, log_sd_line, print_json
+from _common import bench_parser, log_sd_line, run
 from vlmtop.sessions.compare import COMPARE_STAGES, SAME, compare_rows
 from vlmtop.sessions.compare_arms import by_arm, compare_arms
 from vlmtop.sessions.hierarchical import compare_sides
@@ -138,12 +138,7 @@ def figures(args) -> dict:
     }
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict) -> None:
     print(f"{result['processes']} processes of {result['preset']}, {result['blocks']} blocks each; "
           f"non-`same` verdicts on vision/projector/prefill (false positives):")
     for key, what in (("old_across_processes", "(a) old method, pairs of processes"),
@@ -163,8 +158,7 @@ def main() -> int:
               f"{one['processes']} processes (ratio median {one['ratio_median']:.3f}, "
               f"{one['ratio_min']:.3f}..{one['ratio_max']:.3f})")
     print(log_sd_line(result["process_log_sd"]))
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(parse, figures, show))

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import bench_parser, log_sd_line, print_json
+from _common import bench_parser, log_sd_line, run
 from vlmtop.sessions.compare import FASTER, SLOWER, compare_rows
 from vlmtop.sessions.compare_arms import by_arm
 from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
@@ -178,12 +178,7 @@ LEVEL_NAMES = {
 }
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict) -> None:
     print(f"{result['processes']} processes of {result['preset']} per condition, {result['blocks']} blocks each")
     for condition, by_level in result["conditions"].items():
         print(f"{condition}:")
@@ -195,8 +190,7 @@ def main() -> int:
                   f"with a false claim; decode 2x slower {two['slower']} / {two['comparisons']}; +1 step slower "
                   f"{one['slower']} / {one['comparisons']} (faster {one['faster']})")
         print(log_sd_line(by_level["process_log_sd"]))
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(parse, figures, show))
