@@ -63,8 +63,8 @@ def parse(argv: list[str] | None = None):
     parser.add_argument("--conditions", default="quiet,loaded", help="quiet, loaded or both (comma list)")
     parser.add_argument("--burners", type=int, default=2, help="busy-loop processes beside a loaded run")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.processes, args.count = 4, 2
+    if args.quick:  # every level and both conditions run, at the smallest sizes: one busy loop
+        args.processes, args.count, args.burners = 2, 2, 1
     return args
 
 
