@@ -93,3 +93,15 @@ def test_the_process_noise_floor_reads_as_a_figure_or_in_words():
     # many replicates: a wide floor is a real figure
     assert "up to 150%" in floor_text([row("prefill_ms", 1.5, 12)], source)
     assert floor_text([{"stage": "e2e_ms", "noise_floor": None}], source) is None
+
+
+def test_the_floor_line_shows_a_stored_model_name_as_it_is():
+    stage = {"stage": "e2e_ms", "median_a": 1.0, "median_b": 1.1, "ratio": 1.1, "ci_low": 0.9, "ci_high": 1.3,
+             "p_value": 0.2, "verdict": "inconclusive", "verdict_note": "interval ±18% is wider than the ±2% band",
+             "settle": None, "paired": False, "n_pairs": 0, "test": "mann-whitney", "outliers_a": 0, "outliers_b": 0,
+             "evidence": "one process per side", "noise_floor": 0.3, "floor_df": 7, "alpha": 0.05, "family": 1}
+    side = {"session": "s", "measured": 10, "policies": [1], "transient": 0, "transient_skipped": False}
+    report = {"mode": "sessions", "a": side, "b": side, "stages": [stage], "threshold": 0.02, "alpha": 0.05,
+              "noise_floor_source": "3 replicated sessions of org/m[/bold]\x1b]2;x"}
+    flat = " ".join(printed_at_80(report).split())
+    assert "3 replicated sessions of org/m[/bold]\\x1b]2;x)" in flat and "\x1b" not in flat

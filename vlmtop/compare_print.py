@@ -214,8 +214,8 @@ def _print_sides(console, report: dict) -> None:
             console.print(f"[yellow]{name} ran {len(side['arms'])} arms, pooled here; compare one session "
                           f"alone to compare its arms[/]")
     floor = floor_text(report["stages"], report.get("noise_floor_source"))
-    if floor:
-        console.print(floor, style="dim", markup=False)
+    if floor:  # its source names a model from the database: escaped already, as markup
+        console.print(f"[dim]{floor}[/]")
 
 
 def floor_text(stages: list[dict], source: str | None) -> str | None:
