@@ -12,9 +12,9 @@ interval that sessions/verdict.py turns into the verdict:
   processes. The within-process uncertainty is carried in: a side's variance is never
   taken below the mean bootstrap variance of its processes' own log medians (two processes
   that agree by chance are not evidence of no noise), measured on the samples less each
-  sample id's level, since processes that ran the same samples share that spread. When a side's processes ran on
-  several hosts, a host is the unit (the mean of its processes). The ratio is that of the
-  sides' geometric means of process medians.
+  sample id's level, since processes that ran the same samples share that spread. When a
+  side's processes ran on several hosts, a host is the unit (the mean of its processes).
+  The ratio is that of the sides' geometric means of process medians.
 - Arms interleaved in every process of an experiment (the strongest design): each process
   gives a paired log ratio (sessions/compare.py); a one-sample t interval on them, with
   the within-process variance carried in the same way.
@@ -41,6 +41,7 @@ from .compare import (
     ALPHA,
     COMPARE_STAGES,
     INCONCLUSIVE,
+    MIN_INTERVAL_VALUES,
     N_BOOT,
     NOISE_THRESHOLD,
     ONE_PROCESS_PER_SIDE,
@@ -59,7 +60,7 @@ from .compare_columns import Columns
 from .noise_floor import NoiseFloor
 from .record import SampleRecord
 from .reliability import variance_components
-from .verdict import NO_FLOOR, TOO_FEW
+from .verdict import NO_FLOOR
 
 ONE_PROCESS_NOTE = "1 process per side, and no process-noise floor to judge it by"
 MIN_PROCESS_PAIRS = 2  # common sample ids a process needs for a paired ratio of its own
@@ -274,7 +275,8 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, f
     base = compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
                    alpha=alpha, n_boot=n_boot, seed=seed, evidence=ONE_PROCESS_PER_SIDE, family=family)
     sd = floor.sd(stage) if floor is not None else None
-    if base.verdict_short == TOO_FEW:  # the samples' own interval is not to be trusted
+    n_samples = base.n_pairs if base.paired else min(base.n_a, base.n_b)
+    if n_samples < MIN_INTERVAL_VALUES:  # the samples' own interval is not to be trusted
         return base
     if sd is None:  # nothing bounds the processes' own difference: no claim either way
         return replace(base, verdict=INCONCLUSIVE, verdict_note=ONE_PROCESS_NOTE, verdict_short=NO_FLOOR,
@@ -290,7 +292,7 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, f
     # p, with the Welch-Satterthwaite df of the sum (the floor's df when it dominates, more
     # when the samples' own spread does). Normal quantiles here called identical settings
     # different in 25 of 150 simulated pairs with a 3-replicate floor.
-    samples_df = max((base.n_pairs if base.paired else min(base.n_a, base.n_b)) - 1, 1)
+    samples_df = max(n_samples - 1, 1)
     floor_df = floor.degrees(stage)
     ci, p = _t_interval(math.log(base.ratio), [(se_samples**2, samples_df), (2 * sd**2, floor_df)], level)
     # With k processes per side both parts shrink as 1/k: the estimate counts processes.
