@@ -60,7 +60,6 @@ MIN_REPLICATES = 3  # sessions of one setting needed to estimate its process noi
 MAX_SESSIONS_PER_GROUP = 20  # the newest ones: bounded reading on a long-lived database
 # Settings that do not change what a process measures (how long it ran, which experiment).
 VOLATILE_SETTINGS = ("experiment", "count", "duration_s", "sample_timeout_s")
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
