@@ -313,12 +313,15 @@ def compare_rows(
     pair: bool = True,
     labels: tuple[str, str] = ("A", "B"),
     evidence: str = "",
+    family: int | None = None,
 ) -> list[Comparison]:
     """One :class:`Comparison` per stage, from the measured ok samples of two row sets.
 
     With ``stages=None`` every stage of :data:`COMPARE_STAGES` that either side measured is
     compared; a stage named explicitly (in any spelling :func:`canonical_stage` takes) is
-    always compared. Pairs on ``sample_id`` when ``pair`` and the ids allow it. Raises
+    always compared. Pairs on ``sample_id`` when ``pair`` and the ids allow it. The stages'
+    intervals hold together (``family``: by default the stages compared here; a caller that
+    compares a comparison's stages one call at a time gives their number). Raises
     :class:`NotEnoughSamplesError` when a compared stage has fewer than 2 values on a side.
     """
     results = []
@@ -328,7 +331,8 @@ def compare_rows(
         b, ids_b = stage_values(rows_b, stage)
         results.append(
             compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
-                    alpha=alpha, n_boot=n_boot, seed=seed, labels=labels, evidence=evidence, family=len(every))
+                    alpha=alpha, n_boot=n_boot, seed=seed, labels=labels, evidence=evidence,
+                    family=family or len(every))
         )
     return results
 

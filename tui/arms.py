@@ -19,10 +19,9 @@ from vlmtop.sessions.compare import (
     MIN_PAIRS,
     Comparison,
     NotEnoughSamplesError,
-    compare,
+    compare_rows,
     is_measured,
     segments,
-    stage_values,
 )
 from vlmtop.core.text import printable
 from vlmtop.sessions.knobs import label_names
@@ -140,10 +139,7 @@ def compare_arms(rows, labels: list[str | None], unlocated: set[str], stages=ARM
 
 def _compare_stage(baseline, arm, attr: str, labels: tuple[str, str], family: int) -> Comparison | str:
     try:
-        a, ids_a = stage_values(baseline, attr)
-        b, ids_b = stage_values(arm, attr)
-        result = compare(a, b, stage=attr, paired_keys=(ids_a, ids_b), n_boot=ARM_BOOTSTRAP, labels=labels,
-                         family=family)
+        result = compare_rows(baseline, arm, [attr], n_boot=ARM_BOOTSTRAP, labels=labels, family=family)[0]
     except NotEnoughSamplesError:
         return "no values"
     if not result.paired:  # too few of either arm's ids are shared (compare's own rule)
