@@ -27,7 +27,7 @@ from pathlib import Path
 from _common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store", "processes",
+BENCHES = ("agreement", "multipass", "stage_coverage", "overhead", "worker", "dashboard", "store", "processes",
            "verdicts", "costmodel", "ray_overhead")
 # Always a child process, even in --quick:
 # dashboard: it runs workers and an attached dashboard in processes of their own and times them;

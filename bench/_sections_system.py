@@ -136,7 +136,7 @@ def processes(r: dict) -> str:
         f"{rep['ratio_median']:.2f}, lowest CI bound {rep['ci_low_min']:.2f}). The leave-two-out floor is an SD of "
         f"{r['processes'] - 2} processes ({r['processes'] - 3} degrees of freedom, Student-t), so one process per side "
         "calls only what clears that wide floor. Log-SD of a stage's process median across the processes (how "
-        f"the default floor of sessions/noise_floor.py is measured; its figures are in docs/stats.md): {sd}.",
+        f"the default floor of sessions/compare/noise_floor.py is measured; its figures are in docs/stats.md): {sd}.",
         "",
         "A small real effect inside one process: 17 against 16 new tokens (one more decode step, "
         "decode +1/15), interleaved arms of each process compared at the default threshold (2%):",
@@ -177,7 +177,7 @@ def verdicts(r: dict) -> str:
                "decode +6.7%: slower"], rows),
         "",
         "Process log-SD of a stage's median across the processes (what the default floor of "
-        "sessions/noise_floor.py stands for): " + "; ".join(
+        "sessions/compare/noise_floor.py stands for): " + "; ".join(
             f"{condition} " + ", ".join(f"{k.removesuffix('_ms')} {v:.3f}" for k, v in by_level["process_log_sd"].items())
             for condition, by_level in r["conditions"].items()) + ".",
         "",

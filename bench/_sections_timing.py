@@ -134,7 +134,7 @@ def coverage(r: dict) -> str:
     return "\n".join([
         "## Coverage: `other_ms` for every built-in preset",
         "",
-        f"`bench/coverage.py`: {r['presets'][0]['new_tokens']} new tokens, one 224x224 sample, "
+        f"`bench/stage_coverage.py`: {r['presets'][0]['new_tokens']} new tokens, one 224x224 sample, "
         f"{r['presets'][0]['device']} (tiny presets float32). `other_ms` = e2e - (vision + projector + "
         "prefill + decode) is not an error term but `generate()`'s own work; the spans say where it sits: "
         "**setup** before the first stage, **merge** between stages up to the end of prefill, **loop** between "

@@ -27,11 +27,11 @@ import time
 from collections import defaultdict
 
 import torch
+from _common import bench_parser, fmt, prepare, print_json, spread
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 from transformers.cache_utils import Cache
 
-from _common import bench_parser, fmt, prepare, print_json, spread
 from vlmtop.core import StageTimer, locate_stages
 
 STAGES = ("vision", "projector", "prefill", "decode_step")

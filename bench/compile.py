@@ -21,8 +21,8 @@ import argparse
 import time
 
 import torch
-
 from _common import alternating, bare_and_timed, bench_parser, prepare, print_json
+
 from vlmtop.core import StageTimer, locate_stages
 
 

@@ -43,7 +43,7 @@ def model(db: Path, *extra: str) -> dict:
 # What a full run (run_all) measures: the default tiny preset, and a real-size shape whose image
 # tokens grow with the image as Qwen2-VL-2B's do (dynamic resolution: 64 to 256 tokens here).
 # The shape runs in its preset's bfloat16 on a GPU; on a CPU in float32, which CPUs without
-# bfloat16 matrix units run several times faster (as bench/coverage.py does).
+# bfloat16 matrix units run several times faster (as bench/stage_coverage.py does).
 FULL_RUNS = (
     {"model": "tiny-qwen2-vl", "sizes": [112, 168, 224, 280, 336, 392, 448], "count": 12, "max_new_tokens": 8,
      "warmup": 2},

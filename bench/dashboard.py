@@ -33,10 +33,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.records import SampleRecord
+from vlmtop.sessions.run.process import worker_command
+from vlmtop.sessions.run.worker import RunSettings
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings
-from vlmtop.sessions.worker_process import worker_command
 
 
 def record(db: Path, session_id: str, count: int, with_dashboard: bool) -> float:
@@ -82,7 +82,7 @@ def _wait_for(condition, timeout_s: float) -> None:
 
 def attach(db: str, session_id: str) -> None:
     """The dashboard process of the perturbation run: the real app, rendering headless."""
-    from vlmtop.sessions.source import LiveTail
+    from vlmtop.sessions.playback import LiveTail
     from vlmtop.tui.app import VlmtopApp
 
     store = SessionStore.open(db, create=False)
@@ -130,7 +130,7 @@ def measure_lag(rate: float, seconds: float) -> dict:
 
 
 def _measure_lag(folder: Path, rate: float, seconds: float) -> dict:
-    from vlmtop.sessions.source import LiveTail
+    from vlmtop.sessions.playback import LiveTail
     from vlmtop.tui.app import VlmtopApp
 
     db = folder / "lag.db"
@@ -189,7 +189,7 @@ CPU_SIZES = ((80, 24), (200, 50))
 def hold_session(db: str, scenario: str) -> None:
     """Writer process of the CPU run: owns a running session (alive, so the dashboard reads
     it as running) and, per scenario, writes nothing, a pause event, or 50 samples/s."""
-    from vlmtop.sessions.record import EventRecord
+    from vlmtop.sessions.records import EventRecord
 
     store = SessionStore.open(db, create=True)
     session_id = store.create_session("synthetic", "cpu", "float32", {})

@@ -27,7 +27,7 @@ STEPS = {
     "sessions": ("from vlmtop.cli import main; main(['sessions', '--db', DB])", "< 0.5 s", 0),
     "replay open + 100 polls": (
         "from vlmtop.sessions.store import SessionStore\n"
-        "from vlmtop.sessions.source import ReplaySource\n"
+        "from vlmtop.sessions.playback import ReplaySource\n"
         "s = SessionStore.open(DB, readonly=True); sid = s.resolve('last')\n"
         "r = ReplaySource(s, sid, speed=1e5)\n"
         "for _ in range(100): r.poll()\n"
@@ -37,7 +37,7 @@ STEPS = {
     "vlmtop replay (the app: open, End, 2 s)": (
         "import asyncio\n"
         "from vlmtop.sessions.store import SessionStore\n"
-        "from vlmtop.sessions.source import ReplaySource\n"
+        "from vlmtop.sessions.playback import ReplaySource\n"
         "from vlmtop.tui.app import VlmtopApp\n"
         "s = SessionStore.open(DB, create=False); sid = s.resolve('last')\n"
         "app = VlmtopApp(s, ReplaySource(s, sid), steerable=False)\n"

@@ -21,12 +21,12 @@ from collections import defaultdict
 from itertools import cycle, islice
 
 import torch
-
 from _common import bench_parser, fmt, prepare, print_json, spread
+
 from vlmtop.core import StageTimer, locate_stages
+from vlmtop.core.cache_policy import apply_cache_policy
 from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import synthetic_samples
-from vlmtop.core.cache_policy import apply_cache_policy
 
 STAGES = ("vision", "projector", "prefill", "decode", "e2e")
 

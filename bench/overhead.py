@@ -15,8 +15,8 @@ import argparse
 import platform
 
 import torch
-
 from _common import alternating, bare_and_timed, bench_parser, prepare, print_json
+
 from vlmtop.core import StageTimer, locate_stages
 
 

@@ -19,7 +19,7 @@ Decode length cannot change vision, projector or prefill, so on those three stag
     arms call it `slower` at the default threshold (2%), and the ratio they measure.
 
 Also measured: the log-SD of each stage's process median across the P processes (the
-default floor in sessions/noise_floor.py), and whether the real 2x decode change is still
+default floor in sessions/compare/noise_floor.py), and whether the real 2x decode change is still
 found by (b): one process per side (max_new_tokens=8 of one process against 16 of
 another), and between REPLICATED sides (the left half's 8-token arm against the right
 half's 16-token arm, replicated, every split).
@@ -37,12 +37,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _common import bench_parser, log_sd_line, run
+
 from vlmtop.sessions.compare import COMPARE_STAGES, SAME, compare_rows
-from vlmtop.sessions.compare_arms import by_arm, compare_arms
-from vlmtop.sessions.hierarchical import compare_sides
-from vlmtop.sessions.noise_floor import process_sd, replicate_floor
+from vlmtop.sessions.compare.across_processes import compare_sides
+from vlmtop.sessions.compare.arms import by_arm, compare_arms
+from vlmtop.sessions.compare.noise_floor import process_sd, replicate_floor
 from vlmtop.sessions.store import SessionStore
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms")  # decode length cannot change these

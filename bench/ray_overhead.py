@@ -25,11 +25,12 @@ import time
 from pathlib import Path
 
 from _common import bench_parser, fmt, print_json, spread
+
 from vlmtop.core.zoo import DEFAULT_PRESET
-from vlmtop.sessions.experiment import new_experiment_id, plan, run_experiment
-from vlmtop.sessions.fleet import driver
+from vlmtop.sessions.run.experiment import new_experiment_id, plan, run_experiment
+from vlmtop.sessions.run.ray import driver
+from vlmtop.sessions.run.worker import RunSettings
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings
 
 
 def parse():
@@ -98,7 +99,7 @@ def figures(args) -> dict:
     finally:
         ray.shutdown()
         driver.commit = timed._commit
-    per_round = lambda key: [r[key] / l[key] for r, l in zip(runs["ray"], runs["local"])]  # noqa: E731
+    per_round = lambda key: [r[key] / base[key] for r, base in zip(runs["ray"], runs["local"])]  # noqa: E731
     return {
         "preset": DEFAULT_PRESET,
         "rounds": args.rounds,

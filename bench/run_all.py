@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 from _common import machine
-from _sections_system import costmodel, dashboard, processes, ray_overhead, store, verdicts, worker
-from _sections_timing import agreement, cache_policy, compiled, coverage, multipass, overhead
 from _runner import BENCHES as RUNNER_BENCHES
 from _runner import ROOT, run_bench, run_quick
+from _sections_system import costmodel, dashboard, processes, ray_overhead, store, verdicts, worker
+from _sections_timing import agreement, cache_policy, compiled, coverage, multipass, overhead
 
 # compile last: it leaves Dynamo's caches in the process that runs the quick benches
 BENCHES = RUNNER_BENCHES + ("compile",)
@@ -82,7 +82,7 @@ def render(results: dict) -> str:
         agreement(results["agreement"]),
         multipass(results["multipass"]),
         cache_policy(results["multipass"]),
-        coverage(results["coverage"]),
+        coverage(results["stage_coverage"]),
         overhead(results["overhead"]),
         compiled(results["compile"]),
         worker(results["worker"]),

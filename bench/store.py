@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import print_json
-from vlmtop.sessions.record import SampleRecord
-from vlmtop.sessions.source import LiveTail, ReplaySource
+
+from vlmtop.sessions.playback import LiveTail, ReplaySource
+from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SAMPLE_COLUMNS, SessionStore, encode_sample
 
 NEW_TOKENS = 16

@@ -40,12 +40,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _common import bench_parser, log_sd_line, run
+
 from vlmtop.sessions.compare import FASTER, SLOWER, compare_rows
-from vlmtop.sessions.compare_arms import by_arm
-from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
-from vlmtop.sessions.noise_floor import DEFAULT_FLOOR, process_sd
+from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
+from vlmtop.sessions.compare.arms import by_arm
+from vlmtop.sessions.compare.noise_floor import DEFAULT_FLOOR, process_sd
 from vlmtop.sessions.store import SessionStore
 
 UNTOUCHED = ("vision_ms", "projector_ms", "prefill_ms", "ttft_ms")  # decode length cannot move these
@@ -148,7 +148,7 @@ def levels(arms: list[dict]) -> dict:
         lambda a, b: compare_sides([a], [b], floor=DEFAULT_FLOOR, **options),
         [(a[EIGHT], b[EIGHT]) for a, b in pairs], [(a[EIGHT], b[SIXTEEN]) for a, b in pairs],
         [(a[SIXTEEN], b[SEVENTEEN]) for a, b in pairs])
-    # what sessions/noise_floor.py's default stands for: the spread of process medians
+    # what sessions/compare/noise_floor.py's default stands for: the spread of process medians
     out["process_log_sd"] = process_sd([a[EIGHT] for a in arms], (*UNTOUCHED, "decode_ms", "e2e_ms"))
     return out
 

@@ -19,12 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from _common import bench_parser, fmt, print_json, spread
+
 from vlmtop.core.models import load_model
 from vlmtop.core.samples import synthetic_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.records import SampleRecord
+from vlmtop.sessions.run.worker import RunSettings, Worker, default_threads
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings, Worker, default_threads
 
 
 def run_worker(db: Path, count: int, new_tokens: int) -> dict:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import ModelLoadError, SampleError, StageNotFoundError, VlmtopError
-from .timing import Span, StageTiming
+from vlmtop.core.errors import ModelLoadError, SampleError, StageNotFoundError, VlmtopError
+from vlmtop.core.timing import Span, StageTiming
 
 if TYPE_CHECKING:
-    from .stages import Stage, StageMap, locate_stages
-    from .timer import StageTimer
+    from vlmtop.core.stages import Stage, StageMap, locate_stages
+    from vlmtop.core.timer import StageTimer
 
 # name -> the submodule that defines it and imports torch
 _LAZY = {"Stage": "stages", "StageMap": "stages", "locate_stages": "stages", "StageTimer": "timer"}

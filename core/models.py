@@ -13,10 +13,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import ModelLoadError, first_line
-from .inputs import InputBuilder, ProcessorInputs
-from .zoo import DEFAULT_PRESET, PRESETS, Preset
-from .zoo.families import QwenInputs, make_config
+from vlmtop.core.errors import ModelLoadError, first_line
+from vlmtop.core.inputs import InputBuilder, ProcessorInputs
+from vlmtop.core.zoo import DEFAULT_PRESET, PRESETS, Preset
+from vlmtop.core.zoo.families import make_config
+from vlmtop.core.zoo.llava_qwen import QwenInputs
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -139,7 +140,7 @@ def check_model_spec(spec: str, device: str | None = None, dtype: str | None = N
             f"not a local model folder{folder}, and not a Hugging Face id of the form org/name"
         )
     if not _in_hub_cache(spec):
-        _check_hub_reachable(spec)
+        check_hub_reachable(spec)
     return "hub"
 
 
@@ -188,7 +189,7 @@ def _in_hub_cache(spec: str) -> bool:
     return isinstance(try_to_load_from_cache(spec, "config.json"), str)
 
 
-def _check_hub_reachable(spec: str) -> None:
+def check_hub_reachable(spec: str) -> None:
     """Fail in one line, at once, when the Hub cannot be reached: left to itself the hub
     client retries for ~25 s with a `Retrying in 8s` line per attempt."""
     import socket

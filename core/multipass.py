@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .device_sync import accelerators, synchronize
-from .errors import VlmtopError
-from .stages import StageMap
+from vlmtop.core.device_sync import accelerators, synchronize
+from vlmtop.core.errors import VlmtopError
+from vlmtop.core.stages import StageMap
 
 SEED_RUNS = 3  # the seed's num_runs: vision and prefill are means over this many runs
 

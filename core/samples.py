@@ -16,8 +16,8 @@ from typing import Callable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
-from .errors import SampleError, VlmtopError
-from .limits import MAX_NEW_TOKENS
+from vlmtop.core.errors import SampleError, VlmtopError
+from vlmtop.core.limits import MAX_NEW_TOKENS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DEFAULT_PROMPT = "Describe this image in detail."

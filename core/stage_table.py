@@ -4,7 +4,7 @@ of e2e, its theme colour and its place in every table.
 Everything else derives from this table: the stored columns' order, summary rows, compare
 stages, the dashboard's rows, colours and share bar, trace tracks. Adding a stage (an
 encoder, a per-stage memory figure) means adding one line here. Where a stage is located
-in a model is core/stages.py; how it is timed, core/timer.py; stored, sessions/record.py;
+in a model is core/stages.py; how it is timed, core/timer.py; stored, sessions/records.py;
 drawn, tui/widgets/stage_table.py.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import VlmtopError
+from vlmtop.core.errors import VlmtopError
 
 
 @dataclass(frozen=True)

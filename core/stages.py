@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from .errors import StageNotFoundError
+from vlmtop.core.errors import StageNotFoundError
 
 # Aliases users may type for a standard stage in overrides / --stage.
 ALIASES = {"llm": "language", "text": "language", "lm": "language", "encoder": "vision", "connector": "projector"}

@@ -26,11 +26,11 @@ import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
-from . import compiled
-from .device_sync import accelerators, synchronize
-from .errors import VlmtopError
-from .stages import Stage, StageMap
-from .timing import Span, StageTiming
+from vlmtop.core import compiled
+from vlmtop.core.device_sync import accelerators, synchronize
+from vlmtop.core.errors import VlmtopError
+from vlmtop.core.stages import Stage, StageMap
+from vlmtop.core.timing import Span, StageTiming
 
 MODES = ("events", "sync")  # sync: synchronize in every hook, the old method (observer effect)
 
@@ -40,7 +40,7 @@ TOKEN = -2  # stage index of a later token's mark (the streamer's put of each ne
 ASSISTANT = "assistant"  # the extra stage an assisted generate()'s assistant model is timed as
 
 
-class _Clock:
+class SyncClock:
     """Makes the time marks for the device the model runs on.
 
     - CPU: ``perf_counter_ns``.
@@ -140,7 +140,7 @@ class StageTimer:
         # merger inside the vision tower) is subtracted from the one around it.
         self._additive = {i for i, s in enumerate(self.stages) if s not in stages.extra}
         self.unlocated = stages.unlocated + tuple(self.reasons)
-        self._clock = _Clock(_devices_of(model), mode)
+        self._clock = SyncClock(devices_of(model), mode)
         self._marks: list[tuple[int, int, Any]] = []
         self._recording = False
         # Only the thread inside timer.generate() marks: another thread running the same
@@ -198,7 +198,7 @@ class StageTimer:
         # the call's own setting, else its generation_config, else the checkpoint's default
         config = kwargs.get("generation_config") or getattr(self.model, "generation_config", None)
         beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
-        speculative = _speculative(kwargs, config)
+        speculative = is_speculative(kwargs, config)
         # An assistant model (assisted decoding) drafts tokens between the language model's
         # calls: timed as the extra stage "assistant" (inside `other`, like any extra stage),
         # so its time is named rather than left unexplained in `other`.
@@ -342,7 +342,7 @@ def _swallowed_stages(model: nn.Module, stages: StageMap) -> dict[str, str]:
     return reasons
 
 
-def _devices_of(model: nn.Module) -> list[torch.device]:
+def devices_of(model: nn.Module) -> list[torch.device]:
     """Every device holding a parameter (several with device_map="auto"), in first-use
     order. ``meta`` is left out: an offloaded parameter's placeholder has no clock."""
     seen: dict[torch.device, None] = {}
@@ -358,12 +358,12 @@ def _graph_breaks() -> int:
 
     if "torch._dynamo" not in sys.modules:  # never compiled: do not import the compiler
         return 0
-    from torch._dynamo.utils import counters
+    from torch._dynamo.utils import counters  # noqa: PLC2701 (the compiler's own counters)
 
     return sum(counters["graph_break"].values())
 
 
-def _speculative(kwargs: dict, config) -> bool:
+def is_speculative(kwargs: dict, config) -> bool:
     """Assisted decoding in any of its forms (an assistant model, prompt lookup, assistant
     early exit, multi-token prediction): one language-model call may emit several tokens.
     Asked of transformers itself, with the call's own settings over the config's."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+
 def decode_tokens(steps: int, new_tokens: int | None) -> int:
     """Tokens the decode steps produced: every new token but the first (prefill's)."""
     return max(0, new_tokens - 1) if new_tokens else steps

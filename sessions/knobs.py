@@ -10,7 +10,7 @@ module needs neither torch nor a model: `vlmtop knobs`, the dashboard and compar
 
 Several values of a knob make *arms*; several multi-valued knobs make their cartesian
 product. The worker runs every arm on the same sample in a randomized order per block
-(sessions/worker.py), which is exactly paired and cancels the process's own offset.
+(sessions/run/worker.py), which is exactly paired and cancels the process's own offset.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
-
-from .policies import CACHE, TIMING
-from .policies import validate as validate_policy
+from vlmtop.sessions.policies import CACHE, TIMING
+from vlmtop.sessions.policies import validate as validate_policy
 
 QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 # image_splitting: each family's own processor switch for cropping an image into tiles.

@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlmtop.core.stage_table import STAGES
-
-from .compare import is_measured, segments
-from .record import SampleRecord
-from .stats import summarize
-from .store import SessionStore
-
+from vlmtop.sessions.analysis.stats import summarize
+from vlmtop.sessions.compare import is_measured, segments
+from vlmtop.sessions.records import SampleRecord
+from vlmtop.sessions.store import SessionStore
 
 
 @dataclass
@@ -92,7 +90,7 @@ def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSumm
 def arm_labels(settings: dict, recorded=()) -> list[str | None]:
     """The arm labels of a session in their defined order (baseline first), under the labels
     its rows recorded (``recorded``, matched by knob values); [None]: a run of one arm."""
-    from .knobs import arm_labels_in_order
+    from vlmtop.sessions.knobs import arm_labels_in_order
 
     knob_values = settings.get("knobs") if isinstance(settings, dict) else None
     return arm_labels_in_order(knob_values if isinstance(knob_values, dict) else None, recorded) or [None]

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import SessionStore
 
 HERE = Path(__file__).resolve()

@@ -15,7 +15,7 @@ import random
 
 import numpy as np
 
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import SessionStore
 
 ARMS_SESSION_ID = "a4a5e55a01"

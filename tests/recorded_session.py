@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import SessionStore
 
 SESSION_ID = "5eed5e55a0"

@@ -12,10 +12,10 @@ import pytest
 
 from vlmtop.cli import main
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.arms import BlockSchedule
 from vlmtop.sessions.knobs import KNOBS, make_arms, parse_knob_options
+from vlmtop.sessions.run.arms import BlockSchedule
+from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings, Worker
 
 
 def test_knob_values_parse_to_one_canonical_form():

@@ -18,11 +18,11 @@ from rich.console import Console
 
 from vlmtop.cli import main
 from vlmtop.sessions.knobs import arm_key, arm_labels_in_order, make_arms
-from vlmtop.sessions.source import LiveTail, ReplaySource
+from vlmtop.sessions.playback import LiveTail, ReplaySource
 from vlmtop.sessions.store import SessionStore
 from vlmtop.tui.app import VlmtopApp
-from vlmtop.tui.arms import compact_arm_labels
 from vlmtop.tui.screens.arms import ArmsScreen
+from vlmtop.tui.state.arms import compact_arm_labels
 from vlmtop.tui.widgets.arms_panel import MAX_LABEL, ArmsPanel
 
 COUNT = 3  # measured samples per arm: compare pairs 3 sample ids

@@ -57,10 +57,10 @@ def test_run_all_quick_writes_every_section(tmp_path):
         assert report.count(heading) == 1, heading
     assert "quick smoke run" in report
     figures = json.loads(out.with_suffix(".json").read_text())
-    assert set(figures) == {"agreement", "multipass", "coverage", "overhead", "worker", "dashboard", "store",
+    assert set(figures) == {"agreement", "multipass", "stage_coverage", "overhead", "worker", "dashboard", "store",
                             "processes", "verdicts", "costmodel", "ray_overhead", "compile", "machine", "quick"}
     assert figures["machine"]["torch"] and figures["quick"] is True
-    for name in ("agreement", "multipass", "coverage", "overhead", "worker", "store"):
+    for name in ("agreement", "multipass", "stage_coverage", "overhead", "worker", "store"):
         assert figures[name]["machine"]["torch"], name  # as each bench's --json prints it
     assert_finite_numbers(figures)
 
@@ -101,7 +101,7 @@ def test_run_all_quick_writes_every_section(tmp_path):
         assert_spread(figure["empty_ms"], 2)
 
     # coverage: every tiny preset, once; other_ms is a share of e2e (stages lie inside it)
-    presets = figures["coverage"]["presets"]
+    presets = figures["stage_coverage"]["presets"]
     assert [p["preset"] for p in presets] == [name for name in PRESETS if name.startswith("tiny-")]
     for p in presets:
         assert p["rounds"] == 1 and p["new_tokens"] == 16 and p["prompt_tokens"] > 0 and p["vocab"] > 0

@@ -6,24 +6,16 @@ import json
 
 import numpy as np
 import pytest
+from recorded_session import SESSION_ID, record_fixed_session
 from scipy import stats as scipy_stats
 
-from recorded_session import SESSION_ID, record_fixed_session
 from vlmtop.cli import main
-from vlmtop.sessions.compare import (
-    COMPARE_STAGES,
-    NOISE_THRESHOLD,
-    NotEnoughSamplesError,
-    compare,
-    compare_rows,
-    compare_segments,
-    mann_whitney_p,
-    segments,
-    stage_values,
-    wilcoxon_p,
-)
-from vlmtop.sessions.noise_floor import floor_from_store
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.analysis.rank_tests import mann_whitney_p, wilcoxon_p
+from vlmtop.sessions.compare import COMPARE_STAGES, NOISE_THRESHOLD, compare, compare_rows, compare_segments, segments
+from vlmtop.sessions.compare.noise_floor import floor_from_store
+from vlmtop.sessions.compare.terms import NotEnoughSamplesError
+from vlmtop.sessions.compare.two_sets import stage_values
+from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
 ALPHA = 0.05

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from vlmtop.cli import main
-from vlmtop.sessions.compare_columns import Columns
-from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
+from vlmtop.sessions.compare.columns import Columns
+from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
 EXP = "exp-fleet0001"

@@ -96,7 +96,7 @@ def test_bad_sides_are_one_line(experiment, capsys):
 def test_reliability_of_a_real_session_with_repeated_sample_ids(tmp_path, capsys):
     from PIL import Image
 
-    from vlmtop.sessions.reliability import reliability
+    from vlmtop.sessions.analysis.reliability import reliability
 
     for name, size in (("a.png", (64, 48)), ("b.png", (96, 96)), ("c.png", (40, 80))):
         Image.new("RGB", size, "teal").save(tmp_path / name)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from helpers_store import record_session
+
+from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings, Worker
 
 POISON = {"2^53": 2**53, "2^63-1": 2**63 - 1, "negative": -5, "text": "seven", "blob": b"\x00\x01"}
 

@@ -14,8 +14,8 @@ import pytest
 from vlmtop.cli import main
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.costmodel import CostModel, holdout, robust_fit
-from vlmtop.sessions.costmodel_drivers import DriverMap, parse_assignment, points_from_rows
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.costmodel.drivers import DriverMap, parse_assignment, points_from_rows
+from vlmtop.sessions.records import SampleRecord
 
 TEXT = 40  # text tokens of every synthetic prompt
 STEPS = 7

@@ -7,14 +7,14 @@ import time
 
 import numpy as np
 import pytest
-
 from recorded_session import CHANGE_AT, COUNT, SESSION_ID, record_fixed_session
-from vlmtop.sessions.source import LiveTail, ReplaySource
-from vlmtop.sessions.worker import RunSettings
-from vlmtop.tui.app import VlmtopApp
-from vlmtop.sessions.worker_process import start_worker
-from vlmtop.tui.launch import _wait_for_session
+
 from vlmtop.core.format import ms
+from vlmtop.sessions.playback import LiveTail, ReplaySource
+from vlmtop.sessions.run.process import start_worker
+from vlmtop.sessions.run.worker import RunSettings
+from vlmtop.tui.app import VlmtopApp
+from vlmtop.tui.launch import wait_for_session
 from vlmtop.tui.widgets.stage_table import StageRow
 
 
@@ -102,17 +102,17 @@ async def test_at_80x24_the_comparison_keeps_its_evidence_and_one_line_per_stage
         assert all(len(line) <= panel.content_size.width for line in lines)
 
 
-def _start_worker(db, **settings):
+def start_worker_for_test(db, **settings):
     """A worker started as the dashboard starts one (isolated, output through a pipe)."""
     session_id = "abcdef0123"
     settings = RunSettings(warmup="none", max_new_tokens=2, threads=1, **settings)
     proc, output = start_worker(db, session_id, settings, db.parent / "worker.log")
-    store = _wait_for_session(db, session_id, proc, output)
+    store = wait_for_session(db, session_id, proc, output)
     return proc, store, session_id
 
 
 async def test_policy_keys_write_controls_and_the_bar_updates_on_acknowledgement(tmp_path):
-    proc, store, session_id = _start_worker(tmp_path / "live.db")
+    proc, store, session_id = start_worker_for_test(tmp_path / "live.db")
     try:
         app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
         async with app.run_test(size=(100, 30)) as pilot:
@@ -154,7 +154,7 @@ async def test_a_failing_worker_leaves_the_dashboard_up_with_the_error(tmp_path,
         manifest = tmp_path / "broken.jsonl"
         manifest.write_text("".join(json.dumps({"image": str(tmp_path / f"gone-{i}.png")}) + "\n" for i in range(30)))
         settings, reason = {"samples": str(manifest)}, "in a row failed"
-    proc, store, session_id = _start_worker(tmp_path / "fail.db", **settings)
+    proc, store, session_id = start_worker_for_test(tmp_path / "fail.db", **settings)
     app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
     async with app.run_test(size=(100, 30)) as pilot:
         deadline = time.monotonic() + 240  # a worker imports torch first: slow on a loaded machine
@@ -178,7 +178,7 @@ def test_snapshot_of_a_recorded_session(tmp_path, snap_compare, size):
 def test_comparison_follows_a_full_window(tmp_path):
     # Once the window is full its length stops changing: the comparison must still see
     # the policy change that arrives after that.
-    from vlmtop.sessions.source import SourceUpdate
+    from vlmtop.sessions.playback import SourceUpdate
     from vlmtop.tui.state import DashboardState
 
     store = record_fixed_session(tmp_path / "s.db")

@@ -7,8 +7,6 @@ import io
 
 import numpy as np
 import pytest
-from rich.console import Console
-
 from recorded_arms_session import (
     ARMS,
     ARMS_SESSION_ID,
@@ -18,15 +16,17 @@ from recorded_arms_session import (
     record_unlocated_session,
 )
 from recorded_session import SESSION_ID, record_fixed_session
-from test_dashboard import _start_worker
-from textual.widgets._footer import FooterKey
-from vlmtop.sessions.compare import compare_rows, is_measured
-from vlmtop.sessions.source import LiveTail, ReplaySource
-from vlmtop.tui.app import VlmtopApp
-from vlmtop.tui.arms import ARM_STAGES, arm_order
-from vlmtop.tui.screens.arms import ArmsScreen
-from vlmtop.tui.widgets.arms_panel import ArmsPanel
+from rich.console import Console
+from test_dashboard import start_worker_for_test
+from textual.widgets._footer import FooterKey  # noqa: PLC2701 (Textual exports no public name)
+
 from vlmtop.core.format import ms
+from vlmtop.sessions.compare import compare_rows, is_measured
+from vlmtop.sessions.playback import LiveTail, ReplaySource
+from vlmtop.tui.app import VlmtopApp
+from vlmtop.tui.screens.arms import ArmsScreen
+from vlmtop.tui.state.arms import ARM_STAGES, arm_order
+from vlmtop.tui.widgets.arms_panel import ArmsPanel
 from vlmtop.tui.widgets.stage_table import StageRow
 
 
@@ -189,7 +189,7 @@ async def test_an_unlocated_projector_reads_not_located_and_speculative_decode_i
 
 
 async def test_a_live_run_with_arms_shows_each_arm_as_recorded(tmp_path):
-    proc, store, session_id = _start_worker(tmp_path / "live.db", knobs={"max_new_tokens": [1, 3]}, count=9)
+    proc, store, session_id = start_worker_for_test(tmp_path / "live.db", knobs={"max_new_tokens": [1, 3]}, count=9)
     try:
         app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
         async with app.run_test(size=(100, 34)) as pilot:

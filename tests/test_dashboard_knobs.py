@@ -9,17 +9,17 @@ import io
 
 import pytest
 from rich.console import Console
+from test_dashboard import start_worker_for_test
 from textual.widgets import Input, Static
 
-from test_dashboard import _start_worker
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.segments import segments
+from vlmtop.sessions.analysis.segments import segments
+from vlmtop.sessions.playback import LiveTail
+from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore, StoreError
-from vlmtop.sessions.worker import RunSettings, Worker
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.screens.knobs import KnobsScreen, knobs_for, parse_choice
 from vlmtop.tui.widgets.comparison import ComparisonPanel
-from vlmtop.sessions.source import LiveTail
 
 
 def _text(renderable) -> str:
@@ -36,7 +36,7 @@ async def _until(pilot, condition, seconds: float) -> None:
 
 
 async def test_k_fixes_max_new_tokens_and_the_next_samples_are_a_new_segment(tmp_path):
-    proc, store, session_id = _start_worker(tmp_path / "live.db")  # max_new_tokens=2, no warm-up
+    proc, store, session_id = start_worker_for_test(tmp_path / "live.db")  # max_new_tokens=2, no warm-up
     try:
         app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
         async with app.run_test(size=(100, 30)) as pilot:

@@ -9,8 +9,9 @@ import threading
 from dataclasses import replace
 
 from helpers_store import full_record
-from test_dashboard import _start_worker
-from vlmtop.sessions.source import LiveTail, ReplaySource
+from test_dashboard import start_worker_for_test
+
+from vlmtop.sessions.playback import LiveTail, ReplaySource
 from vlmtop.sessions.store import SessionStore
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.poller import DEFAULT_INTERVAL_S
@@ -109,7 +110,7 @@ async def test_s_stops_an_attached_run_after_a_yes_and_q_only_detaches(tmp_path)
 
 
 async def test_ctrl_c_quits_and_stops_the_worker_after_the_sample_in_flight(tmp_path):
-    proc, store, session_id = _start_worker(tmp_path / "ctrlc.db")
+    proc, store, session_id = start_worker_for_test(tmp_path / "ctrlc.db")
     try:
         app = VlmtopApp(store, LiveTail(store, session_id), worker=proc)
         async with app.run_test(size=(100, 30)) as pilot:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from recorded_session import COUNT, SESSION_ID, record_fixed_session
-from textual.widgets._footer import FooterKey
-from textual.widgets._toast import Toast, ToastRack
+from textual.widgets._footer import FooterKey  # noqa: PLC2701 (Textual exports no public name)
+from textual.widgets._toast import Toast, ToastRack  # noqa: PLC2701 (Textual exports no public name)
 
+from vlmtop.core.format import ms
 from vlmtop.sessions.compare import compare_rows, is_measured, segments
-from vlmtop.sessions.record import stage_label
-from vlmtop.sessions.source import ReplaySource
+from vlmtop.sessions.playback import ReplaySource
+from vlmtop.sessions.records import stage_label
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.widgets.comparison import verdict_gloss
 from vlmtop.tui.widgets.distribution import axis_line
-from vlmtop.core.format import ms
 from vlmtop.tui.widgets.stage_table import StageRow
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from vlmtop.cli import main
-from vlmtop.headless import report_experiment
-from vlmtop.sessions.experiment import plan
+from vlmtop.cli.commands.run_headless import report_experiment
+from vlmtop.sessions.run.experiment import plan
 from vlmtop.sessions.store import SessionStore
 
 QUICK = ["--count", "2", "--max-new-tokens", "2", "--warmup", "none"]

@@ -11,10 +11,10 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers_store import full_record, new_session, record_session
+
 from vlmtop.sessions.export import ExportError, choose_format, export_session, format_for
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import SAMPLE_COLUMNS, SessionStore, UnknownSessionError
 
 COUNT = 25

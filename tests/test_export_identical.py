@@ -18,8 +18,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from helpers_store import full_record  # noqa: E402
+
 from vlmtop.sessions.export import export_session  # noqa: E402
-from vlmtop.sessions.record import EventRecord, SampleRecord  # noqa: E402
+from vlmtop.sessions.records import EventRecord, SampleRecord  # noqa: E402
 from vlmtop.sessions.store import SessionStore  # noqa: E402
 
 GOLDEN = HERE / "golden"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from helpers_store import record_session
+
 from vlmtop.sessions.store import SessionStore
 
 ROWS, CELL = 12, 7_900_000  # each error message just under the JSON bound (8 MB)

@@ -4,7 +4,7 @@ decoder would refuse, nor turn one into another (-0 into -0.0, an integer into a
 
 Property-based: values near the edges of every column (numbers JSON writes oddly, long
 digit runs, names with quotes, NaN, blobs), compared on a real SQLite file with the
-cell-by-cell decoders (rows.decode_sample) and checks (recorded._VALID_RAW)."""
+cell-by-cell decoders (rows.decode_sample) and checks (recorded.VALID_RAW)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from helpers_store import full_record
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers_store import full_record
-from vlmtop.sessions.codec import Unreadable
-from vlmtop.sessions.recorded import _VALID_RAW
-from vlmtop.sessions.rows import SAMPLE_COLUMNS, SAMPLE_SELECT, decode_sample, encode_sample
 from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.store.rows import SAMPLE_COLUMNS, SAMPLE_SELECT, decode_sample, encode_sample
+from vlmtop.sessions.store.samples import VALID_RAW
+from vlmtop.sessions.store.validate import Unreadable
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -54,7 +54,7 @@ def _slow(db: Path, sid: str) -> tuple[list, list]:
     records = [r for r in (decode_sample(SAMPLE_COLUMNS, row, Unreadable()) for row in raw) if r]
     rows = []
     for row in raw:
-        bad = [n for n, v in zip(SAMPLE_COLUMNS, row) if not _VALID_RAW[n](v)]
+        bad = [n for n, v in zip(SAMPLE_COLUMNS, row) if not VALID_RAW[n](v)]
         if "seq" not in bad:
             rows.append((tuple(None if n in bad else v for n, v in zip(SAMPLE_COLUMNS, row)), bad))
     return records, rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import Progress
 
-from vlmtop.headless import InFlight, InFlightColumn, duration
+from vlmtop.cli.commands.run_headless import InFlight, InFlightColumn, duration
 
 
 class Clock:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SAME, SLOWER, compare_rows
-from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
-from vlmtop.sessions.noise_floor import DEFAULT_FLOOR, NoiseFloor, process_sd, replicate_floor
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
+from vlmtop.sessions.compare.noise_floor import DEFAULT_FLOOR, NoiseFloor, process_sd, replicate_floor
+from vlmtop.sessions.records import SampleRecord
 
 PROCESS_SD = 0.05  # log SD of a process's offset
 SAMPLE_CV = 0.08

@@ -10,9 +10,9 @@ import subprocess
 from PIL import Image
 
 from vlmtop.cli import main
-from vlmtop.sessions.worker_process import worker_command
+from vlmtop.sessions.run.process import worker_command
+from vlmtop.sessions.run.worker import RunSettings
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings
 
 QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
 

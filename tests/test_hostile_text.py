@@ -9,14 +9,14 @@ import json
 import sqlite3
 
 import pytest
-from PIL import Image
-
 from helpers_store import record_session
 from hostile.strings import HOSTILE, raw_controls
+from PIL import Image
 from recorded_arms_session import ARMS_SESSION_ID, record_arms_session
+
 from vlmtop.cli import main
+from vlmtop.cli.commands.run_headless import InFlight
 from vlmtop.core.text import markup_safe, printable, shown
-from vlmtop.headless import InFlight
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def test_the_in_flight_text_escapes_the_sample_id():
 async def _screens(db) -> list[str]:
     """The dashboard replaying the hand-edited session: the main screen, the arms screen,
     the cost model screen and a notification, each as the SVG screenshot Textual draws."""
-    from vlmtop.sessions.source import ReplaySource
+    from vlmtop.sessions.playback import ReplaySource
     from vlmtop.sessions.store import SessionStore
     from vlmtop.tui.app import VlmtopApp
 

@@ -21,17 +21,17 @@ def _literal_tuples_assigned(path: Path, name: str) -> list:
 
 # (module file, constant): the stage lists that were written by hand before issue 12
 DERIVED = [
-    ("tui/state.py", "STAGES"),
-    ("sessions/export_trace.py", "TRACE_TRACKS"),
-    ("sessions/report.py", "LANES"),
-    ("sessions/reliability.py", "RELIABILITY_STAGES"),
+    ("tui/state/dashboard.py", "STAGES"),
+    ("sessions/export/trace.py", "TRACE_TRACKS"),
+    ("sessions/report/html.py", "LANES"),
+    ("sessions/analysis/reliability.py", "RELIABILITY_STAGES"),
     ("tui/widgets/arms_panel.py", "PRIORITY"),
 ]
 
 
 def test_stage_lists_keep_their_values():
-    from vlmtop.sessions.export_trace import TRACE_TRACKS
-    from vlmtop.sessions.reliability import RELIABILITY_STAGES
+    from vlmtop.sessions.analysis.reliability import RELIABILITY_STAGES
+    from vlmtop.sessions.export.trace import TRACE_TRACKS
     from vlmtop.sessions.report import LANES
     from vlmtop.tui.state import STAGES
     from vlmtop.tui.widgets.arms_panel import PRIORITY
@@ -50,7 +50,7 @@ def test_stage_lists_come_from_the_table():
     for path, name in DERIVED:
         assert not _literal_tuples_assigned(ROOT / path, name), f"{path}: {name} is written by hand"
     # and each follows the table's fields: a new stage with on_dashboard/span/... joins them
-    from vlmtop.sessions.reliability import RELIABILITY_STAGES
+    from vlmtop.sessions.analysis.reliability import RELIABILITY_STAGES
     from vlmtop.tui.state import STAGES
 
     assert [attr for _, attr in STAGES] == [s.column for s in stage_table.STAGES if s.on_dashboard]
@@ -72,22 +72,22 @@ def _source_lines():
 
 
 def test_measured_is_defined_once():
-    """is_measured / measured_mask / MEASURED_SQL in sessions/segments.py; nobody re-spells
+    """is_measured / measured_mask / MEASURED_SQL in sessions/records.py; nobody re-spells
     "not a warm-up and ok" (a guard: a re-spelling would drift from the one definition)."""
     spelled = [f"{path}:{number}" for path, number, line in _source_lines()
-               if path != "sessions/segments.py" and ("'ok'" in line or '"ok"' in line)
+               if path != "sessions/records.py" and ("'ok'" in line or '"ok"' in line)
                and ("is_warmup" in line or "== 0 and" in line)]
     assert spelled == []
     defined = [f"{path}:{number}" for path, number, line in _source_lines() if line.startswith("MEASURED_SQL =")]
-    assert [where.split(":")[0] for where in defined] == ["sessions/segments.py"]
+    assert [where.split(":")[0] for where in defined] == ["sessions/records.py"]
 
 
 def test_layout_and_reliability_measure_as_records_do(tmp_path):
     from recorded_session import SESSION_ID, record_fixed_session
 
-    from vlmtop.sessions.compare_columns import read_layout
-    from vlmtop.sessions.reliability import reliability
-    from vlmtop.sessions.segments import is_measured, measured_mask
+    from vlmtop.sessions.analysis.reliability import reliability
+    from vlmtop.sessions.compare.columns import read_layout
+    from vlmtop.sessions.records import is_measured, measured_mask
 
     store = record_fixed_session(tmp_path / "s.db")
     try:
@@ -110,7 +110,7 @@ def test_layout_and_reliability_measure_as_records_do(tmp_path):
 
 def test_policies_map_to_columns_and_settings_once():
     from vlmtop.sessions.policies import Policies
-    from vlmtop.sessions.record import SampleRecord
+    from vlmtop.sessions.records import SampleRecord
 
     row = SampleRecord("s", 0, cache_policy="empty", warmup_policy="per-sample", timing_mode="sync")
     policies = Policies.from_row(row)
@@ -125,7 +125,7 @@ def test_policies_map_to_columns_and_settings_once():
 
 
 def _state_after(rows, events, info):
-    from vlmtop.sessions.source import SourceUpdate
+    from vlmtop.sessions.playback import SourceUpdate
     from vlmtop.tui.state import DashboardState
 
     state = DashboardState(window=40)
@@ -137,7 +137,7 @@ def test_dashboard_policies_are_a_policies(tmp_path):
     from recorded_session import CHANGE_AT, SESSION_ID, record_fixed_session
 
     from vlmtop.sessions.policies import Policies
-    from vlmtop.sessions.record import EventRecord
+    from vlmtop.sessions.records import EventRecord
 
     store = record_fixed_session(tmp_path / "s.db")
     try:
@@ -158,7 +158,7 @@ def test_dashboard_policies_are_a_policies(tmp_path):
 
 
 def test_unlocated_reads_the_event_name_and_falls_back_to_its_text():
-    from vlmtop.sessions.record import EventRecord
+    from vlmtop.sessions.records import EventRecord
     from vlmtop.tui.state import DashboardState
 
     state = DashboardState()
@@ -187,8 +187,9 @@ def test_interval_that_is_not_a_number_says_what_to_give(tmp_path):
 
 
 def test_export_formats_are_the_exporters_formats():
-    """sessions/export_formats.py is what the parser lists; the exporter must write the same."""
-    from vlmtop.sessions import export, export_formats
+    """sessions/export/formats.py is what the parser lists; the exporter must write the same."""
+    from vlmtop.sessions.export import formats as export_formats
+    from vlmtop.sessions.export import writer as export
 
     assert export.FORMATS == export_formats.FORMATS and export.STDOUT == export_formats.STDOUT
     assert export.BINARY_FORMATS == export_formats.BINARY_FORMATS
@@ -200,8 +201,8 @@ def test_export_formats_are_the_exporters_formats():
 def test_worker_restores_the_torch_thread_count(tmp_path):
     import torch
 
+    from vlmtop.sessions.run.worker import RunSettings, Worker
     from vlmtop.sessions.store import SessionStore
-    from vlmtop.sessions.worker import RunSettings, Worker
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -10,19 +10,19 @@ def test_the_hub_probe_is_left_to_the_proxy_when_one_is_set(monkeypatch):
     from huggingface_hub import constants
 
     from vlmtop.core.errors import VlmtopError
-    from vlmtop.core.models import _check_hub_reachable
+    from vlmtop.core.models import check_hub_reachable
 
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "https://127.0.0.1:9")  # nothing listens: refused at once
     try:
-        _check_hub_reachable(HUB_ID)
+        check_hub_reachable(HUB_ID)
     except VlmtopError as exc:
         assert "HF_HUB_OFFLINE" in str(exc)
     else:
         raise AssertionError("a direct connection to a closed port was taken for a reachable Hub")
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.setenv(name, "http://proxy.invalid:3128")
-        _check_hub_reachable(HUB_ID)  # a proxy-only network: the hub client goes through the proxy
+        check_hub_reachable(HUB_ID)  # a proxy-only network: the hub client goes through the proxy
         monkeypatch.delenv(name)

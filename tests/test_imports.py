@@ -39,7 +39,7 @@ def test_cli_parser_and_dashboard_modules_import_without_torch():
     done = _run_without_torch(
         """
         import vlmtop.cli, vlmtop.tui.app, vlmtop.tui.launch, vlmtop.sessions.export
-        import vlmtop.sessions.compare, vlmtop.sessions.source, vlmtop.sessions.summary
+        import vlmtop.sessions.compare, vlmtop.sessions.playback, vlmtop.sessions.summary
         from vlmtop.core import StageTiming, VlmtopError
         from vlmtop.core.zoo import DEFAULT_PRESET, PRESETS
         vlmtop.cli.build_parser()
@@ -121,7 +121,7 @@ def test_replay_and_attach_run_without_torch(tmp_path):
     done = _run_without_torch(
         f"""
         import asyncio, json
-        from vlmtop.sessions.source import LiveTail, ReplaySource
+        from vlmtop.sessions.playback import LiveTail, ReplaySource
         from vlmtop.sessions.store import SessionStore
         from vlmtop.tui.app import VlmtopApp
 

@@ -16,14 +16,14 @@ from dataclasses import asdict
 
 import pytest
 from PIL import Image
+from recorded_session import CHANGE_AT, SESSION_ID, record_fixed_session
 from rich.console import Console
 
-from recorded_session import CHANGE_AT, SESSION_ID, record_fixed_session
 from vlmtop.cli import main
-from vlmtop.headless import _print_summary
+from vlmtop.cli.commands.run_headless import print_summary
+from vlmtop.sessions.run.worker import RunSettings
 from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.summary import summarize_segments
-from vlmtop.sessions.worker import RunSettings
 
 QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
 
@@ -131,7 +131,7 @@ def test_a_worker_whose_dashboard_died_stops_and_reads_interrupted(tmp_path):
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import subprocess, sys, time; "
-         f"w = subprocess.Popen([sys.executable, '-m', 'vlmtop.sessions.worker', {str(db)!r}, 'deadparent01', "
+         f"w = subprocess.Popen([sys.executable, '-m', 'vlmtop.sessions.run.worker', {str(db)!r}, 'deadparent01', "
          f"{settings!r}], start_new_session=True); print(w.pid, flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True, env=_env(tmp_path),
     )
@@ -180,7 +180,7 @@ def test_the_headless_summary_is_per_segment_after_a_policy_change(tmp_path):
     e2e = {s.label.split()[0]: next(r for r in s.stages if r.stage == "e2e").n for s in segments}
     assert e2e == {"cache=keep": CHANGE_AT - 2, "cache=empty": 120 - CHANGE_AT - 2 - 1}  # warm-up, the error
     console = Console(record=True, width=120)
-    _print_summary(console, info, segments, "completed", tmp_path / "s.db")
+    print_summary(console, info, segments, "completed", tmp_path / "s.db")
     text = console.export_text()
     assert "cache=empty" in text and "2 policy segments, summarised apart" in text
 

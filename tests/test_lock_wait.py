@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from vlmtop.headless import InFlight
-from vlmtop.sessions.sqlite_file import BUSY_TIMEOUT_S
+from vlmtop.cli.commands.run_headless import InFlight
+from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings, Worker
+from vlmtop.sessions.store.connection import BUSY_TIMEOUT_S
 
 
 def test_the_progress_line_names_the_lock_not_the_sample():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from tiny_models import tiny
+
 from vlmtop.core import ModelLoadError, StageTimer, locate_stages
 from vlmtop.core.models import load_model
 from vlmtop.core.samples import synthetic_samples

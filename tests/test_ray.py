@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from vlmtop.cli import main
-from vlmtop.sessions.experiment import Replicate
-from vlmtop.sessions.fleet.driver import Running, commit
-from vlmtop.sessions.fleet.proxy import StoreProxy
+from vlmtop.sessions.run.experiment import Replicate
+from vlmtop.sessions.run.ray.driver import Running, commit
+from vlmtop.sessions.run.ray.proxy import StoreProxy
+from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore, StoreNotFoundError
-from vlmtop.sessions.worker import RunSettings, Worker
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 # Ray Client (`ray://`) needs grpcio on both ends: the `ray[client]` extra

@@ -28,8 +28,8 @@ pytestmark = [pytest.mark.ray,
 # Runs in a fresh interpreter: Ray's global state and its cluster switch stay out of pytest.
 PROBE = r'''
 import ipaddress, json, os, ray
-from vlmtop.fleet_cli import connect, local_session_dir, remove_session_dir
-from vlmtop.sessions.fleet.driver import _ray_reason
+from vlmtop.cli.commands.run_ray import connect, local_session_dir, remove_session_dir
+from vlmtop.sessions.run.ray.driver import _ray_reason
 
 def listening(session_name):
     """(pid, address) of every listening TCP socket of this process and Ray's processes."""

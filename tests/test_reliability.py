@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vlmtop.sessions.record import SampleRecord
-from vlmtop.sessions.reliability import reliability, variance_components
+from vlmtop.sessions.analysis.reliability import reliability, variance_components
+from vlmtop.sessions.records import SampleRecord
 
 
 def repeated(n_ids=20, repeats=3, between=0.5, noise=0.05, seed=0):

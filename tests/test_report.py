@@ -14,7 +14,7 @@ import pytest
 from vlmtop.cli import main
 from vlmtop.sessions.compare import compare_rows, is_measured
 from vlmtop.sessions.costmodel import CostModel
-from vlmtop.sessions.costmodel_drivers import points_from_rows, select
+from vlmtop.sessions.costmodel.drivers import points_from_rows, select
 from vlmtop.sessions.store import SessionStore
 
 

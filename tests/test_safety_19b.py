@@ -10,8 +10,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from helpers_store import record_session
+
 from vlmtop.cli import main
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.store import SessionStore
@@ -107,7 +107,7 @@ def _loosened_default(tmp_path, monkeypatch) -> SessionStore:
     too: the writer is left open) in a 0755 folder."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv("VLMTOP_DB", raising=False)
-    from vlmtop.sessions.paths import default_db_path
+    from vlmtop.sessions.store.paths import default_db_path
 
     store = SessionStore.open(default_db_path())
     record_session(store, 2)
@@ -144,8 +144,8 @@ def test_a_database_the_user_named_keeps_its_mode(tmp_path, monkeypatch, capsys)
 def test_the_python_3_10_worker_command_runs_no_code_from_the_current_directory(tmp_path):
     import subprocess
 
-    from vlmtop.sessions.worker_process import worker_command
-    from vlmtop.sessions.worker import RunSettings
+    from vlmtop.sessions.run.process import worker_command
+    from vlmtop.sessions.run.worker import RunSettings
 
     planted = tmp_path / "cwd"
     planted.mkdir()
@@ -172,11 +172,11 @@ async def test_the_worker_s_reason_reaches_the_dashboard_when_its_log_cannot_be_
     import sqlite3
     import time
 
-    from vlmtop.sessions.source import LiveTail
-    from vlmtop.sessions.worker import RunSettings
+    from vlmtop.sessions.playback import LiveTail
+    from vlmtop.sessions.run.process import start_worker
+    from vlmtop.sessions.run.worker import RunSettings
     from vlmtop.tui.app import VlmtopApp
-    from vlmtop.sessions.worker_process import start_worker
-    from vlmtop.tui.launch import _reap, _wait_for_session, report_end
+    from vlmtop.tui.launch import reap, report_end, wait_for_session
 
     db = tmp_path / "s.db"
     SessionStore.open(db, create=True).close()
@@ -186,7 +186,7 @@ async def test_the_worker_s_reason_reaches_the_dashboard_when_its_log_cannot_be_
     worker, output = start_worker(db, "fullcheck1", settings, Path("/dev/full"))
     other = None
     try:
-        store = _wait_for_session(db, "fullcheck1", worker, output)
+        store = wait_for_session(db, "fullcheck1", worker, output)
         deadline = time.monotonic() + 240  # importing torch on a loaded machine
         while store.session("fullcheck1").sample_count < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -212,4 +212,4 @@ async def test_the_worker_s_reason_reaches_the_dashboard_when_its_log_cannot_be_
     finally:
         if other is not None:
             other.close()
-        _reap(worker)
+        reap(worker)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from helpers_store import full_record, new_session, record_session, start_writer
-from vlmtop.sessions.record import EventRecord
-from vlmtop.sessions.source import LiveTail, ReplaySource, SampleSource
+
+from vlmtop.sessions.playback import LiveTail, ReplaySource, SampleSource
+from vlmtop.sessions.records import EventRecord
 from vlmtop.sessions.store import SessionStore, UnknownSessionError
 
 

@@ -11,8 +11,8 @@ import stat
 import threading
 
 import pytest
-
 from helpers_store import record_session
+
 from vlmtop.cli import main
 from vlmtop.sessions.store import SessionStore
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny
 from torch import nn
 
-from tiny_models import tiny
 from vlmtop.core import StageNotFoundError, StageTimer, locate_stages
 from vlmtop.core.samples import synthetic_samples
 

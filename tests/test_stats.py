@@ -7,25 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from vlmtop.sessions.stats import (
+from vlmtop.sessions.analysis.outliers import (
     HIGH_MILD,
     HIGH_SEVERE,
     LOW_MILD,
     LOW_SEVERE,
-    MAX_BINS,
     MISSING,
     NORMAL,
-    RollingWindow,
-    bin_count,
     classify_outliers,
     count_outliers,
     detect_transient,
-    histogram,
-    mad,
-    percentiles,
-    summarize,
     tukey_fences,
 )
+from vlmtop.sessions.analysis.stats import MAX_BINS, RollingWindow, bin_count, histogram, mad, percentiles, summarize
 
 
 def latencies(n: int, seed: int, median: float = 100.0, cv: float = 0.08) -> np.ndarray:

@@ -15,24 +15,26 @@ import time
 
 import numpy as np
 import pytest
-
 from helpers_store import full_record, new_session, record_session, start_writer
+
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.paths import default_db_path
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import (
     APPLICATION_ID,
-    SCHEMA_VERSION,
-    AmbiguousSessionError,
-    ForeignDatabaseError,
-    NewerSchemaError,
-    NotASessionDatabaseError,
     SessionStore,
     StoreError,
     StoreNotFoundError,
     UnknownSessionError,
     new_session_id,
 )
+from vlmtop.sessions.store.errors import (
+    AmbiguousSessionError,
+    ForeignDatabaseError,
+    NewerSchemaError,
+    NotASessionDatabaseError,
+)
+from vlmtop.sessions.store.paths import default_db_path
+from vlmtop.sessions.store.schema import SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers_store import record_session
+
 from vlmtop.cli import main
-from vlmtop.sessions.paths import db_path, default_db_path
 from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.store.paths import db_path, default_db_path
 
 
 @pytest.fixture

@@ -11,16 +11,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from helpers_store import full_record, new_session
+
 from vlmtop.cli import main
-from vlmtop.sessions.store import (
-    SessionStore,
-    StoreError,
-    StoreFullError,
-    StoreLockedError,
-    StoreWriteError,
-)
+from vlmtop.sessions.store import SessionStore, StoreError, StoreLockedError, StoreWriteError
+from vlmtop.sessions.store.errors import StoreFullError
 
 
 def _fill(store: SessionStore, session_id: str) -> tuple[int, StoreError]:

@@ -11,16 +11,16 @@ import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from helpers_store import record_session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers_store import record_session
 from vlmtop.cli import main
-from vlmtop.sessions.record import SampleRecord
-from vlmtop.sessions.rows import SAMPLE_COLUMNS, clean_row, decode_sample, encode_sample
-from vlmtop.sessions.codec import Unreadable
-from vlmtop.sessions.source import ReplaySource
+from vlmtop.sessions.playback import ReplaySource
+from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.store.rows import SAMPLE_COLUMNS, clean_row, decode_sample, encode_sample
+from vlmtop.sessions.store.validate import Unreadable
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 

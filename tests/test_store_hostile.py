@@ -8,13 +8,13 @@ import json
 import math
 
 import pytest
-from rich.console import Console
-
 from helpers_store import record_session
 from hostile.corpus import DAMAGE, SAMPLES, build
+from rich.console import Console
+
 from vlmtop.cli import main
-from vlmtop.cmd_store import sessions_table
-from vlmtop.sessions.source import LiveTail, ReplaySource
+from vlmtop.cli.commands.sessions_export import sessions_table
+from vlmtop.sessions.playback import LiveTail, ReplaySource
 from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.summary import summarize_session
 

@@ -12,10 +12,10 @@ import time
 from dataclasses import asdict
 
 import pytest
-
 from helpers_store import new_session, record_session
+
 from vlmtop.cli import main
-from vlmtop.sessions.record import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import SessionRunningError, SessionStore, StoreError
 
 
@@ -204,13 +204,13 @@ def test_stop_needs_a_running_session(tmp_path, capsys):
 
 
 def test_stop_ends_a_real_worker_from_another_process(tmp_path, capsys):
-    from vlmtop.sessions.worker import RunSettings
+    from vlmtop.sessions.run.worker import RunSettings
 
     path = tmp_path / "s.db"
     SessionStore.open(path).close()
     settings = RunSettings(warmup="none", max_new_tokens=2, threads=1)  # no count: forever
     worker = subprocess.Popen(
-        [sys.executable, "-m", "vlmtop.sessions.worker", str(path), "f00dcafe01", json.dumps(asdict(settings))],
+        [sys.executable, "-m", "vlmtop.sessions.run.worker", str(path), "f00dcafe01", json.dumps(asdict(settings))],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from helpers_store import folder_state, record_session
+
 from vlmtop.cli import main
 from vlmtop.sessions.store import ReadOnlyStoreError, SessionStore
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers_store import full_record, new_session, record_session
+
 from vlmtop.cli import main
 from vlmtop.sessions.export import ExportError, export_session
 from vlmtop.sessions.store import SessionStore, StoreError
@@ -52,7 +52,7 @@ def test_a_live_writer_still_reads_running(tmp_path):
 def test_the_default_database_is_private(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv("VLMTOP_DB", raising=False)
-    from vlmtop.sessions.paths import default_db_path
+    from vlmtop.sessions.store.paths import default_db_path
 
     db = default_db_path()
     with SessionStore.open(db) as store:

@@ -7,17 +7,13 @@ import hashlib
 import sqlite3
 
 import pytest
-
 from helpers_store import build_v1_database, folder_state, full_record, record_session
+
 from vlmtop.cli import main
-from vlmtop.sessions.record import EventRecord
-from vlmtop.sessions.schema import TABLES
-from vlmtop.sessions.store import (
-    APPLICATION_ID,
-    SCHEMA_VERSION,
-    ForeignDatabaseError,
-    SessionStore,
-)
+from vlmtop.sessions.records import EventRecord
+from vlmtop.sessions.store import APPLICATION_ID, SessionStore
+from vlmtop.sessions.store.errors import ForeignDatabaseError
+from vlmtop.sessions.store.schema import SCHEMA_VERSION, TABLES
 
 
 def sha256(path) -> str:

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 import torch
+from tiny_models import tiny
 from transformers.generation.streamers import BaseStreamer
 
-from tiny_models import tiny
 from vlmtop.core import StageTimer, VlmtopError, locate_stages
 from vlmtop.core.samples import synthetic_samples
 from vlmtop.core.zoo import PRESETS

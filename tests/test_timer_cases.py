@@ -10,11 +10,11 @@ import threading
 import pytest
 import torch
 import transformers
-
 from tiny_models import tiny
+
 from vlmtop.core import StageNotFoundError, StageTimer, locate_stages
 from vlmtop.core.samples import synthetic_samples
-from vlmtop.sessions.record import SampleRecord
+from vlmtop.sessions.records import SampleRecord
 
 
 def _inputs(loaded):
@@ -170,8 +170,8 @@ def test_an_assistant_models_time_is_named_not_left_in_other():
 
 @pytest.mark.parametrize("setting", [{"assistant_early_exit": 1}, {"prompt_lookup_num_tokens": 3}, {}])
 def test_every_assisted_mode_transformers_knows_is_speculative(setting):
-    from vlmtop.core.timer import _speculative
+    from vlmtop.core.timer import is_speculative
 
     config = tiny("tiny-llava").model.generation_config
-    assert _speculative(setting, config) is bool(setting)
+    assert is_speculative(setting, config) is bool(setting)
     assert config.assistant_early_exit is None  # the model's own config is not changed

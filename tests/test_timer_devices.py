@@ -6,12 +6,12 @@ by a function with its real signature, `()`."""
 from __future__ import annotations
 
 import torch
-
 from tiny_models import tiny
+
 from vlmtop.core import StageTimer, locate_stages
 from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import synthetic_samples
-from vlmtop.core.timer import _Clock, _devices_of
+from vlmtop.core.timer import SyncClock, devices_of
 
 
 def _mps_sync_counter(monkeypatch) -> list[int]:
@@ -26,7 +26,7 @@ def _mps_sync_counter(monkeypatch) -> list[int]:
 
 def test_a_mark_on_mps_calls_its_synchronize_without_a_device(monkeypatch):
     calls = _mps_sync_counter(monkeypatch)
-    clock = _Clock([torch.device("mps")], "events")
+    clock = SyncClock([torch.device("mps")], "events")
     assert clock.name == "mps_sync"
     first, second = clock.now(), clock.now()
     clock.settle()
@@ -48,17 +48,17 @@ def test_the_seed_method_waits_for_mps_the_same_way(monkeypatch):
 
 
 def test_each_device_layout_gets_its_clock():
-    assert _Clock([torch.device("cpu")], "events").name == "perf_counter"
-    two = _Clock([torch.device("cuda", 0), torch.device("cuda", 1)], "events")
+    assert SyncClock([torch.device("cpu")], "events").name == "perf_counter"
+    two = SyncClock([torch.device("cuda", 0), torch.device("cuda", 1)], "events")
     assert two.name == "cuda_sync_2_devices" and two.devices == [torch.device("cuda", 0), torch.device("cuda", 1)]
-    assert _Clock([torch.device("xpu", 0)], "events").name == "xpu_sync"
+    assert SyncClock([torch.device("xpu", 0)], "events").name == "xpu_sync"
     # offloaded parameters sit on `meta`: they must not make a clock of their own
-    assert _Clock([torch.device("cpu"), torch.device("meta")], "events").name == "perf_counter"
+    assert SyncClock([torch.device("cpu"), torch.device("meta")], "events").name == "perf_counter"
 
 
 def test_offloaded_meta_parameters_are_not_a_device_of_the_model():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2, device="meta"))
-    assert _devices_of(model) == [torch.device("cpu")]
+    assert devices_of(model) == [torch.device("cpu")]
     # and the timer built on such a model reads the CPU clock
     loaded = tiny("tiny-llava")
     assert StageTimer(loaded.model, locate_stages(loaded.model))._clock.name == "perf_counter"

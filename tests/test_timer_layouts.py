@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
+from tiny_models import tiny
 from torch import nn
 
-from tiny_models import tiny
 from vlmtop.core import StageNotFoundError, StageTimer, locate_stages
 from vlmtop.core.multipass import SEED_RUNS, decoder_blocks, measure_multipass
 from vlmtop.core.samples import synthetic_samples

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from recorded_arms_session import UNLOCATED_SESSION_ID, record_unlocated_session
 from rich.console import Console
 
-from recorded_arms_session import UNLOCATED_SESSION_ID, record_unlocated_session
 from vlmtop.cli import main
-from vlmtop.headless import _print_summary
+from vlmtop.cli.commands.run_headless import print_summary
 from vlmtop.sessions.summary import summarize_segments
 
 
@@ -21,7 +21,7 @@ def test_the_headless_summary_says_not_located_instead_of_zeros(tmp_path):
         segments = summarize_segments(store, UNLOCATED_SESSION_ID)
         info = store.session(UNLOCATED_SESSION_ID)
     console = Console(record=True, width=140)
-    _print_summary(console, info, segments, "completed", db)
+    print_summary(console, info, segments, "completed", db)
     lines = console.export_text().splitlines()
     projector = next(line for line in lines if line.lstrip("│ ").startswith("projector"))
     vision = next(line for line in lines if line.lstrip("│ ").startswith("vision"))

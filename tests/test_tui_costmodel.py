@@ -12,19 +12,19 @@ import re
 
 import numpy as np
 import pytest
+from recorded_session import SESSION_ID, record_fixed_session
 from rich.console import Console
 
-from recorded_session import SESSION_ID, record_fixed_session
 from vlmtop.cli import main
 from vlmtop.core.format import ms
-from vlmtop.sessions.costmodel_drivers import points_from_rows
-from vlmtop.sessions.source import LiveTail, ReplaySource
+from vlmtop.sessions.costmodel.drivers import points_from_rows
+from vlmtop.sessions.playback import LiveTail, ReplaySource
 from vlmtop.sessions.store import SessionStore
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.screens.costmodel import CostModelScreen
 from vlmtop.tui.screens.help import HelpScreen
-from vlmtop.tui.widgets.costmodel_fit import REFIT_EVERY, FitKey, refit_due
-from vlmtop.tui.widgets.costmodel_plot import BOTTOM_ROWS, PlotData, render_plot
+from vlmtop.tui.state.costmodel_fit import REFIT_EVERY, FitKey, PlotData, refit_due
+from vlmtop.tui.widgets.costmodel_plot import BOTTOM_ROWS, render_plot
 
 SIZES = ("56x56", "112x112", "168x168")
 SIZE = (80, 24)

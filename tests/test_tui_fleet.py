@@ -17,10 +17,10 @@ from helpers_store import full_record
 
 from vlmtop.cli import main
 from vlmtop.core.format import ms
-from vlmtop.sessions.experiment import Replicate
-from vlmtop.sessions.fleet.driver import Running, commit
-from vlmtop.sessions.fleet_view import FleetView, experiment_summary
-from vlmtop.sessions.source import LiveTail
+from vlmtop.sessions.fleet import FleetView, experiment_summary
+from vlmtop.sessions.playback import LiveTail
+from vlmtop.sessions.run.experiment import Replicate
+from vlmtop.sessions.run.ray.driver import Running, commit
 from vlmtop.sessions.store import SessionStore, new_session_id
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.launch import fleet_session

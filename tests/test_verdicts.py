@@ -1,6 +1,6 @@
 """Every verdict branch at every level of evidence, on seeded synthetic values.
 
-One rule decides (sessions/verdict.py): `slower`/`faster` when the whole interval lies
+One rule decides (sessions/compare/verdict.py): `slower`/`faster` when the whole interval lies
 beyond the ±2 % band, `same` when it lies inside it, `inconclusive` otherwise, with the
 reason and what would settle it. Each level builds its own interval; here each is fed
 data made to land in each branch: equivalence, a change beyond the band either way, an
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SAME, SLOWER, compare
-from vlmtop.sessions.hierarchical import compare_arms_across, compare_sides
-from vlmtop.sessions.noise_floor import NoiseFloor
-from vlmtop.sessions.record import SampleRecord
-from vlmtop.sessions.verdict import decide, percent
+from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
+from vlmtop.sessions.compare.noise_floor import NoiseFloor
+from vlmtop.sessions.compare.verdict import decide, percent
+from vlmtop.sessions.records import SampleRecord
 
 N_IDS = 40
 SIZES = np.linspace(5.0, 15.0, N_IDS)  # the same sample ids, of different sizes, everywhere

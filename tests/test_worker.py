@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from vlmtop.cli import main
+from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.worker import RunSettings, Worker
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "ttft_ms", "e2e_ms", "other_ms")
 

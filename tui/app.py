@@ -28,22 +28,21 @@ from vlmtop.core.errors import VlmtopError
 from vlmtop.core.text import printable
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.store import SessionStore
-
-from .poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
-from .replay_keys import ReplayKeys
-from .screens.arms import ArmsScreen
-from .screens.costmodel import CostModelScreen
-from .screens.fleet import FleetScreen
-from .screens.help import HelpScreen
-from .state import DashboardState
-from .steering import SteeringKeys
-from .widgets.arms_panel import ArmsPanel
-from .widgets.comparison import ComparisonPanel
-from .widgets.distribution import Distribution
-from .widgets.header import SessionHeader
-from .widgets.policy_bar import PolicyBar
-from .widgets.share_bar import ShareBar
-from .widgets.stage_table import StageTable
+from vlmtop.tui.poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
+from vlmtop.tui.replay_keys import ReplayKeys
+from vlmtop.tui.screens.arms import ArmsScreen
+from vlmtop.tui.screens.costmodel import CostModelScreen
+from vlmtop.tui.screens.fleet import FleetScreen
+from vlmtop.tui.screens.help import HelpScreen
+from vlmtop.tui.state import DashboardState
+from vlmtop.tui.steering import SteeringKeys
+from vlmtop.tui.widgets.arms_panel import ArmsPanel
+from vlmtop.tui.widgets.comparison import ComparisonPanel
+from vlmtop.tui.widgets.distribution import Distribution
+from vlmtop.tui.widgets.header import SessionHeader
+from vlmtop.tui.widgets.policy_bar import PolicyBar
+from vlmtop.tui.widgets.share_bar import ShareBar
+from vlmtop.tui.widgets.stage_table import StageTable
 
 STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the borderless layout

@@ -11,16 +11,11 @@ from pathlib import Path
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.text import printable
-from vlmtop.sessions.worker_process import WorkerOutput, start_worker
-from vlmtop.sessions.rows import EXPERIMENT_PREFIX
-from vlmtop.sessions.source import LiveTail, ReplaySource
-from vlmtop.sessions.store import (
-    EmptyStoreError,
-    NotASessionDatabaseError,
-    SessionStore,
-    UnknownSessionError,
-    new_session_id,
-)
+from vlmtop.sessions.playback import LiveTail, ReplaySource
+from vlmtop.sessions.run.process import WorkerOutput, start_worker
+from vlmtop.sessions.store import EmptyStoreError, SessionStore, UnknownSessionError, new_session_id
+from vlmtop.sessions.store.errors import NotASessionDatabaseError
+from vlmtop.sessions.store.rows import EXPERIMENT_PREFIX
 
 WORKER_START_S = 120.0  # importing torch + transformers on a cold, busy machine
 MAX_INTERVAL_S = 60.0  # a slower refresh is a frozen screen, not a setting
@@ -30,7 +25,7 @@ def run_dashboard(settings, db: Path, interval: float | None = None) -> int:
     """Start a worker process recording a new session, and watch it, reading the database
     every ``interval`` seconds (None: the dashboard's default)."""
     _check_interval(interval)
-    from vlmtop.sessions.worker import default_threads
+    from vlmtop.sessions.run.worker import default_threads
 
     settings.threads = settings.threads or default_threads(dashboard=True)
     # Create (or check) the file here, before the worker exists: a fresh database is then
@@ -39,11 +34,11 @@ def run_dashboard(settings, db: Path, interval: float | None = None) -> int:
     session_id = new_session_id()
     worker, output = start_worker(db, session_id, settings, _worker_log(db, session_id))
     try:
-        with _wait_for_session(db, session_id, worker, output) as store:
+        with wait_for_session(db, session_id, worker, output) as store:
             return _run_app(store, LiveTail(store, session_id), worker=worker, worker_output=output,
                             interval=interval)
     finally:
-        _reap(worker)
+        reap(worker)
 
 
 def attach_dashboard(session_ref: str, db: Path, interval: float | None = None) -> int:
@@ -87,7 +82,7 @@ def _need_terminal(command: str, instead: str) -> None:
 
 
 def _check_interval(interval: float | None) -> None:
-    from .poller import MIN_INTERVAL_S
+    from vlmtop.tui.poller import MIN_INTERVAL_S
 
     if interval is not None and not (MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S):
         raise VlmtopError(
@@ -97,7 +92,7 @@ def _check_interval(interval: float | None) -> None:
 
 
 def _run_app(store, source, worker_output: WorkerOutput | None = None, **kwargs) -> int:
-    from .app import VlmtopApp
+    from vlmtop.tui.app import VlmtopApp
 
     app = VlmtopApp(store, source, worker_said=worker_output.reason if worker_output else None, **kwargs)
     app.run()
@@ -135,7 +130,7 @@ def _worker_log(db: Path, session_id: str) -> Path:
     return folder / f"worker-{session_id}.log"
 
 
-def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, output: WorkerOutput) -> SessionStore:
+def wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, output: WorkerOutput) -> SessionStore:
     """The worker creates the session row first thing; wait for it (or for its death,
     whose reason is the last line it wrote: read from the pipe, as the log may be empty)."""
     print("vlmtop: starting the worker…", file=sys.stderr)
@@ -160,7 +155,7 @@ def _wait_for_session(db: Path, session_id: str, worker: subprocess.Popen, outpu
     raise VlmtopError(f"the worker did not start within {WORKER_START_S:.0f} s (log: {output.log})")
 
 
-def _reap(worker: subprocess.Popen) -> None:
+def reap(worker: subprocess.Popen) -> None:
     """The app has exited: give the worker a moment to finish, then make sure it is gone."""
     if worker.poll() is None:
         try:

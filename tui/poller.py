@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.source import SourceUpdate, shown_session_state
+from vlmtop.sessions.playback import SourceUpdate, shown_session_state
 
 DEFAULT_INTERVAL_S = 0.2  # a new sample is on screen within this; idle polls cost ~0.1 ms
 MIN_INTERVAL_S = 0.02

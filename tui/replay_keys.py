@@ -6,7 +6,7 @@ poller's lock and its redraws); on a live session ``replay`` is None and the key
 
 from __future__ import annotations
 
-from .screens.goto import GotoScreen
+from vlmtop.tui.screens.goto import GotoScreen
 
 
 class ReplayKeys:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.policies import Policies
-
-from .screens.confirm import ConfirmScreen
-from .screens.knobs import KnobsScreen
+from vlmtop.tui.screens.confirm import ConfirmScreen
+from vlmtop.tui.screens.knobs import KnobsScreen
 
 
 class SteeringKeys:

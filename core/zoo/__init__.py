@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .dims import Dims
+from vlmtop.core.zoo.dims import Dims
 
 if TYPE_CHECKING:
-    from .families import Family
+    from vlmtop.core.zoo.families import FAMILIES, Family
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Preset:
 
     @property
     def family_spec(self) -> Family:
-        from .families import FAMILIES
+        from vlmtop.core.zoo.families import FAMILIES
 
         return FAMILIES[self.family]
 
@@ -149,7 +149,7 @@ def __getattr__(name: str):
     # FAMILIES and Family build on torch and transformers: load them only when asked, so
     # `vlmtop --help` and the preset list stay light (PEP 562).
     if name in ("FAMILIES", "Family"):
-        from . import families
+        from vlmtop.core.zoo import families
 
         return getattr(families, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
 
-from .dims import Dims
+from vlmtop.core.zoo.dims import Dims
 
 
 def text_config(d: Dims, tok, **extra) -> dict:

@@ -17,8 +17,9 @@ from typing import Callable
 
 from transformers import PretrainedConfig
 
-from .dims import Dims
-from .idefics_gemma import (
+from vlmtop.core.inputs import InputBuilder
+from vlmtop.core.zoo.dims import Dims
+from vlmtop.core.zoo.idefics_gemma import (
     GEMMA3_TOKENS,
     IDEFICS_TOKENS,
     gemma3_config,
@@ -28,9 +29,8 @@ from .idefics_gemma import (
     paligemma_config,
     paligemma_inputs,
 )
-from .llava_qwen import (  # noqa: F401 (QwenInputs: public here, core/models.py imports it)
+from vlmtop.core.zoo.llava_qwen import (
     QWEN_TOKENS,
-    QwenInputs,
     llava_config,
     llava_inputs,
     llava_next_config,
@@ -39,9 +39,8 @@ from .llava_qwen import (  # noqa: F401 (QwenInputs: public here, core/models.py
     qwen2_vl_config,
     qwen_inputs,
 )
-from .molmo2 import MOLMO2_TOKENS, Molmo2Inputs, molmo2_config
-from .tokenizer import build_tokenizer
-from ..inputs import InputBuilder
+from vlmtop.core.zoo.molmo2 import MOLMO2_TOKENS, Molmo2Inputs, molmo2_config
+from vlmtop.core.zoo.tokenizer import build_tokenizer
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
-from .config_parts import text_config, round_vocab, vision_config, token_ids, auto_config
-from .dims import Dims
-from ..inputs import InputBuilder, ProcessorInputs
-
+from vlmtop.core.inputs import InputBuilder, ProcessorInputs
+from vlmtop.core.zoo.config_parts import auto_config, round_vocab, text_config, token_ids, vision_config
+from vlmtop.core.zoo.dims import Dims
 
 # --- Idefics3 / SmolVLM -------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from PIL import Image
 from transformers import PretrainedConfig
 
-from .config_parts import text_config, vision_config, token_ids, auto_config
-from .dims import Dims
-from ..inputs import InputBuilder, ProcessorInputs
-
+from vlmtop.core.inputs import InputBuilder, ProcessorInputs
+from vlmtop.core.zoo.config_parts import auto_config, text_config, token_ids, vision_config
+from vlmtop.core.zoo.dims import Dims
 
 # --- LLaVA family -------------------------------------------------------------------------
 

@@ -8,10 +8,9 @@ import torch
 from PIL import Image
 from transformers import PretrainedConfig
 
-from .config_parts import text_config, vision_config, token_ids, auto_config
-from .dims import Dims
-from ..inputs import InputBuilder
-
+from vlmtop.core.inputs import InputBuilder
+from vlmtop.core.zoo.config_parts import auto_config, text_config, token_ids, vision_config
+from vlmtop.core.zoo.dims import Dims
 
 # --- Molmo2 -------------------------------------------------------------------------------
 

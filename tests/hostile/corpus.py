@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from helpers_store import record_session  # noqa: E402
-from vlmtop.sessions.record import EventRecord  # noqa: E402
+from vlmtop.sessions.records import EventRecord  # noqa: E402
 from vlmtop.sessions.store import SessionStore  # noqa: E402
 
 SAMPLES = 6

@@ -13,14 +13,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from vlmtop.sessions.compare import Comparison
-from vlmtop.sessions.record import stage_label
-from vlmtop.core.text import shown
-
-from ..arms import ARM_STAGES, arm_display
-from ..widgets.arms_panel import SHORT
-from ..widgets.comparison import VERDICT_STYLE, p_text, verdict_gloss
 from vlmtop.core.format import ms
+from vlmtop.core.text import shown
+from vlmtop.sessions.compare import Comparison
+from vlmtop.sessions.records import stage_label
+from vlmtop.tui.state.arms import ARM_STAGES, arm_display
+from vlmtop.tui.widgets.arms_panel import SHORT
+from vlmtop.tui.widgets.comparison import VERDICT_STYLE, p_text, verdict_gloss
 
 
 def p50_table(state, stages: list[str], width: int) -> Table:

@@ -23,10 +23,8 @@ from textual.worker import get_current_worker
 
 from vlmtop.core.format import ms
 from vlmtop.core.text import printable, shown
-from vlmtop.sessions.costmodel_drivers import Point, points_from_rows
-
-from ..widgets.colors import stage_color
-from ..widgets.costmodel_fit import (
+from vlmtop.sessions.costmodel.drivers import Point, points_from_rows
+from vlmtop.tui.state.costmodel_fit import (
     N_BOOT,
     SHORT_DRIVER,
     Fit,
@@ -38,7 +36,8 @@ from ..widgets.costmodel_fit import (
     stage_view,
     x_text,
 )
-from ..widgets.costmodel_plot import CostModelPlot, marker
+from vlmtop.tui.theme import stage_color
+from vlmtop.tui.widgets.costmodel_plot import CostModelPlot, marker
 
 SETTLE_S = 1.0  # no new rows for this long: the data is at rest, fit on all of it
 

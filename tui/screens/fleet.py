@@ -2,7 +2,7 @@
 
 What `vlmtop run --ray` records is one session per actor, all at once; the dashboard
 follows one of them. This screen shows them side by side, read every second off the UI
-thread (widgets/fleet_watch.py, numbers from sessions/fleet_view.py): where each ran, its
+thread (widgets/fleet_watch.py, numbers from sessions/fleet.py): where each ran, its
 status, measured samples, samples/s, the median of the dashboard's selected stage, and
 how long ago its writer last showed a sign of life. `g` groups by host, then by device;
 enter on a session follows it in the dashboard, on a group lists its sessions.
@@ -25,11 +25,9 @@ from textual.worker import get_current_worker
 
 from vlmtop.core.format import ms
 from vlmtop.core.text import markup_safe, printable, shown
-from vlmtop.sessions.fleet_view import GROUPINGS, MEDIAN_WINDOW, RATE_WINDOW_S, FleetRow
-
-from ..state import STAGES
-from ..widgets.fleet_watch import FLEET_INTERVAL_S, FleetFailed, FleetRead, FleetWatch
-
+from vlmtop.sessions.fleet import GROUPINGS, MEDIAN_WINDOW, RATE_WINDOW_S, FleetRow
+from vlmtop.tui.fleet_watch import FLEET_INTERVAL_S, FleetFailed, FleetRead, FleetWatch
+from vlmtop.tui.state import STAGES
 
 SHARE_CAP = 24  # see fit_widths
 

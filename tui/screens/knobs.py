@@ -4,7 +4,7 @@ Lists the knobs that apply to the session's model with the values allowed here, 
 one `NAME=VALUE`. The value is checked with the knob's own parser before anything is sent,
 so a typo is one line on this screen, not a rejected control; a knob the session's arms
 vary is refused here too (fixing it would end the comparison the run was started for).
-The worker checks again when it applies the control (sessions/worker_controls.py).
+The worker checks again when it applies the control (sessions/run/controls.py).
 """
 
 from __future__ import annotations

@@ -14,14 +14,13 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
-from vlmtop.core.stage_table import BY_PRIORITY
-from vlmtop.sessions.compare import Comparison
-from vlmtop.sessions.record import stage_label
-
-from ..arms import ARM_STAGES, compact_arm_labels
-from .comparison import VERDICT_STYLE, verdict_gloss
 from vlmtop.core.format import ms
+from vlmtop.core.stage_table import BY_PRIORITY
 from vlmtop.core.text import markup_safe
+from vlmtop.sessions.compare import Comparison
+from vlmtop.sessions.records import stage_label
+from vlmtop.tui.state.arms import ARM_STAGES, compact_arm_labels
+from vlmtop.tui.widgets.comparison import VERDICT_STYLE, verdict_gloss
 
 MARK, COUNT_WIDTH, CELL_WIDTH = 2, 5, 8
 MIN_LABEL, MAX_LABEL = 8, 28

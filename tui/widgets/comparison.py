@@ -8,12 +8,11 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
-from vlmtop.core.stage_table import BY_NAME
-from vlmtop.sessions.record import stage_label
-from vlmtop.sessions.verdict import SHORT_REASONS
-
 from vlmtop.core.format import ms
+from vlmtop.core.stage_table import BY_NAME
 from vlmtop.core.text import markup_safe
+from vlmtop.sessions.compare.verdict import SHORT_REASONS
+from vlmtop.sessions.records import stage_label
 
 VERDICT_STYLE = {"faster": "bold green", "slower": "bold red", "same": "dim", "inconclusive": "yellow"}
 LABEL = max(map(len, BY_NAME)) + 1  # the longest stage name fits (core/stage_table.py)

@@ -12,11 +12,13 @@ cut above 0 would make a 3 % difference between arms look like a doubling.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from rich.text import Text
 from textual.widget import Widget
+
+from vlmtop.tui.state.costmodel_fit import PlotData
 
 MARKERS = "123456789abcdefghijklmnopqrstuvwxyz"  # arm i is drawn as MARKERS[i]; the legend uses the same
 BOTTOM_ROWS = 2  # the x axis line and its tick labels
@@ -29,29 +31,8 @@ def marker(index: int) -> str:
     return MARKERS[index] if index < len(MARKERS) else "*"
 
 
-def axis_max(value: float) -> float:
-    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k at or above `value`: tick labels
-    (it and its half) stay short, and the axis ends near the largest measurement."""
-    if not math.isfinite(value) or value <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if step * power >= value * (1 - 1e-9))
-
-
 def tick(value: float) -> str:
     return "0" if value == 0 else f"{value:.3g}"
-
-
-@dataclass
-class PlotData:
-    points: list[tuple[float, float]]  # each arm's (driver median, stage median), in legend order
-    x_max: float  # the x axis runs 0..x_max (see axis_max)
-    curve: list[tuple[float, float]] = field(default_factory=list)  # the fitted (x, y), x ascending
-    band: list[tuple[float, float, float]] = field(default_factory=list)  # (x, low, high) of the 95 % band
-
-    def y_max(self) -> float:
-        ys = [y for _, y in self.points] + [y for _, y in self.curve] + [hi for _, _, hi in self.band]
-        return axis_max(max((y for y in ys if math.isfinite(y)), default=0.0) * 1.05)
 
 
 @dataclass

@@ -6,11 +6,17 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
-from vlmtop.sessions.stats import HIGH_MILD, HIGH_SEVERE, LOW_MILD, LOW_SEVERE, classify_outliers, count_outliers
-
-from .colors import stage_color
 from vlmtop.core.format import ms
 from vlmtop.core.text import markup_safe
+from vlmtop.sessions.analysis.outliers import (
+    HIGH_MILD,
+    HIGH_SEVERE,
+    LOW_MILD,
+    LOW_SEVERE,
+    classify_outliers,
+    count_outliers,
+)
+from vlmtop.tui.theme import stage_color
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 MARKS = ((50.0, "│"), (90.0, "┆"), (99.0, "┊"))

@@ -14,8 +14,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from vlmtop.core.text import printable
-
-from .fleet_watch import SUMMARY_INTERVAL_S, FleetRead, FleetWatch
+from vlmtop.tui.fleet_watch import SUMMARY_INTERVAL_S, FleetRead, FleetWatch
 
 
 class SessionHeader(Static):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from .colors import stage_color
+from vlmtop.tui.theme import stage_color
 
 
 class ShareBar(Widget):

@@ -13,11 +13,10 @@ from textual.color import Color
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from vlmtop.core.stage_table import BY_NAME
-
-from ..state import STAGES
-from .colors import stage_color
 from vlmtop.core.format import ms
+from vlmtop.core.stage_table import BY_NAME
+from vlmtop.tui.state import STAGES
+from vlmtop.tui.theme import stage_color
 
 COLUMNS = ("last", "p50", "p90", "p99")
 MARK, CELL_WIDTH = 2, 8  # "▶ ", one ms figure
