@@ -1,4 +1,5 @@
-"""The install maps the design's top-level folders to one import name: every package listed."""
+"""The install maps the design's top-level folders to one import name: every package listed,
+every module linked."""
 
 from __future__ import annotations
 
