@@ -1,5 +1,5 @@
-"""Report sections on what the timer measures: agreement with independent references, the seed's
-multipass method, the cache policy, coverage of `other_ms`, and the timer's overhead (plain and
+"""Report sections on what the timer measures: agreement with independent references, the separate-pass
+method, the cache policy, coverage of `other_ms`, and the timer's overhead (plain and
 compiled).
 
 Each function turns one bench's JSON (see bench/<name>.py) into a Markdown section.
@@ -66,32 +66,32 @@ def clock_modes(c: dict) -> str:
 
 
 def multipass(r: dict) -> str:
-    seed = r["seed"]
+    separate = r["separate_pass"]
     rows = [
         [name, fmt(f["single_pass_ms"]), fmt(f["multipass_ms"]), fmt(f["ratio"], 3) if f["ratio"] else "-"]
-        for name, f in seed["stages"].items()
+        for name, f in separate["stages"].items()
     ]
     return "\n".join([
-        "## The seed's multipass method against single-pass",
+        "## The separate-pass method against single-pass",
         "",
-        f"`bench/multipass.py`: {r['preset']} on {r['device']} ({r['dtype']}), {seed['samples']} samples, "
-        f"{seed['rounds']} rounds alternating the two methods on the same samples. Ratio = multipass / single-pass, "
+        f"`bench/multipass.py`: {r['preset']} on {r['device']} ({r['dtype']}), {separate['samples']} samples, "
+        f"{separate['rounds']} rounds alternating the two methods on the same samples. Ratio = multipass / single-pass, "
         "per sample.",
         "",
         table(["stage", "single-pass ms", "multipass ms", "ratio"], rows),
         "",
-        f"The seed's prefill is {seed['stages']['prefill']['ratio']['median']:.2f}x the prefill inside `generate()`. "
-        "It is timed as the seed did (vlmtop.core.multipass): in a separate `model()` forward, from the forward hook "
+        f"The separate-pass prefill is {separate['stages']['prefill']['ratio']['median']:.2f}x the prefill inside `generate()`. "
+        "It is timed as that method does (vlmtop.core.multipass): in a separate `model()` forward, from the forward hook "
         "of the first decoder block to the forward hook of the last, so it leaves out the embeddings, block 0 "
         "itself, the final norm and `lm_head` (biased low), while that forward computes logits for every prompt "
-        "position. Vision and prefill are means of 3 runs, as in the seed. Decode by subtraction (e2e - vision - "
+        "position. Vision and prefill are means of 3 runs, as the method has it. Decode by subtraction (e2e - vision - "
         "prefill of other runs) then inherits every error of the runs it subtracts: per sample it is off from the "
-        f"measured decode by {fmt(seed['decode_excess_ms'])} ms (p10..p90), while the measured decode of the same "
-        f"samples spreads {seed['stages']['decode']['single_pass_ms']['p10']:.1f}.."
-        f"{seed['stages']['decode']['single_pass_ms']['p90']:.1f} ms. "
-        f"It also books as decode the {fmt(seed['single_pass_other_ms'])} ms of `generate()`'s own work that "
-        "single-pass reports as `other_ms`. The seed also needed several runs per sample where single-pass needs "
-        "one, and on CUDA called `empty_cache()` inside the timed total.",
+        f"measured decode by {fmt(separate['decode_excess_ms'])} ms (p10..p90), while the measured decode of the same "
+        f"samples spreads {separate['stages']['decode']['single_pass_ms']['p10']:.1f}.."
+        f"{separate['stages']['decode']['single_pass_ms']['p90']:.1f} ms. "
+        f"It also books as decode the {fmt(separate['single_pass_other_ms'])} ms of `generate()`'s own work that "
+        "single-pass reports as `other_ms`. The method also needs several runs per sample where single-pass needs "
+        "one, and on CUDA calls `empty_cache()` inside the timed total.",
         "",
     ])
 

@@ -4,7 +4,7 @@
     python bench/large_session.py --rows 100000   # a smaller one
     python bench/large_session.py --db FILE       # an existing file (its last session)
 
-Prints figures next to issue 19's goals (sessions < 0.5 s, replay and column reads
+Prints figures next to the large-session goals (sessions < 0.5 s, replay and column reads
 < 300 MB, exports >= 100k rows/s); asserts nothing. Each step runs in a fresh process:
 wall and CPU seconds (on a shared machine wall time includes waiting for a core) and
 peak memory (VmHWM: that process's own).

@@ -1,6 +1,6 @@
-"""The seed's problem, reproduced and solved: separate runs against one timed generate().
+"""The separate-pass method against single-pass: separate runs against one timed generate().
 
-On the same samples, rounds alternate the two methods: the seed's multipass (each stage in a
+On the same samples, rounds alternate the two methods: the separate-pass method (each stage in a
 run of its own, decode = total - vision - prefill; ``vlmtop.core.multipass``) and the
 single-pass timer. Per stage the figure is the median of the per-sample ratio
 multipass / single-pass. The subtracted decode is then set beside what single-pass says it
@@ -35,7 +35,7 @@ def figures_of(timing) -> dict:
     return {name: getattr(timing, f"{name}_ms") for name in STAGES}
 
 
-def seed_against_single_pass(prepared, rounds: int, image_sizes) -> dict:
+def separate_against_single_pass(prepared, rounds: int, image_sizes) -> dict:
     """Both methods on the same samples, alternating which goes first."""
     model, stages = prepared.model, locate_stages(prepared.model)
     samples = list(islice(synthetic_samples(image_sizes), len(image_sizes)))
@@ -126,7 +126,7 @@ def figures(args: argparse.Namespace) -> dict:
     return {
         **prepared.describe(),
         "new_tokens": args.new_tokens,
-        "seed": seed_against_single_pass(prepared, args.rounds, ((224, 224), (320, 240))),
+        "separate_pass": separate_against_single_pass(prepared, args.rounds, ((224, 224), (320, 240))),
         "cache": cache_policy_effect(prepared, args.rounds),
     }
 
@@ -138,13 +138,13 @@ def main() -> int:
     if args.json:
         print_json(result)
         return 0
-    seed, cache = result["seed"], result["cache"]
-    print(f"# seed multipass vs single-pass: {preset} on {result['device']}, {seed['rounds']} rounds")
+    separate, cache = result["separate_pass"], result["cache"]
+    print(f"# separate-pass vs single-pass: {preset} on {result['device']}, {separate['rounds']} rounds")
     print(f"{'stage':<11}{'single-pass ms':>26}{'multipass ms':>26}{'ratio':>22}")
-    for name, f in seed["stages"].items():
+    for name, f in separate["stages"].items():
         print(f"{name:<11}{fmt(f['single_pass_ms']):>26}{fmt(f['multipass_ms']):>26}{fmt(f['ratio'], 3) if f['ratio'] else '-':>22}")
-    print(f"subtracted decode - single-pass decode: {fmt(seed['decode_excess_ms'])} ms; "
-          f"single-pass other_ms: {fmt(seed['single_pass_other_ms'])} ms")
+    print(f"subtracted decode - single-pass decode: {fmt(separate['decode_excess_ms'])} ms; "
+          f"single-pass other_ms: {fmt(separate['single_pass_other_ms'])} ms")
     print(f"# cache policy ({cache['action']}), {cache['rounds']} rounds")
     for name, f in cache["stages"].items():
         print(f"{name:<11}{fmt(f['keep_ms']):>26}{fmt(f['empty_ms']):>26}{fmt(f['ratio'], 3) if f['ratio'] else '-':>22}")

@@ -1,7 +1,7 @@
-"""The old separate-run method, reproduced faithfully so its error can be shown beside
-single-pass (shared/seeds, `BaseExperiment.measure_inference_latency`).
+"""The separate-pass method, reproduced faithfully so its error can be shown beside
+single-pass (docs/benchmarks.md measures both on the same samples).
 
-What the seed code did, each figure the mean of ``runs`` separate runs with a
+The method times each stage in runs of its own, outside the real ``generate()`` call, each figure the mean of ``runs`` separate runs with a
 ``synchronize()`` of the model's device on either side:
 
 1. the vision encoder alone;
@@ -9,9 +9,9 @@ What the seed code did, each figure the mean of ``runs`` separate runs with a
 3. prefill: one ``model()`` forward under bf16 autocast (on CUDA), timed from a forward
    hook on the FIRST decoder block to a forward hook on the LAST one (both post-hooks,
    each synchronizing). So the span leaves out the embeddings, block 0 itself, the final
-   norm and ``lm_head``: the seed's prefill is biased LOW, not high;
+   norm and ``lm_head``: this prefill is biased LOW, not high;
 4. a full ``generate()`` under the same autocast, after ``torch.cuda.empty_cache()``
-   inside the timed region, as the seed had it; decode = total - run 2 - run 3.
+   inside the timed region, as the method has it; decode = total - run 2 - run 3.
 
 The runs see other caches and allocator states than one ``generate()`` does, and
 ``generate()`` computes vision again, so these figures do not add up to a real call. The
@@ -33,7 +33,7 @@ from vlmtop.core.device_sync import accelerators, synchronize
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.stages import StageMap
 
-SEED_RUNS = 3  # the seed's num_runs: vision and prefill are means over this many runs
+SEPARATE_RUNS = 3  # the method's run count: vision and prefill are means over this many runs
 
 
 @dataclass
@@ -46,7 +46,7 @@ class MultipassTiming:
 
 
 def measure_multipass(
-    model: nn.Module, stages: StageMap, inputs: dict, generate_kwargs: dict, runs: int = SEED_RUNS
+    model: nn.Module, stages: StageMap, inputs: dict, generate_kwargs: dict, runs: int = SEPARATE_RUNS
 ) -> MultipassTiming:
     devices = set(accelerators(p.device for p in model.parameters()))
 
@@ -54,7 +54,7 @@ def measure_multipass(
         for device in devices:
             synchronize(device)
 
-    def autocast():  # the seed ran model() and generate() under bf16 autocast on CUDA
+    def autocast():  # the method runs model() and generate() under bf16 autocast on CUDA
         cuda = any(device.type == "cuda" for device in devices)
         return torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
 
@@ -95,7 +95,7 @@ def measure_multipass(
 
     def full_generate():
         if any(device.type == "cuda" for device in devices):
-            torch.cuda.empty_cache()  # inside the timed region, as the seed had it
+            torch.cuda.empty_cache()  # inside the timed region, as the method has it
         with autocast():
             model.generate(**inputs, **generate_kwargs)
 
@@ -140,7 +140,7 @@ def _call(module: nn.Module, args_kwargs) -> None:
 
 
 def decoder_blocks(stages: StageMap) -> nn.ModuleList:
-    """The language model's decoder blocks (``layers``, or ``blocks`` as in the seed's Molmo)."""
+    """The language model's decoder blocks (``layers``, or ``blocks`` as in Molmo)."""
     language = stages.language.first
     for path in ("layers", "model.layers", "blocks", "transformer.blocks", "decoder.layers"):
         module = language
@@ -153,7 +153,7 @@ def decoder_blocks(stages: StageMap) -> nn.ModuleList:
 
 
 def _seed_prefill_span(model: nn.Module, stages: StageMap, inputs: dict, sync) -> float:
-    """Prefill as the seed timed it: a separate forward, from the forward hook of the first
+    """Prefill as the separate-pass method times it: a separate forward, from the forward hook of the first
     decoder block to the forward hook of the last, synchronizing in both."""
     blocks = decoder_blocks(stages)
     times: list[float] = []

@@ -51,7 +51,7 @@ def test_run_all_quick_writes_every_section(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = out.read_text()
-    for heading in ("## Agreement", "## The seed's multipass", "## Effect of the cache policy", "## Coverage",
+    for heading in ("## Agreement", "## The separate-pass method", "## Effect of the cache policy", "## Coverage",
                     "## Timer overhead", "## Worker throughput", "## Dashboard", "## Session database",
                     "## False positives", "## Verdicts: error rates", "## Cost models", "## Ray", "## Compiled models"):
         assert report.count(heading) == 1, heading
@@ -86,15 +86,15 @@ def test_run_all_quick_writes_every_section(tmp_path):
     # multipass: 2 samples, 2 rounds each way; the cache policy, 2 rounds of keep/empty
     multipass = figures["multipass"]
     assert_described(multipass, "tiny-llava")
-    seed, cache = multipass["seed"], multipass["cache"]
-    assert (seed["samples"], seed["rounds"], cache["rounds"]) == (2, 2, 2)
+    separate, cache = multipass["separate_pass"], multipass["cache"]
+    assert (separate["samples"], separate["rounds"], cache["rounds"]) == (2, 2, 2)
     five = {"vision", "projector", "prefill", "decode", "e2e"}
-    assert set(seed["stages"]) == five and set(cache["stages"]) == five
-    for figure in seed["stages"].values():
+    assert set(separate["stages"]) == five and set(cache["stages"]) == five
+    for figure in separate["stages"].values():
         assert_spread(figure["single_pass_ms"], 2)
         assert_spread(figure["multipass_ms"], 2)
-    assert_spread(seed["decode_excess_ms"], 2)
-    assert_spread(seed["single_pass_other_ms"], 2)
+    assert_spread(separate["decode_excess_ms"], 2)
+    assert_spread(separate["single_pass_other_ms"], 2)
     assert cache["action"].startswith("gc.collect")
     for figure in cache["stages"].values():
         assert_spread(figure["keep_ms"], 2)

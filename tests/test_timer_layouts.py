@@ -11,7 +11,7 @@ from tiny_models import tiny
 from torch import nn
 
 from vlmtop.core import StageNotFoundError, StageTimer, locate_stages
-from vlmtop.core.multipass import SEED_RUNS, decoder_blocks, measure_multipass
+from vlmtop.core.multipass import SEPARATE_RUNS, decoder_blocks, measure_multipass
 from vlmtop.core.samples import synthetic_samples
 
 
@@ -85,8 +85,8 @@ def test_the_seeds_prefill_span_hooks_only_the_first_and_last_block_in_seed_runs
             handle.remove()
     hooked = [(index, count) for index, count in seen if count]
     last = len(blocks) - 1
-    # the seed's marks sit on blocks[0] and blocks[-1] only, for SEED_RUNS separate forwards
-    assert hooked == [(0, 1), (last, 1)] * SEED_RUNS
+    # the separate-pass marks sit on blocks[0] and blocks[-1] only, for SEPARATE_RUNS separate forwards
+    assert hooked == [(0, 1), (last, 1)] * SEPARATE_RUNS
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
