@@ -15,12 +15,11 @@ import os
 from html import escape
 from pathlib import Path
 
-import numpy as np
-
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.format import ms
 from vlmtop.core.stage_table import SPANS, STAGES
 from vlmtop.core.text import printable
+from vlmtop.sessions.analysis.stats import finite_median
 from vlmtop.sessions.compare import NOISE_THRESHOLD, is_measured
 from vlmtop.sessions.compare.arms import compare_arms
 from vlmtop.sessions.compare.verdict import percent
@@ -134,7 +133,7 @@ class Report:
                 charts.append(svg.strips(label, groups, "ms"))
         for arm, rows_ in self.arms.items():
             cells = "".join(_cell(None, "not located") if stage.name in missing[arm]
-                            else _cell(_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
+                            else _cell(finite_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
             rows.append(f"<td>{escape(arm)}</td><td>{len(rows_)}</td>{cells}")
         table = _table(["arm", "n", *(stage.name for stage in STAGES)], rows, "medians")
         unlocated = sorted(set().union(*missing.values()))
@@ -226,11 +225,6 @@ def _unlocated(rows: list[SampleRecord]) -> set[str]:
 
 def _num(value) -> float:
     return float("nan") if value is None else float(value)
-
-
-def _median(values) -> float | None:
-    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-    return float(np.median(finite)) if finite else None
 
 
 def _magnitude(name: str, value) -> float:
