@@ -60,6 +60,8 @@ def unlocated_stage(event) -> str:
 
 @dataclass
 class StageView:
+    """One row of the stage table: the shown arm's stage over its rolling window."""
+
     label: str
     last: float | None
     p50: float
