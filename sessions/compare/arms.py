@@ -98,7 +98,7 @@ def compare_arms(
     dashboard, recomputed as samples arrive): each stage on its own, a stage that cannot be
     compared yet saying why in ``results``, and nothing claimed until the arms share
     MIN_PAIRS sample ids and are paired on them (an unpaired figure would read as if it had
-    the paired one's precision)."""
+    the paired one's precision); live groups are records, not Columns."""
     labels = list(groups)
     if len(labels) < 2:
         return []
