@@ -34,6 +34,7 @@ import itertools
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,9 @@ from _common import bench_parser, log_sd_line, run
 
 from vlmtop.sessions.compare import COMPARE_STAGES, SAME, compare_rows
 from vlmtop.sessions.compare.across_processes import compare_sides
-from vlmtop.sessions.compare.arms import by_arm, compare_arms
+from vlmtop.sessions.compare.arms import by_arm, compare_arms_rows
 from vlmtop.sessions.compare.noise_floor import process_sd, replicate_floor
+from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.store import SessionStore
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms")  # decode length cannot change these
@@ -82,34 +84,35 @@ def figures(args) -> dict:
         sessions = record(Path(folder) / "processes.db", args.processes, args.count)
     arms = [by_arm(rows) for _, rows in sessions]
     base = [a[BASE] for a in arms]
-    options = {"n_boot": N_BOOT}
+    options = CompareOptions(n_boot=N_BOOT)
     old, floor_verdicts, found = [], [], []
     for i, j in itertools.combinations(range(len(base)), 2):
-        old += [r.verdict for r in compare_rows(base[i], base[j], STAGES, **options)]
+        old += [r.verdict for r in compare_rows(base[i], base[j], STAGES, options)]
         others = [base[k] for k in range(len(base)) if k not in (i, j)]
         # The other processes' spread, with its degrees of freedom (P - 3), as a floor from
         # replicated sessions in the database would be.
         floor = replicate_floor(others, (*STAGES, "decode_ms"), "the other processes") if len(others) >= 2 else None
-        floor_verdicts += [r.verdict for r in compare_sides([base[i]], [base[j]], STAGES, floor=floor, **options)]
-        decode = compare_sides([base[i]], [arms[j][ARM]], ["decode_ms"], floor=floor, **options)[0]
+        with_floor = replace(options, floor=floor)
+        floor_verdicts += [r.verdict for r in compare_sides([base[i]], [base[j]], STAGES, with_floor)]
+        decode = compare_sides([base[i]], [arms[j][ARM]], ["decode_ms"], with_floor)[0]
         found.append(decode.verdict)
     halves, decode_halves = [], []
     for left in itertools.combinations(range(len(base)), len(base) // 2):
         right = tuple(k for k in range(len(base)) if k not in left)
         if left < right:  # each split once
             halves += [r.verdict for r in compare_sides([base[k] for k in left], [base[k] for k in right],
-                                                          STAGES, **options)]
+                                                          STAGES, options)]
             # the real 2x change between replicated sides: 8 tokens on the left, 16 on the right
             decode_halves.append(compare_sides([base[k] for k in left], [arms[k][ARM] for k in right],
-                                               ["decode_ms"], **options)[0])
+                                               ["decode_ms"], options)[0])
     interleaved = []
     for info, rows in sessions:
-        _, pairs = compare_arms(rows, info.settings, STAGES, **options)
-        interleaved += [r.verdict for p in pairs for r in p.results]
+        _, pairs = compare_arms_rows(rows, info.settings, STAGES, options)
+        interleaved += [r.verdict for p in pairs for r in p.compared]
     # (d) one more decode step, interleaved in the same process: a small effect that is real
     small = {stage: [] for stage in SMALL_EFFECT_STAGES}
     for a in arms:
-        for stage, r in zip(SMALL_EFFECT_STAGES, compare_rows(a[ARM], a[ONE_MORE], SMALL_EFFECT_STAGES, **options)):
+        for stage, r in zip(SMALL_EFFECT_STAGES, compare_rows(a[ARM], a[ONE_MORE], SMALL_EFFECT_STAGES, options)):
             small[stage].append(r)
     sd = process_sd(base, COMPARE_STAGES)
     return {

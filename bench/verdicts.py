@@ -37,6 +37,7 @@ import multiprocessing
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ from vlmtop.sessions.compare import FASTER, SLOWER, compare_rows
 from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
 from vlmtop.sessions.compare.arms import by_arm
 from vlmtop.sessions.compare.noise_floor import DEFAULT_FLOOR, process_sd
+from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.store import SessionStore
 
 UNTOUCHED = ("vision_ms", "projector_ms", "prefill_ms", "ttft_ms")  # decode length cannot move these
@@ -119,7 +121,7 @@ def levels(arms: list[dict]) -> dict:
     """Every comparison of each level of evidence, of every stage as `vlmtop compare` makes it
     (its intervals hold together over all of them); a quick run's few processes make smaller
     groups."""
-    options = {"n_boot": N_BOOT}
+    options = CompareOptions(n_boot=N_BOOT)
     group, side = min(GROUP, len(arms)), min(SIDE, len(arms) // 2)
 
     def level(compare_pair, pairs_aa, pairs_2x, pairs_1) -> dict:
@@ -127,25 +129,25 @@ def levels(arms: list[dict]) -> dict:
                 "decode_2x": power([decode(compare_pair(*p)) for p in pairs_2x]),
                 "decode_plus_1_step": power([decode(compare_pair(*p)) for p in pairs_1])}
 
-    out = {"interleaved": level(lambda a, b: compare_rows(a, b, **options),
+    out = {"interleaved": level(lambda a, b: compare_rows(a, b, options=options),
                                 [(a[EIGHT], a[SIXTEEN]) for a in arms], [(a[EIGHT], a[SIXTEEN]) for a in arms],
                                 [(a[SIXTEEN], a[SEVENTEEN]) for a in arms])}
     groups = [arms[i:i + group] for i in range(0, len(arms) - group + 1, group)]
     across = [[(a[EIGHT], a[SIXTEEN]) for a in g] for g in groups]
     out["replicated_arms"] = {"processes": group, **level(
-        lambda pairs: compare_arms_across(pairs, **options), [(p,) for p in across], [(p,) for p in across],
+        lambda pairs: compare_arms_across(pairs, options=options), [(p,) for p in across], [(p,) for p in across],
         [([(a[SIXTEEN], a[SEVENTEEN]) for a in g],) for g in groups])}
     rng = np.random.default_rng(0)
     draws = [rng.permutation(len(arms))[: 2 * side] for _ in range(len(arms))]
     sides = [([arms[k] for k in d[:side]], [arms[k] for k in d[side:]]) for d in draws]
     out["replicated_sides"] = {"processes": side, **level(
-        lambda a, b: compare_sides(a, b, **options),
+        lambda a, b: compare_sides(a, b, options=options),
         [([a[EIGHT] for a in left], [a[EIGHT] for a in right]) for left, right in sides],
         [([a[EIGHT] for a in left], [a[SIXTEEN] for a in right]) for left, right in sides],
         [([a[SIXTEEN] for a in left], [a[SEVENTEEN] for a in right]) for left, right in sides])}
     pairs = [(arms[i], arms[i + 1]) for i in range(0, len(arms) - 1, 2)]
     out["one_process_per_side"] = level(
-        lambda a, b: compare_sides([a], [b], floor=DEFAULT_FLOOR, **options),
+        lambda a, b: compare_sides([a], [b], options=replace(options, floor=DEFAULT_FLOOR)),
         [(a[EIGHT], b[EIGHT]) for a, b in pairs], [(a[EIGHT], b[SIXTEEN]) for a, b in pairs],
         [(a[SIXTEEN], b[SEVENTEEN]) for a, b in pairs])
     # what sessions/compare/noise_floor.py's default stands for: the spread of process medians

@@ -147,7 +147,7 @@ class FleetView:
             key=info.id, host=info.hostname or "?", device=device_label(info), pid=info.pid,
             status=status_text(info), sessions=1, measured=info.measured_count,
             rate=self._rate(info, now) if running else None,
-            median_ms=self._median(info, column),
+            median_ms=self._recent_median(info, column),
             heartbeat_age_s=max(0.0, now - (info.heartbeat_at or info.started_at)) if running else None,
             session_ids=(info.id,),
         )
@@ -158,7 +158,7 @@ class FleetView:
         span = min(RATE_WINDOW_S, max(1.0, now - info.started_at))
         return count / span
 
-    def _median(self, info: SessionInfo, column: str) -> float | None:
+    def _recent_median(self, info: SessionInfo, column: str) -> float | None:
         cached = self._medians.get((info.id, column))
         if cached is not None and cached[0] == info.sample_count:
             return cached[1]

@@ -323,3 +323,20 @@ def arm_labels_in_order(knob_values: dict | None, recorded: Iterable[str | None]
     by_key = {arm_key(label): label for label in present}
     ordered = [by_key.get(arm_key(label), label) for label in planned if label]
     return list(dict.fromkeys(ordered + present))
+
+
+def arm_order(settings: dict | None, recorded: Iterable[str | None] = (), *, recorded_only: bool = False) -> list[str]:
+    """The arm labels of a session, baseline first, in the run's order: every reader's one
+    order (compare, the dashboard, the report, the headless summary).
+
+    ``settings``: the session's settings (their ``knobs`` plan the arms, see
+    :func:`arm_labels_in_order`); ``recorded``: the arm of each row, in seq order, so a
+    planned arm goes under the label its rows carry. [] for a run of one arm. With
+    ``recorded_only`` only the arms some row recorded: what stored samples can compare."""
+    knob_values = settings.get("knobs") if isinstance(settings, dict) else None
+    recorded = list(recorded)
+    ordered = arm_labels_in_order(knob_values if isinstance(knob_values, dict) else None, recorded)
+    if not recorded_only:
+        return ordered
+    present = set(recorded)
+    return [label for label in ordered if label in present]

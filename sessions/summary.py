@@ -15,6 +15,7 @@ import numpy as np
 from vlmtop.core.stage_table import STAGES
 from vlmtop.sessions.analysis.stats import summarize
 from vlmtop.sessions.compare import is_measured, segments
+from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
@@ -76,7 +77,7 @@ def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSumm
     by_arm: dict[str | None, list[SampleRecord]] = {}
     for row in store.iter_samples(session_id):
         by_arm.setdefault(row.arm, []).append(row)
-    order = arm_labels(store.session(session_id).settings, by_arm)
+    order = arm_order(store.session(session_id).settings, by_arm)
     out = []
     for arm in sorted(by_arm, key=lambda label: order.index(label) if label in order else len(order)):
         out.extend(
@@ -85,12 +86,3 @@ def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSumm
             if seg.measured
         )
     return out
-
-
-def arm_labels(settings: dict, recorded=()) -> list[str | None]:
-    """The arm labels of a session in their defined order (baseline first), under the labels
-    its rows recorded (``recorded``, matched by knob values); [None]: a run of one arm."""
-    from vlmtop.sessions.knobs import arm_labels_in_order
-
-    knob_values = settings.get("knobs") if isinstance(settings, dict) else None
-    return arm_labels_in_order(knob_values if isinstance(knob_values, dict) else None, recorded) or [None]

@@ -13,7 +13,7 @@ from vlmtop.cli import main
 from vlmtop.sessions.analysis.rank_tests import mann_whitney_p, wilcoxon_p
 from vlmtop.sessions.compare import COMPARE_STAGES, NOISE_THRESHOLD, compare, compare_rows, compare_segments, segments
 from vlmtop.sessions.compare.noise_floor import floor_from_store
-from vlmtop.sessions.compare.terms import NotEnoughSamplesError
+from vlmtop.sessions.compare.terms import CompareOptions, NotEnoughSamplesError
 from vlmtop.sessions.compare.two_sets import stage_values
 from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
@@ -63,7 +63,8 @@ def test_five_percent_slowdown_is_detected_at_n_200():
     hits = []
     for seed in range(40):
         rng = np.random.default_rng(seed)
-        r = compare(latencies(200, rng), latencies(200, rng, median=105.0), n_boot=400, seed=seed)
+        r = compare(latencies(200, rng), latencies(200, rng, median=105.0),
+                    options=CompareOptions(n_boot=400, seed=seed))
         hits.append(r.verdict)
     # the interval must clear the +2 % edge, not only 1: measured 35 of 40; the rest are
     # inconclusive, never the wrong direction and never `same`
@@ -82,8 +83,9 @@ def test_no_change_is_called_different_at_most_at_the_stated_rate():
     for seed in range(200):
         rng = np.random.default_rng(10_000 + seed)
         a, b = latencies(200, rng, cv=0.1), latencies(200, rng, cv=0.1)
-        bare.append(compare(a, b, threshold=0.0, n_boot=300, seed=seed).verdict in ("faster", "slower"))
-        default.append(compare(a, b, n_boot=300, seed=seed))
+        bare.append(compare(a, b, options=CompareOptions(threshold=0.0, n_boot=300, seed=seed)).verdict
+                    in ("faster", "slower"))
+        default.append(compare(a, b, options=CompareOptions(n_boot=300, seed=seed)))
     assert np.mean(bare) <= ALPHA + 0.03  # measured 0.035
     assert sum(r.verdict in ("faster", "slower") for r in default) <= sum(bare)
     # n = 200 at a CV of 10 % bounds the ratio to about +-2.5 %: mostly inconclusive, and
@@ -95,17 +97,18 @@ def test_no_change_is_called_different_at_most_at_the_stated_rate():
 def test_significant_but_tiny_change_is_noise():
     rng = np.random.default_rng(5)
     a, b = latencies(5000, rng, cv=0.05), latencies(5000, rng, median=101.0, cv=0.05)
-    r = compare(a, b, n_boot=500)
+    r = compare(a, b, options=CompareOptions(n_boot=500))
     assert r.p_value < 1e-6 and r.ci_low > 1.0  # significant ...
     assert r.verdict == "same" and abs(r.change) < NOISE_THRESHOLD  # ... but inside +-2 %
     assert 1 / 1.02 < r.ci_low and r.ci_high < 1.02  # the whole interval: equivalence
-    assert compare(a, b, n_boot=500, threshold=0.002).verdict == "slower"
+    assert compare(a, b, options=CompareOptions(n_boot=500, threshold=0.002)).verdict == "slower"
 
 
 def test_bootstrap_is_seeded_and_result_is_json_ready():
     rng = np.random.default_rng(6)
     a, b = latencies(50, rng), latencies(60, rng)
-    r1, r2 = compare(a, b, stage="prefill_ms", seed=3), compare(a, b, stage="prefill_ms", seed=3)
+    seeded = CompareOptions(seed=3)
+    r1, r2 = compare(a, b, stage="prefill_ms", options=seeded), compare(a, b, stage="prefill_ms", options=seeded)
     assert r1 == r2
     d = r1.to_dict()
     for key in (
@@ -283,7 +286,7 @@ def test_segments_split_exactly_at_policy_changes():
 def test_compare_rows_covers_every_stage_and_decode_per_token():
     rows = policy_session(n_per=40)
     segs = segments(rows)
-    results = compare_rows(segs[0].measured, segs[1].measured, n_boot=300)
+    results = compare_rows(segs[0].measured, segs[1].measured, options=CompareOptions(n_boot=300))
     assert [r.stage for r in results] == list(COMPARE_STAGES)
     by_stage = {r.stage: r for r in results}
     assert all(r.paired for r in results)  # the same synthetic ids on both sides
@@ -293,7 +296,7 @@ def test_compare_rows_covers_every_stage_and_decode_per_token():
     np.testing.assert_allclose(per_token, [r.decode_ms / len(r.decode_steps_ms) for r in measured])
     assert len(ids) == len(measured)  # warm-up and error rows are not measured
     # Whole rows (warm-up, errors) may be passed: only measured ok samples count.
-    again = compare_rows(segs[0].rows, segs[1].rows, ["e2e_ms"], n_boot=300)
+    again = compare_rows(segs[0].rows, segs[1].rows, ["e2e_ms"], CompareOptions(n_boot=300))
     assert (again[0].n_a, again[0].n_b) == (40, 40)
 
 
@@ -301,9 +304,9 @@ def test_compare_rows_stage_selection_and_errors():
     rows = [record(i, 100.0 + i, sample_id=str(i)) for i in range(10)]
     for r in rows:
         r.ttft_ms = None  # no new tokens: a stage no sample has
-    assert "ttft_ms" not in [r.stage for r in compare_rows(rows, rows, n_boot=100)]
+    assert "ttft_ms" not in [r.stage for r in compare_rows(rows, rows, options=CompareOptions(n_boot=100))]
     with pytest.raises(NotEnoughSamplesError, match="ttft_ms"):
-        compare_rows(rows, rows, ["ttft_ms"], n_boot=100)
+        compare_rows(rows, rows, ["ttft_ms"], CompareOptions(n_boot=100))
     with pytest.raises(NotEnoughSamplesError, match="B has 1"):
         compare_rows(rows, rows[:1], ["e2e_ms"])
     with pytest.raises(Exception, match="unknown stage"):
@@ -322,7 +325,7 @@ def test_compare_segments_skips_pairs_without_enough_samples():
         ("empty", "events"),
         ("keep", "events"),
     ]
-    pairs = compare_segments(segs, ["e2e_ms"], n_boot=100)
+    pairs = compare_segments(segs, ["e2e_ms"], CompareOptions(n_boot=100))
     assert [(p.index_a, p.index_b) for p in pairs] == [(0, 1), (1, 2), (2, 3)]
     assert pairs[0].skipped and "segment 1 has 1 measured value" in pairs[0].skipped
     assert pairs[1].skipped and not pairs[1].results
@@ -532,7 +535,8 @@ def test_per_token_decode_stage_takes_either_spelling(recorded, capsys):
         stages = json.loads(out)["comparisons"][0]["stages"]
         assert code == 0 and [s["stage"] for s in stages] == ["decode_per_token_ms"], spelling
     rows = SessionStore.open(recorded, create=False).samples(SESSION_ID)
-    assert compare_rows(rows[:60], rows[60:], ["decode/tok"], n_boot=100)[0].stage == "decode_per_token_ms"
+    assert compare_rows(rows[:60], rows[60:], ["decode/tok"],
+                        CompareOptions(n_boot=100))[0].stage == "decode_per_token_ms"
     with pytest.raises(SystemExit):
         run_cli(capsys, SESSION_ID, "--db", recorded, "--stage", "decode/token")
     assert "one of vision, projector, prefill, decode, decode_per_token," in capsys.readouterr().err

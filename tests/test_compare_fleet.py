@@ -15,6 +15,7 @@ import pytest
 from vlmtop.cli import main
 from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
 from vlmtop.sessions.compare.columns import Columns
+from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
@@ -216,16 +217,17 @@ def test_one_host_draws_as_before_and_host_offsets_widen_the_interval(tmp_path):
     procs = _columns(db, lambda infos: sorted(infos, key=lambda i: i.replicate))
     side_a, side_b = [c for _, c in procs[:4]], [c for _, c in procs[4:]]
     hosts = ([h for h, _ in procs[:4]], [h for h, _ in procs[4:]])
-    flat = compare_sides(side_a, side_b, ["e2e_ms"], n_boot=400)[0]
-    one_host = compare_sides(side_a, side_b, ["e2e_ms"], n_boot=400, hosts=(["x"] * 4, ["x"] * 4))[0]
+    flat = compare_sides(side_a, side_b, ["e2e_ms"], CompareOptions(n_boot=400))[0]
+    one_host = compare_sides(side_a, side_b, ["e2e_ms"], CompareOptions(n_boot=400), hosts=(["x"] * 4, ["x"] * 4))[0]
     assert one_host == flat  # one host: the same draws, the same numbers, the same evidence
-    nested = compare_sides(side_a, side_b, ["e2e_ms"], n_boot=400, hosts=hosts)[0]
+    nested = compare_sides(side_a, side_b, ["e2e_ms"], CompareOptions(n_boot=400), hosts=hosts)[0]
     assert nested.evidence == "replicated across 8 processes on 4 hosts (4 A, 4 B)"
     assert nested.ratio == flat.ratio  # the point estimate is the processes' as before
     # 2 hosts per side carry the offsets: drawing hosts, not processes, widens the interval
     assert nested.ci_high - nested.ci_low > flat.ci_high - flat.ci_low
     pairs = [(c.by_arm()[ARMS[0]], c.by_arm()[ARMS[1]]) for _, c in procs]
-    plain = compare_arms_across(pairs, ["e2e_ms"], n_boot=400)[0]
-    assert compare_arms_across(pairs, ["e2e_ms"], n_boot=400, hosts=["x"] * 8)[0] == plain
-    assert compare_arms_across(pairs, ["e2e_ms"], n_boot=400, hosts=[h for h, _ in procs])[0].evidence.endswith(
+    plain = compare_arms_across(pairs, ["e2e_ms"], CompareOptions(n_boot=400))[0]
+    assert compare_arms_across(pairs, ["e2e_ms"], CompareOptions(n_boot=400), hosts=["x"] * 8)[0] == plain
+    assert compare_arms_across(pairs, ["e2e_ms"], CompareOptions(n_boot=400),
+                               hosts=[h for h, _ in procs])[0].evidence.endswith(
         "across 8 processes on 4 hosts")

@@ -22,10 +22,12 @@ from textual.widgets._footer import FooterKey  # noqa: PLC2701 (Textual exports 
 
 from vlmtop.core.format import ms
 from vlmtop.sessions.compare import compare_rows, is_measured
+from vlmtop.sessions.compare.terms import CompareOptions
+from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.playback import LiveTail, ReplaySource
 from vlmtop.tui.app import VlmtopApp
 from vlmtop.tui.screens.arms import ArmsScreen
-from vlmtop.tui.state.arms import ARM_STAGES, arm_order
+from vlmtop.tui.state.arms import ARM_STAGES
 from vlmtop.tui.widgets.arms_panel import ArmsPanel
 from vlmtop.tui.widgets.stage_table import StageRow
 
@@ -105,7 +107,7 @@ async def test_the_arms_panel_has_each_arms_p50_and_the_paired_comparison(tmp_pa
         # the selected stage (prefill) against the baseline, as compare computes it on the pairs
         base, other = (_arm_rows(store, ARMS_SESSION_ID, arm) for arm in ARMS)
         # one of the 8 stages whose intervals hold together, as `vlmtop compare` gives it
-        expected = {r.stage: r for r in compare_rows(base, other, ARM_STAGES, n_boot=500)}["prefill_ms"]
+        expected = {r.stage: r for r in compare_rows(base, other, ARM_STAGES, CompareOptions(n_boot=500))}["prefill_ms"]
         assert expected.paired and expected.n_pairs == len(base)
         ratio = lines[ARMS[1]].split("│")[1]
         assert f"×{expected.ratio:.3f} {expected.ci_low:.3f}–{expected.ci_high:.3f} {expected.verdict}" in ratio
@@ -121,7 +123,7 @@ async def test_the_arms_panel_has_each_arms_p50_and_the_paired_comparison(tmp_pa
         await pilot.pause()
         assert isinstance(app.screen, ArmsScreen)
         detail = _plain(app.screen.query_one("#arms-detail").content)
-        (decode,) = compare_rows(base, other, ["decode_ms"], n_boot=500)
+        (decode,) = compare_rows(base, other, ["decode_ms"], CompareOptions(n_boot=500))
         decode_line = next(line for line in detail.splitlines() if line.strip().startswith("decode "))
         assert f"×{decode.ratio:.3f}" in decode_line and "slower" in decode_line
         assert f"{(decode.ratio - 1) * decode.median_a:+.2f}" in decode_line  # Δ/pair, ms
@@ -145,7 +147,8 @@ async def test_at_80x24_the_arms_panel_keeps_the_selected_stage_and_its_verdict(
         lines = _panel_lines(app)
         base, other = (_arm_rows(store, ARMS_SESSION_ID, arm) for arm in ARMS)
         assert _median(other, "decode_per_token_ms") in _figures(lines[ARMS[1]], ARMS[1])
-        expected = {r.stage: r for r in compare_rows(base, other, ARM_STAGES, n_boot=500)}["decode_per_token_ms"]
+        expected = {r.stage: r for r in compare_rows(base, other, ARM_STAGES,
+                                                     CompareOptions(n_boot=500))}["decode_per_token_ms"]
         assert f"×{expected.ratio:.3f}" in lines[ARMS[1]] and expected.verdict in lines[ARMS[1]]
         if expected.verdict_short:  # at 80 columns too, the reason in a few words
             assert lines[ARMS[1]].rstrip().endswith(expected.verdict_short)

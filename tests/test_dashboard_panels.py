@@ -8,6 +8,7 @@ from textual.widgets._toast import Toast, ToastRack  # noqa: PLC2701 (Textual ex
 
 from vlmtop.core.format import ms
 from vlmtop.sessions.compare import compare_rows, is_measured, segments
+from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.playback import ReplaySource
 from vlmtop.sessions.records import stage_label
 from vlmtop.tui.app import VlmtopApp
@@ -48,7 +49,7 @@ async def test_the_comparison_is_labelled_and_says_why_a_verdict_is_inconclusive
         assert heading[:3] == ["stage", "before", "after"] and "CI" in heading and "p" in heading
         rows = [r for r in store.samples(SESSION_ID)]
         a, b = segments(rows)[-2:]
-        results = {r.stage: r for r in compare_rows(a.measured, b.measured, n_boot=500)}
+        results = {r.stage: r for r in compare_rows(a.measured, b.measured, options=CompareOptions(n_boot=500))}
         prefill = lines[1]
         # the numbers are the database's: medians before and after, as compare computes them
         assert prefill.split()[1:3] == [ms(results["prefill_ms"].median_a).strip(), ms(results["prefill_ms"].median_b).strip()]

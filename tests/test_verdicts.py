@@ -17,6 +17,7 @@ import pytest
 from vlmtop.sessions.compare import FASTER, INCONCLUSIVE, SAME, SLOWER, compare
 from vlmtop.sessions.compare.across_processes import compare_arms_across, compare_sides
 from vlmtop.sessions.compare.noise_floor import NoiseFloor
+from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.compare.verdict import decide, percent
 from vlmtop.sessions.records import SampleRecord
 
@@ -103,9 +104,10 @@ def test_the_rule_on_intervals():
 def test_a_comparison_of_a_few_samples_claims_nothing():
     rng = np.random.default_rng(9)
     (a, ids), (b, _) = values(rows(rng)), values(rows(rng, factor=2.0))
-    small = compare(a[:5], b[:5], paired_keys=(ids[:5], ids[:5]), n_boot=200)  # 5 pairs: unpaired, 5 a side
+    # 5 pairs: unpaired, 5 a side
+    small = compare(a[:5], b[:5], paired_keys=(ids[:5], ids[:5]), options=CompareOptions(n_boot=200))
     assert small.ratio > 1.5 and small.verdict == INCONCLUSIVE and small.verdict_short == "too few"
-    assert compare(a[:8], b[:8], paired_keys=(ids[:8], ids[:8]), n_boot=200).verdict == SLOWER
+    assert compare(a[:8], b[:8], paired_keys=(ids[:8], ids[:8]), options=CompareOptions(n_boot=200)).verdict == SLOWER
 
 
 def test_percent_reads_as_people_write_it():
@@ -120,7 +122,7 @@ def test_paired_in_one_process(branch):
     factor, cv, _ = BRANCHES[branch]
     rng = np.random.default_rng(1)
     (a, ids), (b, _) = values(rows(rng, cv=cv)), values(rows(rng, factor, cv))
-    result = compare(a, b, paired_keys=(ids, ids), n_boot=500)
+    result = compare(a, b, paired_keys=(ids, ids), options=CompareOptions(n_boot=500))
     assert result.paired
     check(result, branch, "pairs")
 
@@ -132,7 +134,7 @@ def test_unpaired_in_one_process(branch):
     # one size only: unpaired samples of different sizes would be too wide for any branch
     a = 10.0 * np.exp(rng.normal(0.0, cv, 200))
     b = 10.0 * factor * np.exp(rng.normal(0.0, cv, 200))
-    result = compare(a, b, n_boot=500)
+    result = compare(a, b, options=CompareOptions(n_boot=500))
     assert not result.paired
     check(result, branch, "samples per side")
 
@@ -144,7 +146,7 @@ def test_replicated_processes(branch):
     rng = np.random.default_rng(3)
     side_a = [rows(rng, 1.0, cv, offset_sd) for _ in range(k)]
     side_b = [rows(rng, factor, cv, offset_sd) for _ in range(k)]
-    (result,) = compare_sides(side_a, side_b, ["prefill_ms"], n_boot=300)
+    (result,) = compare_sides(side_a, side_b, ["prefill_ms"], CompareOptions(n_boot=300))
     assert result.test == "welch-t" and result.evidence == f"replicated across {2 * k} processes ({k} A, {k} B)"
     check(result, branch, "processes per side")
 
@@ -159,7 +161,7 @@ def test_paired_in_each_of_several_processes(branch):
         noise = np.exp(rng.normal(0.0, cv, N_IDS))
         pairs.append((base, [SampleRecord("s", i, sample_id=r.sample_id, arm="b", prefill_ms=r.prefill_ms * factor * n)
                              for i, (r, n) in enumerate(zip(base, noise))]))
-    (result,) = compare_arms_across(pairs, ["prefill_ms"], n_boot=300)
+    (result,) = compare_arms_across(pairs, ["prefill_ms"], CompareOptions(n_boot=300))
     assert result.test == "one-sample-t" and result.processes_a == 4
     check(result, branch, "processes")
 
@@ -169,8 +171,8 @@ def test_one_process_per_side_against_a_floor(branch):
     factor, cv, offset_sd = BRANCHES[branch]
     rng = np.random.default_rng(5)
     floor = NoiseFloor({"prefill_ms": max(offset_sd, 0.002)}, "synthetic replicates", df=20)
-    (result,) = compare_sides([rows(rng, 1.0, cv)], [rows(rng, factor, cv)], ["prefill_ms"], n_boot=500,
-                              floor=floor)
+    (result,) = compare_sides([rows(rng, 1.0, cv)], [rows(rng, factor, cv)], ["prefill_ms"],
+                              CompareOptions(n_boot=500, floor=floor))
     assert result.evidence == "one process per side" and result.floor_df == 20
     check(result, branch, "processes per side")
 
@@ -181,5 +183,5 @@ def test_replicated_noisy_processes_are_inconclusive_never_same():
     rng = np.random.default_rng(6)
     side_a = [rows(rng, 1.0, 0.05, 0.7) for _ in range(3)]
     side_b = [rows(rng, 2.0, 0.05, 0.7) for _ in range(3)]
-    (result,) = compare_sides(side_a, side_b, ["prefill_ms"], n_boot=300)
+    (result,) = compare_sides(side_a, side_b, ["prefill_ms"], CompareOptions(n_boot=300))
     assert result.verdict == INCONCLUSIVE and result.verdict_short == "too wide" and result.ci_low < 1.0 < result.ci_high

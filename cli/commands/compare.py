@@ -25,6 +25,7 @@ from vlmtop.sessions.compare.terms import (
     NOISE_THRESHOLD,
     SLOWER,
     CompareError,
+    CompareOptions,
     canonical_stage,
     stage_option_names,
 )
@@ -146,11 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from vlmtop.sessions.store import SessionStore
     from vlmtop.sessions.store.paths import db_path
 
-    options = {
-        "threshold": args.threshold,
-        "alpha": args.alpha,
-        "pair": not args.unpaired,
-    }
+    options = CompareOptions(threshold=args.threshold, alpha=args.alpha, pair=not args.unpaired)
     with SessionStore.open(db_path(args.db), create=False) as store:
         report = build_report(store, args.a, args.b, args.stages, options, args.skip_transient,
                               by=args.by, arm=args.arm)

@@ -290,11 +290,12 @@ def run_replicated(settings, db, repeat: int, alternate_model: str | None = None
 def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool, as_json: bool) -> int:
     """The end of a replicated run (local or on Ray): one row per process, then the exit
     status: 130 interrupted, 1 when a process failed or was lost, else 0."""
+    from vlmtop.sessions.analysis.stats import finite_median
     from vlmtop.sessions.store import SessionStore
 
     with SessionStore.open(db, create=False, readonly=True) as store:
         infos = store.experiment_sessions(experiment_id)
-        medians = {info.id: {column: _median(store.column(info.id, column, measured_only=True))
+        medians = {info.id: {column: finite_median(store.column(info.id, column, measured_only=True))
                              for column in ("prefill_ms", "e2e_ms")} for info in infos}
         repeats = _experiment_reliability(store, infos)
         arms = {arm for info in infos for arm in store.column(info.id, "arm", measured_only=True) if arm}
@@ -376,11 +377,3 @@ def _experiment_table(experiment_id, infos, medians, alternate_model) -> Table:
                       shown(info.status), str(info.measured_count),
                       *(ms(m[c]) for c in ("prefill_ms", "e2e_ms")))
     return table
-
-
-def _median(values) -> float | None:
-    import numpy as np
-
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else None

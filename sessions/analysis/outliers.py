@@ -50,7 +50,7 @@ class Fences:
 
 
 def tukey_fences(values: Iterable[float | None] | np.ndarray) -> Fences:
-    arr = _finite(values)
+    arr = _finite_values(values)
     if arr.size == 0:
         nan = float("nan")
         return Fences(nan, nan, nan, nan)
@@ -166,6 +166,8 @@ def detect_transient(
     return int(positions[first])
 
 
-def _finite(values: Iterable[float | None] | np.ndarray) -> np.ndarray:
+def _finite_values(values: Iterable[float | None] | np.ndarray) -> np.ndarray:
+    """The finite values as an array (stats.as_values, which this module cannot import:
+    stats builds on it)."""
     arr = _as_array(values)
     return arr[np.isfinite(arr)]

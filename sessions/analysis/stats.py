@@ -12,6 +12,7 @@ caller's (and the user's) decision, made visibly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -211,11 +212,19 @@ class Summary:
             "robust_cv": self.robust_cv,
         }
         out.update({f"p{q:g}": v for q, v in self.percentiles.items()})
-        return {k: _json_float(v) if isinstance(v, float) else v for k, v in out.items()}
+        return {k: json_float(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def _json_float(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
+def json_float(value: float | None) -> float | None:
+    """A number as JSON can hold it: a float, or None where it is missing or not finite
+    (JSON has no NaN or infinity)."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def finite_median(values: Iterable[float | None] | np.ndarray) -> float | None:
+    """The median of the finite values (None, NaN and inf left out); None when there are none."""
+    finite = as_values(values)
+    return float(np.median(finite)) if finite.size else None
 
 
 def summarize(

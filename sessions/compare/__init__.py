@@ -42,6 +42,9 @@ if TYPE_CHECKING:  # the public names; at run time each loads on first use (vlmt
     from vlmtop.sessions.compare.terms import (
         CompareError as CompareError,
     )
+    from vlmtop.sessions.compare.terms import (
+        CompareOptions as CompareOptions,
+    )
     from vlmtop.sessions.compare.two_sets import Comparison as Comparison
     from vlmtop.sessions.compare.two_sets import compare as compare
     from vlmtop.sessions.compare.two_sets import compare_rows as compare_rows

@@ -39,16 +39,12 @@ from scipy import stats
 from vlmtop.sessions.analysis.bootstrap import resampled_medians
 from vlmtop.sessions.analysis.reliability import variance_components
 from vlmtop.sessions.compare.columns import Columns
-from vlmtop.sessions.compare.noise_floor import NoiseFloor
 from vlmtop.sessions.compare.terms import (
-    ALPHA,
     COMPARE_STAGES,
     INCONCLUSIVE,
     MIN_INTERVAL_VALUES,
-    N_BOOT,
-    NOISE_THRESHOLD,
     ONE_PROCESS_PER_SIDE,
-    SEED,
+    CompareOptions,
     NotEnoughSamplesError,
 )
 from vlmtop.sessions.compare.two_sets import (
@@ -207,26 +203,20 @@ def compare_sides_stage(
     side_a: Sequence[Process],
     side_b: Sequence[Process],
     stage: str,
+    options: CompareOptions = CompareOptions(),
     *,
-    threshold: float = NOISE_THRESHOLD,
-    alpha: float = ALPHA,
-    n_boot: int = N_BOOT,
-    seed: int | None = SEED,
-    floor: NoiseFloor | None = None,
-    pair: bool = True,
     hosts: tuple[Sequence, Sequence] | None = None,
-    family: int = 1,
 ) -> Comparison:
     """One stage of side B's processes against side A's (see the module's three cases).
     ``hosts``: each side's host name per process; a side on 2 or more hosts has hosts as
-    its units. The interval's level is ``1 - alpha / family`` (sessions/compare/two_sets.py)."""
+    its units. The interval's level is ``options.confidence`` (sessions/compare/two_sets.py);
+    ``options.floor`` serves one process per side."""
     k_a, k_b = len(side_a), len(side_b)
     hosts_a, hosts_b = hosts or (None, None)
     cols_a = [_values(p, stage) for p in side_a]
     cols_b = [_values(p, stage) for p in side_b]
     if k_a == 1 and k_b == 1:
-        return _one_process_per_side(cols_a[0], cols_b[0], stage, threshold, alpha, n_boot, seed, floor, pair,
-                                     family)
+        return _one_process_per_side(cols_a[0], cols_b[0], stage, options)
     for name, cols in (("A", cols_a), ("B", cols_b)):
         for index, (values, _) in enumerate(cols):
             if values.size < 2:
@@ -234,7 +224,7 @@ def compare_sides_stage(
                     f"{name}'s process {index + 1} has {values.size} measured value"
                     f"{'s' * (values.size != 1)} of {stage}; a comparison needs at least 2 in each process"
                 )
-    rng = np.random.default_rng(seed)
+    rng, n_boot = np.random.default_rng(options.seed), options.n_boot
     med_a = np.array([np.median(v) for v, _ in cols_a])
     med_b = np.array([np.median(v) for v, _ in cols_b])
     la, lb = _log_medians(med_a), _log_medians(med_b)
@@ -245,7 +235,7 @@ def compare_sides_stage(
         wa, wb = _within_variances(cols_a, n_boot, rng), _within_variances(cols_b, n_boot, rng)
         ua, ub = _units(la, wa, hosts_a), _units(lb, wb, hosts_b)
         ratio = float(np.exp(ub[0].mean() - ua[0].mean()))
-        ci, p, test = _sides_interval(*ua, *ub, 1.0 - alpha / family)
+        ci, p, test = _sides_interval(*ua, *ub, options.confidence)
         units = (ua[0].size, ub[0].size)
     share = _between_share(cols_a + cols_b, [0] * k_a + [1] * k_b)
     return judged(Comparison(
@@ -261,21 +251,22 @@ def compare_sides_stage(
         verdict="",
         paired=False,
         test=test,
-        threshold=threshold,
-        alpha=alpha,
+        threshold=options.threshold,
+        alpha=options.alpha,
         n_boot=n_boot,
         evidence=replicated_evidence(k_a, k_b, host_count(hosts_a, hosts_b)),
         processes_a=k_a,
         processes_b=k_b,
         between_process_share=share,
-        family=family,
+        family=options.family or 1,
     ), n=min(units), unit=PROCESS_UNIT if units == (k_a, k_b) else "hosts per side")
 
 
-def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, floor, pair, family):
+def _one_process_per_side(col_a, col_b, stage: str, options: CompareOptions) -> Comparison:
     (a, ids_a), (b, ids_b) = col_a, col_b
-    base = compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
-                   alpha=alpha, n_boot=n_boot, seed=seed, evidence=ONE_PROCESS_PER_SIDE, family=family)
+    base = compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if options.pair else None, options=options,
+                   evidence=ONE_PROCESS_PER_SIDE)
+    floor = options.floor
     sd = floor.sd(stage) if floor is not None else None
     n_samples = base.n_pairs if base.paired else min(base.n_a, base.n_b)
     if n_samples < MIN_INTERVAL_VALUES:  # the samples' own interval is not to be trusted
@@ -302,7 +293,8 @@ def _one_process_per_side(col_a, col_b, stage, threshold, alpha, n_boot, seed, f
 
 
 def compare_sides(
-    side_a: Sequence[Process], side_b: Sequence[Process], stages: Sequence[str] | None = None, **options
+    side_a: Sequence[Process], side_b: Sequence[Process], stages: Sequence[str] | None = None,
+    options: CompareOptions = CompareOptions(), *, hosts: tuple[Sequence, Sequence] | None = None,
 ) -> list[Comparison]:
     """One comparison per stage (every stage some process measured, or those named) of two
     sides, a stage at a time: a side of StoredColumns then holds one stage, not all. The
@@ -311,7 +303,8 @@ def compare_sides(
         every = stages_to_compare(stages)
     else:
         every = [stage for stage in COMPARE_STAGES if measured_somewhere(stage, (*side_a, *side_b))]
-    return [compare_sides_stage(side_a, side_b, stage, family=len(every), **options) for stage in every]
+    options = replace(options, family=options.family or len(every))
+    return [compare_sides_stage(side_a, side_b, stage, options, hosts=hosts) for stage in every]
 
 
 # --- arms across replicated processes ------------------------------------------------------------
@@ -320,19 +313,15 @@ def compare_sides(
 def compare_arms_across_stage(
     pairs: Sequence[tuple[Process, Process]],
     stage: str,
+    options: CompareOptions = CompareOptions(),
     *,
-    threshold: float = NOISE_THRESHOLD,
-    alpha: float = ALPHA,
-    n_boot: int = N_BOOT,
-    seed: int | None = SEED,
     hosts: Sequence | None = None,
-    family: int = 1,
 ) -> Comparison:
     """``pairs``: per process, (baseline arm rows, arm rows). Paired on sample ids inside each
     process; the processes' log ratios (hosts' means, when ``hosts``, one name per process,
     spans 2 or more) give a one-sample t interval and p (units - 1 degrees of freedom), the
     within-process variance carried in (see the module)."""
-    rng = np.random.default_rng(seed)
+    rng, n_boot = np.random.default_rng(options.seed), options.n_boot
     log_ratios, within, medians_a, medians_b, per_pair = [], [], [], [], []
     n_pairs = n_a = n_b = 0
     for index, (rows_base, rows_arm) in enumerate(pairs):
@@ -365,7 +354,7 @@ def compare_arms_across_stage(
         var = _variance(logs, variances)
         # One unit: its own bootstrap variance, with normal quantiles (nothing to count df on).
         part = (var / units, units - 1.0) if var is not None else (float(variances[0]), None)
-        ci, p = _t_interval(float(logs.mean()), [part], 1.0 - alpha / family)
+        ci, p = _t_interval(float(logs.mean()), [part], options.confidence)
     else:
         ratio, ci, p = float("nan"), (float("nan"), float("nan")), 1.0
     finite = [(v[np.isfinite(v)], g[: int(np.isfinite(v).sum())]) for v, g in per_pair]
@@ -375,15 +364,20 @@ def compare_arms_across_stage(
         stage=stage, n_a=n_a, n_b=n_b,
         median_a=float(np.median(medians_a)), median_b=float(np.median(medians_b)),
         ratio=ratio, ci_low=ci[0], ci_high=ci[1], p_value=p, verdict="",
-        paired=True, n_pairs=n_pairs, test="one-sample-t", threshold=threshold, alpha=alpha, n_boot=n_boot,
+        paired=True, n_pairs=n_pairs, test="one-sample-t", threshold=options.threshold, alpha=options.alpha,
+        n_boot=n_boot,
         evidence=paired_replicated_evidence(k, host_count(hosts)), processes_a=k, processes_b=k,
         between_process_share=None if vc is None or not math.isfinite(vc.share) else float(vc.share),
-        family=family,
+        family=options.family or 1,
     ), n=units, unit="processes" if units == k else "hosts")
 
 
 def compare_arms_across(
-    pairs: Sequence[tuple[Process, Process]], stages: Sequence[str] | None = None, **options
+    pairs: Sequence[tuple[Process, Process]], stages: Sequence[str] | None = None,
+    options: CompareOptions = CompareOptions(), *, hosts: Sequence | None = None,
 ) -> list[Comparison]:
+    """One comparison per stage of arms paired in each process (``options.pair`` and
+    ``options.floor`` do not apply: the pairs are the design)."""
     every = stages_to_compare(stages, *(rows for pair in pairs for rows in pair))
-    return [compare_arms_across_stage(pairs, stage, family=len(every), **options) for stage in every]
+    options = replace(options, family=options.family or len(every))
+    return [compare_arms_across_stage(pairs, stage, options, hosts=hosts) for stage in every]

@@ -6,46 +6,41 @@ offset cancels. That is the strongest evidence one process can give, and the ver
 say so (``paired in one process (interleaved arms)``).
 
 The baseline is the arm with every knob at its first value, and the arms follow the run's
-order (sessions.knobs.arm_labels_in_order: the labels as the rows recorded them). A
-session whose policies were switched mid-run (a dashboard toggle) has segments; the arms
-are then compared inside each segment, never across one, since a segment boundary is a
-change of setting.
+order (sessions.knobs.arm_order: the labels as the rows recorded them). A session whose
+policies were switched mid-run (a dashboard toggle) has segments; the arms are then
+compared inside each segment, never across one, since a segment boundary is a change of
+setting.
+
+:func:`compare_arms` is the one comparison of arms against their baseline: `vlmtop
+compare` per segment, the report over a whole session, and the dashboard live, on each
+arm's newest segment (``live``: stage by stage, and only once the arms share enough
+sample ids to pair on).
 An experiment of replicated processes that all interleave the same arms is compared
 across them (sessions/compare/across_processes.py): paired within each process, replicated across.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from vlmtop.sessions.analysis.segments import Segment, segments
 from vlmtop.sessions.compare.across_processes import compare_arms_across, host_count, paired_replicated_evidence
 from vlmtop.sessions.compare.columns import Columns, ColumnSegment, Layout, column_segments
-from vlmtop.sessions.compare.terms import PAIRED_ARMS, NotEnoughSamplesError
-from vlmtop.sessions.compare.two_sets import Comparison, compare_rows
-from vlmtop.sessions.knobs import arm_labels_in_order
+from vlmtop.sessions.compare.terms import MIN_PAIRS, PAIRED_ARMS, CompareOptions, NotEnoughSamplesError
+from vlmtop.sessions.compare.two_sets import Comparison, compare_rows, stages_to_compare
+from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.records import SampleRecord, is_measured
 
+Side = Sequence[SampleRecord] | Columns  # one arm's measured samples
+NO_VALUES = "no values"
 
-def arm_order(rows: Sequence[SampleRecord] | Columns, settings: dict | None) -> list[str]:
-    """The arm labels of a session's rows, baseline first (the run's knob order; labels the
-    settings do not explain follow in order of first appearance)."""
-    present: list[str] = []
+
+def recorded_arms(rows: Sequence[SampleRecord] | Columns) -> list[str]:
+    """The arm labels the rows carry, in order of first appearance (seq order)."""
     if isinstance(rows, Columns):  # in seq order already
-        present = list(dict.fromkeys(arm for arm in rows.arms if arm))
-    else:
-        for row in sorted(rows, key=lambda r: r.seq):
-            if row.arm and row.arm not in present:
-                present.append(row.arm)
-    return order_arms(present, settings)
-
-
-def order_arms(present: list[str], settings: dict | None) -> list[str]:
-    """``present`` (first appearance order) in the run's planned order, the baseline first;
-    planned arms are matched to present labels by their knob values (sessions.knobs)."""
-    ordered = arm_labels_in_order((settings or {}).get("knobs"), present)
-    return [label for label in ordered if label in present]
+        return list(dict.fromkeys(arm for arm in rows.arms if arm))
+    return list(dict.fromkeys(row.arm for row in sorted(rows, key=lambda r: r.seq) if row.arm))
 
 
 def has_arms(rows: Sequence[SampleRecord] | Columns) -> bool:
@@ -56,18 +51,26 @@ def has_arms(rows: Sequence[SampleRecord] | Columns) -> bool:
 
 @dataclass
 class ArmComparison:
-    """One arm against the baseline arm, over one segment or a whole experiment."""
+    """One arm against the baseline arm, over one segment, a whole session or experiment,
+    or (live) each arm's newest segment."""
 
     baseline: str
     arm: str
     segment: int | None = None  # index in the session's segments; None: the whole session
-    results: list[Comparison] = field(default_factory=list)
+    # each stage's comparison, in the stages' order; live, a stage without one says why
+    results: dict[str, Comparison | str] = field(default_factory=dict)
     skipped: str | None = None
     evidence: str = PAIRED_ARMS
+    pairs: int | None = None  # live: the sample ids both arms measured
+
+    @property
+    def compared(self) -> list[Comparison]:
+        """The stages compared, in order."""
+        return [result for result in self.results.values() if isinstance(result, Comparison)]
 
     def to_dict(self) -> dict:
         out = {"baseline": self.baseline, "arm": self.arm, "segment": self.segment,
-               "evidence": self.evidence, "stages": [r.to_dict() for r in self.results]}
+               "evidence": self.evidence, "stages": [r.to_dict() for r in self.compared]}
         if self.skipped:
             out["skipped"] = self.skipped
         return out
@@ -85,25 +88,75 @@ def by_arm(rows: Sequence[SampleRecord] | Columns) -> dict:
 
 
 def compare_arms(
-    rows: Sequence[SampleRecord], settings: dict | None, stages: Sequence[str] | None = None, **options
-) -> tuple[list[Segment], list[ArmComparison]]:
-    """Every arm against the baseline, per segment of the session (one segment usually).
+    groups: Mapping[str, Side], stages: Sequence[str] | None = None, options: CompareOptions = CompareOptions(),
+    *, segment: int | None = None, live: bool = False,
+) -> list[ArmComparison]:
+    """Each arm of ``groups`` (label -> its measured samples, the baseline first) against the
+    baseline, every stage's interval holding together with the others'.
 
-    ``options`` go to :func:`compare_rows` (threshold, alpha, n_boot, seed, pair). A pair
-    of arms without enough samples in a segment is kept with ``skipped`` set.
-    """
-    return _compare_arms_in(segments(rows), arm_order(rows, settings), stages, options)
+    An arm without enough samples of a stage is kept with ``skipped`` set. ``live`` (the
+    dashboard, recomputed as samples arrive): each stage on its own, a stage that cannot be
+    compared yet saying why in ``results``, and nothing claimed until the arms share
+    MIN_PAIRS sample ids and are paired on them (an unpaired figure would read as if it had
+    the paired one's precision); live groups are records, not Columns."""
+    labels = list(groups)
+    if len(labels) < 2:
+        return []
+    baseline = labels[0]
+    out = []
+    for label in labels[1:]:
+        item = ArmComparison(baseline, label, segment)
+        base, arm = groups[baseline], groups[label]
+        if live:
+            _compare_live(item, base, arm, stages, options)
+        else:
+            try:
+                results = compare_rows(base, arm, stages, options, evidence=PAIRED_ARMS, labels=(baseline, label))
+                item.results = {result.stage: result for result in results}
+            except NotEnoughSamplesError as exc:
+                item.skipped = str(exc)
+        out.append(item)
+    return out
+
+
+def _compare_live(item: ArmComparison, base: Side, arm: Side, stages, options: CompareOptions) -> None:
+    every = stages_to_compare(stages, base, arm)
+    options = replace(options, family=options.family or len(every))
+    item.pairs = len({row.sample_id for row in base} & {row.sample_id for row in arm})
+    for stage in every:
+        if item.pairs < MIN_PAIRS:
+            item.results[stage] = f"waiting for pairs: {item.pairs} of {MIN_PAIRS}"
+            continue
+        try:
+            (result,) = compare_rows(base, arm, [stage], options, evidence=PAIRED_ARMS,
+                                     labels=(item.baseline, item.arm))
+        except NotEnoughSamplesError:
+            item.results[stage] = NO_VALUES
+            continue
+        # too few of either arm's ids are shared (compare's own rule)
+        item.results[stage] = result if result.paired else "waiting for pairs"
+
+
+def compare_arms_rows(
+    rows: Sequence[SampleRecord], settings: dict | None, stages: Sequence[str] | None = None,
+    options: CompareOptions = CompareOptions(),
+) -> tuple[list[Segment], list[ArmComparison]]:
+    """Every arm of a session against the baseline, per segment (one segment usually)."""
+    return _per_segment(segments(rows), arm_order(settings, recorded_arms(rows), recorded_only=True), stages,
+                        options)
 
 
 def compare_arms_columns(
-    layout: Layout, columns: Columns, settings: dict | None, stages: Sequence[str] | None = None, **options
+    layout: Layout, columns: Columns, settings: dict | None, stages: Sequence[str] | None = None,
+    options: CompareOptions = CompareOptions(),
 ) -> tuple[list[Segment], list[ArmComparison]]:
-    """:func:`compare_arms` on a session read as columns (sessions/compare/columns.py)."""
-    return _compare_arms_in(column_segments(layout, columns), order_arms(layout.arms_in_order(), settings),
-                            stages, options)
+    """:func:`compare_arms_rows` on a session read as columns (sessions/compare/columns.py)."""
+    return _per_segment(column_segments(layout, columns),
+                        arm_order(settings, layout.arms_in_order(), recorded_only=True), stages, options)
 
 
-def _compare_arms_in(segs: list[Segment], order: list[str], stages, options) -> tuple[list[Segment], list]:
+def _per_segment(segs: list[Segment], order: list[str], stages, options: CompareOptions
+                 ) -> tuple[list[Segment], list[ArmComparison]]:
     out: list[ArmComparison] = []
     for index, seg in enumerate(segs):
         groups = by_arm(seg.measured if isinstance(seg, ColumnSegment) else seg.rows)
@@ -115,28 +168,19 @@ def _compare_arms_in(segs: list[Segment], order: list[str], stages, options) -> 
                     f"segment {index} ({seg.label}) measured {len(labels)} arm{'s' * (len(labels) != 1)}: "
                     "nothing to compare inside it")))
             continue
-        baseline = labels[0]
-        for label in labels[1:]:
-            item = ArmComparison(baseline, label, where)
-            try:
-                item.results = compare_rows(groups[baseline], groups[label], stages, evidence=PAIRED_ARMS,
-                                            labels=(baseline, label), **options)
-            except NotEnoughSamplesError as exc:
-                item.skipped = str(exc)
-            out.append(item)
+        out += compare_arms({label: groups[label] for label in labels}, stages, options, segment=where)
     return segs, out
 
 
 def compare_arms_replicated(
     sessions: Sequence[tuple[dict | None, Sequence[SampleRecord]]], stages: Sequence[str] | None = None,
-    hosts: Sequence | None = None, **options
+    options: CompareOptions = CompareOptions(), hosts: Sequence | None = None
 ) -> list[ArmComparison]:
     """Arms across the replicated processes of an experiment: per (baseline, arm), every
-    process contributes its own paired ratio (``options``: threshold, alpha, n_boot, seed).
-    ``hosts``: each process's host; on 2 or more, hosts are a level of the bootstrap."""
-    options.pop("pair", None)
+    process contributes its own paired ratio. ``hosts``: each process's host; on 2 or
+    more, hosts are a level of the bootstrap."""
     settings, first_rows = sessions[0]
-    order = arm_order(first_rows, settings)
+    order = arm_order(settings, recorded_arms(first_rows), recorded_only=True)
     groups = [by_arm(rows) for _, rows in sessions]
     common = [label for label in order if all(label in g for g in groups)]
     if len(common) < 2:
@@ -148,8 +192,8 @@ def compare_arms_replicated(
     for label in common[1:]:
         item = ArmComparison(common[0], label, evidence=paired_replicated_evidence(len(sessions), host_count(hosts)))
         try:
-            item.results = compare_arms_across([(g[common[0]], g[label]) for g in groups], stages, hosts=hosts,
-                                               **options)
+            results = compare_arms_across([(g[common[0]], g[label]) for g in groups], stages, options, hosts=hosts)
+            item.results = {result.stage: result for result in results}
         except NotEnoughSamplesError as exc:
             item.skipped = str(exc)
         out.append(item)

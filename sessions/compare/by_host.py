@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vlmtop.sessions.compare.arms import order_arms
 from vlmtop.sessions.compare.columns import distinct_combos
-from vlmtop.sessions.compare.terms import CompareError
+from vlmtop.sessions.compare.terms import CompareError, CompareOptions
+from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.store.rows import SessionInfo
 
 BY_LEVELS = ("device", "host")
@@ -45,11 +45,11 @@ def baseline_arm(store, infos: list[SessionInfo]) -> str | None:
     """The experiment's baseline arm (None when its sessions have no arms)."""
     first = infos[0]
     present = [combo[3] for combo, _ in distinct_combos(store, first.id) if combo[3]]
-    return order_arms(list(dict.fromkeys(present)), first.settings)[0] if present else None
+    return arm_order(first.settings, present, recorded_only=True)[0] if present else None
 
 
 def fleet_report(store, experiment_id: str, infos: list[SessionInfo], by: str, arm: str | None, stages,
-                 options: dict, skip_transient: bool) -> dict:
+                 options: CompareOptions, skip_transient: bool) -> dict:
     """Each device's (host's) sessions against the first device's, on one arm."""
     from vlmtop.sessions.compare.report import sides_report  # that module dispatches to this one
 
@@ -69,7 +69,7 @@ def fleet_report(store, experiment_id: str, infos: list[SessionInfo], by: str, a
         blocks.append({by: [names[0], name], **report})
     return {"mode": f"by-{by}", "experiment_id": experiment_id, "by": by, "arm": label,
             "groups": {name: [i.id for i in group] for name, group in groups.items()},
-            "threshold": options["threshold"], "alpha": options["alpha"], "blocks": blocks}
+            "threshold": options.threshold, "alpha": options.alpha, "blocks": blocks}
 
 
 def block_evidence(report: dict) -> str:
@@ -81,7 +81,7 @@ def block_evidence(report: dict) -> str:
 
 
 def per_device_report(experiment_id: str, devices: dict[str, list[SessionInfo]], report_one: Callable,
-                      options: dict) -> dict:
+                      options: CompareOptions) -> dict:
     """An experiment whose replicates span device types, one block per device: its arms (or
     sides) compared among the processes of that device type only. ``report_one(sessions)``
     builds one device's report; a device where nothing can be compared keeps its block, with
@@ -102,4 +102,4 @@ def per_device_report(experiment_id: str, devices: dict[str, list[SessionInfo]],
                            f"(never pooled), and none has anything to compare ({reasons})")
     return {"mode": "per-device", "experiment_id": experiment_id, "by": "device",
             "groups": {name: [i.id for i in group] for name, group in devices.items()},
-            "threshold": options["threshold"], "alpha": options["alpha"], "blocks": blocks}
+            "threshold": options.threshold, "alpha": options.alpha, "blocks": blocks}

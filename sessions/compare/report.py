@@ -20,11 +20,12 @@ Which comparison is made follows from what is given:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from vlmtop.sessions.analysis.outliers import detect_transient
 from vlmtop.sessions.analysis.reliability import RELIABILITY_STAGES, reliability
 from vlmtop.sessions.compare.across_processes import compare_sides, host_count
-from vlmtop.sessions.compare.arms import compare_arms_columns, compare_arms_replicated, has_arms, order_arms
+from vlmtop.sessions.compare.arms import compare_arms_columns, compare_arms_replicated, has_arms
 from vlmtop.sessions.compare.by_host import fleet_report, groups_by, per_device_report
 from vlmtop.sessions.compare.columns import (
     Columns,
@@ -40,12 +41,13 @@ from vlmtop.sessions.compare.noise_floor import floor_from_store
 from vlmtop.sessions.compare.terms import (
     COMPARE_STAGES,
     CompareError,
+    CompareOptions,
     NotEnoughSamplesError,
     NothingToCompareError,
     canonical_stage,
 )
 from vlmtop.sessions.compare.two_sets import compare_segments, stages_to_compare
-from vlmtop.sessions.knobs import arm_key
+from vlmtop.sessions.knobs import arm_key, arm_order
 from vlmtop.sessions.store.rows import EXPERIMENT_PREFIX, SessionInfo
 
 
@@ -107,16 +109,16 @@ def _session_side(store, info: SessionInfo, measured: int, transient: int, skipp
         "transient": transient,
         "transient_skipped": skipped,
         "policies": segment_labels(combos),
-        "arms": order_arms(list(dict.fromkeys(combo[3] for combo, _ in combos if combo[3])), info.settings),
+        "arms": arm_order(info.settings, (combo[3] for combo, _ in combos if combo[3]), recorded_only=True),
         "experiment_id": info.experiment_id,
     }
 
 
-def _base(options: dict) -> dict:
-    return {"threshold": options["threshold"], "alpha": options["alpha"]}
+def _base(options: CompareOptions) -> dict:
+    return {"threshold": options.threshold, "alpha": options.alpha}
 
 
-def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], stages, options: dict,
+def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], stages, options: CompareOptions,
                  skip_transient: bool, names=("A", "B"), arm: str | None = None) -> dict:
     """B's sessions against A's: one process per side, or replicated processes; ``arm``:
     only that arm's samples of each session (sessions with interleaved arms)."""
@@ -138,7 +140,7 @@ def sides_report(store, side_a: list[SessionInfo], side_b: list[SessionInfo], st
         # Every stage that may be compared: the floor's figures for one not measured go unused.
         floor = floor_from_store(store, (side_a, side_b), stages_to_compare(stages or COMPARE_STAGES))
     hosts = ([i.hostname for i in side_a], [i.hostname for i in side_b])
-    results = compare_sides(processes[0], processes[1], stages, floor=floor, hosts=hosts, **options)
+    results = compare_sides(processes[0], processes[1], stages, replace(options, floor=floor), hosts=hosts)
     report = {**_base(options), "stages": [r.to_dict() for r in results]}
     if floor is not None:
         return {"mode": "sessions", "a": described[0][0], "b": described[1][0], "evidence": results[0].evidence
@@ -162,7 +164,7 @@ def _replicated_side(infos: list[SessionInfo], described: list[dict]) -> dict:
     }
 
 
-def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stages, options: dict,
+def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stages, options: CompareOptions,
                       skip_transient: bool) -> dict:
     """One experiment: side A against B, or its arms across the replicates; an experiment
     whose replicates ran on several device types is reported per device (never pooled:
@@ -181,7 +183,7 @@ def experiment_report(store, experiment_id: str, infos: list[SessionInfo], stage
     return _one_device(store, experiment_id, infos, stages, options, skip_transient)
 
 
-def _one_device(store, experiment_id: str, infos: list[SessionInfo], stages, options: dict,
+def _one_device(store, experiment_id: str, infos: list[SessionInfo], stages, options: CompareOptions,
                 skip_transient: bool) -> dict:
     sides = {info.side for info in infos}
     if sides >= {"A", "B"}:
@@ -199,13 +201,13 @@ def _one_device(store, experiment_id: str, infos: list[SessionInfo], stages, opt
         )
     if len(infos) == 1:  # one process (of this device): its arms, paired in it
         return session_report(store, infos[0], stages, options, skip_transient)
-    pairs = compare_arms_replicated(sessions, stages, hosts=[i.hostname for i in infos], **options)
+    pairs = compare_arms_replicated(sessions, stages, options, hosts=[i.hostname for i in infos])
     return {"mode": "replicated-arms", "experiment_id": experiment_id, "sessions": [i.id for i in infos],
             "processes": len(infos), "hosts": host_count([i.hostname for i in infos]), **_base(options),
             "comparisons": [p.to_dict() for p in pairs]}
 
 
-def session_report(store, info: SessionInfo, stages, options: dict, skip_transient: bool) -> dict:
+def session_report(store, info: SessionInfo, stages, options: CompareOptions, skip_transient: bool) -> dict:
     """One session: its arms, else its policy segments; with its reliability when ids repeat."""
     session_id = info.id
     combos = distinct_combos(store, session_id)
@@ -221,7 +223,7 @@ def session_report(store, info: SessionInfo, stages, options: dict, skip_transie
     rel = reliability(cols.reliability_columns())
     extra = {"reliability": rel} if rel else {}
     if has_arms(cols) or len(layout.arms_in_order()) > 1:
-        segs, pairs = compare_arms_columns(layout, cols, info.settings, stages, **options)
+        segs, pairs = compare_arms_columns(layout, cols, info.settings, stages, options)
         if pairs and all(p.skipped for p in pairs):
             raise NotEnoughSamplesError(f"no two arms of session {session_id} have 2 measured samples each "
                                         f"({pairs[0].skipped})")
@@ -233,7 +235,7 @@ def session_report(store, info: SessionInfo, stages, options: dict, skip_transie
         if rel:
             return {"mode": "reliability", "session": session_id, **_base(options), "comparisons": [], **extra}
         raise _one_policy(session_id, segs[0].label)
-    pairs = compare_segments(segs, stages, skip_transient=skip_transient, **options)
+    pairs = compare_segments(segs, stages, options, skip_transient=skip_transient)
     if all(pair.skipped for pair in pairs):
         raise NotEnoughSamplesError(
             f"no two consecutive policy segments of session {session_id} have 2 measured "
@@ -256,7 +258,7 @@ def _one_policy(session_id: str, label: str) -> NothingToCompareError:
     )
 
 
-def build_report(store, a: str, b: str | None, stages: Sequence[str] | None, options: dict,
+def build_report(store, a: str, b: str | None, stages: Sequence[str] | None, options: CompareOptions,
                  skip_transient: bool, by: str | None = None, arm: str | None = None) -> dict:
     """The report for `vlmtop compare A [B]` (see the module docstring)."""
     side_a, experiment = resolve_side(store, a)

@@ -6,8 +6,14 @@ them without loading numpy and scipy: `vlmtop --help` builds compare's parser fr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.stage_table import BY_NAME, STAGES, stage_def
+
+if TYPE_CHECKING:  # the floor is read from the store, with numpy: not for a command line's parser
+    from vlmtop.sessions.compare.noise_floor import NoiseFloor
 
 DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
 # Every stage a comparison covers by default: all of core/stage_table.py, in its order.
@@ -28,6 +34,27 @@ MIN_VALUES = 2  # per side and stage
 # pairs themselves. Below it a comparison shows its figures but claims nothing.
 MIN_INTERVAL_VALUES = 8
 MIN_PAIRS = 8  # fewer common ids than this: compare unpaired
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """How a comparison is made, whatever it compares: `vlmtop compare`'s flags, and what the
+    dashboard and the report choose. A caller that changes one field makes a copy with
+    :func:`dataclasses.replace`."""
+
+    threshold: float = NOISE_THRESHOLD  # the band ±threshold a verdict's interval is judged against
+    alpha: float = ALPHA  # the intervals are (1 - alpha), shared by the family's stages
+    n_boot: int = N_BOOT
+    seed: int | None = SEED
+    pair: bool = True  # pair on sample ids where the ids allow it (`--unpaired`: never)
+    floor: NoiseFloor | None = None  # one process per side: the process noise that widens its interval
+    family: int | None = None  # stages whose intervals hold together; None: those compared in one call
+
+    @property
+    def confidence(self) -> float:
+        """Each interval's own level: 1 - alpha / family (0.95 for one stage)."""
+        return 1.0 - self.alpha / (self.family or 1)
+
 
 FASTER, SLOWER, SAME = "faster", "slower", "same"
 INCONCLUSIVE = "inconclusive"  # a difference the evidence cannot tell from process noise

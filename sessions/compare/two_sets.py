@@ -49,7 +49,7 @@ from vlmtop.sessions.compare.terms import (
     NOISE_THRESHOLD,
     ONE_PROCESS_SEGMENTS,
     PAIRED_SEGMENTS,
-    SEED,
+    CompareOptions,
     NotEnoughSamplesError,
     canonical_stage,
 )
@@ -202,24 +202,20 @@ def compare(
     *,
     stage: str = "",
     paired_keys: tuple[Sequence, Sequence] | None = None,
-    threshold: float = NOISE_THRESHOLD,
-    alpha: float = ALPHA,
-    n_boot: int = N_BOOT,
-    seed: int | None = SEED,
+    options: CompareOptions = CompareOptions(),
     labels: tuple[str, str] = ("A", "B"),
     evidence: str = "",
-    family: int = 1,
 ) -> Comparison:
     """Compare one stage's values under A (baseline) and B.
 
     ``paired_keys=(keys_a, keys_b)`` gives each value's sample id (same lengths as ``a``
     and ``b``; None or "" for unknown). When enough ids are shared (see
     :func:`common_keys`) the comparison is paired on them, else unpaired. None / NaN
-    values are left out (with their keys). The interval is at ``1 - alpha / family``: one
-    of ``family`` stages whose intervals hold together. Raises
+    values are left out (with their keys). The interval is at ``options.confidence``: one
+    of ``options.family`` stages whose intervals hold together. Raises
     :class:`NotEnoughSamplesError` when a side has fewer than 2 values.
     """
-    confidence = 1.0 - alpha / family
+    confidence, n_boot, seed = options.confidence, options.n_boot, options.seed
     keys = paired_keys or (None, None)
     a_vals, keys_a = finite_values(a, keys[0], stage, labels[0])
     b_vals, keys_b = finite_values(b, keys[1], stage, labels[1])
@@ -257,11 +253,11 @@ def compare(
         test="wilcoxon" if common else "mann-whitney",
         outliers_a=_outlier_count(a_vals),
         outliers_b=_outlier_count(b_vals),
-        threshold=threshold,
-        alpha=alpha,
+        threshold=options.threshold,
+        alpha=options.alpha,
         n_boot=n_boot,
         evidence=evidence,
-        family=family,
+        family=options.family or 1,
     ), min_n=MIN_INTERVAL_VALUES)
 
 
@@ -296,35 +292,29 @@ def compare_rows(
     rows_a: Sequence[SampleRecord],
     rows_b: Sequence[SampleRecord],
     stages: Sequence[str] | None = None,
+    options: CompareOptions = CompareOptions(),
     *,
-    threshold: float = NOISE_THRESHOLD,
-    alpha: float = ALPHA,
-    n_boot: int = N_BOOT,
-    seed: int | None = SEED,
-    pair: bool = True,
     labels: tuple[str, str] = ("A", "B"),
     evidence: str = "",
-    family: int | None = None,
 ) -> list[Comparison]:
     """One :class:`Comparison` per stage, from the measured ok samples of two row sets.
 
     With ``stages=None`` every stage of :data:`COMPARE_STAGES` that either side measured is
     compared; a stage named explicitly (in any spelling :func:`canonical_stage` takes) is
-    always compared. Pairs on ``sample_id`` when ``pair`` and the ids allow it. The stages'
-    intervals hold together (``family``: by default the stages compared here; a caller that
-    compares a comparison's stages one call at a time gives their number). Raises
-    :class:`NotEnoughSamplesError` when a compared stage has fewer than 2 values on a side.
+    always compared. Pairs on ``sample_id`` when ``options.pair`` and the ids allow it. The
+    stages' intervals hold together (``options.family``: by default the stages compared
+    here; a caller that compares a comparison's stages one call at a time gives their
+    number). Raises :class:`NotEnoughSamplesError` when a compared stage has fewer than 2
+    values on a side.
     """
     results = []
     every = stages_to_compare(stages, rows_a, rows_b)
+    options = replace(options, family=options.family or len(every))
     for stage in every:
         a, ids_a = stage_values(rows_a, stage)
         b, ids_b = stage_values(rows_b, stage)
-        results.append(
-            compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if pair else None, threshold=threshold,
-                    alpha=alpha, n_boot=n_boot, seed=seed, labels=labels, evidence=evidence,
-                    family=family or len(every))
-        )
+        results.append(compare(a, b, stage=stage, paired_keys=(ids_a, ids_b) if options.pair else None,
+                               options=options, labels=labels, evidence=evidence))
     return results
 
 
@@ -356,9 +346,9 @@ class SegmentComparison:
 def compare_segments(
     segs: Sequence[Segment],
     stages: Sequence[str] | None = None,
+    options: CompareOptions = CompareOptions(),
     *,
     skip_transient: bool = False,
-    **options,
 ) -> list[SegmentComparison]:
     """Compare each segment with the next (``options`` go to :func:`compare_rows`).
 
@@ -374,7 +364,7 @@ def compare_segments(
         item = SegmentComparison(i, i + 1, a, b)
         try:
             results = compare_rows(
-                pick(a), pick(b), stages, labels=(f"segment {i}", f"segment {i + 1}"), **options
+                pick(a), pick(b), stages, options, labels=(f"segment {i}", f"segment {i + 1}")
             )
             item.results = [
                 _with(r, evidence=PAIRED_SEGMENTS if r.paired else ONE_PROCESS_SEGMENTS) for r in results

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlmtop.core.errors import VlmtopError
+from vlmtop.sessions.analysis.stats import json_float
 from vlmtop.sessions.costmodel.drivers import DriverMap, Drivers, Point, check_poolable
 
 N_BOOT = 200  # resamples; the 2.5/97.5 % points move by a few % of the interval between seeds
@@ -161,20 +162,16 @@ class StageFit:
     def to_dict(self) -> dict:
         return {
             "stage": self.stage, "label": self.label, "n": self.n, "settings": self.settings,
-            "coefficients": [_clean(c.__dict__) for c in self.coefficients], "r2": _finite(self.r2),
-            "residual_spread": _finite(self.residual_spread), "noise": _finite(self.noise),
+            "coefficients": [_clean(c.__dict__) for c in self.coefficients], "r2": json_float(self.r2),
+            "residual_spread": json_float(self.residual_spread), "noise": json_float(self.noise),
             "noise_source": self.noise_source,
-            "residual_to_noise": _finite(self.residual_spread / self.noise if self.noise else float("nan")),
+            "residual_to_noise": json_float(self.residual_spread / self.noise if self.noise else float("nan")),
             "notes": self.notes,
         }
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def _clean(d: dict) -> dict:
-    return {k: (_finite(v) if isinstance(v, float) else v) for k, v in d.items()}
+    return {k: (json_float(v) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def _noise(points: list[Point], y: np.ndarray) -> tuple[float, str]:
@@ -352,8 +349,8 @@ def holdout(points: list[Point], name: str, value, *, n_boot: int = N_BOOT, seed
     rows = []
     for pred in model.predict(drivers, n=len(held)):
         measured = float(np.nanmedian([getattr(p, pred.stage) for p in held]))
-        rows.append({**pred.to_dict(), "measured": _finite(measured),
+        rows.append({**pred.to_dict(), "measured": json_float(measured),
                      "inside": bool(pred.low <= measured <= pred.high),
-                     "error": _finite(pred.value / measured - 1 if measured else float("nan"))})
+                     "error": json_float(pred.value / measured - 1 if measured else float("nan"))})
     tokens = float(np.median([p.image_tokens for p in held]))
     return model, HeldOut(name, value, len(held), drivers, tokens, rows)

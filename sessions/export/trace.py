@@ -112,7 +112,7 @@ def _span_text(name: str, cat: str, tid: int, ts_us: float, dur_ms: float, seq: 
     its cost."""
     return (
         f'{{"name":{_json_str(name)},"cat":{_json_str(cat)},"ph":"X","pid":1,"tid":{tid},'
-        f'"ts":{_json_float(round(ts_us, 3))},"dur":{_json_float(round(dur_ms * 1e3, 3))},'
+        f'"ts":{_json_float_text(round(ts_us, 3))},"dur":{_json_float_text(round(dur_ms * 1e3, 3))},'
         f'"args":{{"seq":{seq}}}}}'
     )
 
@@ -120,7 +120,7 @@ def _span_text(name: str, cat: str, tid: int, ts_us: float, dur_ms: float, seq: 
 _json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
-def _json_float(value: float) -> str:
+def _json_float_text(value: float) -> str:
     # As json.dumps writes a float: repr, and Infinity/NaN by name (a start time near BIG
     # times 1e6 overflows).
     return repr(value) if math.isfinite(value) else json.dumps(value)

@@ -15,17 +15,17 @@ import os
 from html import escape
 from pathlib import Path
 
-import numpy as np
-
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.format import ms
 from vlmtop.core.stage_table import SPANS, STAGES
 from vlmtop.core.text import printable
-from vlmtop.sessions.compare import NOISE_THRESHOLD, CompareError, compare_rows, is_measured
+from vlmtop.sessions.analysis.stats import finite_median
+from vlmtop.sessions.compare import NOISE_THRESHOLD, is_measured
+from vlmtop.sessions.compare.arms import compare_arms
 from vlmtop.sessions.compare.verdict import percent
+from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.records import SampleRecord, stage_label
 from vlmtop.sessions.report import svg
-from vlmtop.sessions.summary import arm_labels
 
 MARKER = "<!-- vlmtop report -->"
 LANES = tuple(stage.name for stage in SPANS)  # the timeline's lanes, from core/stage_table.py
@@ -80,7 +80,7 @@ class Report:
         for row in self.measured:
             groups.setdefault(self._key(row), []).append(row)
         # the run's order under the labels the rows recorded (matched by knob values)
-        order = [label for label in arm_labels(self.infos[0].settings, [row.arm for row in self.measured]) if label]
+        order = arm_order(self.infos[0].settings, [row.arm for row in self.measured])
         keys = sorted(groups, key=lambda k: (order.index(k) if k in order else len(order), list(groups).index(k)))
         return {k: groups[k] for k in keys}
 
@@ -133,7 +133,7 @@ class Report:
                 charts.append(svg.strips(label, groups, "ms"))
         for arm, rows_ in self.arms.items():
             cells = "".join(_cell(None, "not located") if stage.name in missing[arm]
-                            else _cell(_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
+                            else _cell(finite_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
             rows.append(f"<td>{escape(arm)}</td><td>{len(rows_)}</td>{cells}")
         table = _table(["arm", "n", *(stage.name for stage in STAGES)], rows, "medians")
         unlocated = sorted(set().union(*missing.values()))
@@ -155,18 +155,16 @@ class Report:
                 f"{chart}</section>")
 
     def forest_section(self) -> str:
-        arms = list(self.arms.items())
         head = '<section id="forest"><h2>Arms compared</h2>'
-        if len(arms) < 2:
+        if len(self.arms) < 2:
             return head + '<p class="note">One arm: nothing to compare. Sweep a knob (--knob NAME=A,B) for arms.</p></section>'
-        (base, base_rows), rows, table = arms[0], [], []
-        for arm, arm_rows in arms[1:]:
-            try:
-                results = compare_rows(base_rows, arm_rows, labels=(base, arm))
-            except CompareError as exc:
-                table.append(f"<td>{escape(arm)}</td><td colspan=\"6\">{escape(str(exc))}</td>")
+        base, rows, table = next(iter(self.arms)), [], []
+        for item in compare_arms(self.arms):
+            arm = item.arm
+            if item.skipped:
+                table.append(f"<td>{escape(arm)}</td><td colspan=\"6\">{escape(item.skipped)}</td>")
                 continue
-            for c in results:
+            for c in item.compared:
                 label = f"{stage_label(c.stage)} · {arm}"
                 rows.append({"label": label, "ratio": c.ratio, "ci_low": c.ci_low, "ci_high": c.ci_high,
                              "verdict": c.verdict})
@@ -227,11 +225,6 @@ def _unlocated(rows: list[SampleRecord]) -> set[str]:
 
 def _num(value) -> float:
     return float("nan") if value is None else float(value)
-
-
-def _median(values) -> float | None:
-    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-    return float(np.median(finite)) if finite else None
 
 
 def _magnitude(name: str, value) -> float:

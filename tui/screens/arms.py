@@ -52,7 +52,7 @@ def comparison_table(item, baseline: str, unlocated: set[str]) -> Group:
     """Every stage of one arm against the baseline, and under the table each inconclusive
     verdict's reason and what would settle it (wrapped to the width: never a figure cut)."""
     # the title is a line of its own: a table's title wraps at the table's width
-    title = shown(f"{item.label} vs {baseline} · {item.pairs} samples paired in one process", style="bold", limit=0)
+    title = shown(f"{item.arm} vs {baseline} · {item.pairs} samples paired in one process", style="bold", limit=0)
     table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, header_style="dim")
     # Δ/pair: the median per-sample difference, arm minus baseline. It is what the ratio is
     # made of; the two medians beside it can differ by more when a stage's times have several

@@ -29,11 +29,11 @@ from vlmtop.tui.state.costmodel_fit import (
     SHORT_DRIVER,
     Fit,
     FitKey,
-    StageView,
+    StageFitView,
     fit_rows,
     legend_lines,
     refit_due,
-    stage_view,
+    stage_fit_view,
     x_text,
 )
 from vlmtop.tui.theme import stage_color
@@ -59,7 +59,7 @@ class CostModelScreen(ModalScreen):
     def __init__(self) -> None:
         super().__init__()
         self.fit: Fit | None = None  # the newest finished fit
-        self.view: StageView | None = None  # what is drawn now
+        self.view: StageFitView | None = None  # what is drawn now
         self._points: list[Point] = []
         self._fitting = False
         self._settle: Timer | None = None
@@ -134,7 +134,7 @@ class CostModelScreen(ModalScreen):
 
     def _draw(self) -> None:
         state = self.app.state
-        view = self.view = stage_view(state.selected_attr, state.selected_label, self._points, self.fit)
+        view = self.view = stage_fit_view(state.selected_attr, state.selected_label, self._points, self.fit)
         color = stage_color(self.app, view.label.split("/")[0])
         self.query_one("#cm-head", Static).update(self._head(view))
         self.query_one(CostModelPlot).show(view.plot, point_style=f"bold {color}", curve_style=color,
@@ -150,7 +150,7 @@ class CostModelScreen(ModalScreen):
         background = Color.parse(theme.background or ("#121212" if theme.dark else "#efefef"))
         return background.blend(foreground, 0.12).hex  # a faint shade: the curve and numbers stay legible on it
 
-    def _head(self, view: StageView) -> Text:
+    def _head(self, view: StageFitView) -> Text:
         text = Text()
         if not view.driver:
             return text.append(printable(view.reason or ""), style="italic")
@@ -167,7 +167,7 @@ class CostModelScreen(ModalScreen):
         return text.append(printable(f" · = vlmtop model {self.app.session_id} --boot {N_BOOT}", limit=0))
 
     @staticmethod
-    def _legend(view: StageView, color: str) -> Text:
+    def _legend(view: StageFitView, color: str) -> Text:
         if not view.arms:
             return Text("")
         heading, rows = legend_lines(view)
@@ -180,7 +180,7 @@ class CostModelScreen(ModalScreen):
             text.append(printable(f" {label:<{width}}", limit=0) + f"  {x_text(arm.x):>7} {arm.n:>3} {ms(arm.y, 7)}")
         return text
 
-    def _fit_text(self, view: StageView) -> Group | Text:
+    def _fit_text(self, view: StageFitView) -> Group | Text:
         if view.reason is not None:
             return shown(view.reason if view.driver else "", style="italic")
         table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", show_edge=False)

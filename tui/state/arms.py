@@ -10,22 +10,23 @@ shown: an unpaired figure would read as if it had the paired one's precision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from vlmtop.core.text import printable
 from vlmtop.sessions.analysis.stats import RollingWindow
-from vlmtop.sessions.compare import COMPARE_STAGES, Comparison, compare_rows, is_measured, segments
-from vlmtop.sessions.compare.terms import MIN_PAIRS, NotEnoughSamplesError
+from vlmtop.sessions.compare import COMPARE_STAGES, is_measured, segments
+from vlmtop.sessions.compare.arms import ArmComparison, compare_arms
+from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.knobs import label_names
 from vlmtop.sessions.records import SampleRecord, stage_label
-from vlmtop.sessions.summary import arm_labels
 
 # What arms are compared and summarised on: every stage compare knows (decode in total as
 # well as per token: a decode-length knob changes the one and not the other).
 ARM_STAGES = COMPARE_STAGES
-ARM_BOOTSTRAP = 500  # resamples per live comparison: recomputed every second, for every arm
+# resamples per live comparison: recomputed every second, for every arm
+ARM_OPTIONS = CompareOptions(n_boot=500)
 NOT_LOCATED = "not located"
 
 
@@ -61,17 +62,6 @@ class ArmWindows:
         return self.windows[attr].percentile(50.0)
 
 
-def arm_order(settings: dict | None, rows: list[SampleRecord]) -> list[str | None]:
-    """The arm labels in their defined order, the baseline first (from the session's
-    `knobs` setting), each as the rows recorded it (matched by knob values, so a session
-    stored with sorted knobs shows no arm twice); a label met in rows but not defined
-    there is appended. Planned arms no row has reached yet (a live run's start) are kept."""
-    order = arm_labels(settings or {}, (row.arm for row in rows))
-    if len(order) > 1 and None in order:  # rows without an arm in a run with arms: none
-        order.remove(None)
-    return order
-
-
 def arm_display(label: str | None) -> str:
     return printable(label) if label else "(one arm)"
 
@@ -90,15 +80,6 @@ def compact_arm_labels(labels: list[str | None], width: int) -> tuple[str | None
                                         if label else shown[i] for i, label in enumerate(labels)]
 
 
-@dataclass
-class ArmComparison:
-    """One arm against the baseline, per stage: a Comparison or why there is none."""
-
-    label: str
-    pairs: int  # sample ids both arms measured in the current policy segment
-    results: dict[str, Comparison | str] = field(default_factory=dict)
-
-
 def current_segment(rows: list[SampleRecord]) -> list[SampleRecord]:
     """The measured rows of the newest policy segment: arms are compared under the same
     policies (a policy switched from the dashboard starts a new segment for every arm)."""
@@ -106,38 +87,19 @@ def current_segment(rows: list[SampleRecord]) -> list[SampleRecord]:
     return segs[-1].measured if segs else []
 
 
-def compare_arms(rows, labels: list[str | None], unlocated: set[str], stages=ARM_STAGES) -> list[ArmComparison]:
-    """Every arm after the first against the first, stage by stage, paired by sample id; the
-    located stages' intervals hold together, as in `vlmtop compare` (sessions/compare/two_sets.py)."""
+def live_arm_comparisons(rows, labels: list[str], unlocated: set[str], stages=ARM_STAGES) -> list[ArmComparison]:
+    """Every arm after the first against the first, stage by stage, on each arm's newest
+    segment, paired by sample id (sessions/compare/arms.py's live comparison); the located
+    stages' intervals hold together, as in `vlmtop compare`. A stage not located has none."""
     by_arm: dict[str | None, list[SampleRecord]] = {}
     for row in rows:
         by_arm.setdefault(row.arm, []).append(row)
-    baseline = current_segment(by_arm.get(labels[0], []))
-    base_ids = {row.sample_id for row in baseline}
-    family = sum(stage_label(attr) not in unlocated for attr in stages)
-    out = []
-    for label in labels[1:]:
-        arm = current_segment(by_arm.get(label, []))
-        item = ArmComparison(label or "", len(base_ids & {row.sample_id for row in arm}))
-        for attr in stages:
-            if stage_label(attr) in unlocated:
-                item.results[attr] = NOT_LOCATED
-            elif item.pairs < MIN_PAIRS:
-                item.results[attr] = f"waiting for pairs: {item.pairs} of {MIN_PAIRS}"
-            else:
-                item.results[attr] = _compare_stage(baseline, arm, attr, (labels[0] or "", label or ""), family)
-        out.append(item)
+    groups = {label: current_segment(by_arm.get(label, [])) for label in labels}
+    located = [attr for attr in stages if stage_label(attr) not in unlocated]
+    out = compare_arms(groups, located, ARM_OPTIONS, live=True)
+    for item in out:
+        item.results = {attr: item.results.get(attr, NOT_LOCATED) for attr in stages}
     return out
-
-
-def _compare_stage(baseline, arm, attr: str, labels: tuple[str, str], family: int) -> Comparison | str:
-    try:
-        result = compare_rows(baseline, arm, [attr], n_boot=ARM_BOOTSTRAP, labels=labels, family=family)[0]
-    except NotEnoughSamplesError:
-        return "no values"
-    if not result.paired:  # too few of either arm's ids are shared (compare's own rule)
-        return "waiting for pairs"
-    return result
 
 
 def speculative_tokens_per_step(arm: ArmWindows) -> float | None:

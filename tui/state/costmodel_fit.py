@@ -3,7 +3,7 @@ Textual in here.
 
 - :func:`fit_rows` fits :class:`CostModel` on the rows, as `vlmtop model SESSION --boot 50`
   does on the same rows (it runs in a worker thread: ~0.3 s or more);
-- :func:`stage_view` turns a fit and the selected stage into the plot's data (each arm's
+- :func:`stage_fit_view` turns a fit and the selected stage into the plot's data (each arm's
   median against the stage's driver, the fitted curve and its band), the legend and the
   coefficient text, formatted by ``sessions.costmodel_text`` as `vlmtop model` prints them;
 - :func:`refit_due` says when the rows changed enough to fit again.
@@ -118,7 +118,7 @@ class ArmPoint:
 
 
 @dataclass
-class StageView:
+class StageFitView:
     """Everything the screen draws for one stage."""
 
     stage: str  # the fitted stage, e.g. decode_per_step_ms
@@ -151,15 +151,15 @@ def arm_points(points: list[Point], stage: str, driver: str) -> list[ArmPoint]:
     return [ArmPoint(i, label, n, x, y) for i, (label, (x, y, n)) in enumerate(ordered)]
 
 
-def stage_view(selected: str, label: str, points: list[Point], fit: Fit | None) -> StageView:
+def stage_fit_view(selected: str, label: str, points: list[Point], fit: Fit | None) -> StageFitView:
     """The view of the stage the stage table selects (`selected`: its column)."""
     stage = FITTED.get(selected)
     if stage is None:
-        return StageView(selected, label, "", "", reason=(
+        return StageFitView(selected, label, "", "", reason=(
             f"{label} has no cost model of its own (it adds up the stages): "
             "↑/↓ selects vision, projector, prefill, decode or other"))
     driver, x_title = AXES[stage]
-    view = StageView(stage, "decode/step" if stage == "decode_per_step_ms" else label, x_title, driver,
+    view = StageFitView(stage, "decode/step" if stage == "decode_per_step_ms" else label, x_title, driver,
                      arm_points(points, stage, driver))
     if not view.arms:
         view.reason = f"no measured {view.label} values with token counts yet"
@@ -195,7 +195,7 @@ def short_label(label: str, labels: list[str]) -> str:
     return label.partition("=")[2] if len(names) == 1 and all("=" in lbl and "," not in lbl for lbl in labels) else label
 
 
-def legend_lines(view: StageView) -> tuple[str, list[tuple[str, ArmPoint]]]:
+def legend_lines(view: StageFitView) -> tuple[str, list[tuple[str, ArmPoint]]]:
     """The legend's heading and (shown label, arm) per arm."""
     labels = [a.label for a in view.arms]
     names = {lbl.partition("=")[0] for lbl in labels}

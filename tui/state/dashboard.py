@@ -24,16 +24,16 @@ import numpy as np
 from vlmtop.core.stage_table import DASHBOARD
 from vlmtop.sessions.analysis.stats import RollingWindow
 from vlmtop.sessions.compare import compare_segments, is_measured, segments
-from vlmtop.sessions.knobs import arm_key
+from vlmtop.sessions.compare.arms import ArmComparison
+from vlmtop.sessions.compare.terms import CompareOptions
+from vlmtop.sessions.knobs import arm_key, arm_order
 from vlmtop.sessions.policies import KINDS, Policies
 from vlmtop.sessions.records import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
 from vlmtop.tui.state.arms import (
     ARM_STAGES,
-    ArmComparison,
     ArmWindows,
     arm_display,
-    arm_order,
-    compare_arms,
+    live_arm_comparisons,
     measured_rows,
     speculative_tokens_per_step,
 )
@@ -49,6 +49,7 @@ MULTIPASS = tuple(
 SPARK_POINTS = 120  # samples drawn in a sparkline (the widest the layout gets)
 COMPARE_EVERY_S = 1.0  # the bootstrap is not free: recompute the comparison at most this often
 DASHBOARD_COMPARE_STAGES = ("prefill_ms", "decode_per_token_ms", "e2e_ms")  # what fits the panel
+SEGMENT_OPTIONS = CompareOptions(n_boot=500)  # recomputed every second: fewer resamples than compare's
 
 
 def unlocated_stage(event) -> str:
@@ -59,6 +60,8 @@ def unlocated_stage(event) -> str:
 
 @dataclass
 class StageView:
+    """One row of the stage table: the shown arm's stage over its rolling window."""
+
     label: str
     last: float | None
     p50: float
@@ -103,7 +106,7 @@ class DashboardState:
         self.rows.extend(update.rows)
         self.events.extend(update.events)
         shown = self.shown_arm_label
-        self.arm_labels = arm_order(getattr(self.session, "settings", None), self.rows)
+        self.arm_labels = arm_order(getattr(self.session, "settings", None), (row.arm for row in self.rows)) or [None]
         # by knob values: a planned label may give way to the one the rows recorded
         keys = [arm_key(label) for label in self.arm_labels]
         self.shown_arm = keys.index(arm_key(shown)) if shown and arm_key(shown) in keys else 0
@@ -287,7 +290,8 @@ class DashboardState:
         self._compared_at, self._compared_seq = now, newest
         self._comparison = self._policy_comparison()
         self._arm_comparisons = (
-            compare_arms([row for row in self.rows if row.seq >= self._watch_from], self.arm_labels, self.unlocated)
+            live_arm_comparisons([row for row in self.rows if row.seq >= self._watch_from], self.arm_labels,
+                                 self.unlocated)
             if self.has_arms else []
         )
 
@@ -308,6 +312,6 @@ class DashboardState:
         if b.transient:  # flagged and kept: the user sees why the first samples look off
             change += f" · warm-up transient: first {b.transient} samples"
         # compare_segments, as `vlmtop compare SESSION` does: each result names its evidence
-        (item,) = compare_segments([a, b], DASHBOARD_COMPARE_STAGES, n_boot=500)
+        (item,) = compare_segments([a, b], DASHBOARD_COMPARE_STAGES, SEGMENT_OPTIONS)
         results = item.results if item.skipped is None else "waiting for measured samples under the new policy"
         return (change, results)

@@ -72,7 +72,7 @@ class ArmsPanel(Static):
         self.display = state.has_arms
         if not state.has_arms:
             return
-        comparisons = {c.label: c for c in state.arm_comparisons(now)}
+        comparisons = {c.arm: c for c in state.arm_comparisons(now)}
         pairs = max((c.pairs for c in comparisons.values()), default=0)
         self.border_title = f"arms · vs the baseline, paired by sample in one process · {pairs} pairs"
         arms = state.arm_views()
