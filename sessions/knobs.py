@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
-from vlmtop.sessions.policies import CACHE, TIMING
+from vlmtop.sessions.policies import KINDS, POLICIES
 from vlmtop.sessions.policies import validate as validate_policy
 
 QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
@@ -142,6 +142,10 @@ def _policy(kind: str) -> Callable[[str], str]:
     return lambda text: validate_policy(kind, text)
 
 
+def _set_policy(kind: str) -> Callable[[ArmTarget, str], None]:
+    return lambda target, value: target.set_policy(kind, value)
+
+
 # -- apply ------------------------------------------------------------------------------
 
 
@@ -197,16 +201,14 @@ KNOBS: dict[str, Knob] = {
              needs_warmup=True, choices=lambda: ("dynamic", "static")),
         Knob("threads", "1..1024", "torch intra-op threads of the worker (CPU work)",
              _positive("threads", MAX_THREADS), lambda t, v: t.set_threads(v)),
-        Knob("cache", "keep | empty", "policy: empty_cache + gc.collect before each sample, outside the timing",
-             _policy("cache"), lambda t, v: t.set_policy("cache", v), choices=lambda: CACHE),
-        Knob("warmup", "none | N | per-sample", "policy: untimed warm-up samples at start and after each change",
-             _policy("warmup"), lambda t, v: t.set_policy("warmup", v)),
-        Knob("timing", "events | sync | multipass", "policy: how stages are clocked",
-             _policy("timing"), lambda t, v: t.set_policy("timing", v), choices=lambda: TIMING),
+        # the policies as knobs: their words and closed sets are sessions/policies.py's
+        *(Knob(kind, policy.values, f"policy: {policy.effect}", _policy(kind), _set_policy(kind),
+               choices=None if policy.accepts else (lambda cycle=policy.cycle: cycle))
+          for kind, policy in POLICIES.items()),
     )
 }
 
-POLICY_KNOBS = ("cache", "warmup", "timing")
+POLICY_KNOBS = KINDS
 
 
 def knob(name: str) -> Knob:

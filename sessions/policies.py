@@ -11,10 +11,49 @@ from dataclasses import asdict, dataclass, replace
 
 from vlmtop.core.errors import VlmtopError
 
-CACHE = ("keep", "empty")
-TIMING = ("events", "sync", "multipass")
-WARMUP_CYCLE = ("2", "none", "3", "per-sample")  # what the dashboard's `w` key steps through; starts at the default
-KINDS = ("cache", "warmup", "timing")
+
+@dataclass(frozen=True)
+class Policy:
+    """One policy, the one place its values, default, cycle order and words are written:
+    the CLI's options, the `--knob` table, the dashboard's steering keys, policy bar and
+    help are all read from here."""
+
+    kind: str
+    cycle: tuple[str, ...]  # the order the dashboard's key steps through; cycle[0] is the default
+    title: str  # what the dashboard's help calls it
+    label: str  # its short name on the footer and in the help
+    effect: str  # what it does, in one line
+    accepts: str = ""  # the values in words, where they are more than the cycle's
+
+    @property
+    def default(self) -> str:
+        return self.cycle[0]
+
+    @property
+    def values(self) -> str:
+        """The values a user may give, in words: `keep | empty`, `none | N | per-sample`."""
+        return self.accepts or " | ".join(self.cycle)
+
+    def describe_cycle(self) -> str:
+        """`cycle the cache policy: keep → empty`, as the key does from the default on."""
+        return f"cycle the {self.title}: {' → '.join(self.cycle)}"
+
+
+POLICIES = {
+    policy.kind: policy
+    for policy in (
+        Policy("cache", ("keep", "empty"), "cache policy", "cache",
+               "empty: empty_cache + gc.collect before each sample, outside the timing"),
+        Policy("warmup", ("2", "none", "3", "per-sample"), "warm-up policy", "warm-up",
+               "untimed warm-up samples at start and after each change (per-sample: each sample once untimed)",
+               accepts="none | N | per-sample"),
+        Policy("timing", ("events", "sync", "multipass"), "timing mode", "timing", "how stages are clocked"),
+    )
+}
+KINDS = tuple(POLICIES)  # ("cache", "warmup", "timing"): the order of Policies' fields and segments' key
+CACHE = POLICIES["cache"].cycle
+TIMING = POLICIES["timing"].cycle
+WARMUP_CYCLE = POLICIES["warmup"].cycle
 # The one mapping to the other spellings, both DESIGN.md contracts: each policy's column in
 # `samples` (and SampleRecord field), and its key in the session's settings (RunSettings).
 COLUMNS = {"cache": "cache_policy", "warmup": "warmup_policy", "timing": "timing_mode"}
@@ -23,9 +62,9 @@ SETTINGS_KEYS = {"cache": "cache_policy", "warmup": "warmup", "timing": "timing"
 
 @dataclass(frozen=True)
 class Policies:
-    cache: str = "keep"
-    warmup: str = "2"  # none | N (warm-up samples at start and after each change) | per-sample
-    timing: str = "events"
+    cache: str = POLICIES["cache"].default
+    warmup: str = POLICIES["warmup"].default  # none | N (warm-up samples at start and after each change) | per-sample
+    timing: str = POLICIES["timing"].default
 
     @classmethod
     def from_row(cls, row) -> "Policies":
@@ -68,7 +107,7 @@ class Policies:
 
     def next_value(self, kind: str) -> str:
         """The value after the current one, for cycling keys."""
-        order = {"cache": CACHE, "timing": TIMING, "warmup": WARMUP_CYCLE}[kind]
+        order = POLICIES[kind].cycle
         current = getattr(self, kind)
         return order[(order.index(current) + 1) % len(order)] if current in order else order[0]
 
@@ -93,6 +132,6 @@ def validate(kind: str, value: str) -> str:
         return value
     if kind == "warmup" and (value in ("none", "per-sample") or (value.isascii() and value.isdigit() and int(value) < 10_000)):
         return "none" if value == "0" else value
-    allowed = {"cache": "keep | empty", "timing": "events | sync | multipass", "warmup": "none | N | per-sample"}
-    raise VlmtopError(f"invalid {kind} policy {value!r}: use {allowed.get(kind, '?')}")
+    allowed = POLICIES[kind].values if kind in POLICIES else "?"
+    raise VlmtopError(f"invalid {kind} policy {value!r}: use {allowed}")
 

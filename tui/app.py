@@ -29,13 +29,13 @@ from vlmtop.core.text import printable
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.store import SessionStore
 from vlmtop.tui.poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
-from vlmtop.tui.replay_keys import ReplayKeys
+from vlmtop.tui.replay_keys import REPLAY_ACTIONS, REPLAY_BINDINGS, ReplayKeys
 from vlmtop.tui.screens.arms import ArmsScreen
 from vlmtop.tui.screens.costmodel import CostModelScreen
 from vlmtop.tui.screens.fleet import FleetScreen
 from vlmtop.tui.screens.help import HelpScreen
 from vlmtop.tui.state import DashboardState
-from vlmtop.tui.steering import SteeringKeys
+from vlmtop.tui.steering import STEERING_ACTIONS, STEERING_BINDINGS, STOP_KEY, SteeringKeys
 from vlmtop.tui.widgets.arms_panel import ArmsPanel
 from vlmtop.tui.widgets.comparison import ComparisonPanel
 from vlmtop.tui.widgets.distribution import Distribution
@@ -47,47 +47,45 @@ from vlmtop.tui.widgets.stage_table import StageTable
 STOP_WAIT_S = 120.0  # a sample in flight on a big model can take this long to finish
 COMPACT_BELOW_ROWS = 32  # shorter terminals get the borderless layout
 WORKER_EXIT_GRACE_S = 10.0  # how long an ended session's notice waits for our worker to exit
+QUIT_KEY = "q"  # ctrl+c's tooltip names it
+SELECT_STAGE = "select a stage: the distribution and the arms' ratio follow"
 
 
 class VlmtopApp(SteeringKeys, ReplayKeys, App):
     # absolute: Textual resolves a relative CSS_PATH against the module of a SUBCLASS
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "vlmtop"
+    # The help screen (`?`) lists these, the ones check_action lets through, by their tooltip:
+    # the footer shows the description, and hovering it the tooltip.
     BINDINGS = [
         # Attached to a run another terminal started, q leaves it running: the footer says
         # "detach" there, and shows S, the key that does stop it (check_action picks).
-        Binding("q", "quit_session", "quit"),
-        Binding("q", "detach", "detach"),
+        Binding(QUIT_KEY, "quit_session", "quit",
+                tooltip="quit (a run: its worker finishes the sample in flight and the session completes)"),
+        Binding(QUIT_KEY, "detach", "detach", tooltip=f"detach: leave the run going on ({STOP_KEY} stops it)"),
         # Ctrl+C quits, as in htop, btop and nvitop (Textual's own binding only says "press
         # ctrl+q"); priority: it works from the help and go-to screens too.
-        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
-        Binding("question_mark", "help", "help"),
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True, tooltip=f"quit, as {QUIT_KEY} does"),
+        Binding("question_mark", "help", "help", tooltip="help: the keys that work here"),
         # One key, two labels: check_action shows the one that applies ("space resume" paused)
-        Binding("space", "pause", "pause"),
-        Binding("space", "resume", "resume"),
-        Binding("S", "stop_run", "stop run", show=False),
-        Binding("S", "stop_attached", "stop run"),
-        Binding("c", "cycle('cache')", "cache", show=False),
-        Binding("w", "cycle('warmup')", "warm-up", show=False),
-        Binding("t", "cycle('timing')", "timing", show=False),
-        Binding("k", "knob", "knob", show=False),  # fix a knob from the next sample (tui/screens/knobs.py)
+        Binding("space", "pause", "pause", tooltip="pause: the worker between samples, or the replay"),
+        Binding("space", "resume", "resume", tooltip="resume: the worker, or the replay"),
+        *STEERING_BINDINGS,
         # a run with arms: which arm the stage table shows, and every arm in full
-        Binding("a", "cycle_arm", "arm"),
-        Binding("A", "arms", "arms", show=False),
-        Binding("F", "fleet", "fleet", show=False),  # every session of the experiment (run --ray)
-        Binding("M", "cost_model", "cost model", show=False),  # a sweep's per-stage fit (issue 16)
-        Binding("up", "select(-1)", "stage", show=False),
-        Binding("down", "select(1)", "stage", show=False),
-        Binding("r", "reset", "reset stats", show=False),
-        Binding("e", "export", "export", show=False),
-        Binding("s", "screenshot", "screenshot", show=False),
-        Binding("left_square_bracket", "step(-1)", "step back", show=False),
-        Binding("right_square_bracket", "step(1)", "step", show=False),
-        Binding("g", "goto", "go to", show=False),
-        Binding("plus,equals_sign", "speed(1)", "faster", show=False),
-        Binding("minus", "speed(-1)", "slower", show=False),
-        Binding("home", "home", "first", show=False),
-        Binding("end", "end", "last", show=False),
+        Binding("a", "cycle_arm", "arm", tooltip="show the next arm: stage table, distribution and share bar "
+                                                 "show one arm (the baseline first), never arms pooled"),
+        Binding("A", "arms", "arms", show=False, tooltip="all arms vs the baseline: ratio, 95% CI, p, verdict per stage"),
+        Binding("F", "fleet", "fleet", show=False,
+                tooltip="the fleet: every session of the experiment, per session, host or device (run --ray)"),
+        Binding("M", "cost_model", "cost model", show=False,
+                tooltip="cost model of a sweep: each arm's median of the selected stage vs its token count, the fit"),
+        Binding("up", "select(-1)", "stage", show=False, tooltip=SELECT_STAGE),
+        Binding("down", "select(1)", "stage", show=False, tooltip=SELECT_STAGE),
+        Binding("r", "reset", "reset stats", show=False, tooltip="reset stats: the statistics window starts now"),
+        Binding("e", "export", "export", show=False,
+                tooltip="export the session (standalone SQLite file in the current folder)"),
+        Binding("s", "screenshot", "screenshot", show=False, tooltip="save an SVG screenshot in the current folder"),
+        *REPLAY_BINDINGS,
     ]
 
     def __init__(
@@ -281,7 +279,8 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
     # -- keys ----------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(replay=self.replay is not None))
+        # the keys as they are now, before the help screen's own replace them
+        self.push_screen(HelpScreen(self.screen.active_bindings, replay=self.replay is not None))
 
     def action_select(self, delta: int) -> None:
         self.state.move_selection(delta)
@@ -346,6 +345,12 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         return self.worker is None and self.replay is None and self._session_running
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A replay is steered through its playback and shows the policies as recorded; a live
+        # session has nothing to step through. The footer and the help list what is left.
+        if action in STEERING_ACTIONS and self.replay is not None:
+            return False
+        if action in REPLAY_ACTIONS:
+            return self.replay is not None
         if action in ("detach", "stop_attached"):
             return self._attached
         if action in ("quit_session", "stop_run"):
@@ -390,9 +395,6 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
 
     def action_detach(self) -> None:
         self.exit()
-
-    def action_stop_attached(self) -> None:
-        self.action_stop_run()
 
     def _check_stopped(self) -> None:
         if self.worker.poll() is not None or time.monotonic() - self._stopping_since > STOP_WAIT_S:

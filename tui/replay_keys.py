@@ -6,7 +6,21 @@ poller's lock and its redraws); on a live session ``replay`` is None and the key
 
 from __future__ import annotations
 
+from textual.binding import Binding
+
 from vlmtop.tui.screens.goto import GotoScreen
+
+# Part of VlmtopApp.BINDINGS (Textual reads BINDINGS from widget classes only, not from a mixin).
+REPLAY_BINDINGS = [
+    Binding("left_square_bracket", "step(-1)", "step back", show=False, tooltip="step back one sample"),
+    Binding("right_square_bracket", "step(1)", "step", show=False, tooltip="step one sample forward"),
+    Binding("g", "goto", "go to", show=False, tooltip="go to a sample by its seq"),
+    Binding("plus,equals_sign", "speed(1)", "faster", show=False, tooltip="faster playback"),
+    Binding("minus", "speed(-1)", "slower", show=False, tooltip="slower playback"),
+    Binding("home", "home", "first", show=False, tooltip="first sample"),
+    Binding("end", "end", "last", show=False, tooltip="last sample"),
+]
+REPLAY_ACTIONS = {binding.action.partition("(")[0] for binding in REPLAY_BINDINGS}
 
 
 class ReplayKeys:

@@ -8,10 +8,26 @@ shows the recorded policies and is steered through its playback instead.
 
 from __future__ import annotations
 
+from textual.binding import Binding
+
 from vlmtop.core.errors import VlmtopError
-from vlmtop.sessions.policies import Policies
+from vlmtop.sessions.policies import POLICIES, Policies
 from vlmtop.tui.screens.confirm import ConfirmScreen
 from vlmtop.tui.screens.knobs import KnobsScreen
+
+POLICY_KEYS = {"cache": "c", "warmup": "w", "timing": "t"}  # the key that cycles each policy (the policy bar shows it)
+STOP_KEY = "S"  # capital: stopping a run for good should take more than a slip of the finger
+_STOP = "stop run: the worker finishes the sample in flight, then the session completes (asks first"
+
+# Part of VlmtopApp.BINDINGS (Textual reads BINDINGS from widget classes only, not from a mixin).
+STEERING_BINDINGS = [
+    Binding(STOP_KEY, "stop_run", "stop run", show=False, tooltip=_STOP + ")"),
+    Binding(STOP_KEY, "stop_attached", "stop run", tooltip=_STOP + "; a run started elsewhere too)"),
+    *(Binding(key, f"cycle('{kind}')", POLICIES[kind].label, show=False, tooltip=POLICIES[kind].describe_cycle())
+      for kind, key in POLICY_KEYS.items()),
+    Binding("k", "knob", "knob", show=False, tooltip="fix a knob (NAME=VALUE) from the next sample on: a new segment"),
+]
+STEERING_ACTIONS = {binding.action.partition("(")[0] for binding in STEERING_BINDINGS}
 
 
 class SteeringKeys:
@@ -48,6 +64,9 @@ class SteeringKeys:
             "It cannot be resumed.",
         ), answered)
 
+    def action_stop_attached(self) -> None:
+        self.action_stop_run()
+
     def action_cycle(self, kind: str) -> None:
         if not self._can_steer():
             return
@@ -82,9 +101,6 @@ class SteeringKeys:
         self.push_screen(KnobsScreen(_family(session.model if session else None), current, varied), chosen)
 
     def _can_steer(self) -> bool:
-        if self.replay is not None:
-            self.notify("a replay shows the recorded policies; steer a live session", severity="warning")
-            return False
         if not self.steerable or not self._session_running:
             self.notify("this session is not running: nothing to steer", severity="warning")
             return False

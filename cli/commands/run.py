@@ -9,7 +9,7 @@ from vlmtop.cli.argtypes import nonnegative_float, number, positive_float, posit
 from vlmtop.cli.parser import add_db_option
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
-from vlmtop.sessions.policies import CACHE, TIMING, Policies
+from vlmtop.sessions.policies import POLICIES, Policies
 
 
 class _DefaultsHelp(argparse.HelpFormatter):
@@ -88,12 +88,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     fleet.add_argument("--spread", action="store_true",
                        help="put the actors running at once on distinct nodes (a STRICT_SPREAD placement group)")
     policy = parser.add_argument_group("policies (switchable at runtime from the dashboard)")
-    default = Policies()
-    policy.add_argument("--cache-policy", default=default.cache,
-                        help=f"{' | '.join(CACHE)} (empty: empty_cache + gc before each sample)")
+    cache, warmup, timing = (POLICIES[kind] for kind in ("cache", "warmup", "timing"))
+    policy.add_argument("--cache-policy", default=cache.default, help=f"{cache.values} ({cache.effect})")
     # no argparse default: settings_from must tell an explicit --warmup from none (a --knob warmup=X clash)
-    policy.add_argument("--warmup", help=f"none | N | per-sample (default: {default.warmup})")
-    policy.add_argument("--timing", default=default.timing, help=" | ".join(TIMING))
+    policy.add_argument("--warmup", help=f"{warmup.values}: {warmup.effect} (default: {warmup.default})")
+    policy.add_argument("--timing", default=timing.default, help=f"{timing.values} ({timing.effect})")
     out = parser.add_argument_group("output")
     add_db_option(out)
     out.add_argument("--headless", action="store_true",

@@ -30,7 +30,7 @@ from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import Sample, open_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
 from vlmtop.sessions.knobs import Arm, knob, make_arms
-from vlmtop.sessions.policies import Policies
+from vlmtop.sessions.policies import POLICIES, Policies
 from vlmtop.sessions.records import MULTIPASS_COLUMNS, EventRecord, SampleRecord
 from vlmtop.sessions.run.arms import BlockSchedule, ModelTarget
 from vlmtop.sessions.run.controls import ControlsMixin
@@ -57,9 +57,9 @@ class RunSettings:
     fixed_length: bool = True  # min_new_tokens = max_new_tokens
     device: str | None = None
     dtype: str | None = None
-    cache_policy: str = "keep"
-    warmup: str = "2"
-    timing: str = "events"
+    cache_policy: str = POLICIES["cache"].default
+    warmup: str = POLICIES["warmup"].default
+    timing: str = POLICIES["timing"].default
     stages: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     seed: int = 0

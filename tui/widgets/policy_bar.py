@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-KEYS = (("c", "cache"), ("w", "warmup"), ("t", "timing"))
+from vlmtop.tui.steering import POLICY_KEYS
 
 
 class PolicyBar(Static):
@@ -16,7 +16,7 @@ class PolicyBar(Static):
 
     def show(self, policies: dict[str, str], pending: dict[str, str], steerable: bool) -> None:
         parts = []
-        for key, kind in KEYS:
+        for kind, key in POLICY_KEYS.items():
             part = Text.assemble((f"{key} ", "bold reverse") if steerable else "", f"{kind} ", (policies.get(kind, "?"), "bold"))
             if kind in pending:
                 part.append(f"→{pending[kind]} pending", style="italic")
