@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store.connection import SqliteFile
 from vlmtop.sessions.store.errors import SessionNotRunningError, StoreError
 from vlmtop.sessions.store.rows import LONG_COLUMNS, MAX_CONTROL_CHARS, Control, SessionInfo, clean_row, control
@@ -48,7 +49,7 @@ class ControlChannel(SqliteFile):
                 f"worker (at most {MAX_CONTROL_CHARS})"
             )
         status = self.session(session_id).status
-        if status in ("completed", "failed"):
+        if status in (SessionStatus.COMPLETED, SessionStatus.FAILED):
             raise StoreError(f"session {session_id} is {status}: there is no worker to steer")
         with self._transaction():
             # The id is chosen here, after the largest id a reader accepts: SQLite's own
@@ -68,7 +69,7 @@ class ControlChannel(SqliteFile):
         Only a `running` session (its writer alive, see liveness.py) has a worker to ask.
         """
         info = self.session(session_id)
-        if info.status != "running":
+        if info.status != SessionStatus.RUNNING:
             raise SessionNotRunningError(
                 f"session {session_id} is {info.status}, not running: there is nothing to stop"
             )
@@ -81,7 +82,7 @@ class ControlChannel(SqliteFile):
         deadline = time.monotonic() + timeout_s
         while True:
             info = self.session(session_id)
-            if info.status != "running" or time.monotonic() >= deadline:
+            if info.status != SessionStatus.RUNNING or time.monotonic() >= deadline:
                 return info
             time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 

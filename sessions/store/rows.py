@@ -20,7 +20,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from importlib import metadata
 from typing import Any
 
-from vlmtop.sessions.records import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord, SampleStatus, SessionStatus
 from vlmtop.sessions.store import validate as codec
 
 # --- SampleRecord fields <-> columns -----------------------------------------------------------
@@ -85,7 +85,7 @@ def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
     special = {
         "session_id": lambda v: codec.text(v, optional=False),
         "seq": codec.required_count,
-        "status": codec.one_of("ok", "error"),
+        "status": codec.one_of(*SampleStatus.ALL),
         "decode_steps_ms": codec.steps,
         "spans": codec.spans,
         "extra_ms": codec.stage_times,
@@ -122,7 +122,7 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
 # An unreadable status reads as "error": no measurement statistics would count.
 SAMPLE_DEFAULTS: dict[str, Any] = {
     f.name: None if is_optional_column(f.name) else _field_default(f) for f in fields(SampleRecord)
-} | {"status": "error"}
+} | {"status": SampleStatus.ERROR}
 # The sample columns selected through codec.guarded_sql: text and JSON may be any length.
 # Text is cut at its own bound (codec.text refuses longer anyway), not JSON's 8 MB: a page
 # of rows with 8 MB error messages took 520 MB to export.
@@ -162,10 +162,10 @@ def decode_sample(
             bad.append(name)
     if not bad:
         return SampleRecord(**values)
-    if values.get("status") == "ok":
+    if values.get("status") == SampleStatus.OK:
         # Statistics (compare, summaries, the dashboard) count ok samples and trust their
         # values: a sample with any unreadable value is an error row, saying which.
-        values["status"] = "error"
+        values["status"] = SampleStatus.ERROR
         values["error"] = f"unreadable in the session database: {', '.join(bad)}"
     if unreadable is not None:
         raw_seq = row[names.index("seq")] if "seq" in names else None
@@ -189,7 +189,7 @@ class SessionInfo:
     id: str
     started_at: float
     ended_at: float | None
-    status: str  # running | completed | failed | interrupted
+    status: str  # one of SessionStatus.ALL
     model: str
     device: str
     dtype: str
@@ -220,7 +220,7 @@ class SessionInfo:
     def failed_before_any_sample(self) -> str | None:
         """The one-line reason when the session failed with nothing recorded (a model that
         does not load, a stage path that does not exist): all a command has to report."""
-        if self.status == "failed" and not self.sample_count:
+        if self.status == SessionStatus.FAILED and not self.sample_count:
             return f"{self.error} (session {self.id} recorded as failed)"
         return None
 
@@ -248,7 +248,6 @@ class Control:
 _COUNTERS = ("sample_count", "measured_count", "warmup_count", "error_count")
 
 
-SESSION_STATUSES = ("running", "completed", "failed", "interrupted")
 MAX_CONTROL_CHARS = 4096  # a control value is a policy or knob value, never a document
 
 # (decoder, what an unreadable value reads as) per column of the other tables. A row whose
@@ -258,7 +257,7 @@ _SESSION_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "started_at": (codec.number, 0.0),
     "ended_at": (codec.time_or_none(), None),
     # An unknown status says nothing about the writer: it may have ended any way.
-    "status": (codec.one_of(*SESSION_STATUSES), "interrupted"),
+    "status": (codec.one_of(*SessionStatus.ALL), SessionStatus.INTERRUPTED),
     "model": (codec.text_or_empty, ""),
     "device": (codec.text_or_empty, ""),
     "dtype": (codec.text_or_empty, ""),

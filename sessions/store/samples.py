@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, EventRecord, SampleRecord, is_measured
+from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, EventRecord, SampleRecord, SampleStatus, is_measured
 from vlmtop.sessions.store.connection import SqliteFile
 from vlmtop.sessions.store.errors import (
     StoreError,
@@ -104,7 +104,7 @@ class RecordedRows(SqliteFile):
         counts = {
             "measured": int(is_measured(rec)),
             "warmup": int(rec.is_warmup),
-            "error": int(rec.status == "error"),
+            "error": int(rec.status == SampleStatus.ERROR),
             "now": time.time(),
             "id": rec.session_id,
             "seq": rec.seq,

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vlmtop.sessions.records import MEASURED_SQL, EventRecord
+from vlmtop.sessions.records import MEASURED_SQL, EventRecord, SessionStatus
 from vlmtop.sessions.store import schema
 from vlmtop.sessions.store.connection import (
     BUSY_TIMEOUT_S,
@@ -72,7 +72,6 @@ from vlmtop.sessions.store.rows import (
     LONG_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
-    SESSION_STATUSES,
     Control,
     SessionInfo,
     clean_row,
@@ -88,7 +87,7 @@ from vlmtop.sessions.store.validate import Unreadable, guarded_sql
 
 __all__ = [
     "APPLICATION_ID", "ALIVE_SQL", "BUSY_TIMEOUT_S", "CONTROL_STATUSES", "MEASURED_SQL",
-    "SAMPLE_COLUMNS", "SAMPLE_KINDS", "SCHEMA_VERSION", "SESSION_STATUSES", "SQLITE_HEADER",
+    "SAMPLE_COLUMNS", "SAMPLE_KINDS", "SCHEMA_VERSION", "SQLITE_HEADER",
     "STALE_HEARTBEAT_S", "VLMTOP_TABLES", "AmbiguousSessionError", "Control", "EmptyStoreError",
     "ForeignDatabaseError", "NewerSchemaError", "NotASessionDatabaseError",
     "ReadOnlyStoreError", "Removed", "Resolved", "SessionInfo", "SessionNotRunningError",
@@ -229,7 +228,7 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         now = time.time()
         row = {
             "started_at": now,
-            "status": "running",
+            "status": SessionStatus.RUNNING,
             "model": model,
             "device": device,
             "dtype": dtype,
@@ -282,8 +281,8 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
                 raise UnknownSessionError(f"no session {session_id!r} in {self.path}")
 
     def finish_session(self, session_id: str, status: str, error: str | None = None) -> None:
-        if status not in SESSION_STATUSES[1:]:
-            raise ValueError(f"a session finishes as one of {SESSION_STATUSES[1:]}, not {status!r}")
+        if status not in SessionStatus.ENDED:
+            raise ValueError(f"a session finishes as one of {SessionStatus.ENDED}, not {status!r}")
         now = time.time()
         with self._transaction():
             cur = self._conn.execute(
@@ -301,10 +300,10 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         stays `running` until this process exits, and then reads `interrupted`: every
         committed sample stays either way."""
         try:
-            self.finish_session(session_id, "failed", reason)
-            return "failed"
+            self.finish_session(session_id, SessionStatus.FAILED, reason)
+            return SessionStatus.FAILED
         except StoreError:
-            return "interrupted"
+            return SessionStatus.INTERRUPTED
 
     def heartbeat(self, session_id: str) -> None:
         """Tell readers on other hosts this writer is alive (call it while paused)."""
@@ -342,7 +341,7 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         return [c for r in rows if (c := clean_row("sessions", r, self.unreadable))]
 
     def _save_dead_writers(self) -> None:
-        rows = self._session_rows("status = 'running'")
+        rows = self._session_rows(f"status = '{SessionStatus.RUNNING}'")
         save_settled(self._conn, settle(rows, self._hostname)[1])
 
     def sample_count_in_file(self) -> int:
