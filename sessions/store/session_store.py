@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vlmtop.sessions.records import MEASURED_SQL, EventRecord, SessionStatus
+from vlmtop.sessions.records import MEASURED_SQL, SessionStatus
 from vlmtop.sessions.store import schema
 from vlmtop.sessions.store.connection import (
     BUSY_TIMEOUT_S,
@@ -45,7 +45,7 @@ from vlmtop.sessions.store.connection import (
     connect_writable,
     location_writable,
 )
-from vlmtop.sessions.store.controls import CONTROL_STATUSES, ControlChannel
+from vlmtop.sessions.store.controls import ControlChannel
 from vlmtop.sessions.store.copying import SessionCopying
 from vlmtop.sessions.store.errors import (
     AmbiguousSessionError,
@@ -69,7 +69,8 @@ from vlmtop.sessions.store.lookup import Resolved, SessionLookup
 from vlmtop.sessions.store.paths import special_file
 from vlmtop.sessions.store.removal import Removed, SessionRemoval
 from vlmtop.sessions.store.rows import (
-    LONG_COLUMNS,
+    CONTROL_STATUSES,
+    EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
     Control,
@@ -79,11 +80,12 @@ from vlmtop.sessions.store.rows import (
     json_settings,
     new_session_id,
     runtime_versions,
+    select_sql,
     session_info,
 )
 from vlmtop.sessions.store.samples import RecordedRows
 from vlmtop.sessions.store.schema import APPLICATION_ID, SCHEMA_VERSION, SQLITE_HEADER, VLMTOP_TABLES
-from vlmtop.sessions.store.validate import Unreadable, guarded_sql
+from vlmtop.sessions.store.validate import Unreadable
 
 __all__ = [
     "APPLICATION_ID", "ALIVE_SQL", "BUSY_TIMEOUT_S", "CONTROL_STATUSES", "MEASURED_SQL",
@@ -197,12 +199,9 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
             self._conn.execute("PRAGMA journal_mode = WAL")  # a no-op when it already is
         have = set(schema.table_columns(self._conn, "samples"))
         self._columns = tuple(name for name in SAMPLE_COLUMNS if name in have)
-        self._session_select = ", ".join(
-            f"{guarded_sql(name, name in LONG_COLUMNS)} AS {name}"
-            for name in schema.table_columns(self._conn, "sessions")
-        )
+        self._session_select = select_sql(schema.table_columns(self._conn, "sessions"))
         events = set(schema.table_columns(self._conn, "events"))
-        self._event_columns = tuple(n for n in ("id", *EventRecord.__dataclass_fields__) if n in events)
+        self._event_columns = tuple(name for name, _ in EVENT_COLUMNS if name in events)
 
     # --- sessions ------------------------------------------------------------------------------
 
