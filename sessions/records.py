@@ -107,13 +107,8 @@ class SampleRecord:
 
     def set_timing(self, timing: StageTiming) -> None:
         """Copy a timer result into this record."""
-        self.vision_ms = timing.vision_ms
-        self.projector_ms = timing.projector_ms
-        self.prefill_ms = timing.prefill_ms
-        self.decode_ms = timing.decode_ms
-        self.ttft_ms = timing.ttft_ms
-        self.e2e_ms = timing.e2e_ms
-        self.other_ms = timing.other_ms
+        for column in STAGE_COLUMNS:  # the stored stage times: the same fields in both
+            setattr(self, column, getattr(timing, column))
         self.decode_steps_ms = list(timing.decode_steps_ms)
         self.spans = [(s.stage, s.start_ms, s.end_ms) for s in timing.spans]
         self.prompt_tokens = timing.prompt_tokens
