@@ -74,7 +74,7 @@ def bench_writes(folder: Path, count: int) -> dict[str, float]:
     out = {}
     for sync in ("NORMAL", "FULL"):
         with SessionStore.open(folder / f"writes-{sync}.db") as store:
-            store._conn.execute(f"PRAGMA synchronous = {sync}")
+            store.connection.execute(f"PRAGMA synchronous = {sync}")
             session_id = store.create_session("bench", "cpu", "float32", {})
             records = [realistic_record(session_id, seq) for seq in range(count)]
             times = []
@@ -100,7 +100,7 @@ def build_big_session(path: Path, rows: int) -> str:
                 row[seq_at], row[started_at] = seq, 1.7e9 + seq * 0.25
                 yield row
 
-        conn = store._conn  # the bench bulk-loads past the one-sample API on purpose
+        conn = store.connection  # the bench bulk-loads past the one-sample API on purpose
         marks = ", ".join("?" * len(SAMPLE_COLUMNS))
         conn.execute("BEGIN")
         conn.executemany(

@@ -1,11 +1,18 @@
 """The stages, each listed ONCE: its name, the column that holds it, whether it is a part
 of e2e, its theme colour and its place in every table.
 
-Everything else derives from this table: the stored columns' order, summary rows, compare
-stages, the dashboard's rows, colours and share bar, trace tracks. Adding a stage (an
-encoder, a per-stage memory figure) means adding one line here. Where a stage is located
-in a model is core/stages.py; how it is timed, core/timer.py; stored, sessions/records.py;
-drawn, tui/widgets/stage_table.py.
+What reads stages derives from this table: the stored columns' order, summary rows,
+compare stages, the dashboard's rows, colours and share bar, trace tracks, and which times
+SampleRecord.set_timing copies. Adding a stage (an encoder, a per-stage memory figure) is
+one line here, plus what measures and holds its value, which are typed fields:
+
+* core/stages.py locates it in a model, core/timer.py times it;
+* a ``<name>_ms`` field on core/timing.py's StageTiming (what the timer returns), and on
+  sessions/records.py's SampleRecord when it is stored (the store adds the column);
+* only if the old separate-run method measures it too: core/multipass.py's
+  MultipassTiming, records.py's MULTIPASS_COLUMNS and an ``mp_<name>_ms`` field;
+* only if the cost model predicts it: sessions/costmodel/fit.py's SPECS and PREDICTED,
+  and the Point of sessions/costmodel/drivers.py.
 """
 
 from __future__ import annotations

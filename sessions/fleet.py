@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlmtop.sessions.playback import DEFAULT_WINDOW
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.store.rows import SessionInfo
 
@@ -99,7 +100,7 @@ def device_label(info: SessionInfo) -> str:
 
 def summarize(experiment_id: str, infos: list[SessionInfo]) -> FleetSummary:
     return FleetSummary(experiment_id, len(infos), len({i.hostname for i in infos}),
-                        len({device_key(i) for i in infos}), sum(i.status == "running" for i in infos))
+                        len({device_key(i) for i in infos}), sum(i.status == SessionStatus.RUNNING for i in infos))
 
 
 def experiment_summary(store: SessionStore, experiment_id: str) -> FleetSummary:
@@ -108,7 +109,7 @@ def experiment_summary(store: SessionStore, experiment_id: str) -> FleetSummary:
 
 def status_text(info: SessionInfo) -> str:
     """running / completed, or interrupted and failed with their reason."""
-    return f"{info.status}: {info.error}" if info.error and info.status in ("interrupted", "failed") else info.status
+    return f"{info.status}: {info.error}" if info.error and info.status in (SessionStatus.INTERRUPTED, SessionStatus.FAILED) else info.status
 
 
 class FleetView:
@@ -142,7 +143,7 @@ class FleetView:
     # --- one session ---------------------------------------------------------------------
 
     def _session_row(self, info: SessionInfo, column: str, now: float) -> FleetRow:
-        running = info.status == "running"
+        running = info.status == SessionStatus.RUNNING
         return FleetRow(
             key=info.id, host=info.hostname or "?", device=device_label(info), pid=info.pid,
             status=status_text(info), sessions=1, measured=info.measured_count,

@@ -9,6 +9,7 @@ true by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
@@ -18,6 +19,26 @@ from vlmtop.core.timing import StageTiming, decode_per_token_ms
 # Derived from core/stage_table.py, the one list of stages.
 STAGE_COLUMNS = tuple(stage.column for stage in STORED)  # stored stage times, in display order
 ADDITIVE_COLUMNS = tuple(stage.column for stage in ADDITIVE)  # they add up to e2e_ms, other_ms last
+
+
+class SessionStatus:
+    """A session's status, as ``sessions.status`` stores it: these strings are the file
+    format (and what `vlmtop sessions --json` prints), so every module names them from here."""
+
+    RUNNING: Final = "running"  # a writer records it (liveness.py judges whether one still does)
+    COMPLETED: Final = "completed"
+    FAILED: Final = "failed"
+    INTERRUPTED: Final = "interrupted"  # stopped by a signal, or its writer is gone
+    ALL: Final = (RUNNING, COMPLETED, FAILED, INTERRUPTED)
+    ENDED: Final = (COMPLETED, FAILED, INTERRUPTED)  # how a session finishes
+
+
+class SampleStatus:
+    """A sample's status, as ``samples.status`` stores it."""
+
+    OK: Final = "ok"
+    ERROR: Final = "error"
+    ALL: Final = (OK, ERROR)
 
 
 def stage_label(column: str) -> str:
@@ -42,7 +63,7 @@ class SampleRecord:
     seq: int  # 0-based, gapless within a session, warm-up samples included
     sample_id: str = ""  # where the sample came from: synthetic index, file name, manifest line
     is_warmup: bool = False
-    status: str = "ok"  # ok | error
+    status: str = SampleStatus.OK
     error: str | None = None
     cache_policy: str = "keep"  # keep | empty
     cache_action: str = ""  # what the cache policy actually did, e.g. "gc.collect (cpu)"
@@ -86,13 +107,8 @@ class SampleRecord:
 
     def set_timing(self, timing: StageTiming) -> None:
         """Copy a timer result into this record."""
-        self.vision_ms = timing.vision_ms
-        self.projector_ms = timing.projector_ms
-        self.prefill_ms = timing.prefill_ms
-        self.decode_ms = timing.decode_ms
-        self.ttft_ms = timing.ttft_ms
-        self.e2e_ms = timing.e2e_ms
-        self.other_ms = timing.other_ms
+        for column in STAGE_COLUMNS:  # the stored stage times: the same fields in both
+            setattr(self, column, getattr(timing, column))
         self.decode_steps_ms = list(timing.decode_steps_ms)
         self.spans = [(s.stage, s.start_ms, s.end_ms) for s in timing.spans]
         self.prompt_tokens = timing.prompt_tokens
@@ -126,12 +142,12 @@ class EventRecord:
 # A row is a sample only where its seq is what codec.required_count reads (rows.decode_sample
 # drops the others, and exports leave them out): statistics must count the same rows.
 SAMPLE_SEQ_SQL = "typeof(seq) = 'integer' AND seq >= 0 AND seq < 9007199254740992"
-MEASURED_SQL = f"is_warmup = 0 AND status = 'ok' AND {SAMPLE_SEQ_SQL}"
+MEASURED_SQL = f"is_warmup = 0 AND status = '{SampleStatus.OK}' AND {SAMPLE_SEQ_SQL}"
 
 
 def is_measured(row: SampleRecord) -> bool:
     """What statistics use: not a warm-up sample, and the sample ran without error."""
-    return not row.is_warmup and row.status == "ok"
+    return not row.is_warmup and row.status == SampleStatus.OK
 
 
 def measured_mask(is_warmup, status) -> np.ndarray:
@@ -140,4 +156,4 @@ def measured_mask(is_warmup, status) -> np.ndarray:
     # a list may mix types (raw cells): object, so that numpy does not turn 0 into "0"
     warm = is_warmup if isinstance(is_warmup, np.ndarray) else np.asarray(is_warmup, dtype=object)
     not_warm = np.array([value == 0 for value in warm], dtype=bool) if warm.dtype == object else warm == 0
-    return not_warm & (np.asarray(status, dtype=object) == "ok").astype(bool)
+    return not_warm & (np.asarray(status, dtype=object) == SampleStatus.OK).astype(bool)

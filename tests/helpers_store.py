@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,6 +62,12 @@ def full_record(session_id: str, seq: int) -> SampleRecord:
         mp_decode_ms=30.0,
         mp_e2e_ms=120.0,
     )
+
+
+def raw_sql(store: SessionStore, sql: str, params=()) -> sqlite3.Cursor:
+    """Run ``sql`` on the store's own connection, past its methods: how a test hand-makes
+    a row no vlmtop would write, or reads a PRAGMA."""
+    return store.connection.execute(sql, params)
 
 
 def folder_state(folder) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from helpers_store import record_session
+from helpers_store import raw_sql, record_session
 
 from vlmtop.sessions.run.worker import RunSettings, Worker
 from vlmtop.sessions.store import SessionStore
@@ -40,7 +40,7 @@ def test_the_store_lists_a_poisoned_row_with_its_problem_and_later_ids_stay_read
     db = tmp_path / "s.db"
     with SessionStore.open(db) as store:
         sid = record_session(store, 2)
-        store._conn.execute("UPDATE sessions SET status = 'running'")
+        raw_sql(store, "UPDATE sessions SET status = 'running'")
     if isinstance(POISON[name], (str, bytes)):
         _untyped_ids(db)
     _poison(db, sid, POISON[name])

@@ -11,7 +11,7 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-from helpers_store import full_record, new_session, record_session
+from helpers_store import full_record, new_session, raw_sql, record_session
 
 from vlmtop.sessions.export import ExportError, choose_format, export_session, format_for
 from vlmtop.sessions.records import EventRecord, SampleRecord
@@ -155,7 +155,7 @@ def test_a_hostile_span_is_exported_as_missing_not_a_crash(recorded, tmp_path):
     # A span that is not a (stage, start, end) triple once broke the trace writer mid-file.
     bad = new_session(store)
     store.write_sample(SampleRecord(bad, 0, e2e_ms=1.0))
-    store._conn.execute("UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
+    raw_sql(store, "UPDATE samples SET spans = '[[\"vision\"]]' WHERE session_id = ?", (bad,))
     assert export_session(store, bad, "trace", tmp_path / "t.json") == 1
     assert store.unreadable_note() and "samples.spans x1" in store.unreadable_note()
     events = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
@@ -271,7 +271,7 @@ def test_export_pages_hold_a_bounded_amount_of_text(tmp_path):
     db = tmp_path / "s.db"
     with SessionStore.open(db) as store:
         sid = record_session(store, 20)
-        store._conn.execute("UPDATE samples SET error = printf('%.*c', 1000, 'e')")
+        raw_sql(store, "UPDATE samples SET error = printf('%.*c', 1000, 'e')")
         seq_at = store.columns.index("seq")
         by_text = list(store.iter_pages(sid, page=5000, page_chars=2500))
         one_each = list(store.iter_pages(sid, page=5000, page_chars=10))  # a row past the budget alone

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers_store import full_record, new_session, record_session, start_writer
+from helpers_store import full_record, new_session, raw_sql, record_session, start_writer
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.records import EventRecord, SampleRecord
@@ -234,7 +234,7 @@ def test_dead_writer_session_reads_interrupted(tmp_path):
     path = tmp_path / "s.db"
     with SessionStore.open(path) as store:
         session_id = new_session(store)
-        store._conn.execute("UPDATE sessions SET pid = ? WHERE id = ?", (dead_pid(), session_id))
+        raw_sql(store, "UPDATE sessions SET pid = ? WHERE id = ?", (dead_pid(), session_id))
         assert store.session(session_id).status == "interrupted"
     with SessionStore.open(path, create=False) as store:
         info = store.session(session_id)
@@ -244,9 +244,9 @@ def test_dead_writer_session_reads_interrupted(tmp_path):
 
 def test_remote_writer_is_judged_by_heartbeat(store):
     silent, alive = new_session(store), new_session(store)
-    store._conn.execute("UPDATE sessions SET hostname = 'gpu-box', heartbeat_at = ? WHERE id = ?",
-                     (time.time() - 3600, silent))  # fmt: skip
-    store._conn.execute("UPDATE sessions SET hostname = 'gpu-box' WHERE id = ?", (alive,))
+    raw_sql(store, "UPDATE sessions SET hostname = 'gpu-box', heartbeat_at = ? WHERE id = ?",
+            (time.time() - 3600, silent))  # fmt: skip
+    raw_sql(store, "UPDATE sessions SET hostname = 'gpu-box' WHERE id = ?", (alive,))
     statuses = {s.id: s.status for s in store.sessions()}
     assert statuses == {silent: "interrupted", alive: "running"}
     # It was only silent: the next heartbeat brings it back.
@@ -267,7 +267,7 @@ def test_sigkill_mid_session_leaves_an_intact_gapless_database(tmp_path):
     # Seqs printed after the last one read were committed too, but never more than one
     # write can be in flight: the file holds at least every acknowledged sample.
     with SessionStore.open(path, create=False) as store:
-        assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert raw_sql(store, "PRAGMA integrity_check").fetchone()[0] == "ok"
         records = store.samples(session_id)
         info = store.session(session_id)
     assert len(records) > committed
@@ -319,7 +319,7 @@ def test_newer_schema_is_refused_untouched(tmp_path):
     path = tmp_path / "future.db"
     with SessionStore.open(path) as store:
         record_session(store, 2)
-        store._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        raw_sql(store, f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = folder_state(tmp_path)
     for create in (True, False):
         with pytest.raises(NewerSchemaError, match="newer vlmtop.*upgrade"):
@@ -336,7 +336,7 @@ def test_store_errors_are_vlmtop_errors():
 def test_settings_that_json_cannot_hold_are_stored_as_text(store, tmp_path):
     session_id = store.create_session("m", "cpu", "bf16", {"samples": tmp_path}, {})
     assert store.session(session_id).settings == {"samples": str(tmp_path)}
-    assert json.loads(store._conn.execute("SELECT settings FROM sessions").fetchone()[0])
+    assert json.loads(raw_sql(store, "SELECT settings FROM sessions").fetchone()[0])
 
 
 def test_launcher_chosen_id_and_later_corrections(store):

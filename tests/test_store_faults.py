@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers_store import full_record, new_session
+from helpers_store import full_record, new_session, raw_sql
 
 from vlmtop.cli import main
 from vlmtop.sessions.store import SessionStore, StoreError, StoreLockedError, StoreWriteError
@@ -34,9 +34,9 @@ def test_a_full_database_is_one_line_and_keeps_every_committed_sample(tmp_path):
     db = tmp_path / "s.db"
     with SessionStore.open(db) as store:
         session_id = new_session(store)
-        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        pages = raw_sql(store, "PRAGMA page_count").fetchone()[0]
         # SQLITE_FULL without a small filesystem: the file may not grow past this.
-        store._conn.execute(f"PRAGMA max_page_count = {pages + 3}")
+        raw_sql(store, f"PRAGMA max_page_count = {pages + 3}")
         committed, exc = _fill(store, session_id)
         assert isinstance(exc, StoreFullError) and isinstance(exc, StoreWriteError)
         line = str(exc)

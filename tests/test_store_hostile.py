@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from helpers_store import record_session
+from helpers_store import raw_sql, record_session
 from hostile.corpus import DAMAGE, SAMPLES, build
 from rich.console import Console
 
@@ -97,7 +97,7 @@ def test_text_that_is_not_utf8_reads_as_unreadable_not_a_crash(tmp_path, capsys)
 def test_statistics_columns_follow_the_codec(tmp_path):
     db, sid = build(tmp_path, "negative-times")
     with SessionStore.open(db) as store:
-        store._conn.execute("UPDATE samples SET new_tokens = -3, other_ms = -2.5, is_warmup = 2 WHERE seq = 3")
+        raw_sql(store, "UPDATE samples SET new_tokens = -3, other_ms = -2.5, is_warmup = 2 WHERE seq = 3")
     with SessionStore.open(db, readonly=True) as store:
         e2e = store.column(sid, "e2e_ms")
         assert math.isnan(e2e[4]) and e2e[3] == 106.0  # -5 ms: no time, unreadable
@@ -119,7 +119,7 @@ def test_compare_reads_no_negative_time_and_says_so(tmp_path, capsys):
     with SessionStore.open(db) as store:
         good = record_session(store, SAMPLES)
         # Most measured samples of A negative: the old medians came out negative.
-        store._conn.execute(f"UPDATE samples SET vision_ms = -1000 WHERE session_id = '{sid}' AND seq IN (1, 2)")
+        raw_sql(store, f"UPDATE samples SET vision_ms = -1000 WHERE session_id = '{sid}' AND seq IN (1, 2)")
     assert main(["compare", sid, good, "--db", str(db)]) == 0
     out, err = capsys.readouterr()
     (note,) = [line for line in err.splitlines() if "unreadable" in line]
@@ -196,7 +196,7 @@ def test_an_error_quoting_a_stored_line_break_stays_one_line(tmp_path, capsys):
     db = tmp_path / "s.db"
     with SessionStore.open(db) as store:
         record_session(store, 3)
-        store._conn.execute("UPDATE samples SET cache_policy = char(133)")
+        raw_sql(store, "UPDATE samples SET cache_policy = char(133)")
     assert main(["compare", "last", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("vlmtop: error: nothing to compare"), err

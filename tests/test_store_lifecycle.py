@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 
 import pytest
-from helpers_store import new_session, record_session
+from helpers_store import new_session, raw_sql, record_session
 
 from vlmtop.cli import main
 from vlmtop.sessions.records import EventRecord, SampleRecord
@@ -50,7 +50,7 @@ def test_reading_a_dead_writers_session_writes_nothing(tmp_path):
     path = tmp_path / "s.db"
     with SessionStore.open(path) as store:
         session_id = new_session(store)
-        store._conn.execute("UPDATE sessions SET pid = ? WHERE id = ?", (dead_pid(), session_id))
+        raw_sql(store, "UPDATE sessions SET pid = ? WHERE id = ?", (dead_pid(), session_id))
         assert store.session(session_id).status == "interrupted"
         assert store.sessions()[0].status == "interrupted"
         assert raw_status(path, session_id) == "running"  # judged, not written
@@ -173,7 +173,7 @@ def test_prune_removes_failed_and_empty_sessions_or_old_ones(tmp_path, capsys):
     with SessionStore.open(path) as store:
         good = record_session(store, 3)
         old = record_session(store, 3)
-        store._conn.execute("UPDATE sessions SET started_at = 1e9 WHERE id = ?", (old,))  # 2001
+        raw_sql(store, "UPDATE sessions SET started_at = 1e9 WHERE id = ?", (old,))  # 2001
         failed = failed_start(store, "boom")
         empty = record_session(store, 0)
         live = new_session(store)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers_store import folder_state, record_session
+from helpers_store import folder_state, raw_sql, record_session
 
 from vlmtop.cli import main
 from vlmtop.sessions.store import ReadOnlyStoreError, SessionStore
@@ -130,5 +130,5 @@ def test_opening_read_only_never_writes(tmp_path):
         with pytest.raises(ReadOnlyStoreError):
             store.finish_session(session_id, "failed")
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            store._conn.execute("DELETE FROM samples")
+            raw_sql(store, "DELETE FROM samples")
     assert folder_state(tmp_path) == before

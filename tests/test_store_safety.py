@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_store import full_record, new_session, record_session
+from helpers_store import full_record, new_session, raw_sql, record_session
 
 from vlmtop.cli import main
 from vlmtop.sessions.export import ExportError, export_session
@@ -123,15 +123,16 @@ def _bulk_session(db: Path, count: int) -> str:
     with SessionStore.open(db) as store:
         session_id = new_session(store)
         store.write_sample(full_record(session_id, 0))
-        row = store._conn.execute("SELECT * FROM samples").fetchone()
-        names = [d[1] for d in store._conn.execute("PRAGMA table_info(samples)")]
+        row = raw_sql(store, "SELECT * FROM samples").fetchone()
+        names = [d[1] for d in raw_sql(store, "PRAGMA table_info(samples)")]
         seq = names.index("seq")
         marks = ", ".join("?" * len(names))
         rows = ([*row[:seq], n, *row[seq + 1:]] for n in range(1, count))
-        store._conn.execute("BEGIN")
-        store._conn.executemany(f"INSERT INTO samples VALUES ({marks})", rows)
-        store._conn.execute("UPDATE sessions SET sample_count = ?", (count,))
-        store._conn.execute("COMMIT")
+        conn = store.connection  # a bulk load, past the one-sample API
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO samples VALUES ({marks})", rows)
+        conn.execute("UPDATE sessions SET sample_count = ?", (count,))
+        conn.execute("COMMIT")
     return session_id
 
 

@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.text import printable
 from vlmtop.sessions.export import export_session
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store import SessionStore
 from vlmtop.tui.poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from vlmtop.tui.replay_keys import REPLAY_ACTIONS, REPLAY_BINDINGS, ReplayKeys
@@ -234,7 +235,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
 
     @property
     def _session_running(self) -> bool:
-        return self.state.session is not None and self.state.session.status == "running"
+        return self.state.session is not None and self.state.session.status == SessionStatus.RUNNING
 
     def _acknowledge_controls(self) -> None:
         if not self.pending:
@@ -249,17 +250,17 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
 
     def _watch_session_end(self) -> None:
         session = self.state.session
-        if session is None or session.status == "running" or self._notified_end or self.replay:
+        if session is None or session.status == SessionStatus.RUNNING or self._notified_end or self.replay:
             return
         # Our worker's reason is read once it has exited, and the session can read ended before
         # the process is reaped: look again soon (nothing else calls this once rows stop).
         self._end_seen_at = self._end_seen_at or time.monotonic()
-        if (session.status != "failed" and self.worker is not None and self.worker.poll() is None
+        if (session.status != SessionStatus.FAILED and self.worker is not None and self.worker.poll() is None
                 and time.monotonic() - self._end_seen_at < WORKER_EXIT_GRACE_S):
             self.set_timer(0.1, self._watch_session_end)
             return
         self._notified_end = True
-        if session.status == "failed":
+        if session.status == SessionStatus.FAILED:
             self.notify(f"session {session.id} failed: {session.error}", title="worker stopped",
                         severity="error", timeout=30)
         elif said := self._worker_fault():

@@ -12,6 +12,7 @@ from pathlib import Path
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.text import printable
 from vlmtop.sessions.playback import LiveTail, ReplaySource
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.run.process import WorkerOutput, start_worker
 from vlmtop.sessions.store import EmptyStoreError, SessionStore, UnknownSessionError, new_session_id
 from vlmtop.sessions.store.errors import NotASessionDatabaseError
@@ -60,7 +61,7 @@ def fleet_session(store: SessionStore, experiment_id: str) -> str:
     """The session the dashboard follows behind an experiment's fleet screen: its newest
     running one, else its newest (the fleet screen's enter picks another)."""
     infos = store.experiment_sessions(experiment_id)
-    running = [info for info in infos if info.status == "running"]
+    running = [info for info in infos if info.status == SessionStatus.RUNNING]
     return max(running or infos, key=lambda info: info.started_at).id
 
 
@@ -112,7 +113,7 @@ def report_end(store, session_id: str, worker_said: str | None = None) -> int:
     note = store.unreadable_note()
     if note:  # a damaged or hand-edited file: what was shown as missing
         print(f"vlmtop: {printable(note, limit=0)}", file=sys.stderr)
-    if info.status == "failed":
+    if info.status == SessionStatus.FAILED:
         print(printable(f"vlmtop: session {info.id} failed: {info.error}"), file=sys.stderr)
         return 1
     if worker_said:

@@ -83,6 +83,7 @@ def _add_yes(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stop(args: argparse.Namespace) -> int:
+    from vlmtop.sessions.records import SessionStatus
     from vlmtop.sessions.store import SessionStore
 
     with SessionStore.open(db_path(args.db), create=False, readonly=False) as store:
@@ -93,7 +94,7 @@ def run_stop(args: argparse.Namespace) -> int:
             return 0
         print(printable(f"vlmtop: stopping session {session_id} after the sample in flight…"), file=sys.stderr)
         info = store.wait_until_ended(session_id, args.wait)
-    if info.status == "running":
+    if info.status == SessionStatus.RUNNING:
         print(
             printable(f"vlmtop: session {session_id} has not stopped within {args.wait:g} s; it stops "
                       f"once its sample in flight ends (see `vlmtop sessions`)"),
@@ -107,6 +108,7 @@ def run_stop(args: argparse.Namespace) -> int:
 def _session_to_stop(store: SessionStore, ref: str | None) -> str:
     """The session `vlmtop stop REF` stops: the newest running one, a named one, or an
     experiment's running replicate (its run then starts no further replicate)."""
+    from vlmtop.sessions.records import SessionStatus
     from vlmtop.sessions.store.rows import EXPERIMENT_PREFIX
 
     if ref in (None, "last"):
@@ -114,7 +116,7 @@ def _session_to_stop(store: SessionStore, ref: str | None) -> str:
     if not ref.startswith(EXPERIMENT_PREFIX):
         return store.resolve(ref)
     experiment_id = store.resolve_experiment(ref)
-    running = [info for info in store.experiment_sessions(experiment_id) if info.status == "running"]
+    running = [info for info in store.experiment_sessions(experiment_id) if info.status == SessionStatus.RUNNING]
     if not running:
         raise SessionNotRunningError(f"experiment {experiment_id} has no running session: nothing to stop")
     return running[-1].id
@@ -146,8 +148,10 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def _remove(store: SessionStore, infos: list[SessionInfo], yes: bool) -> int:
+    from vlmtop.sessions.records import SessionStatus
+
     for info in infos:  # asked before asking: a question whose answer cannot be used
-        if info.status == "running":
+        if info.status == SessionStatus.RUNNING:
             raise SessionRunningError(
                 f"session {info.id} is still running: stop it first with `vlmtop stop {info.id}`"
             )

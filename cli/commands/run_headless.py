@@ -111,6 +111,7 @@ class InFlightColumn(ProgressColumn):
 
 def run_headless(settings, db, as_json: bool = False) -> int:
     from vlmtop.sessions.analysis.reliability import reliability
+    from vlmtop.sessions.records import SampleStatus, SessionStatus
     from vlmtop.sessions.run.worker import Worker, default_threads
     from vlmtop.sessions.store import SessionStore
     from vlmtop.sessions.summary import summarize_segments, summarize_session
@@ -142,9 +143,9 @@ def run_headless(settings, db, as_json: bool = False) -> int:
     unlocated: set[str] = set()
 
     def on_sample(record):
-        in_flight.finish(record.e2e_ms if record.status == "ok" else None)
+        in_flight.finish(record.e2e_ms if record.status == SampleStatus.OK else None)
         unlocated.update(filter(None, (record.unlocated or "").split(",")))
-        if record.status == "error":
+        if record.status == SampleStatus.ERROR:
             # user text (paths, prompts, errors) is data: never let Rich read it as markup
             progress.console.print(Text.assemble(("seq ", "red"), (printable(f"{record.seq} ({record.sample_id}) failed: "), "red"),
                                                  printable(record.error or "")), soft_wrap=True)  # one line per row in a log
@@ -180,12 +181,12 @@ def run_headless(settings, db, as_json: bool = False) -> int:
         for name in sorted(unlocated):
             err.print(shown(f"vlmtop: {name}: not located in {info.model}; its time is in other "
                            f"(declare it with --stage {name}=PATH)", style="yellow"), soft_wrap=True)
-    if status == "failed":
+    if status == SessionStatus.FAILED:
         err.print(Text.assemble(("vlmtop: ", "red"), (printable(f"session {info.id} failed: "), "red"),
                                 printable(info.error or "")),
                   soft_wrap=True)  # the reason on one line, for grep and CI logs
         return 1
-    if status == "interrupted":
+    if status == SessionStatus.INTERRUPTED:
         err.print(shown(f"vlmtop: session {info.id} interrupted ({info.error or 'signal'}); "
                        f"{info.measured_count} samples kept"), soft_wrap=True)
         return worker.exit_code or 130
@@ -291,6 +292,7 @@ def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool
     """The end of a replicated run (local or on Ray): one row per process, then the exit
     status: 130 interrupted, 1 when a process failed or was lost, else 0."""
     from vlmtop.sessions.analysis.stats import finite_median
+    from vlmtop.sessions.records import SessionStatus
     from vlmtop.sessions.store import SessionStore
 
     with SessionStore.open(db, create=False, readonly=True) as store:
@@ -315,7 +317,7 @@ def report_experiment(db, experiment_id: str, alternate_model, interrupted: bool
     if interrupted:
         err.print(shown(f"vlmtop: experiment {experiment_id} interrupted after {len(infos)} processes"))
         return 130
-    bad = [info for info in infos if info.status in ("failed", "interrupted")]
+    bad = [info for info in infos if info.status in (SessionStatus.FAILED, SessionStatus.INTERRUPTED)]
     if bad:
         err.print(shown(f"vlmtop: {len(bad)} of {len(infos)} processes {bad[0].status}; the first: {bad[0].error}",
                        style="red"))

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
     from vlmtop.sessions.store import SessionInfo, SessionStore
 
-STATUS_STYLES = {"running": "green", "completed": "", "failed": "red", "interrupted": "yellow"}
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     sessions = subparsers.add_parser(
         "sessions",
@@ -102,8 +99,10 @@ def run_sessions(args: argparse.Namespace) -> int:
 def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
     from rich.table import Table
 
+    from vlmtop.sessions.records import SessionStatus
     from vlmtop.sessions.store.rows import EXPERIMENT_PREFIX
 
+    styles = {SessionStatus.RUNNING: "green", SessionStatus.FAILED: "red", SessionStatus.INTERRUPTED: "yellow"}
     table = Table(
         title=shown(f"{len(infos)} session{'s' * (len(infos) != 1)} in {path}"),
         caption="samples: measured / warm-up / errors"
@@ -132,7 +131,7 @@ def sessions_table(infos: list[SessionInfo], path: Path) -> Table:
             format_started(info.started_at),
             shown(info.model),
             shown(info.device),
-            shown(info.status, style=STATUS_STYLES.get(info.status, "")),
+            shown(info.status, style=styles.get(info.status, "")),
             f"{info.measured_count}/{info.warmup_count}/{info.error_count}",
             format_duration(info.duration_s),
             # the hex digits only (the `exp-` is in the caption): 80 columns hold them

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from vlmtop.core.stage_table import RELIABILITY
-from vlmtop.sessions.records import is_measured, measured_mask
+from vlmtop.sessions.records import SampleStatus, is_measured, measured_mask
 
 RELIABILITY_STAGES = tuple(stage.column for stage in RELIABILITY)  # from core/stage_table.py
 REPEATABILITY = 1.96 * math.sqrt(2.0)  # 2.77: the 95 % bound of a difference of two repeats
@@ -110,7 +110,7 @@ def _measured(rows_or_columns, stages: Sequence[str]) -> _Measured:
         # a filter column not given filters nothing (the caller kept measured samples)
         warm, status = cols.get("is_warmup"), cols.get("status")
         keep = measured_mask(np.zeros(n, dtype=bool) if warm is None or not len(warm) else warm,
-                             np.full(n, "ok", dtype=object) if status is None or not len(status) else status)
+                             np.full(n, SampleStatus.OK, dtype=object) if status is None or not len(status) else status)
         arms = cols.get("arm")
         values = {stage: _kept(cols[stage], keep) for stage in stages if stage in cols}
     else:

@@ -26,7 +26,7 @@ from vlmtop.core.stage_table import BY_NAME, STORED
 from vlmtop.sessions.analysis.outliers import detect_transient
 from vlmtop.sessions.analysis.segments import ARM_VARIED, Segment
 from vlmtop.sessions.policies import COLUMNS, KINDS
-from vlmtop.sessions.records import SampleRecord, is_measured, measured_mask
+from vlmtop.sessions.records import SampleRecord, SampleStatus, is_measured, measured_mask
 from vlmtop.sessions.store.rows import SAMPLE_DEFAULTS, decode_value
 
 DECODE_PER_TOKEN = BY_NAME["decode_per_token"].column
@@ -295,7 +295,7 @@ def read_layout(store, session_id: str) -> Layout:
         seq.append(row[0])
         flag.append(flags.setdefault(row[1:3], len(flags)))
         code.append(index)
-    pairs = list(flags) or [(0, "ok")]
+    pairs = list(flags) or [(0, SampleStatus.OK)]
     measured_by_flag = measured_mask([warm for warm, _ in pairs], [status for _, status in pairs])
     measured = measured_by_flag[np.frombuffer(flag, dtype=np.int32)]
     return Layout(np.frombuffer(seq, dtype=np.int64), measured, np.frombuffer(code, dtype=np.int32), combos)

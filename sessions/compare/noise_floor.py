@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vlmtop.sessions.compare.columns import read_columns
-from vlmtop.sessions.records import SampleRecord
+from vlmtop.sessions.records import SampleRecord, SessionStatus
 from vlmtop.sessions.store.rows import SessionInfo
 
 # Log-scale SD of a process's stage median between processes of identical settings, on this
@@ -151,7 +151,7 @@ def floor_from_store(store, sides: Sequence[Sequence[SessionInfo]], stages: Sequ
     wanted = {settings_key(info) for side in sides for info in side}
     groups: dict[str, list[SessionInfo]] = {}
     for info in store.sessions():
-        if info.id in compared or info.status != "completed" or info.measured_count < 2:
+        if info.id in compared or info.status != SessionStatus.COMPLETED or info.measured_count < 2:
             continue
         key = settings_key(info)
         if key in wanted:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from vlmtop.core.stage_table import SPANS
-from vlmtop.sessions.records import STAGE_COLUMNS, EventRecord, SampleRecord
+from vlmtop.sessions.records import STAGE_COLUMNS, EventRecord, SampleRecord, SampleStatus
 from vlmtop.sessions.store import SessionInfo, SessionStore
 
 # Trace tracks in the order a trace viewer shows them; user-declared stages follow.
@@ -90,7 +90,7 @@ def _trace_events(
                 args.update(arm=rec.arm, knobs=rec.knobs)
             args.update((column, getattr(rec, column)) for column in STAGE_COLUMNS if column != "e2e_ms")
             yield _complete("e2e", cat, tids["e2e"], start_us, rec.e2e_ms, args)
-        if rec.status == "error":
+        if rec.status == SampleStatus.ERROR:
             yield {"name": "error", "cat": cat, "ph": "i", "s": "t", "pid": 1,
                    "tid": tids["e2e"], "ts": round(start_us, 3),
                    "args": {"seq": rec.seq, "error": rec.error}}  # fmt: skip

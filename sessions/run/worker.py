@@ -31,7 +31,7 @@ from vlmtop.core.samples import Sample, open_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
 from vlmtop.sessions.knobs import Arm, knob, make_arms
 from vlmtop.sessions.policies import POLICIES, Policies
-from vlmtop.sessions.records import MULTIPASS_COLUMNS, EventRecord, SampleRecord
+from vlmtop.sessions.records import MULTIPASS_COLUMNS, EventRecord, SampleRecord, SampleStatus, SessionStatus
 from vlmtop.sessions.run.arms import BlockSchedule, ModelTarget
 from vlmtop.sessions.run.controls import ControlsMixin
 from vlmtop.sessions.run.lifecycle import Lifecycle, timeout_message
@@ -167,16 +167,16 @@ class Worker(ControlsMixin):
                 self.store.record_fault(self.session_id, str(exc))
                 raise
             except KeyboardInterrupt:  # a second signal: the sample in flight is abandoned
-                self._finish("interrupted", f"{self.lifecycle.reason or 'interrupted'}; the sample in flight was abandoned")
+                self._finish(SessionStatus.INTERRUPTED, f"{self.lifecycle.reason or 'interrupted'}; the sample in flight was abandoned")
             except VlmtopError as exc:
-                self._finish("failed", str(exc))
+                self._finish(SessionStatus.FAILED, str(exc))
             except Exception as exc:  # out of memory, a broken model: the session says why
-                self._finish("failed", f"{type(exc).__name__}: {first_line(exc)}")
+                self._finish(SessionStatus.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
             else:
                 if self.lifecycle.reason:
-                    self._finish("interrupted", self.lifecycle.reason)
+                    self._finish(SessionStatus.INTERRUPTED, self.lifecycle.reason)
                 else:
-                    self._finish("completed", None)
+                    self._finish(SessionStatus.COMPLETED, None)
             return self.store.session(self.session_id).status
 
     @property
@@ -315,7 +315,7 @@ class Worker(ControlsMixin):
             # (a decompression bomb, a prompt holding the image placeholder, a broken file:
             # the README promises the run goes on; MAX_ERRORS_IN_A_ROW stops a model that
             # fails every sample)
-            record.status = "error"
+            record.status = SampleStatus.ERROR
             if self.lifecycle.timed_out:  # whatever a library wrapped our timeout in
                 record.error = timeout_message(self.settings.sample_timeout_s)
             elif isinstance(exc, VlmtopError):
@@ -327,7 +327,7 @@ class Worker(ControlsMixin):
             self.first_error = self.first_error or record.error
         self.store.write_sample(record)
         self.seq += 1
-        if record.status == "ok":
+        if record.status == SampleStatus.OK:
             if is_warmup:
                 self._warmup_left[arm.label] = max(0, self._warmup_left[arm.label] - 1)
             else:
@@ -383,7 +383,7 @@ def main(argv: list[str]) -> int:
     except VlmtopError as exc:  # the database failed (full, locked): one line in the log
         print(f"{FAULT_PREFIX} {exc}", file=sys.stderr)
         return 2
-    return 1 if status == "failed" else worker.exit_code
+    return 1 if status == SessionStatus.FAILED else worker.exit_code
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ reader and writer opens; the other modules are its parts:
 
     session_store   SessionStore: opening, creating, reading and writing sessions
     connection      how the file is opened (read-write, read-only, immutable), transactions
-    schema          each table's DDL, how a file is recognised as ours, migration
-    rows            rows <-> Python values: the decoders every reader shares
+    schema          each table's DDL (built from rows), how a file is recognised as ours, migration
+    rows            each table's columns, declared once; rows <-> Python values: the decoders
     validate        checks of values read back: hostile content is data, not a crash
     samples         a session's samples and events as records
     fast_reads      reads that skip per-cell decoding: trusted rows, raw columns, newest rows

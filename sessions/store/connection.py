@@ -210,6 +210,13 @@ class SqliteFile:
     def readonly(self) -> bool:
         return self._readonly_reason is not None
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for tools and tests that need raw SQL (a hand-made row, a
+        PRAGMA, a bulk load). Prefer the methods: they hold the store's transactions,
+        validation and read-only refusals, which raw SQL goes around."""
+        return self._conn
+
     def close(self) -> None:
         self._conn.close()
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import time
 
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store.connection import SqliteFile
 from vlmtop.sessions.store.errors import SessionNotRunningError, StoreError
-from vlmtop.sessions.store.rows import LONG_COLUMNS, MAX_CONTROL_CHARS, Control, SessionInfo, clean_row, control
+from vlmtop.sessions.store.rows import (
+    CONTROL_STATUSES,
+    MAX_CONTROL_CHARS,
+    Control,
+    SessionInfo,
+    clean_row,
+    control,
+    select_sql,
+)
 from vlmtop.sessions.store.schema import table_columns
-from vlmtop.sessions.store.validate import Unreadable, guarded_sql
+from vlmtop.sessions.store.validate import Unreadable
 
-CONTROL_STATUSES = ("pending", "applied", "rejected")
 MAX_CONTROL_ID = 2**53  # ids below it survive JSON and every reader; add_control stays below
 STEERING_KINDS = ("pause", "resume", "stop")  # every other control kind is a knob's name
 
@@ -48,7 +56,7 @@ class ControlChannel(SqliteFile):
                 f"worker (at most {MAX_CONTROL_CHARS})"
             )
         status = self.session(session_id).status
-        if status in ("completed", "failed"):
+        if status in (SessionStatus.COMPLETED, SessionStatus.FAILED):
             raise StoreError(f"session {session_id} is {status}: there is no worker to steer")
         with self._transaction():
             # The id is chosen here, after the largest id a reader accepts: SQLite's own
@@ -68,7 +76,7 @@ class ControlChannel(SqliteFile):
         Only a `running` session (its writer alive, see liveness.py) has a worker to ask.
         """
         info = self.session(session_id)
-        if info.status != "running":
+        if info.status != SessionStatus.RUNNING:
             raise SessionNotRunningError(
                 f"session {session_id} is {info.status}, not running: there is nothing to stop"
             )
@@ -81,7 +89,7 @@ class ControlChannel(SqliteFile):
         deadline = time.monotonic() + timeout_s
         while True:
             info = self.session(session_id)
-            if info.status != "running" or time.monotonic() >= deadline:
+            if info.status != SessionStatus.RUNNING or time.monotonic() >= deadline:
                 return info
             time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 
@@ -113,10 +121,7 @@ class ControlChannel(SqliteFile):
         the worker answers it `rejected` and goes on to the next instead of stalling on it."""
         if not self._has_table("controls"):  # an older file opened read-only
             return []
-        select = ", ".join(
-            f"{guarded_sql(name, name in LONG_COLUMNS)} AS {name}"
-            for name in table_columns(self._conn, "controls")
-        )
+        select = select_sql(table_columns(self._conn, "controls"))
         rows = self._dicts(
             f"SELECT rowid AS _rowid, {select} FROM controls WHERE session_id = ? {condition} ORDER BY _rowid",
             (session_id,),

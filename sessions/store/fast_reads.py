@@ -26,7 +26,7 @@ import numpy as np
 
 from vlmtop.core.stage_table import BY_NAME
 from vlmtop.core.timing import decode_per_token_ms
-from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, SampleRecord
+from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, SampleRecord, SampleStatus
 from vlmtop.sessions.store import validate as codec
 from vlmtop.sessions.store.rows import (
     DECODERS,
@@ -45,7 +45,7 @@ def _valid_sql(name: str, kind: str) -> str:
     special = {
         "session_id": codec.sql_text(name, optional=False),
         "seq": codec.sql_count(name, optional=False),
-        "status": codec.sql_one_of(name, ("ok", "error")),
+        "status": codec.sql_one_of(name, SampleStatus.ALL),
         # Checked in Python by codec.plain_steps and plain_spans: cheaper than SQL's GLOB and JSON.
         "decode_steps_ms": "1",
         "spans": "1",

@@ -15,16 +15,18 @@ import sqlite3
 import time
 from pathlib import Path
 
+from vlmtop.sessions.records import SessionStatus
+
 # A writer on another host cannot be probed by pid: silence this long means it is gone.
 STALE_HEARTBEAT_S = 60.0
 
 # Sets a running session's heartbeat; also brings back one a reader wrongly marked
 # interrupted (its writer was only silent), since a write proves the writer is alive.
-ALIVE_SQL = """
+ALIVE_SQL = f"""
     heartbeat_at = :now,
-    ended_at = CASE status WHEN 'interrupted' THEN NULL ELSE ended_at END,
-    error = CASE status WHEN 'interrupted' THEN NULL ELSE error END,
-    status = CASE status WHEN 'interrupted' THEN 'running' ELSE status END
+    ended_at = CASE status WHEN '{SessionStatus.INTERRUPTED}' THEN NULL ELSE ended_at END,
+    error = CASE status WHEN '{SessionStatus.INTERRUPTED}' THEN NULL ELSE error END,
+    status = CASE status WHEN '{SessionStatus.INTERRUPTED}' THEN '{SessionStatus.RUNNING}' ELSE status END
 """
 
 
@@ -84,10 +86,10 @@ def settle(rows: list[dict], hostname: str) -> tuple[list[dict], list[dict]]:
     now = time.time()
     settled, gone = [], []
     for row in rows:
-        if row["status"] == "running" and writer_gone(row, now, hostname):
+        if row["status"] == SessionStatus.RUNNING and writer_gone(row, now, hostname):
             row = {
                 **row,
-                "status": "interrupted",
+                "status": SessionStatus.INTERRUPTED,
                 "ended_at": row["heartbeat_at"] or row["started_at"],
                 "error": f"the recording process (pid {row['pid']} on {row['hostname']}) "
                 f"stopped without closing the session",
@@ -101,7 +103,7 @@ def save_settled(conn: sqlite3.Connection, gone: list[dict]) -> None:
     """Record the verdicts of :func:`settle`; the caller holds the write transaction."""
     for row in gone:
         conn.execute(
-            "UPDATE sessions SET status = 'interrupted', ended_at = ?, error = ? "
-            "WHERE id = ? AND status = 'running'",
+            f"UPDATE sessions SET status = '{SessionStatus.INTERRUPTED}', ended_at = ?, error = ? "
+            f"WHERE id = ? AND status = '{SessionStatus.RUNNING}'",
             (row["ended_at"], row["error"], row["id"]),
         )

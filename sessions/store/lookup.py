@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store.connection import SqliteFile
 from vlmtop.sessions.store.errors import (
     AmbiguousSessionError,
@@ -29,7 +30,7 @@ class Resolved:
 
 
 def _describe(info: SessionInfo) -> str:
-    if info.status == "failed" and info.error:
+    if info.status == SessionStatus.FAILED and info.error:
         return f"failed: {info.error}"
     return info.status
 
@@ -90,7 +91,7 @@ class SessionLookup(SqliteFile):
         if not newest_first:
             raise UnknownSessionError(f"no sessions recorded in {self.path} yet")
         for skipped, info in enumerate(newest_first):
-            if info.measured_count or info.status == "running":
+            if info.measured_count or info.status == SessionStatus.RUNNING:
                 break
         else:
             info = newest_first[0]
@@ -113,7 +114,7 @@ class SessionLookup(SqliteFile):
 
     def last_running(self) -> str:
         """The newest session whose worker is alive: what `vlmtop stop` stops by default."""
-        running = [info for info in self.sessions() if info.status == "running"]
+        running = [info for info in self.sessions() if info.status == SessionStatus.RUNNING]
         if not running:
             raise SessionNotRunningError(f"no session is running in {self.path}")
         return running[-1].id

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store.connection import SqliteFile
 from vlmtop.sessions.store.errors import SessionRunningError, UnknownSessionError
 from vlmtop.sessions.store.liveness import save_settled, settle
@@ -40,10 +41,10 @@ class SessionRemoval(SqliteFile):
     def prune_candidates(self, older_than: float | None = None) -> list[SessionInfo]:
         """What `prune` removes: sessions that failed or measured nothing, or with
         ``older_than`` (unix time) every session started before it. Never a running one."""
-        finished = [info for info in self.sessions() if info.status != "running"]
+        finished = [info for info in self.sessions() if info.status != SessionStatus.RUNNING]
         if older_than is not None:
             return [info for info in finished if info.started_at < older_than]
-        return [info for info in finished if info.status == "failed" or not info.measured_count]
+        return [info for info in finished if info.status == SessionStatus.FAILED or not info.measured_count]
 
     def remove_sessions(self, session_ids: Iterable[str]) -> Removed:
         """Delete these sessions and all their rows, in one transaction."""
@@ -58,7 +59,7 @@ class SessionRemoval(SqliteFile):
                 raise UnknownSessionError(f"no session {sorted(unknown)[0]!r} in {self.path}")
             settled, gone = settle(rows, self._hostname)
             for row in settled:
-                if row["status"] == "running":
+                if row["status"] == SessionStatus.RUNNING:
                     raise SessionRunningError(
                         f"session {row['id']} is still running (pid {row['pid']} on "
                         f"{row['hostname']}): stop it first with `vlmtop stop {row['id']}`"

@@ -1,9 +1,14 @@
 """How rows of the session database become Python values, and back.
 
-``samples`` has one column per :class:`SampleRecord` field, derived from the dataclass, so
-a field added to SampleRecord becomes a column (added to existing files on open, see
-schema.py) without touching the store. The other tables come back as the small frozen
-types below.
+Every table's columns are declared here, once; schema.py builds the DDL from them, and the
+decoders, SELECT lists and INSERTs follow from the same declaration:
+
+* ``samples`` has one column per :class:`SampleRecord` field, derived from the dataclass,
+  so a field added to SampleRecord becomes a column (added to existing files on open, see
+  schema.py) without touching the store;
+* ``sessions`` and ``controls`` are the fields of :class:`SessionInfo` and :class:`Control`,
+  each carrying its SQL declaration and decoder (:class:`Column`);
+* ``events`` is :data:`EVENT_COLUMNS`, checked against :class:`EventRecord`'s fields.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import metadata
 from typing import Any
 
-from vlmtop.sessions.records import EventRecord, SampleRecord
+from vlmtop.sessions.records import EventRecord, SampleRecord, SampleStatus, SessionStatus
 from vlmtop.sessions.store import validate as codec
 
 # --- SampleRecord fields <-> columns -----------------------------------------------------------
@@ -85,7 +90,7 @@ def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
     special = {
         "session_id": lambda v: codec.text(v, optional=False),
         "seq": codec.required_count,
-        "status": codec.one_of("ok", "error"),
+        "status": codec.one_of(*SampleStatus.ALL),
         "decode_steps_ms": codec.steps,
         "spans": codec.spans,
         "extra_ms": codec.stage_times,
@@ -122,7 +127,7 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
 # An unreadable status reads as "error": no measurement statistics would count.
 SAMPLE_DEFAULTS: dict[str, Any] = {
     f.name: None if is_optional_column(f.name) else _field_default(f) for f in fields(SampleRecord)
-} | {"status": "error"}
+} | {"status": SampleStatus.ERROR}
 # The sample columns selected through codec.guarded_sql: text and JSON may be any length.
 # Text is cut at its own bound (codec.text refuses longer anyway), not JSON's 8 MB: a page
 # of rows with 8 MB error messages took 520 MB to export.
@@ -162,10 +167,10 @@ def decode_sample(
             bad.append(name)
     if not bad:
         return SampleRecord(**values)
-    if values.get("status") == "ok":
+    if values.get("status") == SampleStatus.OK:
         # Statistics (compare, summaries, the dashboard) count ok samples and trust their
         # values: a sample with any unreadable value is an error row, saying which.
-        values["status"] = "error"
+        values["status"] = SampleStatus.ERROR
         values["error"] = f"unreadable in the session database: {', '.join(bad)}"
     if unreadable is not None:
         raw_seq = row[names.index("seq")] if "seq" in names else None
@@ -179,36 +184,91 @@ def _hashable(value: Any) -> Any:
     return value if not isinstance(value, (bytes, bytearray)) else bytes(value[:64])
 
 
-# --- the rows of the other tables --------------------------------------------------------------
+# --- the other tables: each column declared once ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of ``sessions``, ``events`` or ``controls``: its declaration in CREATE
+    TABLE (schema.py builds the DDL from it), and how a value read back is checked."""
+
+    sql: str  # type and constraints, as CREATE TABLE says them
+    decode: Callable[[Any], Any]  # the validating decoder (see validate.py); raises codec.Bad
+    unreadable: Any = None  # what an unreadable value reads as (and a column an older file lacks)
+
+
+def _column(sql: str, decode: Callable[[Any], Any], unreadable: Any = None, **default: Any) -> Any:
+    """A dataclass field that is also a table column: the field's name, place and type are
+    the column's, the Column in its metadata says the rest."""
+    return field(metadata={"column": Column(sql, decode, unreadable)}, **default)
+
+
+def _columns_of(cls: type) -> tuple[tuple[str, Column], ...]:
+    return tuple((f.name, f.metadata["column"]) for f in fields(cls) if "column" in f.metadata)
+
+
+MAX_CONTROL_CHARS = 4096  # a control value is a policy or knob value, never a document
+CONTROL_STATUSES = ("pending", "applied", "rejected")  # a request is pending until answered
+
+
+def _bounded(value: Any, limit: int) -> str | None:
+    value = codec.text(value)
+    if value is not None and len(value) > limit:
+        raise codec.Bad("too long")
+    return value
+
+
+def _required_text(value: Any) -> str:
+    return codec.text(value, optional=False)
+
+
+def _counter(value: Any) -> int:
+    return codec.count(value) or 0
+
+
+def _control_value(value: Any) -> str | None:
+    return _bounded(value, MAX_CONTROL_CHARS)
+
+
+# A row whose key (a table's first column) is unreadable is dropped; any other unreadable
+# value reads as its column's `unreadable`. Columns added in a later schema version go last.
 
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """One row of ``sessions``, with its sample counters."""
+    """One row of ``sessions``, with its sample counters: its fields are the table's columns."""
 
-    id: str
-    started_at: float
-    ended_at: float | None
-    status: str  # running | completed | failed | interrupted
-    model: str
-    device: str
-    dtype: str
-    settings: dict
-    versions: dict
-    pid: int | None
-    hostname: str
-    heartbeat_at: float | None
-    error: str | None
-    sample_count: int  # every row in `samples`: measured, warm-up and errors
-    measured_count: int  # not warm-up and status ok: what statistics use
-    warmup_count: int
-    error_count: int
-    experiment_id: str | None = None  # replicate processes of one `--repeat` run share it
-    replicate: int | None = None
-    side: str | None = None  # A | B with --alternate-model
-    node_id: str | None = None  # the Ray node it ran on (`run --ray`)
-    device_name: str | None = None  # the GPU's (or CPU's) model name
-    device_uuid: str | None = None  # the GPU's UUID on CUDA
+    id: str = _column("TEXT PRIMARY KEY", _required_text)
+    started_at: float = _column("REAL NOT NULL", codec.number, 0.0)
+    ended_at: float | None = _column("REAL", codec.time_or_none())
+    # An unknown status says nothing about the writer: it may have ended any way.
+    status: str = _column("TEXT NOT NULL", codec.one_of(*SessionStatus.ALL), SessionStatus.INTERRUPTED)
+    model: str = _column("TEXT", codec.text_or_empty, "")
+    device: str = _column("TEXT", codec.text_or_empty, "")
+    dtype: str = _column("TEXT", codec.text_or_empty, "")
+    settings: dict = _column("TEXT", codec.json_object(optional=False), {})  # JSON: the run options
+    # JSON: python, torch, transformers, vlmtop, sqlite
+    versions: dict = _column("TEXT", codec.json_object(optional=False), {})
+    pid: int | None = _column("INTEGER", codec.count)
+    hostname: str = _column("TEXT", codec.text_or_empty, "")
+    heartbeat_at: float | None = _column("REAL", codec.time_or_none())
+    error: str | None = _column("TEXT", codec.text)
+    # every row in `samples`: measured, warm-up and errors
+    sample_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
+    # not warm-up and status ok: what statistics use
+    measured_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
+    warmup_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
+    error_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
+    # `vlmtop run --repeat N`: the replicate processes of one experiment share its id
+    experiment_id: str | None = _column("TEXT", codec.text, default=None)
+    replicate: int | None = _column("INTEGER", codec.count, default=None)  # 0..N-1, in run order
+    side: str | None = _column("TEXT", codec.text, default=None)  # A | B with --alternate-model
+    # where the process ran, when a Ray actor recorded it (`vlmtop run --ray`)
+    node_id: str | None = _column("TEXT", codec.text, default=None)  # the Ray node id
+    # e.g. "NVIDIA H100 80GB HBM3", or the CPU's model name
+    device_name: str | None = _column("TEXT", codec.text, default=None)
+    # the GPU's UUID on CUDA: tells two cards of one model apart
+    device_uuid: str | None = _column("TEXT", codec.text, default=None)
 
     @property
     def duration_s(self) -> float:
@@ -220,7 +280,7 @@ class SessionInfo:
     def failed_before_any_sample(self) -> str | None:
         """The one-line reason when the session failed with nothing recorded (a model that
         does not load, a stage path that does not exist): all a command has to report."""
-        if self.status == "failed" and not self.sample_count:
+        if self.status == SessionStatus.FAILED and not self.sample_count:
             return f"{self.error} (session {self.id} recorded as failed)"
         return None
 
@@ -232,81 +292,46 @@ class SessionInfo:
 
 @dataclass(frozen=True)
 class Control:
-    """A request a dashboard wrote for the worker (pause, stop, a policy change...)."""
+    """A request a dashboard wrote for the worker (pause, stop, a policy change...): its
+    fields but ``problem`` are the columns of ``controls``."""
 
-    id: int
-    session_id: str
-    kind: str
-    value: str | None
-    created_at: float
-    status: str  # pending | applied | rejected
-    applied_seq: int | None  # the first sample recorded under it
-    answered_at: float | None
+    id: int = _column("INTEGER PRIMARY KEY", codec.required_count)
+    session_id: str = _column("TEXT NOT NULL REFERENCES sessions(id)", codec.text_or_empty, "")
+    kind: str = _column("TEXT NOT NULL", codec.text_or_empty, "")
+    value: str | None = _column("TEXT", _control_value)
+    created_at: float = _column("REAL NOT NULL", codec.number, 0.0)
+    status: str = _column("TEXT NOT NULL DEFAULT 'pending'", codec.one_of(*CONTROL_STATUSES), "rejected")
+    applied_seq: int | None = _column("INTEGER", codec.count)  # the first sample recorded under it
+    answered_at: float | None = _column("REAL", codec.time_or_none())
     problem: str = ""  # why no worker can apply it (an unreadable row): answered `rejected`
 
 
-_COUNTERS = ("sample_count", "measured_count", "warmup_count", "error_count")
-
-
-SESSION_STATUSES = ("running", "completed", "failed", "interrupted")
-MAX_CONTROL_CHARS = 4096  # a control value is a policy or knob value, never a document
-
-# (decoder, what an unreadable value reads as) per column of the other tables. A row whose
-# key (the first entry) is unreadable is dropped; any other value reads as its default.
-_SESSION_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
-    "id": (lambda v: codec.text(v, optional=False), None),
-    "started_at": (codec.number, 0.0),
-    "ended_at": (codec.time_or_none(), None),
-    # An unknown status says nothing about the writer: it may have ended any way.
-    "status": (codec.one_of(*SESSION_STATUSES), "interrupted"),
-    "model": (codec.text_or_empty, ""),
-    "device": (codec.text_or_empty, ""),
-    "dtype": (codec.text_or_empty, ""),
-    "settings": (codec.json_object(optional=False), {}),
-    "versions": (codec.json_object(optional=False), {}),
-    "pid": (codec.count, None),
-    "hostname": (codec.text_or_empty, ""),
-    "heartbeat_at": (codec.time_or_none(), None),
-    "error": (codec.text, None),
-    **{counter: (lambda v: codec.count(v) or 0, 0) for counter in _COUNTERS},
-    "experiment_id": (codec.text, None),
-    "replicate": (codec.count, None),
-    "side": (codec.text, None),
-    "node_id": (codec.text, None),
-    "device_name": (codec.text, None),
-    "device_uuid": (codec.text, None),
+SESSION_COLUMNS = _columns_of(SessionInfo)
+CONTROL_COLUMNS = _columns_of(Control)
+# EventRecord belongs to the run vocabulary (records.py), which knows no SQL: its table's
+# columns are declared here, in table order, and checked against its fields below.
+EVENT_COLUMNS: tuple[tuple[str, Column], ...] = (
+    ("id", Column("INTEGER PRIMARY KEY", codec.required_count)),
+    ("session_id", Column("TEXT NOT NULL REFERENCES sessions(id)", codec.text_or_empty, "")),
+    ("seq", Column("INTEGER NOT NULL", _counter, 0)),  # the first sample it applies from
+    ("kind", Column("TEXT NOT NULL", codec.text_or_empty, "")),  # start | policy | knob | rejected | pause | ... | end
+    ("detail", Column("TEXT", codec.text_or_empty, "")),  # for people: "cache=empty", an error message
+    ("at", Column("REAL NOT NULL", codec.number, 0.0)),
+    ("value", Column("TEXT", codec.text)),  # for programs: the new value a policy or knob event set
+    ("name", Column("TEXT", codec.text)),  # for programs: which policy or knob it set ("cache")
+)
+if [name for name, _ in EVENT_COLUMNS] != ["id", *(f.name for f in fields(EventRecord) if f.name != "id")]:
+    raise TypeError("the events columns and EventRecord's fields differ: declare a new field in both")
+TABLE_COLUMNS: dict[str, tuple[tuple[str, Column], ...]] = {
+    "sessions": SESSION_COLUMNS, "events": EVENT_COLUMNS, "controls": CONTROL_COLUMNS,
 }
-_CONTROL_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
-    "id": (codec.required_count, None),
-    "session_id": (codec.text_or_empty, ""),
-    "kind": (codec.text_or_empty, ""),
-    "value": (lambda v: _bounded(v, MAX_CONTROL_CHARS), None),
-    "created_at": (codec.number, 0.0),
-    "status": (codec.one_of("pending", "applied", "rejected"), "rejected"),
-    "applied_seq": (codec.count, None),
-    "answered_at": (codec.time_or_none(), None),
-}
-_EVENT_COLUMNS: dict[str, tuple[Callable[[Any], Any], Any]] = {
-    "id": (codec.required_count, None),
-    "session_id": (codec.text_or_empty, ""),
-    "seq": (lambda v: codec.count(v) or 0, 0),
-    "kind": (codec.text_or_empty, ""),
-    "detail": (codec.text_or_empty, ""),
-    "at": (codec.number, 0.0),
-    "value": (codec.text, None),
-    "name": (codec.text, None),
-}
-# Text and JSON columns of these tables, selected through codec.guarded_sql.
-LONG_COLUMNS = {"model", "device", "dtype", "settings", "versions", "hostname", "error",
-                "kind", "detail", "value", "session_id", "id", "status", "name", "experiment_id",
-                "side", "node_id", "device_name", "device_uuid"}  # fmt: skip
 
 
-def _bounded(value: Any, limit: int) -> str | None:
-    value = codec.text(value)
-    if value is not None and len(value) > limit:
-        raise codec.Bad("too long")
-    return value
+def select_sql(names: Iterable[str]) -> str:
+    """The SELECT list of these tables' columns ``names``. Every value goes through
+    codec.guarded_sql: a hostile file may hold a long cell in any column, whatever its
+    declared type, and a number is never long enough to be cut."""
+    return ", ".join(f"{codec.guarded_sql(name, True)} AS {name}" for name in names)
 
 
 def clean_row(
@@ -314,21 +339,21 @@ def clean_row(
 ) -> dict | None:
     """``row`` of sessions, controls or events with every value validated (unreadable
     ones read as their default, the row marked); None when its key is unreadable."""
-    columns = {"sessions": _SESSION_COLUMNS, "controls": _CONTROL_COLUMNS, "events": _EVENT_COLUMNS}[table]
+    columns = TABLE_COLUMNS[table]
     out = dict(row)
     bad = []
-    for name, (decode, default) in columns.items():
+    for name, col in columns:
         if name not in row:  # an older file lacks it: the default, and nothing to report
-            out[name] = default
+            out[name] = col.unreadable
             continue
         try:
-            out[name] = decode(row[name])
+            out[name] = col.decode(row[name])
         except codec.Bad:
-            out[name] = default
+            out[name] = col.unreadable
             bad.append(name)
     if bad and unreadable is not None:
         unreadable.mark(table, _hashable(row.get("id")), bad)
-    key = next(iter(columns))
+    key = columns[0][0]
     return None if key in bad else out
 
 

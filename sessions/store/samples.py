@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, EventRecord, SampleRecord, is_measured
+from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, EventRecord, SampleRecord, SampleStatus, is_measured
 from vlmtop.sessions.store.connection import SqliteFile
 from vlmtop.sessions.store.errors import (
     StoreError,
@@ -24,7 +24,7 @@ from vlmtop.sessions.store.fast_reads import python_checks, sample_valid_sql, tr
 from vlmtop.sessions.store.liveness import ALIVE_SQL
 from vlmtop.sessions.store.rows import (
     DECODERS,
-    LONG_COLUMNS,
+    EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_DEFAULTS,
     SAMPLE_KINDS,
@@ -33,8 +33,9 @@ from vlmtop.sessions.store.rows import (
     decode_value,
     encode_sample,
     event,
+    select_sql,
 )
-from vlmtop.sessions.store.validate import BIG, Unreadable, guarded_sql
+from vlmtop.sessions.store.validate import BIG, Unreadable
 
 PAGE_TEXT_CHARS = 32_000_000  # the text of one page of an export: its rows' strings and JSON
 _NONE_BAD: list[str] = []  # shared, never changed: the unreadable values of a valid row
@@ -43,6 +44,10 @@ _INSERT_SAMPLE_SQL = (
     f"VALUES ({', '.join(['?'] * len(SAMPLE_COLUMNS))})"
 )
 _NUMERIC = ("int", "float", "bool")
+_EVENT_WRITTEN = tuple(name for name, _ in EVENT_COLUMNS if name != "id")  # SQLite chooses the id
+_INSERT_EVENT_SQL = (
+    f"INSERT INTO events ({', '.join(_EVENT_WRITTEN)}) VALUES ({', '.join(['?'] * len(_EVENT_WRITTEN))})"
+)
 
 
 def _valid_raw(name: str):
@@ -80,10 +85,6 @@ def _numeric_valid_sql(name: str) -> str:
     return f"{number} AND {c} >= {low:.17g} AND {c} < {BIG:.17g}"
 
 
-def _guarded(column: str) -> str:
-    return f"{guarded_sql(column, column in LONG_COLUMNS)} AS {column}"
-
-
 class RecordedRows(SqliteFile):
     """The `samples` and `events` tables, mixed into the store."""
 
@@ -104,7 +105,7 @@ class RecordedRows(SqliteFile):
         counts = {
             "measured": int(is_measured(rec)),
             "warmup": int(rec.is_warmup),
-            "error": int(rec.status == "error"),
+            "error": int(rec.status == SampleStatus.ERROR),
             "now": time.time(),
             "id": rec.session_id,
             "seq": rec.seq,
@@ -351,13 +352,9 @@ class RecordedRows(SqliteFile):
 
     def write_event(self, ev: EventRecord) -> int:
         """Append an event (``at`` defaults to now); returns its id."""
-        at = ev.at or time.time()
+        values = {**{name: getattr(ev, name) for name in _EVENT_WRITTEN}, "at": ev.at or time.time()}
         with self._transaction():
-            cur = self._conn.execute(
-                "INSERT INTO events (session_id, seq, kind, detail, at, value, name) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (ev.session_id, ev.seq, ev.kind, ev.detail, at, ev.value, ev.name),
-            )
+            cur = self._conn.execute(_INSERT_EVENT_SQL, tuple(values.values()))
         return cur.lastrowid
 
     def events(self, session_id: str, after_id: int = 0) -> list[EventRecord]:
@@ -372,7 +369,7 @@ class RecordedRows(SqliteFile):
         if not self._event_columns:  # an older file opened read-only, without the table
             return []
         rows = self._dicts(
-            f"SELECT {', '.join(_guarded(c) for c in self._event_columns)} FROM events "
+            f"SELECT {select_sql(self._event_columns)} FROM events "
             f"WHERE session_id = ? AND {condition}",
             params,
         )

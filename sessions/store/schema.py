@@ -6,9 +6,10 @@ opens anything, so a foreign file, even one with tables named ``sessions`` and `
 is refused without a byte written: no connection, no ``-wal`` or ``-shm`` beside it. Only
 an empty file (0 bytes, or SQLite with no tables and no application id) may become one.
 
-The expected schema is declared below once, table by table. An older file gets whatever it
-lacks (tables, columns, indexes, data steps) in one IMMEDIATE transaction, for every
-table alike; ``PRAGMA user_version`` records how far it has been brought.
+The expected schema is built below, table by table, from the columns rows.py declares. An
+older file gets whatever it lacks (tables, columns, indexes, data steps) in one IMMEDIATE
+transaction, for every table alike; ``PRAGMA user_version`` records how far it has been
+brought.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from vlmtop.sessions.store.errors import (
     NewerSchemaError,
     NotASessionDatabaseError,
 )
-from vlmtop.sessions.store.rows import SAMPLE_COLUMNS, SAMPLE_KINDS, SQL_TYPES
+from vlmtop.sessions.store.rows import (
+    CONTROL_COLUMNS,
+    EVENT_COLUMNS,
+    SAMPLE_COLUMNS,
+    SAMPLE_KINDS,
+    SESSION_COLUMNS,
+    SQL_TYPES,
+    Column,
+)
 
 # 1: the first release. 2: events.value, so a switch's new value is a column, not text.
 # 3: samples.arm/knobs (interleaved arms), sessions.experiment_id/replicate/side, events.name.
@@ -45,58 +54,19 @@ def _sample_column(name: str) -> str:
     return decl
 
 
+def _declared(columns: tuple[tuple[str, Column], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, column.sql) for name, column in columns)
+
+
 # table -> ((column, declaration), ...) in column order. Columns added in a later version
 # go last and must be addable to an existing table: nullable, or NOT NULL with a DEFAULT.
+# Each table's columns are declared once, in rows.py: samples' from SampleRecord's fields
+# (a new field is a new column, nothing to edit here), the others' beside their decoders.
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "sessions": (
-        ("id", "TEXT PRIMARY KEY"),
-        ("started_at", "REAL NOT NULL"),
-        ("ended_at", "REAL"),
-        ("status", "TEXT NOT NULL"),  # running | completed | failed | interrupted
-        ("model", "TEXT"),
-        ("device", "TEXT"),
-        ("dtype", "TEXT"),
-        ("settings", "TEXT"),  # JSON: the run options
-        ("versions", "TEXT"),  # JSON: python, torch, transformers, vlmtop, sqlite
-        ("pid", "INTEGER"),
-        ("hostname", "TEXT"),
-        ("heartbeat_at", "REAL"),
-        ("error", "TEXT"),
-        ("sample_count", "INTEGER NOT NULL DEFAULT 0"),
-        ("measured_count", "INTEGER NOT NULL DEFAULT 0"),
-        ("warmup_count", "INTEGER NOT NULL DEFAULT 0"),
-        ("error_count", "INTEGER NOT NULL DEFAULT 0"),
-        # `vlmtop run --repeat N`: the replicate processes of one experiment share its id
-        ("experiment_id", "TEXT"),
-        ("replicate", "INTEGER"),  # 0..N-1 within the experiment, in run order
-        ("side", "TEXT"),  # with --alternate-model: which side (A | B) this process ran
-        # where the process ran, when a Ray actor recorded it (`vlmtop run --ray`)
-        ("node_id", "TEXT"),  # the Ray node id
-        ("device_name", "TEXT"),  # e.g. "NVIDIA H100 80GB HBM3", or the CPU's model name
-        ("device_uuid", "TEXT"),  # the GPU's UUID on CUDA: tells two cards of one model apart
-    ),
-    # One column per SampleRecord field: a new field is a new column, nothing to edit here.
+    "sessions": _declared(SESSION_COLUMNS),
     "samples": tuple((name, _sample_column(name)) for name in SAMPLE_COLUMNS),
-    "events": (
-        ("id", "INTEGER PRIMARY KEY"),
-        ("session_id", "TEXT NOT NULL REFERENCES sessions(id)"),
-        ("seq", "INTEGER NOT NULL"),  # the first sample it applies from
-        ("kind", "TEXT NOT NULL"),  # start | policy | knob | rejected | pause | ... | end
-        ("detail", "TEXT"),  # for people: "cache=empty", an error message
-        ("at", "REAL NOT NULL"),
-        ("value", "TEXT"),  # for programs: the new value a policy or knob event set
-        ("name", "TEXT"),  # for programs: which policy or knob it set ("cache")
-    ),
-    "controls": (
-        ("id", "INTEGER PRIMARY KEY"),
-        ("session_id", "TEXT NOT NULL REFERENCES sessions(id)"),
-        ("kind", "TEXT NOT NULL"),
-        ("value", "TEXT"),
-        ("created_at", "REAL NOT NULL"),
-        ("status", "TEXT NOT NULL DEFAULT 'pending'"),  # pending | applied | rejected
-        ("applied_seq", "INTEGER"),
-        ("answered_at", "REAL"),
-    ),
+    "events": _declared(EVENT_COLUMNS),
+    "controls": _declared(CONTROL_COLUMNS),
 }
 TABLE_CONSTRAINTS = {"samples": "PRIMARY KEY (session_id, seq)"}
 INDEXES = (

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vlmtop.sessions.records import MEASURED_SQL, EventRecord
+from vlmtop.sessions.records import MEASURED_SQL, SessionStatus
 from vlmtop.sessions.store import schema
 from vlmtop.sessions.store.connection import (
     BUSY_TIMEOUT_S,
@@ -45,7 +45,7 @@ from vlmtop.sessions.store.connection import (
     connect_writable,
     location_writable,
 )
-from vlmtop.sessions.store.controls import CONTROL_STATUSES, ControlChannel
+from vlmtop.sessions.store.controls import ControlChannel
 from vlmtop.sessions.store.copying import SessionCopying
 from vlmtop.sessions.store.errors import (
     AmbiguousSessionError,
@@ -69,10 +69,10 @@ from vlmtop.sessions.store.lookup import Resolved, SessionLookup
 from vlmtop.sessions.store.paths import special_file
 from vlmtop.sessions.store.removal import Removed, SessionRemoval
 from vlmtop.sessions.store.rows import (
-    LONG_COLUMNS,
+    CONTROL_STATUSES,
+    EVENT_COLUMNS,
     SAMPLE_COLUMNS,
     SAMPLE_KINDS,
-    SESSION_STATUSES,
     Control,
     SessionInfo,
     clean_row,
@@ -80,15 +80,16 @@ from vlmtop.sessions.store.rows import (
     json_settings,
     new_session_id,
     runtime_versions,
+    select_sql,
     session_info,
 )
 from vlmtop.sessions.store.samples import RecordedRows
 from vlmtop.sessions.store.schema import APPLICATION_ID, SCHEMA_VERSION, SQLITE_HEADER, VLMTOP_TABLES
-from vlmtop.sessions.store.validate import Unreadable, guarded_sql
+from vlmtop.sessions.store.validate import Unreadable
 
 __all__ = [
     "APPLICATION_ID", "ALIVE_SQL", "BUSY_TIMEOUT_S", "CONTROL_STATUSES", "MEASURED_SQL",
-    "SAMPLE_COLUMNS", "SAMPLE_KINDS", "SCHEMA_VERSION", "SESSION_STATUSES", "SQLITE_HEADER",
+    "SAMPLE_COLUMNS", "SAMPLE_KINDS", "SCHEMA_VERSION", "SQLITE_HEADER",
     "STALE_HEARTBEAT_S", "VLMTOP_TABLES", "AmbiguousSessionError", "Control", "EmptyStoreError",
     "ForeignDatabaseError", "NewerSchemaError", "NotASessionDatabaseError",
     "ReadOnlyStoreError", "Removed", "Resolved", "SessionInfo", "SessionNotRunningError",
@@ -198,12 +199,9 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
             self._conn.execute("PRAGMA journal_mode = WAL")  # a no-op when it already is
         have = set(schema.table_columns(self._conn, "samples"))
         self._columns = tuple(name for name in SAMPLE_COLUMNS if name in have)
-        self._session_select = ", ".join(
-            f"{guarded_sql(name, name in LONG_COLUMNS)} AS {name}"
-            for name in schema.table_columns(self._conn, "sessions")
-        )
+        self._session_select = select_sql(schema.table_columns(self._conn, "sessions"))
         events = set(schema.table_columns(self._conn, "events"))
-        self._event_columns = tuple(n for n in ("id", *EventRecord.__dataclass_fields__) if n in events)
+        self._event_columns = tuple(name for name, _ in EVENT_COLUMNS if name in events)
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -229,7 +227,7 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         now = time.time()
         row = {
             "started_at": now,
-            "status": "running",
+            "status": SessionStatus.RUNNING,
             "model": model,
             "device": device,
             "dtype": dtype,
@@ -282,8 +280,8 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
                 raise UnknownSessionError(f"no session {session_id!r} in {self.path}")
 
     def finish_session(self, session_id: str, status: str, error: str | None = None) -> None:
-        if status not in SESSION_STATUSES[1:]:
-            raise ValueError(f"a session finishes as one of {SESSION_STATUSES[1:]}, not {status!r}")
+        if status not in SessionStatus.ENDED:
+            raise ValueError(f"a session finishes as one of {SessionStatus.ENDED}, not {status!r}")
         now = time.time()
         with self._transaction():
             cur = self._conn.execute(
@@ -301,10 +299,10 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         stays `running` until this process exits, and then reads `interrupted`: every
         committed sample stays either way."""
         try:
-            self.finish_session(session_id, "failed", reason)
-            return "failed"
+            self.finish_session(session_id, SessionStatus.FAILED, reason)
+            return SessionStatus.FAILED
         except StoreError:
-            return "interrupted"
+            return SessionStatus.INTERRUPTED
 
     def heartbeat(self, session_id: str) -> None:
         """Tell readers on other hosts this writer is alive (call it while paused)."""
@@ -342,7 +340,7 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         return [c for r in rows if (c := clean_row("sessions", r, self.unreadable))]
 
     def _save_dead_writers(self) -> None:
-        rows = self._session_rows("status = 'running'")
+        rows = self._session_rows(f"status = '{SessionStatus.RUNNING}'")
         save_settled(self._conn, settle(rows, self._hostname)[1])
 
     def sample_count_in_file(self) -> int:

@@ -28,7 +28,7 @@ from vlmtop.sessions.compare.arms import ArmComparison
 from vlmtop.sessions.compare.terms import CompareOptions
 from vlmtop.sessions.knobs import arm_key, arm_order
 from vlmtop.sessions.policies import KINDS, Policies
-from vlmtop.sessions.records import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, stage_label
+from vlmtop.sessions.records import ADDITIVE_COLUMNS, MULTIPASS_COLUMNS, SampleRecord, SampleStatus, stage_label
 from vlmtop.tui.state.arms import (
     ARM_STAGES,
     ArmWindows,
@@ -114,7 +114,7 @@ class DashboardState:
         for label in {row.arm for row in measured} if self.has_arms else [None]:
             self._arm(label).extend([row for row in measured if not self.has_arms or row.arm == label])
         if not update.reset:
-            self.new_errors = [row for row in update.rows if row.status == "error"]
+            self.new_errors = [row for row in update.rows if row.status == SampleStatus.ERROR]
 
     def reset_statistics(self) -> None:
         """The `r` key: forget the statistics so far and watch from here."""

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from vlmtop.core.text import printable
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.tui.fleet_watch import SUMMARY_INTERVAL_S, FleetRead, FleetWatch
 
 
@@ -35,7 +36,7 @@ class SessionHeader(Static):
             return
         left = Text()
         left.append(printable(session.model), style="bold")
-        if session.status == "running" and not session.sample_count:
+        if session.status == SessionStatus.RUNNING and not session.sample_count:
             # Before its first sample the worker is loading the model, and device and dtype
             # still read as asked ("auto auto"), not as resolved: say what is happening.
             left.append(printable(f" · {session.id} · loading {session.model}…", limit=0), style="italic")
@@ -47,7 +48,7 @@ class SessionHeader(Static):
             errors = "error" if session.error_count == 1 else "errors"
             left.append(f" · {session.error_count} {errors}", style="bold red")
         rate = state.rate()
-        if rate and session.status == "running" and replay is None:
+        if rate and session.status == SessionStatus.RUNNING and replay is None:
             left.append(f" · {rate:.1f}/s")
         right = self._status(state, session, replay)
         fleet = self.fleet
@@ -83,6 +84,6 @@ class SessionHeader(Static):
         if replay is not None:
             mode = "▶" if replay.playing else "❚❚"
             return Text(f"{mode} replay seq {state.position}/{state.total - 1} ×{replay.speed:g}", style="bold")
-        if session.status == "running":
+        if session.status == SessionStatus.RUNNING:
             return Text("❚❚ paused" if state.paused else "● live", style="bold")
-        return Text(session.status, style="bold red" if session.status == "failed" else "bold")
+        return Text(session.status, style="bold red" if session.status == SessionStatus.FAILED else "bold")

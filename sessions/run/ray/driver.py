@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vlmtop.core.errors import VlmtopError, first_line
+from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.run.experiment import Replicate
 from vlmtop.sessions.store import SessionStore, StoreError
 
@@ -177,10 +178,10 @@ class Fleet:
             self._died(store, running, exc)
             return
         for index, kind, payload in batch:
-            if kind == "finish" and self.stopping and payload[0] == "completed":
+            if kind == "finish" and self.stopping and payload[0] == SessionStatus.COMPLETED:
                 # It stopped because the driver was interrupted: the session reads as a
                 # local run's after Ctrl-C, not as a run that ended by itself.
-                payload = ("interrupted", "interrupted (Ctrl-C of the Ray driver); the samples measured are kept")
+                payload = (SessionStatus.INTERRUPTED, "interrupted (Ctrl-C of the Ray driver); the samples measured are kept")
             commit(store, running, kind, payload)
             running.acked = index
             self.on_commit(running.rep, kind, payload)
@@ -194,7 +195,7 @@ class Fleet:
             self._died(store, running, exc)
             return
         except self.ray.exceptions.RayTaskError as exc:  # run() itself raised (the driver went silent)
-            self._end(store, running, "failed", f"the Ray actor failed: {first_line(exc.cause or exc)}")
+            self._end(store, running, SessionStatus.FAILED, f"the Ray actor failed: {first_line(exc.cause or exc)}")
             return
         self._end(store, running, None, None)
 
@@ -204,7 +205,7 @@ class Fleet:
         where = running.where
         place = f" (pid {where.get('pid')} on {where.get('hostname')}, node {str(where.get('node_id'))[:12]})" \
             if where else ""
-        self._end(store, running, "interrupted",
+        self._end(store, running, SessionStatus.INTERRUPTED,
                   f"the Ray actor{place} died: {_ray_reason(exc)}; at most its sample in flight was lost")
 
     def _end(self, store: SessionStore, running: Running, status: str | None, error: str | None) -> None:
@@ -237,7 +238,7 @@ class Fleet:
 
     def _abandon(self, store: SessionStore, reason: str) -> None:
         for running in list(self.running):
-            self._end(store, running, "interrupted", reason)
+            self._end(store, running, SessionStatus.INTERRUPTED, reason)
 
     # --- placement ---------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+from vlmtop.sessions.records import SessionStatus
+
 MAX_BATCH = 8  # messages per take: small, so each is committed soon after it was made
 ACK_TIMEOUT_S = 300.0  # a driver silent this long is gone: stop waiting for it
 
@@ -86,7 +88,7 @@ class StoreProxy:
         self._put("finish", (status, error), wait=True)
 
     def session(self, session_id: str) -> SimpleNamespace:
-        return SimpleNamespace(id=session_id, status=self._status or "running")
+        return SimpleNamespace(id=session_id, status=self._status or SessionStatus.RUNNING)
 
     def close(self) -> None:
         """Return once the driver has committed everything (or is gone)."""
