@@ -9,7 +9,7 @@ one line here, plus what measures and holds its value, which are typed fields:
 * core/stages.py locates it in a model, core/timer.py times it;
 * a ``<name>_ms`` field on core/timing.py's StageTiming (what the timer returns), and on
   sessions/records.py's SampleRecord when it is stored (the store adds the column);
-* only if the old separate-run method measures it too: core/multipass.py's
+* only if the separate-pass method measures it too: core/multipass.py's
   MultipassTiming, records.py's MULTIPASS_COLUMNS and an ``mp_<name>_ms`` field;
 * only if the cost model predicts it: sessions/costmodel/fit.py's SPECS and PREDICTED,
   and the Point of sessions/costmodel/drivers.py.

@@ -54,7 +54,7 @@ KINDS = tuple(POLICIES)  # ("cache", "warmup", "timing"): the order of Policies'
 CACHE = POLICIES["cache"].cycle
 TIMING = POLICIES["timing"].cycle
 WARMUP_CYCLE = POLICIES["warmup"].cycle
-# The one mapping to the other spellings, both DESIGN.md contracts: each policy's column in
+# The one mapping to the other spellings, both public (docs/store.md): each policy's column in
 # `samples` (and SampleRecord field), and its key in the session's settings (RunSettings).
 COLUMNS = {"cache": "cache_policy", "warmup": "warmup_policy", "timing": "timing_mode"}
 SETTINGS_KEYS = {"cache": "cache_policy", "warmup": "warmup", "timing": "timing"}

@@ -46,8 +46,8 @@ def stage_label(column: str) -> str:
     return column.removesuffix("_ms")
 
 
-# The old separate-run method's figures, stored beside the single-pass ones of the same
-# sample when timing_mode == "multipass" (decode derived by subtraction, as in the seed).
+# The separate-pass method's figures, stored beside the single-pass ones of the same
+# sample when timing_mode == "multipass" (decode derived by subtraction, as that method does).
 MULTIPASS_COLUMNS = (
     "mp_vision_ms",
     "mp_projector_ms",
@@ -139,7 +139,7 @@ class EventRecord:
 # "Measured" is defined here once, in its three forms: a record, columns, SQL. Statistics
 # use measured samples only; a re-spelling elsewhere would drift (a warm-up counted, an
 # unreadable row trusted), so every reader imports one of these.
-# A row is a sample only where its seq is what codec.required_count reads (rows.decode_sample
+# A row is a sample only where its seq is what validate.required_count reads (rows.decode_sample
 # drops the others, and exports leave them out): statistics must count the same rows.
 SAMPLE_SEQ_SQL = "typeof(seq) = 'integer' AND seq >= 0 AND seq < 9007199254740992"
 MEASURED_SQL = f"is_warmup = 0 AND status = '{SampleStatus.OK}' AND {SAMPLE_SEQ_SQL}"

@@ -1,5 +1,5 @@
 """`vlmtop attach` and `vlmtop replay`: the dashboard on a session someone else records,
-or on a recorded one. (`vlmtop run` starts it on a new worker: see cmd_run.)"""
+or on a recorded one. (`vlmtop run` starts it on a new worker: see commands/run.py.)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hosts and devices as the level they are (issue 17): `vlmtop compare EXP --by device|host`.
+"""Hosts and devices as the level they are: `vlmtop compare EXP --by device|host`.
 
 An experiment run over a Ray cluster (`vlmtop run --ray`) records where each replicate
 process ran: host name and device name per session. Comparing two GPU types is then a

@@ -1,6 +1,6 @@
 """A session's measured samples column by column: what `vlmtop compare` reads, not records.
 
-A million SampleRecords take gigabytes (issue 19: 7 GB and 316 s for two 1M-sample
+A million SampleRecords take gigabytes (7 GB and 316 s for two 1M-sample
 sessions); the statistics need a few float arrays. :class:`Columns` holds those arrays
 (one per stage), the sample ids (one shared string per distinct id) and the arms, in seq
 order. :func:`read_columns` fills it from the store's column readers; the per-token
@@ -130,7 +130,7 @@ def per_token(decode_ms: np.ndarray, new_tokens: np.ndarray, steps: np.ndarray) 
 
 def decode_step_counts(store, session_id: str) -> np.ndarray:
     """How many decode steps each measured sample has, in seq order, streamed: the lists
-    are parsed one row at a time (as the codec reads them) and only their length is kept."""
+    are parsed one row at a time (as the validators read them) and only their length is kept."""
     if "decode_steps_ms" not in store.columns:
         return np.zeros(len(store.column(session_id, "seq", True)))
     out = []
@@ -198,7 +198,7 @@ class StageReads(Mapping):
 class StoredColumns(Columns):
     """Columns whose stages stay in the store until asked for, one held at a time:
     `vlmtop compare A B` of two 1M-sample sessions holds a stage per side (8 MB), not all
-    nine (issue 19: 435 MB at the peak before; the goal is 300)."""
+    nine (435 MB at the peak otherwise; the goal is 300)."""
 
     def _take_values(self, pick):
         return self.values.narrowed(pick, len(self))

@@ -72,7 +72,7 @@ def resolve_side(store, text: str) -> tuple[list[SessionInfo], str | None]:
 
 def _read(store, info: SessionInfo, name: str, stages, skip_transient: bool,
           arm: str | None = None, stored: bool = False) -> tuple[Columns, int, int]:
-    """A session's measured samples as columns (never records: issue 19), the transient
+    """A session's measured samples as columns (never records: a million of them take gigabytes), the transient
     flagged on e2e (and left out with ``skip_transient``); ``arm``: that arm's only;
     ``stored``: stages read when used, one at a time (two sides of a million samples)."""
     if stored:

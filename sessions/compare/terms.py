@@ -60,7 +60,7 @@ FASTER, SLOWER, SAME = "faster", "slower", "same"
 INCONCLUSIVE = "inconclusive"  # a difference the evidence cannot tell from process noise
 DIFFERENT = "different"  # what `--fail-on` calls either of faster and slower
 
-# What a verdict rests on (DESIGN.md "Experiments": every verdict names its level).
+# What a verdict rests on: every verdict names its level of evidence.
 PAIRED_ARMS = "paired in one process (interleaved arms)"
 PAIRED_SEGMENTS = "paired in one process (consecutive segments)"
 ONE_PROCESS_SEGMENTS = "one process (consecutive segments, unpaired)"

@@ -153,7 +153,7 @@ def _outlier_count(values: np.ndarray) -> int:
 def per_key_medians(values: np.ndarray, keys: Sequence) -> dict:
     """The median of each key's values (a sample measured several times counts once), keys
     in first appearance order. Sorted by (key, value) in numpy: a million samples are
-    three int/float arrays here, not a million Python floats in lists (issue 19)."""
+    three int/float arrays here, not a million Python floats in lists."""
     index: dict = {}
     codes = np.fromiter((-1 if key in (None, "") else index.setdefault(key, len(index)) for key in keys),
                         dtype=np.int64, count=len(keys))

@@ -2,7 +2,7 @@
 
 numpy and scipy only (no torch): it reads what sessions recorded.
 
-Each stage is a sum of terms in the token counts that drive it (``costmodel_drivers``):
+Each stage is a sum of terms in the token counts that drive it (``costmodel.drivers``):
 
 - vision: ``a + b * image_tokens [+ c * image_tokens^2]`` (the encoder's attention);
 - projector: ``a + b * image_tokens``;

@@ -14,7 +14,7 @@ Where the output goes, and what is never done to it:
   are built in a temporary folder and then copied out, never onto a terminal.
 
 Rows are streamed page by page, never a whole session in memory; csv and jsonl copy the
-stored values out without building records (validated, see codec.py).
+stored values out without building records (validated, see validate.py).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def export_session(
     try:
         return _export_to_file(store, session, fmt, write, out, in_place)
     except (OSError, StoreFullError, StoreWriteError) as exc:
-        # A full disk, an I/O error, a quota: one line, and (see export_files.unnamed_output) no
+        # A full disk, an I/O error, a quota: one line, and (see files.unnamed_output) no
         # partial file left under the name asked for. The sqlite format meets it in
         # SQLite (on its .part file, gone by now): said as for the others.
         why = exc.strerror or exc if isinstance(exc, OSError) else "the disk is full or failed"

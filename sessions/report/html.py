@@ -3,7 +3,7 @@
 Sections: the stages per arm (distributions and medians), the timeline of one sample, the
 arms compared (a forest plot of ratios from :mod:`vlmtop.sessions.compare`), the cost
 model (curves, measured points, the held-out arm), and the settings and versions. Charts
-are inline SVG (:mod:`report_svg`); no script, no network, no server.
+are inline SVG (:mod:`vlmtop.sessions.report.svg`); no script, no network, no server.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def location_writable(path: Path) -> bool:
 
 def _text(data: bytes) -> str | bytes:
     """SQLite TEXT as Python str; text that is not UTF-8 (SQLite stores what it is given:
-    ``CAST(x'ff' AS TEXT)``) comes back as bytes, which the codec reads as not text: the
+    ``CAST(x'ff' AS TEXT)``) comes back as bytes, which the validators read as not text: the
     cell is unreadable and marked, where sqlite3's default raised for the whole read."""
     try:
         return data.decode("utf-8")

@@ -44,7 +44,7 @@ class SessionCopying(SqliteFile):
             self._conn.execute("SELECT count(*) FROM src.sqlite_master").fetchone()
             return
         except sqlite3.OperationalError:
-            # A WAL file in a read-only folder, without its -shm: as in sqlite_file.py,
+            # A WAL file in a read-only folder, without its -shm: as in connection.py,
             # immutable is right there unless a -wal with changes lies beside it.
             if any(row[1] == "src" for row in self._conn.execute("PRAGMA database_list")):
                 self._conn.execute("DETACH DATABASE src")

@@ -27,7 +27,7 @@ import numpy as np
 from vlmtop.core.stage_table import BY_NAME
 from vlmtop.core.timing import decode_per_token_ms
 from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, SampleRecord, SampleStatus
-from vlmtop.sessions.store import validate as codec
+from vlmtop.sessions.store import validate
 from vlmtop.sessions.store.rows import (
     DECODERS,
     SAMPLE_COLUMNS,
@@ -40,37 +40,37 @@ from vlmtop.sessions.store.validate import finite_or_nan
 
 
 def _valid_sql(name: str, kind: str) -> str:
-    """The fast path's check of one sample column in SQL (see codec.py): true only where
+    """The fast path's check of one sample column in SQL (see validate.py): true only where
     DECODERS[name] certainly accepts the value. NULL passes only where it reads as None."""
     special = {
-        "session_id": codec.sql_text(name, optional=False),
-        "seq": codec.sql_count(name, optional=False),
-        "status": codec.sql_one_of(name, SampleStatus.ALL),
-        # Checked in Python by codec.plain_steps and plain_spans: cheaper than SQL's GLOB and JSON.
+        "session_id": validate.sql_text(name, optional=False),
+        "seq": validate.sql_count(name, optional=False),
+        "status": validate.sql_one_of(name, SampleStatus.ALL),
+        # Checked in Python by validate.plain_steps and plain_spans: cheaper than SQL's GLOB and JSON.
         "decode_steps_ms": "1",
         "spans": "1",
-        "extra_ms": codec.sql_stage_times(name),
-        "other_ms": codec.sql_time(name, -codec.BIG),
+        "extra_ms": validate.sql_stage_times(name),
+        "other_ms": validate.sql_time(name, -validate.BIG),
     }
     if name in special:
         return special[name]
     optional = is_optional_column(name)
     if kind == "json":
-        return codec.sql_json_object(name)
+        return validate.sql_json_object(name)
     if kind == "str":
-        return codec.sql_text(name, optional)
+        return validate.sql_text(name, optional)
     if kind == "bool":
-        return codec.sql_flag(name)
+        return validate.sql_flag(name)
     if kind == "int":
-        return codec.sql_count(name, optional)
-    return codec.sql_time(name, optional=optional)
+        return validate.sql_count(name, optional)
+    return validate.sql_time(name, optional=optional)
 
 
 # What the decoders turn a value SAMPLE_VALID_SQL passed into; identity for the others.
 _TRUSTED: dict[str, Callable[[Any], Any]] = {
-    "decode_steps_ms": codec.trusted_steps,
-    "spans": codec.trusted_spans,
-    "extra_ms": codec.trusted_stage_times,
+    "decode_steps_ms": validate.trusted_steps,
+    "spans": validate.trusted_spans,
+    "extra_ms": validate.trusted_stage_times,
     **{name: bool for name, kind in SAMPLE_KINDS.items() if kind == "bool"},
     **{name: DECODERS[name] for name, kind in SAMPLE_KINDS.items()
        if kind == "json" and name not in ("decode_steps_ms", "spans", "extra_ms")},
@@ -85,9 +85,9 @@ def sample_valid_sql(names: tuple[str, ...]) -> str:
 
 def python_checks(names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], bool]]]:
     """(position, check) of the fast checks made in Python, not in SQL."""
-    plain = {"decode_steps_ms": codec.plain_steps, "spans": codec.plain_spans}
+    plain = {"decode_steps_ms": validate.plain_steps, "spans": validate.plain_spans}
     # Text that is not UTF-8 passes SQL's typeof(c) = 'text' but reaches Python as bytes
-    # (sqlite_file._text): only Python can see it. JSON columns need no such check: their
+    # (connection.py's text factory): only Python can see it. JSON columns need no such check: their
     # SQL checks take printable ASCII only, or they are checked here already.
     plain |= {n: _decoded_text for n in names if SAMPLE_KINDS[n] == "str" and n != "status"}
     return [(i, plain[n]) for i, n in enumerate(names) if n in plain]
@@ -99,13 +99,13 @@ def _decoded_text(value: Any) -> bool:
 
 def trusted_decoder(names: tuple[str, ...]) -> Callable[[tuple], SampleRecord | None]:
     """A record from a row of ``names`` whose last value is the fast check's verdict: the
-    rows it passed (and whose spans pass codec.plain_spans) are built without decoding
+    rows it passed (and whose spans pass validate.plain_spans) are built without decoding
     each cell; the others go through :func:`decode_sample`, as hostile rows must."""
     checked = python_checks(names)
     convert = [(i, _TRUSTED[n]) for i, n in enumerate(names) if n in _TRUSTED]
     positional = names == SAMPLE_COLUMNS
 
-    def decode(row: tuple, unreadable: codec.Unreadable | None = None) -> SampleRecord | None:
+    def decode(row: tuple, unreadable: validate.Unreadable | None = None) -> SampleRecord | None:
         if not row[-1] or not all(plain(row[i]) for i, plain in checked):
             return decode_sample(names, row, unreadable)
         values = list(row[:-1])

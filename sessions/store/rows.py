@@ -26,7 +26,7 @@ from importlib import metadata
 from typing import Any
 
 from vlmtop.sessions.records import EventRecord, SampleRecord, SampleStatus, SessionStatus
-from vlmtop.sessions.store import validate as codec
+from vlmtop.sessions.store import validate
 
 # --- SampleRecord fields <-> columns -----------------------------------------------------------
 
@@ -86,23 +86,23 @@ def _encoder(name: str, kind: str) -> Callable[[Any], Any]:
 
 
 def _decoder(name: str, kind: str) -> Callable[[Any], Any]:
-    """The validating decoder of one sample column (see codec.py)."""
+    """The validating decoder of one sample column (see validate.py)."""
     special = {
-        "session_id": lambda v: codec.text(v, optional=False),
-        "seq": codec.required_count,
-        "status": codec.one_of(*SampleStatus.ALL),
-        "decode_steps_ms": codec.steps,
-        "spans": codec.spans,
-        "extra_ms": codec.stage_times,
-        "other_ms": codec.time_or_none(-codec.BIG),  # e2e minus the stages: may dip below 0
+        "session_id": lambda v: validate.text(v, optional=False),
+        "seq": validate.required_count,
+        "status": validate.one_of(*SampleStatus.ALL),
+        "decode_steps_ms": validate.steps,
+        "spans": validate.spans,
+        "extra_ms": validate.stage_times,
+        "other_ms": validate.time_or_none(-validate.BIG),  # e2e minus the stages: may dip below 0
     }
     if name in special:
         return special[name]
     if kind == "json":
-        return codec.json_object(optional=is_optional_column(name))
+        return validate.json_object(optional=is_optional_column(name))
     if kind == "str":
-        return codec.text if is_optional_column(name) else codec.text_or_empty
-    decode = {"bool": codec.flag, "int": codec.count, "float": codec.time_or_none()}[kind]
+        return validate.text if is_optional_column(name) else validate.text_or_empty
+    decode = {"bool": validate.flag, "int": validate.count, "float": validate.time_or_none()}[kind]
     if is_optional_column(name):
         return decode
     default = _field_default(next(f for f in fields(SampleRecord) if f.name == name))
@@ -128,11 +128,11 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
 SAMPLE_DEFAULTS: dict[str, Any] = {
     f.name: None if is_optional_column(f.name) else _field_default(f) for f in fields(SampleRecord)
 } | {"status": SampleStatus.ERROR}
-# The sample columns selected through codec.guarded_sql: text and JSON may be any length.
-# Text is cut at its own bound (codec.text refuses longer anyway), not JSON's 8 MB: a page
+# The sample columns selected through validate.guarded_sql: text and JSON may be any length.
+# Text is cut at its own bound (validate.text refuses longer anyway), not JSON's 8 MB: a page
 # of rows with 8 MB error messages took 520 MB to export.
 SAMPLE_SELECT: dict[str, str] = {
-    name: codec.guarded_sql(name, kind in ("str", "json"), codec.MAX_TEXT_CHARS if kind == "str" else codec.MAX_JSON_CHARS)
+    name: validate.guarded_sql(name, kind in ("str", "json"), validate.MAX_TEXT_CHARS if kind == "str" else validate.MAX_JSON_CHARS)
     for name, kind in SAMPLE_KINDS.items()
 }
 
@@ -146,12 +146,12 @@ def decode_value(name: str, value: Any) -> tuple[Any, bool]:
     """A sample column's value, and whether it was readable (else the field's default)."""
     try:
         return DECODERS[name](value), True
-    except codec.Bad:
+    except validate.Bad:
         return SAMPLE_DEFAULTS[name], False
 
 
 def decode_sample(
-    names: tuple[str, ...], row: tuple, unreadable: codec.Unreadable | None = None
+    names: tuple[str, ...], row: tuple, unreadable: validate.Unreadable | None = None
 ) -> SampleRecord | None:
     """A record from a row holding ``names``; fields the file lacks keep their defaults.
 
@@ -162,7 +162,7 @@ def decode_sample(
     for name, value in zip(names, row):
         try:
             values[name] = DECODERS[name](value)
-        except codec.Bad:
+        except validate.Bad:
             values[name] = SAMPLE_DEFAULTS[name]
             bad.append(name)
     if not bad:
@@ -193,7 +193,7 @@ class Column:
     TABLE (schema.py builds the DDL from it), and how a value read back is checked."""
 
     sql: str  # type and constraints, as CREATE TABLE says them
-    decode: Callable[[Any], Any]  # the validating decoder (see validate.py); raises codec.Bad
+    decode: Callable[[Any], Any]  # the validating decoder (see validate.py); raises validate.Bad
     unreadable: Any = None  # what an unreadable value reads as (and a column an older file lacks)
 
 
@@ -212,18 +212,18 @@ CONTROL_STATUSES = ("pending", "applied", "rejected")  # a request is pending un
 
 
 def _bounded(value: Any, limit: int) -> str | None:
-    value = codec.text(value)
+    value = validate.text(value)
     if value is not None and len(value) > limit:
-        raise codec.Bad("too long")
+        raise validate.Bad("too long")
     return value
 
 
 def _required_text(value: Any) -> str:
-    return codec.text(value, optional=False)
+    return validate.text(value, optional=False)
 
 
 def _counter(value: Any) -> int:
-    return codec.count(value) or 0
+    return validate.count(value) or 0
 
 
 def _control_value(value: Any) -> str | None:
@@ -239,20 +239,20 @@ class SessionInfo:
     """One row of ``sessions``, with its sample counters: its fields are the table's columns."""
 
     id: str = _column("TEXT PRIMARY KEY", _required_text)
-    started_at: float = _column("REAL NOT NULL", codec.number, 0.0)
-    ended_at: float | None = _column("REAL", codec.time_or_none())
+    started_at: float = _column("REAL NOT NULL", validate.number, 0.0)
+    ended_at: float | None = _column("REAL", validate.time_or_none())
     # An unknown status says nothing about the writer: it may have ended any way.
-    status: str = _column("TEXT NOT NULL", codec.one_of(*SessionStatus.ALL), SessionStatus.INTERRUPTED)
-    model: str = _column("TEXT", codec.text_or_empty, "")
-    device: str = _column("TEXT", codec.text_or_empty, "")
-    dtype: str = _column("TEXT", codec.text_or_empty, "")
-    settings: dict = _column("TEXT", codec.json_object(optional=False), {})  # JSON: the run options
+    status: str = _column("TEXT NOT NULL", validate.one_of(*SessionStatus.ALL), SessionStatus.INTERRUPTED)
+    model: str = _column("TEXT", validate.text_or_empty, "")
+    device: str = _column("TEXT", validate.text_or_empty, "")
+    dtype: str = _column("TEXT", validate.text_or_empty, "")
+    settings: dict = _column("TEXT", validate.json_object(optional=False), {})  # JSON: the run options
     # JSON: python, torch, transformers, vlmtop, sqlite
-    versions: dict = _column("TEXT", codec.json_object(optional=False), {})
-    pid: int | None = _column("INTEGER", codec.count)
-    hostname: str = _column("TEXT", codec.text_or_empty, "")
-    heartbeat_at: float | None = _column("REAL", codec.time_or_none())
-    error: str | None = _column("TEXT", codec.text)
+    versions: dict = _column("TEXT", validate.json_object(optional=False), {})
+    pid: int | None = _column("INTEGER", validate.count)
+    hostname: str = _column("TEXT", validate.text_or_empty, "")
+    heartbeat_at: float | None = _column("REAL", validate.time_or_none())
+    error: str | None = _column("TEXT", validate.text)
     # every row in `samples`: measured, warm-up and errors
     sample_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
     # not warm-up and status ok: what statistics use
@@ -260,15 +260,15 @@ class SessionInfo:
     warmup_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
     error_count: int = _column("INTEGER NOT NULL DEFAULT 0", _counter, 0)
     # `vlmtop run --repeat N`: the replicate processes of one experiment share its id
-    experiment_id: str | None = _column("TEXT", codec.text, default=None)
-    replicate: int | None = _column("INTEGER", codec.count, default=None)  # 0..N-1, in run order
-    side: str | None = _column("TEXT", codec.text, default=None)  # A | B with --alternate-model
+    experiment_id: str | None = _column("TEXT", validate.text, default=None)
+    replicate: int | None = _column("INTEGER", validate.count, default=None)  # 0..N-1, in run order
+    side: str | None = _column("TEXT", validate.text, default=None)  # A | B with --alternate-model
     # where the process ran, when a Ray actor recorded it (`vlmtop run --ray`)
-    node_id: str | None = _column("TEXT", codec.text, default=None)  # the Ray node id
+    node_id: str | None = _column("TEXT", validate.text, default=None)  # the Ray node id
     # e.g. "NVIDIA H100 80GB HBM3", or the CPU's model name
-    device_name: str | None = _column("TEXT", codec.text, default=None)
+    device_name: str | None = _column("TEXT", validate.text, default=None)
     # the GPU's UUID on CUDA: tells two cards of one model apart
-    device_uuid: str | None = _column("TEXT", codec.text, default=None)
+    device_uuid: str | None = _column("TEXT", validate.text, default=None)
 
     @property
     def duration_s(self) -> float:
@@ -295,14 +295,14 @@ class Control:
     """A request a dashboard wrote for the worker (pause, stop, a policy change...): its
     fields but ``problem`` are the columns of ``controls``."""
 
-    id: int = _column("INTEGER PRIMARY KEY", codec.required_count)
-    session_id: str = _column("TEXT NOT NULL REFERENCES sessions(id)", codec.text_or_empty, "")
-    kind: str = _column("TEXT NOT NULL", codec.text_or_empty, "")
+    id: int = _column("INTEGER PRIMARY KEY", validate.required_count)
+    session_id: str = _column("TEXT NOT NULL REFERENCES sessions(id)", validate.text_or_empty, "")
+    kind: str = _column("TEXT NOT NULL", validate.text_or_empty, "")
     value: str | None = _column("TEXT", _control_value)
-    created_at: float = _column("REAL NOT NULL", codec.number, 0.0)
-    status: str = _column("TEXT NOT NULL DEFAULT 'pending'", codec.one_of(*CONTROL_STATUSES), "rejected")
-    applied_seq: int | None = _column("INTEGER", codec.count)  # the first sample recorded under it
-    answered_at: float | None = _column("REAL", codec.time_or_none())
+    created_at: float = _column("REAL NOT NULL", validate.number, 0.0)
+    status: str = _column("TEXT NOT NULL DEFAULT 'pending'", validate.one_of(*CONTROL_STATUSES), "rejected")
+    applied_seq: int | None = _column("INTEGER", validate.count)  # the first sample recorded under it
+    answered_at: float | None = _column("REAL", validate.time_or_none())
     problem: str = ""  # why no worker can apply it (an unreadable row): answered `rejected`
 
 
@@ -311,14 +311,14 @@ CONTROL_COLUMNS = _columns_of(Control)
 # EventRecord belongs to the run vocabulary (records.py), which knows no SQL: its table's
 # columns are declared here, in table order, and checked against its fields below.
 EVENT_COLUMNS: tuple[tuple[str, Column], ...] = (
-    ("id", Column("INTEGER PRIMARY KEY", codec.required_count)),
-    ("session_id", Column("TEXT NOT NULL REFERENCES sessions(id)", codec.text_or_empty, "")),
+    ("id", Column("INTEGER PRIMARY KEY", validate.required_count)),
+    ("session_id", Column("TEXT NOT NULL REFERENCES sessions(id)", validate.text_or_empty, "")),
     ("seq", Column("INTEGER NOT NULL", _counter, 0)),  # the first sample it applies from
-    ("kind", Column("TEXT NOT NULL", codec.text_or_empty, "")),  # start | policy | knob | rejected | pause | ... | end
-    ("detail", Column("TEXT", codec.text_or_empty, "")),  # for people: "cache=empty", an error message
-    ("at", Column("REAL NOT NULL", codec.number, 0.0)),
-    ("value", Column("TEXT", codec.text)),  # for programs: the new value a policy or knob event set
-    ("name", Column("TEXT", codec.text)),  # for programs: which policy or knob it set ("cache")
+    ("kind", Column("TEXT NOT NULL", validate.text_or_empty, "")),  # start | policy | knob | rejected | pause | ... | end
+    ("detail", Column("TEXT", validate.text_or_empty, "")),  # for people: "cache=empty", an error message
+    ("at", Column("REAL NOT NULL", validate.number, 0.0)),
+    ("value", Column("TEXT", validate.text)),  # for programs: the new value a policy or knob event set
+    ("name", Column("TEXT", validate.text)),  # for programs: which policy or knob it set ("cache")
 )
 if [name for name, _ in EVENT_COLUMNS] != ["id", *(f.name for f in fields(EventRecord) if f.name != "id")]:
     raise TypeError("the events columns and EventRecord's fields differ: declare a new field in both")
@@ -329,13 +329,13 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, Column], ...]] = {
 
 def select_sql(names: Iterable[str]) -> str:
     """The SELECT list of these tables' columns ``names``. Every value goes through
-    codec.guarded_sql: a hostile file may hold a long cell in any column, whatever its
+    validate.guarded_sql: a hostile file may hold a long cell in any column, whatever its
     declared type, and a number is never long enough to be cut."""
-    return ", ".join(f"{codec.guarded_sql(name, True)} AS {name}" for name in names)
+    return ", ".join(f"{validate.guarded_sql(name, True)} AS {name}" for name in names)
 
 
 def clean_row(
-    table: str, row: dict, unreadable: codec.Unreadable | None = None
+    table: str, row: dict, unreadable: validate.Unreadable | None = None
 ) -> dict | None:
     """``row`` of sessions, controls or events with every value validated (unreadable
     ones read as their default, the row marked); None when its key is unreadable."""
@@ -348,7 +348,7 @@ def clean_row(
             continue
         try:
             out[name] = col.decode(row[name])
-        except codec.Bad:
+        except validate.Bad:
             out[name] = col.unreadable
             bad.append(name)
     if bad and unreadable is not None:

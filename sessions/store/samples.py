@@ -56,14 +56,14 @@ def _valid_raw(name: str):
     def valid(value: object) -> bool:
         try:
             decode(value)
-        except Exception:  # codec.Bad; anything else a decoder meets is unreadable too
+        except Exception:  # validate.Bad; anything else a decoder meets is unreadable too
             return False
         return True
 
     return valid
 
 
-# The slow path's checks, for rows the fast check (fast_rows.py) flagged: each JSON
+# The slow path's checks, for rows the fast check (fast_reads.py) flagged: each JSON
 # cell parsed to know whether it is what it claims.
 VALID_RAW = {name: _valid_raw(name) for name in SAMPLE_COLUMNS}
 
@@ -73,8 +73,8 @@ _UNREADABLE = 1e308
 
 
 def _numeric_valid_sql(name: str) -> str:
-    """SQL true where rows.DECODERS[name] accepts a (non-NULL) value: codec.number (low 0,
-    or -BIG for other_ms), codec.count, codec.flag, exactly."""
+    """SQL true where rows.DECODERS[name] accepts a (non-NULL) value: validate.number (low 0,
+    or -BIG for other_ms), validate.count, validate.flag, exactly."""
     kind, c = SAMPLE_KINDS[name], name
     number = f"typeof({c}) IN ('integer', 'real')"
     if kind == "bool":
@@ -149,7 +149,7 @@ class RecordedRows(SqliteFile):
         return [rec for rec in self._decoded(self._raw(where, params, limit)) if rec is not None]
 
     def _raw(self, where: str, params: tuple, limit: int | None = None) -> list[tuple]:
-        # Text and JSON cells come through codec.guarded_sql: one cell of any length never
+        # Text and JSON cells come through validate.guarded_sql: one cell of any length never
         # reaches Python whole. Rows come back as stored, with the fast check's verdict
         # last (see _fast), decoded by _decoded.
         select, _ = self._fast()
@@ -160,7 +160,7 @@ class RecordedRows(SqliteFile):
 
     def _page_end(self, where: str, params: tuple, rows: int, chars: int) -> object:
         """The seq that ends the next page: at most ``rows`` rows, and no more than ``chars``
-        of text past its first row. Each cell is bounded (codec.guarded_sql), but
+        of text past its first row. Each cell is bounded (validate.guarded_sql), but
         a page of 5000 rows of 8192-token decodes would hold GBs; SQLite measures the
         text here (~1 us a row) so that Python never holds more than a budget of it."""
         sizes = " + ".join(f"coalesce(length({name}), 0)" for name in self._columns
@@ -172,7 +172,7 @@ class RecordedRows(SqliteFile):
 
     def _raw_utf8(self, where: str, params: tuple, limit: int) -> tuple[list[tuple], bool]:
         """:meth:`_raw`, its text decoded by sqlite3 in C (~2 us a row less than the file's
-        own text_factory, sqlite_file._text), and whether that worked: a page holding text
+        own text_factory, connection.py), and whether that worked: a page holding text
         that is not UTF-8 makes sqlite3 raise, and is read again the careful way."""
         conn = self._conn
         careful = conn.text_factory
@@ -300,7 +300,7 @@ class RecordedRows(SqliteFile):
 
         Numeric columns come back as a float64 array (NULL and unreadable values as NaN),
         text and JSON columns as a list (unreadable values as the field's default; decode
-        step lists longer than codec.MAX_DECODE_STEPS count as unreadable).
+        step lists longer than validate.MAX_DECODE_STEPS count as unreadable).
         ``measured_only`` drops warm-up and error samples.
         """
         if name not in SAMPLE_COLUMNS:
@@ -322,7 +322,7 @@ class RecordedRows(SqliteFile):
         return out
 
     def _numeric_column(self, session_id: str, name: str, where: str) -> np.ndarray:
-        # The codec's rule for this column (rows.DECODERS), in SQL: a value it would reject
+        # The validators' rule for this column (rows.DECODERS), in SQL: a value it would reject
         # (a negative time, a fraction in a count...) comes back as _UNREADABLE, never as a
         # number statistics would use; NULL stays NULL (missing, not unreadable).
         valid = _numeric_valid_sql(name)

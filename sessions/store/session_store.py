@@ -5,18 +5,9 @@ compare read through one. Tables (the README documents them for people opening t
 in sqlite3 or Datasette): ``sessions``, ``samples`` (one column per SampleRecord field),
 ``events`` and ``controls``.
 
-The store is in parts, one job each; this module opens a file and keeps the `sessions`
-table, and :class:`SessionStore` gathers the rest:
-
-* store_errors.py - what is refused (one-line errors);
-* rows.py         - rows <-> Python values, the sample columns derived from SampleRecord;
-* schema.py       - the tables, recognising our files by application_id, migration;
-* sqlite_file.py  - connecting (read-write, read-only, immutable) and transactions;
-* liveness.py     - whether a `running` session's writer is still alive (pid, heartbeat);
-* controls.py     - the control channel, dashboard or `vlmtop stop` -> worker;
-* recorded.py     - samples and events;
-* lookup.py       - ids, prefixes and ``last``;  removal.py - `vlmtop rm` and `prune`;
-* copying.py      - one session copied in from another file (export to SQLite).
+The store is in parts, one job each (the package's ``__init__`` lists them); this module
+opens a file and keeps the `sessions` table, and :class:`SessionStore` gathers the parts
+that read and write the other tables as mixins over one connection.
 
 SQL style: plain SQL through the standard library's sqlite3, everywhere. The store's
 guarantees are transaction boundaries (an IMMEDIATE transaction per sample, the gapless
@@ -334,7 +325,7 @@ class SessionStore(RecordedRows, RecentReads, RawReads, ControlChannel, SessionL
         return session_info(settle(rows, self._hostname)[0][0])
 
     def _session_rows(self, where: str, params: tuple = ()) -> list[dict]:
-        """Rows of `sessions`, validated (see codec.py): a row without a readable id is
+        """Rows of `sessions`, validated (see validate.py): a row without a readable id is
         left out, any other unreadable value reads as its default."""
         rows = self._dicts(f"SELECT {self._session_select} FROM sessions WHERE {where}", params)
         return [c for r in rows if (c := clean_row("sessions", r, self.unreadable))]

@@ -5,7 +5,7 @@ Textual in here.
   does on the same rows (it runs in a worker thread: ~0.3 s or more);
 - :func:`stage_fit_view` turns a fit and the selected stage into the plot's data (each arm's
   median against the stage's driver, the fitted curve and its band), the legend and the
-  coefficient text, formatted by ``sessions.costmodel_text`` as `vlmtop model` prints them;
+  coefficient text, formatted by ``sessions.costmodel.text`` as `vlmtop model` prints them;
 - :func:`refit_due` says when the rows changed enough to fit again.
 """
 
