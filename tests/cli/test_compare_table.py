@@ -12,9 +12,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import latencies, record, run_cli, write_session
 from recorded_arms_session import ARMS_SESSION_ID, record_arms_session
 from rich.console import Console
-from test_compare import latencies, record, run_cli, write_session
 
 from vlmtop.cli.compare_table import floor_text, print_report
 from vlmtop.sessions.store import SessionStore

@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def _module(monkeypatch, name: str):

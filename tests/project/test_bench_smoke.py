@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vlmtop.core.zoo import PRESETS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPREAD = {"median", "p10", "p90", "n"}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vlmtop.core import stage_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _literal_tuples_assigned(path: Path, name: str) -> list:

@@ -7,14 +7,12 @@ import time
 
 import numpy as np
 import pytest
+from helpers import start_worker_for_test
 from recorded_session import CHANGE_AT, COUNT, SESSION_ID, record_fixed_session
 
 from vlmtop.core.format import ms
 from vlmtop.sessions.playback import LiveTail, ReplaySource
-from vlmtop.sessions.run.process import start_worker
-from vlmtop.sessions.run.worker import RunSettings
 from vlmtop.tui.app import VlmtopApp
-from vlmtop.tui.launch import wait_for_session
 from vlmtop.tui.widgets.stage_table import StageRow
 
 
@@ -100,15 +98,6 @@ async def test_at_80x24_the_comparison_keeps_its_evidence_and_one_line_per_stage
         lines = str(panel.render()).splitlines()
         assert [line.split()[0] for line in lines[1:]] == ["prefill", "decode_per_token", "e2e"]  # none wrapped
         assert all(len(line) <= panel.content_size.width for line in lines)
-
-
-def start_worker_for_test(db, **settings):
-    """A worker started as the dashboard starts one (isolated, output through a pipe)."""
-    session_id = "abcdef0123"
-    settings = RunSettings(warmup="none", max_new_tokens=2, threads=1, **settings)
-    proc, output = start_worker(db, session_id, settings, db.parent / "worker.log")
-    store = wait_for_session(db, session_id, proc, output)
-    return proc, store, session_id
 
 
 async def test_policy_keys_write_controls_and_the_bar_updates_on_acknowledgement(tmp_path):

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+from helpers import start_worker_for_test
 from recorded_arms_session import (
     ARMS,
     ARMS_SESSION_ID,
@@ -17,7 +18,6 @@ from recorded_arms_session import (
 )
 from recorded_session import SESSION_ID, record_fixed_session
 from rich.console import Console
-from test_dashboard import start_worker_for_test
 from textual.widgets._footer import FooterKey  # noqa: PLC2701 (Textual exports no public name)
 
 from vlmtop.core.format import ms

@@ -8,8 +8,8 @@ import collections
 import io
 
 import pytest
+from helpers import start_worker_for_test
 from rich.console import Console
-from test_dashboard import start_worker_for_test
 from textual.widgets import Input, Static
 
 from vlmtop.core.errors import VlmtopError

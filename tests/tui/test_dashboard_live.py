@@ -8,8 +8,8 @@ import sys
 import threading
 from dataclasses import replace
 
+from helpers import start_worker_for_test
 from helpers_store import full_record
-from test_dashboard import start_worker_for_test
 
 from vlmtop.sessions.playback import LiveTail, ReplaySource
 from vlmtop.sessions.store import SessionStore

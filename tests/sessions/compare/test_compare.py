@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import latencies, record, run_cli, write_session
 from recorded_session import SESSION_ID, record_fixed_session
 from scipy import stats as scipy_stats
 
@@ -19,13 +20,6 @@ from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import SessionStore
 
 ALPHA = 0.05
-
-
-def latencies(
-    n: int, rng: np.random.Generator, median: float = 100.0, cv: float = 0.08
-) -> np.ndarray:
-    """Lognormal latency-like values: right-skewed, median ``median``, CV about ``cv``."""
-    return median * np.exp(rng.normal(0.0, cv, n))
 
 
 # --- the tests against scipy ------------------------------------------------------------------
@@ -188,40 +182,6 @@ def test_too_few_shared_ids_fall_back_to_unpaired():
 # --- rows, stages and segments ------------------------------------------------------------------
 
 
-def record(
-    seq: int,
-    e2e: float,
-    *,
-    sample_id: str = "",
-    cache="keep",
-    warmup="none",
-    timing="events",
-    is_warmup=False,
-    status="ok",
-    session_id="s",
-) -> SampleRecord:
-    steps = [e2e * 0.05] * 4
-    return SampleRecord(
-        session_id=session_id,
-        seq=seq,
-        sample_id=sample_id,
-        is_warmup=is_warmup,
-        status=status,
-        error="boom" if status == "error" else None,
-        cache_policy=cache,
-        warmup_policy=warmup,
-        timing_mode=timing,
-        vision_ms=e2e * 0.2,
-        projector_ms=e2e * 0.01,
-        prefill_ms=e2e * 0.4,
-        decode_ms=sum(steps) if status == "ok" else None,
-        ttft_ms=e2e * 0.62,
-        e2e_ms=e2e if status == "ok" else None,
-        other_ms=e2e * 0.19,
-        decode_steps_ms=steps if status == "ok" else [],
-    )
-
-
 def policy_session(session_id="s", n_per=60, seed=0, empty_factor=1.08, transient=0):
     """keep (n_per) -> empty (n_per, `transient` slow leading samples) -> keep (n_per).
 
@@ -333,16 +293,6 @@ def test_compare_segments_skips_pairs_without_enough_samples():
 # --- the command line on a real session database ------------------------------------------------
 
 
-def write_session(store: SessionStore, rows: list[SampleRecord]) -> str:
-    session_id = store.create_session(
-        model="tiny-llava", device="cpu", dtype="float32", settings={}, versions={"python": "3.11"}
-    )
-    for r in rows:
-        store.write_sample(SampleRecord(**{**r.__dict__, "session_id": session_id}))
-    store.finish_session(session_id, "completed")
-    return session_id
-
-
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     """A database with: a 3-segment policy session, two single-policy sessions 6 % apart,
@@ -358,12 +308,6 @@ def db(tmp_path_factory):
             ids[name] = write_session(store, [record(i, float(v)) for i, v in enumerate(values)])
         ids["tiny"] = write_session(store, [record(0, 100.0, is_warmup=True), record(1, 100.0)])
     return path, ids
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    code = main(["compare", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_two_sessions_table_and_json(db, capsys):

@@ -1,7 +1,7 @@
 """The fast export paths write exactly the bytes the record-by-record exporter wrote.
 
 tests/golden/ holds what the exporter wrote before it read validated rows in pages
-(recorded with `python tests/test_export_identical.py`): every sample shape a run makes
+(recorded with `python tests/sessions/export/test_identical_bytes.py`): every sample shape a run makes
 (errors, warm-ups, NULLs, integer-valued floats, knobs, extra stages, negative other_ms,
 a -0.0, a value needing an exponent), so a faster path cannot change one byte.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+TESTS = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TESTS))  # helpers_store, when this file runs as a script
 
 from helpers_store import full_record  # noqa: E402
 
@@ -23,7 +23,7 @@ from vlmtop.sessions.export import export_session  # noqa: E402
 from vlmtop.sessions.records import EventRecord, SampleRecord  # noqa: E402
 from vlmtop.sessions.store import SessionStore  # noqa: E402
 
-GOLDEN = HERE / "golden"
+GOLDEN = TESTS / "golden"
 SESSION = "golden0001"
 TEXT_FORMATS = ("csv", "jsonl")
 

@@ -124,7 +124,7 @@ def test_a_corrupt_image_is_one_error_row_and_the_session_completes(tmp_path):
 
 
 def test_a_model_that_fails_to_load_marks_the_session_failed(tmp_path, capsys):
-    # (an uncached Hub id is refused before any session opens: tests/test_model_hub.py)
+    # (an uncached Hub id is refused before any session opens: tests/core/test_model_hub.py)
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
