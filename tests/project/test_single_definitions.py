@@ -1,5 +1,6 @@
-"""Issue 12, the house: every list of stages derives from core/stage_table.py, "measured"
-and the policies are spelled once, the dashboard reads unlocated stages by name."""
+"""One definition of each thing the code spells in many places: every list of stages derives
+from core/stage_table.py, "measured" and the policies are spelled once, the dashboard reads
+unlocated stages by name, and the parser lists the exporter's own formats."""
 
 from __future__ import annotations
 
@@ -170,20 +171,7 @@ def test_unlocated_reads_the_event_name_and_falls_back_to_its_text():
     assert older.unlocated == {"vision"}
 
 
-# --- --interval: one kind of message --------------------------------------------------------------
-
-
-def test_interval_that_is_not_a_number_says_what_to_give(tmp_path):
-    import subprocess
-    import sys
-
-    for text in ("abc", "1s"):
-        done = subprocess.run([sys.executable, "-m", "vlmtop", "replay", "--interval", text,
-                               "--db", str(tmp_path / "none.db")], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 2 and "Traceback" not in done.stderr
-        assert f"argument --interval: expected the refresh interval in seconds (e.g. --interval 1), got {text!r}" \
-            in done.stderr
-        assert not (tmp_path / "none.db").exists()
+# --- export formats: the parser's are the exporter's ---------------------------------------------
 
 
 def test_export_formats_are_the_exporters_formats():
@@ -193,50 +181,3 @@ def test_export_formats_are_the_exporters_formats():
 
     assert export.FORMATS == export_formats.FORMATS and export.STDOUT == export_formats.STDOUT
     assert export.BINARY_FORMATS == export_formats.BINARY_FORMATS
-
-
-# --- the worker leaves torch's thread count as it found it ---------------------------------------
-
-
-def test_worker_restores_the_torch_thread_count(tmp_path):
-    import torch
-
-    from vlmtop.sessions.run.worker import RunSettings, Worker
-    from vlmtop.sessions.store import SessionStore
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        db = tmp_path / "s.db"
-        assert Worker(RunSettings(count=1, warmup="none", max_new_tokens=2, threads=1), db).run() == "completed"
-        assert torch.get_num_threads() == 2  # a library caller's setting survives the run
-        with SessionStore.open(db, create=False, readonly=True) as store:
-            (info,) = store.sessions()
-        assert info.settings["threads"] == 1  # and the run itself used the one asked for
-    finally:
-        torch.set_num_threads(before)
-
-
-# --- bench/dashboard.py leaves no folder behind --------------------------------------------------
-
-
-def test_dashboard_bench_deletes_its_folders(tmp_path):
-    """Its lag and CPU parts, each a short real run in a temporary folder of their own."""
-    import os
-    import subprocess
-    import sys
-
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    code = (
-        "import sys, shutil; sys.path.insert(0, 'bench'); import dashboard\n"
-        "lag = dashboard.measure_lag(100.0, 1.0)\n"
-        "cpu = dashboard.dashboard_cpu(sys.executable, 'idle', (80, 24), 1.0, 0.3, None) "
-        "if shutil.which('tmux') else 0.0\n"
-        "print(lag['rows_written'], cpu >= 0)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TMPDIR": str(scratch)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert int(done.stdout.split()[0]) > 0 and done.stdout.split()[1] == "True"
-    assert list(scratch.iterdir()) == [], "the bench left its temporary folders behind"
