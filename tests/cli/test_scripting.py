@@ -6,25 +6,16 @@ Real `vlmtop` processes on the tiny default preset and real SQLite files through
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
+from helpers import vlmtop_command, vlmtop_env
 
 from vlmtop.sessions.store import SessionStore
 
 QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
-
-
-def _env(tmp_path):
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
-
-
-def _vlmtop(*args):
-    return [sys.executable, "-m", "vlmtop", *args]
 
 
 def _wait_for(db, predicate, timeout=120.0):
@@ -49,9 +40,9 @@ def test_a_hangup_under_nohup_does_not_end_the_run(tmp_path):
     def as_nohup():
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    proc = subprocess.Popen(_vlmtop("run", "--headless", "--count", "20", *QUICK, "--db", str(db)),
+    proc = subprocess.Popen(vlmtop_command("run", "--headless", "--count", "20", *QUICK, "--db", str(db)),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=as_nohup, env=_env(tmp_path))
+                            preexec_fn=as_nohup, env=vlmtop_env(tmp_path))
     try:
         _wait_for(db, lambda s: s and s[0].sample_count >= 2)
         proc.send_signal(signal.SIGHUP)
@@ -68,14 +59,14 @@ def test_a_hangup_under_nohup_does_not_end_the_run(tmp_path):
 @pytest.mark.parametrize("name_it", [False, True], ids=["newest-running", "by-experiment-id"])
 def test_vlmtop_stop_ends_a_repeat_experiment_not_just_its_first_process(tmp_path, name_it):
     db = tmp_path / "s.db"
-    proc = subprocess.Popen(_vlmtop("run", "--repeat", "3", "--count", "500", *QUICK, "--db", str(db)),
+    proc = subprocess.Popen(vlmtop_command("run", "--repeat", "3", "--count", "500", *QUICK, "--db", str(db)),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_env(tmp_path))
+                            env=vlmtop_env(tmp_path))
     try:
         (first,) = _wait_for(db, lambda s: s and s[0].status == "running" and s[0].sample_count >= 1)
         target = [first.experiment_id[:8]] if name_it else []  # `vlmtop stop exp-1234`: a prefix
-        stop = subprocess.run(_vlmtop("stop", *target, "--db", str(db)), capture_output=True, text=True,
-                              timeout=120, env=_env(tmp_path))
+        stop = subprocess.run(vlmtop_command("stop", *target, "--db", str(db)), capture_output=True, text=True,
+                              timeout=120, env=vlmtop_env(tmp_path))
         assert stop.returncode == 0, stop.stderr
         proc.communicate(timeout=120)  # the parent exits: no second replicate is started
     finally:
@@ -91,8 +82,8 @@ def test_reasons_stay_on_one_line_in_a_log(tmp_path):
     folder = tmp_path / ("a-folder-with-a-long-name-" * 4)
     folder.mkdir()
     (folder / "broken.png").write_bytes(b"not an image")
-    done = subprocess.run(_vlmtop("run", "--headless", "--samples", str(folder), *QUICK, "--db", str(tmp_path / "s.db")),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    done = subprocess.run(vlmtop_command("run", "--headless", "--samples", str(folder), *QUICK, "--db", str(tmp_path / "s.db")),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=vlmtop_env(tmp_path))
     assert done.returncode == 1, done.stderr[-2000:]
     lines = done.stderr.splitlines()
     row = next(line for line in lines if "seq 0 (broken.png) failed" in line)
@@ -108,8 +99,8 @@ def test_replay_and_attach_with_no_terminal_say_so_and_exit_2(tmp_path):
     with record_fixed_session(db):
         pass
     for command in ("replay", "attach"):
-        done = subprocess.run(_vlmtop(command, "--db", str(db)), stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=60, env=_env(tmp_path))
+        done = subprocess.run(vlmtop_command(command, "--db", str(db)), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60, env=vlmtop_env(tmp_path))
         assert done.returncode == 2, (command, done.stderr[-2000:])
         assert "\x1b[?1049h" not in done.stdout  # no alternate screen: no dashboard was started
         (line,) = done.stderr.strip().splitlines()

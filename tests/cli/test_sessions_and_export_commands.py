@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import error_line
 from helpers_store import record_session
 
 from vlmtop.cli import main
@@ -86,12 +87,6 @@ def test_exported_database_works_with_every_command(db, tmp_path, capsys):
     assert [s["id"] for s in json.loads(capsys.readouterr().out)] == [ids[1]]
     assert main(["export", "last", "-o", str(tmp_path / "again.csv"), "--db", str(shared)]) == 0
     assert "wrote 5 samples" in capsys.readouterr().out
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("vlmtop: error: ")
-    return err
 
 
 def test_missing_database_is_an_error_and_stays_missing(tmp_path, capsys):

@@ -6,19 +6,17 @@ cache-first rule, the hub client retries for ~25 s and prints `Retrying in 8s` l
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
+from helpers import vlmtop_command, vlmtop_env
 from tiny_models import tiny
 
 HUB_ID = "vlmtop-test/tiny-llava"
 
 
 def _vlmtop(args, env_extra, tmp_path):
-    env = {**os.environ, **env_extra, "XDG_DATA_HOME": str(tmp_path / "data")}
-    return subprocess.run([sys.executable, "-m", "vlmtop", *args], capture_output=True, text=True,
-                          env=env, timeout=300, stdin=subprocess.DEVNULL)
+    return subprocess.run(vlmtop_command(*args), capture_output=True, text=True,
+                          env=vlmtop_env(tmp_path, **env_extra), timeout=300, stdin=subprocess.DEVNULL)
 
 
 def test_an_uncached_id_with_no_network_fails_in_one_line_naming_hf_hub_offline(tmp_path):

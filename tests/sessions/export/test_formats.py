@@ -18,17 +18,8 @@ from vlmtop.sessions.records import EventRecord, SampleRecord
 from vlmtop.sessions.store import SAMPLE_COLUMNS, SessionStore, UnknownSessionError
 
 COUNT = 25
+RECORDED_COUNT = COUNT  # the samples of the `recorded` fixture's session (conftest.py)
 DB_FILES = ["s.db", "s.db-shm", "s.db-wal"]  # the open source database, in WAL mode
-
-
-@pytest.fixture
-def recorded(tmp_path):
-    """A database with the session to export between two others, and that session's id."""
-    with SessionStore.open(tmp_path / "s.db") as store:
-        record_session(store, 3)
-        session_id = record_session(store, COUNT)
-        record_session(store, 4)
-        yield store, session_id
 
 
 def expected(session_id: str) -> list[SampleRecord]:

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict
 
 import pytest
+from helpers import vlmtop_command, vlmtop_env
 from PIL import Image
 from recorded_session import CHANGE_AT, SESSION_ID, record_fixed_session
 from rich.console import Console
@@ -26,10 +27,6 @@ from vlmtop.sessions.store import SessionStore
 from vlmtop.sessions.summary import summarize_segments
 
 QUICK = ["--max-new-tokens", "2", "--warmup", "none"]
-
-
-def _env(tmp_path):
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
 
 
 def _images(folder, names, size=(64, 48)):
@@ -47,8 +44,8 @@ def _only_session(db):
 
 def test_no_terminal_runs_headless_with_one_line_and_ends(tmp_path):
     db = tmp_path / "s.db"
-    done = subprocess.run([sys.executable, "-m", "vlmtop", "--count", "2", *QUICK, "--db", str(db)],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    done = subprocess.run(vlmtop_command("--count", "2", *QUICK, "--db", str(db)),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=vlmtop_env(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "no terminal: running headless" in done.stderr
     assert "\x1b[?1049h" not in done.stdout  # no alternate screen: the dashboard never started
@@ -133,7 +130,7 @@ def test_a_worker_whose_dashboard_died_stops_and_reads_interrupted(tmp_path):
          "import subprocess, sys, time; "
          f"w = subprocess.Popen([sys.executable, '-m', 'vlmtop.sessions.run.worker', {str(db)!r}, 'deadparent01', "
          f"{settings!r}], start_new_session=True); print(w.pid, flush=True); time.sleep(600)"],
-        stdout=subprocess.PIPE, text=True, env=_env(tmp_path),
+        stdout=subprocess.PIPE, text=True, env=vlmtop_env(tmp_path),
     )
     worker_pid = int(parent.stdout.readline())
     deadline = time.monotonic() + 120

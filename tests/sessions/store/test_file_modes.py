@@ -29,10 +29,8 @@ def umask_022():
         os.umask(old)
 
 
-@pytest.fixture
-def recorded(tmp_path):
-    with SessionStore.open(tmp_path / "s.db") as store:
-        yield store, record_session(store, 3)
+RECORDED_COUNT = 3  # the samples of the `recorded` fixture's session (conftest.py)
+
 
 
 # -- 1. a backup is 0600 ---------------------------------------------------------------

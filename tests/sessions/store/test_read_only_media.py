@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import error_line
 from helpers_store import folder_state, record_session
 
 from vlmtop.cli import main
@@ -53,12 +54,6 @@ def copied_database(tmp_path: Path) -> tuple[Path, list[str]]:
     conn.close()
     (share / "s.db").chmod(0o444)
     return share / "s.db", ids
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("vlmtop: error: "), err
-    return err
 
 
 def test_readers_work_in_a_read_only_folder(tmp_path, capsys):

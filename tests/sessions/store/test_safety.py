@@ -71,10 +71,8 @@ def test_a_control_value_is_bounded(tmp_path):
         store.add_control(session_id, "cache", "empty")
 
 
-@pytest.fixture
-def recorded(tmp_path):
-    with SessionStore.open(tmp_path / "s.db") as store:
-        yield store, record_session(store, 5)
+RECORDED_COUNT = 5  # the samples of the `recorded` fixture's session (conftest.py)
+
 
 
 def test_export_writes_into_a_device_in_place_and_never_replaces_it(recorded, tmp_path):

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict
 
 import pytest
+from helpers import error_line
 from helpers_store import new_session, record_session
 
 from vlmtop.cli import main
@@ -31,12 +32,6 @@ def raw_status(path, session_id) -> str:
         return conn.execute("SELECT status FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
     finally:
         conn.close()
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("vlmtop: error: "), err
-    return err
 
 
 def test_the_store_keeps_its_connection_private(tmp_path):

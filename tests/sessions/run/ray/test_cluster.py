@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import vlmtop_command
 
 from vlmtop.cli import main
 from vlmtop.sessions.run.experiment import Replicate
@@ -284,7 +285,7 @@ def test_an_unreachable_ray_client_address_is_one_line(tmp_path):
 
 
 def _vlmtop(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vlmtop", *args], stdin=subprocess.DEVNULL,
+    return subprocess.Popen(vlmtop_command(*args), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
