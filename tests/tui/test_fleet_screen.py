@@ -137,10 +137,12 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def _wait_until(pilot, condition, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
+async def _wait_until(pilot, condition, seconds: float = 300.0) -> None:
+    """Let the app run until ``condition()`` holds. The deadline only bounds a broken test (the
+    assertions after the wait then say what is missing): the rows are read off the UI thread
+    and drawn after they come, which takes its time on a loaded machine."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
         await pilot.pause(0.05)
 
 
@@ -152,6 +154,8 @@ async def test_the_fleet_screen_groups_and_enter_follows_a_session(fleet_db):
             await _wait_until(pilot, lambda: isinstance(app.screen, FleetScreen) and app.screen.rows)
             screen = app.screen
             assert [row.key for row in screen.rows] == ids
+            shown = ("gpu-node-a", "gpu-node-b", "NVIDIA L4", "interrupted: Ray actor died", "by session", *ids)
+            await _wait_until(pilot, lambda: all(text in screen_text(app) for text in shown))  # drawn, not only read
             shot = screen_text(app)
             for text in ("gpu-node-a", "gpu-node-b", "NVIDIA L4", "interrupted: Ray actor died", "by session"):
                 assert text in shot
@@ -165,6 +169,7 @@ async def test_the_fleet_screen_groups_and_enter_follows_a_session(fleet_db):
             await pilot.press("g")
             await _wait_until(pilot, lambda: screen.rows and screen.rows[0].key == "gpu-node-a")
             assert [(r.key, r.sessions) for r in screen.rows] == [("gpu-node-a", 2), ("gpu-node-b", 2)]
+            await _wait_until(pilot, lambda: "by host" in screen_text(app))
             assert "by host" in screen_text(app)
             await pilot.press("g")
             await _wait_until(pilot, lambda: screen.grouping == "device" and len(screen.rows) == 4)
