@@ -1,5 +1,5 @@
 """A stage the timer could not locate reads "not located" in the headless summary and the
-HTML report, never 0.00 (issue 15): its time is in `other`, and a 0 would read as measured.
+HTML report, never 0.00: its time is in `other`, and a 0 would read as measured.
 The session is the recorded tiny-Janus one whose projector was not located (as the
 dashboard's tests use it), in a real SQLite file."""
 

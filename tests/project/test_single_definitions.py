@@ -20,7 +20,7 @@ def _literal_tuples_assigned(path: Path, name: str) -> list:
             and isinstance(node.value, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.value.elts)]
 
 
-# (module file, constant): the stage lists that were written by hand before issue 12
+# (module file, constant): stage lists that were once written out by hand
 DERIVED = [
     ("tui/state/dashboard.py", "STAGES"),
     ("sessions/export/trace.py", "TRACE_TRACKS"),

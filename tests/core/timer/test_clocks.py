@@ -1,4 +1,4 @@
-"""The timer's clocks and device waits, checked on the CPU (issue 15): which clock a model's
+"""The timer's clocks and device waits, checked on the CPU: which clock a model's
 devices get, and that the wait for MPS is called the way torch.mps takes it (no argument).
 No GPU is called: the clocks are only constructed, and torch.mps.synchronize is replaced
 by a function with its real signature, `()`."""

@@ -1,5 +1,5 @@
-"""Models compiled by the user in ways that put the timer's hooks inside the compiled graph
-(issue 15): a stage compiled in place reads "not located", never 0 ms; a whole model
+"""Models compiled by the user in ways that put the timer's hooks inside the compiled graph:
+a stage compiled in place reads "not located", never 0 ms; a whole model
 compiled gets one line naming the cause and what works. The eager backend traces exactly
 as inductor would without generating code, so this runs on the CPU."""
 

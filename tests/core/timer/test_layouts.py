@@ -1,4 +1,4 @@
-"""Locating and the seed's method on layouts beyond the common case (issue 15): a vision
+"""Locating and the seed's method on layouts beyond the common case: a vision
 module under a name vlmtop does not know, Florence-2 (encoder-decoder, refused in one line),
 the seed's prefill span, and a model split over GPUs (skipped below two)."""
 

@@ -1,4 +1,4 @@
-"""The timer beyond the common case (issue 15): beam search from the checkpoint's config,
+"""The timer beyond the common case: beam search from the checkpoint's config,
 another thread on the same model, speculative decoding, encoder-decoder models, and
 families whose parts have other names. Real tiny models throughout; CUDA-only cases are
 skipped without a GPU."""

@@ -1,4 +1,4 @@
-"""Honesty checks of interleaved arms (issue 13), on real tiny models: the verdicts
+"""Honesty checks of interleaved arms, on real tiny models: the verdicts
 `vlmtop compare SESSION` gives must follow what a knob can and cannot change, every time.
 
 Six separate processes differing only in --max-new-tokens called vision, projector or

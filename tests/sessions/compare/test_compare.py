@@ -505,8 +505,8 @@ def test_real_sessions_of_the_tiny_preset_4_against_32_new_tokens(tmp_path, caps
     # With 8 against 16 tokens (2.1x) a burst of load on the shared 2-core machine during
     # one session could. No verdict is asserted on vision, projector or prefill: their
     # inputs are the same, but two sessions recorded one after the other differ by a few
-    # percent with nothing changed (issue 14 measured non-`same` verdicts in 13 of 15 pairs
-    # of identical sessions), so `same` there would be a flaky claim, not a tested fact.
+    # percent with nothing changed (non-`same` verdicts were measured in 13 of 15 pairs of
+    # identical sessions), so `same` there would be a flaky claim, not a tested fact.
     # 10x is far beyond the process-noise floor (tens of percent at most), so one process per
     # side still gives an answer here.
     assert by_stage["decode_ms"]["verdict"] == "slower"

@@ -70,7 +70,7 @@ def _images(folder, count=3):
 def test_repeat_reports_reliability_pooled_over_processes_and_hints_a_compare_that_works(tmp_path, capsys):
     # 3 images, 2 processes, each image once per process: no id repeats inside a session,
     # but every image is measured twice across the experiment: its test-retest reliability
-    # (issue 14 item 4) is pooled over the processes.
+    # is pooled over the processes.
     db, images = tmp_path / "s.db", _images(tmp_path / "images")
     run = ["run", "--repeat", "2", "--samples", str(images), "--count", "3", "--warmup", "none",
            "--db", str(db), "--json"]

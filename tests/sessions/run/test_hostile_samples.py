@@ -1,5 +1,5 @@
 """One bad sample is one error row, whatever it raises; user text is data, never markup;
-the worker runs no code from the current directory (issue 19)."""
+the worker runs no code from the current directory."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The safety list of issue 19 in the store's files: reused pids, permissions, bounded
+"""Safety of the store's files: reused pids, permissions, bounded
 control values, export targets that are not regular files, killed exports, backup."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ray puts the driver's working folder on each worker's sys.path: the replicate actor
 drops it before it imports torch or the worker, so code planted where `vlmtop run --ray`
-is started never runs (issue 19)."""
+is started never runs."""
 
 from __future__ import annotations
 
