@@ -22,7 +22,7 @@ And three modules the screens read:
     summary     the per-stage summary ``vlmtop run --headless`` prints at the end
     fleet       an experiment's processes as rows, per session, host or device
 
-Dependency rules (import-linter checks them: pyproject.toml, tests/test_code_rules.py):
+Dependency rules (import-linter checks them: pyproject.toml, tests/project/test_code_rules.py):
 
 1. ``records``, ``knobs`` and ``policies`` import only ``vlmtop.core``.
 2. ``store`` imports the run vocabulary and ``vlmtop.core`` only, and only it runs SQL.

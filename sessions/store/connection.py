@@ -2,7 +2,7 @@
 
 Readers open read-only: ``vlmtop sessions``, ``replay``, ``export`` and ``compare`` must
 work on a database copied to a read-only share, or a 0444 file. Three cases, tried for
-real (tests/test_store_readonly.py):
+real (tests/sessions/store/test_read_only_media.py):
 
 * the file and its folder are writable: an ordinary connection with ``PRAGMA
   query_only``, so SQLite's WAL housekeeping (``-wal``/``-shm`` removed on close) still
