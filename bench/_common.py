@@ -60,13 +60,14 @@ def log_sd_line(sd: dict) -> str:
 
 
 def run(parse, figures, show) -> int:
-    """What a bench does when run: its figures, printed as JSON (--json) or by ``show``."""
+    """What a bench does when run: its figures, printed as JSON (--json) or by
+    ``show(result, args)``."""
     args = parse()
     result = figures(args)
     if args.json:
         print_json(result)
     else:
-        show(result)
+        show(result, args)
     return 0
 
 

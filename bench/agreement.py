@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 
 import torch
-from _common import bench_parser, fmt, prepare, print_json, spread
+from _common import bench_parser, fmt, prepare, run, spread
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 from transformers.cache_utils import Cache
@@ -270,12 +270,7 @@ def figures(args: argparse.Namespace) -> dict:
                    args.warm_rounds)
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     print(f"# agreement: {args.preset} on {result['device']} ({result['dtype']}), {args.rounds} rounds")
     print(f"{'stage':<13}{'single-pass ms':>24}{'isolated ms':>24}{'ratio':>8}{'vs profiler':>22}")
     for name, stage in result["isolation"].items():
@@ -286,7 +281,10 @@ def main() -> int:
     print(f"# {modes['clocks']['sync']} (sync) against {modes['clocks']['events']} (events)")
     for name, stage in modes["stages"].items():
         print(f"{name:<13}{fmt(stage['events_ms']):>24}{fmt(stage['sync_ms']):>24}{stage['ratio']:>8.3f}")
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

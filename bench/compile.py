@@ -21,7 +21,7 @@ import argparse
 import time
 
 import torch
-from _common import alternating, bare_and_timed, bench_parser, prepare, print_json
+from _common import alternating, bare_and_timed, bench_parser, prepare, run
 
 from vlmtop.core import StageTimer, locate_stages
 
@@ -102,12 +102,7 @@ def figures(args: argparse.Namespace) -> dict:
     return {"presets": [result], "fallback": fallback}
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     for r in result["presets"]:
         print(f"{r['preset']} on {r['device']}, backend {r['backend']}: bare {r['bare_ms']['median']:.2f} ms, "
               f"timed {r['timed_ms']['median']:.2f} ms, ratio {r['ratio']['median']:.4f} "
@@ -116,7 +111,10 @@ def main() -> int:
               f"decode clock {', '.join(r['decode_clock'])}; warm-up (compiling) {r['warmup_s']:.1f} s")
     if result["fallback"]:
         print(result["fallback"])
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import bench_parser, default_device, print_json
+from _common import bench_parser, default_device, run
 
 STAGES = ("vision_ms", "projector_ms", "prefill_ms", "decode_ms", "other_ms", "e2e_ms")
 
@@ -96,7 +96,7 @@ def figures(args) -> dict:
     return {"sweeps": [one_sweep(run) for run in runs(args)]}
 
 
-def show(result: dict) -> None:
+def show_sweep(result: dict) -> None:
     print(f"{result['model']} on {result['device']} ({result['dtype']}): sizes {result['sizes']}, "
           f"{result['count']} samples each, {result['max_new_tokens']} new tokens")
     print(result["fit"]["image_tokens_map"])
@@ -135,16 +135,14 @@ def inside_counts(held: list[dict], stages: tuple[str, ...] = STAGES) -> dict[st
     return inside
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     for sweep_result in result["sweeps"]:
-        show(sweep_result)
+        show_sweep(sweep_result)
         print()
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from collections import defaultdict
 from itertools import cycle, islice
 
 import torch
-from _common import bench_parser, fmt, prepare, print_json, spread
+from _common import bench_parser, fmt, prepare, run, spread
 
 from vlmtop.core import StageTimer, locate_stages
 from vlmtop.core.cache_policy import apply_cache_policy
@@ -131,13 +131,8 @@ def figures(args: argparse.Namespace) -> dict:
     }
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
+def show(result: dict, args) -> None:
     preset = args.preset
-    if args.json:
-        print_json(result)
-        return 0
     separate, cache = result["separate_pass"], result["cache"]
     print(f"# separate-pass vs single-pass: {preset} on {result['device']}, {separate['rounds']} rounds")
     print(f"{'stage':<11}{'single-pass ms':>26}{'multipass ms':>26}{'ratio':>22}")
@@ -148,7 +143,10 @@ def main() -> int:
     print(f"# cache policy ({cache['action']}), {cache['rounds']} rounds")
     for name, f in cache["stages"].items():
         print(f"{name:<11}{fmt(f['keep_ms']):>26}{fmt(f['empty_ms']):>26}{fmt(f['ratio'], 3) if f['ratio'] else '-':>22}")
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import argparse
 import platform
 
 import torch
-from _common import alternating, bare_and_timed, bench_parser, prepare, print_json
+from _common import alternating, bare_and_timed, bench_parser, prepare, run
 
 from vlmtop.core import StageTimer, locate_stages
 
@@ -56,12 +56,7 @@ def figures(args: argparse.Namespace) -> dict:
     return {"presets": results}
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     results = result["presets"]
     print(f"# timer overhead ({platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads)")
@@ -69,7 +64,10 @@ def main() -> int:
     for r in results:
         print(f"{r['preset']:<22}{r['device']:<8}{r['rounds']:>7}{r['bare_ms']['median']:>10.2f}"
               f"{r['timed_ms']['median']:>10.2f}{r['ratio']['median']:>8.4f}   {r['ratio']['p10']:.3f}..{r['ratio']['p90']:.3f}")
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

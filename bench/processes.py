@@ -141,7 +141,7 @@ def figures(args) -> dict:
     }
 
 
-def show(result: dict) -> None:
+def show(result: dict, args) -> None:
     print(f"{result['processes']} processes of {result['preset']}, {result['blocks']} blocks each; "
           f"non-`same` verdicts on vision/projector/prefill (false positives):")
     for key, what in (("old_across_processes", "(a) old method, pairs of processes"),

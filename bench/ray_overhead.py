@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import bench_parser, fmt, print_json, spread
+from _common import bench_parser, fmt, run, spread
 
 from vlmtop.core.zoo import DEFAULT_PRESET
 from vlmtop.sessions.run.experiment import new_experiment_id, plan, run_experiment
@@ -114,12 +114,7 @@ def figures(args) -> dict:
     }
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     print(f"# Ray overhead: {result['preset']}, {args.rounds} rounds x {args.replicates} replicates "
           f"x {args.count} samples per side, medians (p10..p90)")
     print(f"driver write_sample      {fmt(result['driver_write_sample_us'], 0)} us")
@@ -130,7 +125,10 @@ def main() -> int:
     for side in ("local", "ray"):
         print(f"end to end {side:<5}         {fmt(result['samples_per_s'][side])} samples/s (start + load included)")
     print(f"throughput ratio ray/local {fmt(result['throughput_ratio_ray_over_local'], 3)}")
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import statistics
 import time
 
 import torch
-from _common import bench_parser, prepare, print_json, spread
+from _common import bench_parser, prepare, run, spread
 from transformers.generation.logits_process import MinNewTokensLengthLogitsProcessor
 
 from vlmtop.core import StageTimer, locate_stages
@@ -124,19 +124,17 @@ def figures(args: argparse.Namespace) -> dict:
     return {"presets": results}
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     results = result["presets"]
     print(f"{'preset':<22}{'e2e ms':>10}{'other ms':>10}{'share':>8}" + "".join(f"{p:>9}" for p in PARTS) + f"{'loop/step':>11}")
     for r in results:
         print(f"{r['preset']:<22}{r['e2e_ms']['median']:>10.2f}{r['other_ms']['median']:>10.2f}"
               f"{r['other_share']['median']:>8.1%}" + "".join(f"{r['parts_ms'][p]:>9.2f}" for p in PARTS)
               + f"{r['loop_ms_per_step']:>11.3f}")
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

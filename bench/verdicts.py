@@ -180,7 +180,7 @@ LEVEL_NAMES = {
 }
 
 
-def show(result: dict) -> None:
+def show(result: dict, args) -> None:
     print(f"{result['processes']} processes of {result['preset']} per condition, {result['blocks']} blocks each")
     for condition, by_level in result["conditions"].items():
         print(f"{condition}:")

@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from _common import bench_parser, fmt, print_json, spread
+from _common import bench_parser, fmt, run, spread
 
 from vlmtop.core.models import load_model
 from vlmtop.core.samples import synthetic_samples
@@ -97,12 +97,7 @@ def figures(args: argparse.Namespace) -> dict:
         }
 
 
-def main() -> int:
-    args = parse()
-    result = figures(args)
-    if args.json:
-        print_json(result)
-        return 0
+def show(result: dict, args) -> None:
     run = result["run"]
     print(f"# worker: {DEFAULT_PRESET}, {args.new_tokens} new tokens, {run['samples']} samples")
     print(f"throughput        {run['samples_per_s']:.1f} samples/s")
@@ -111,7 +106,10 @@ def main() -> int:
     print(f"outside generate  {fmt(run['outside_ms'])} ms, of which (timed alone):")
     for name, figure in result["parts_ms"].items():
         print(f"  {name:<15} {fmt(figure, 3)} ms")
-    return 0
+
+
+def main() -> int:
+    return run(parse, figures, show)
 
 
 if __name__ == "__main__":

@@ -349,20 +349,3 @@ class RollingWindow:
     def summary(self, qs: Sequence[float] = DEFAULT_PERCENTILES) -> Summary:
         """Summary of the window; ``missing`` counts every non-finite value ever offered."""
         return _summary_of_sorted(self._sorted_values(), self.missing, qs)
-
-
-# Outliers and transients live in sessions/analysis/outliers.py; their names stay importable from here.
-from vlmtop.sessions.analysis.outliers import (  # noqa: E402,F401
-    HIGH_MILD,
-    HIGH_SEVERE,
-    LOW_MILD,
-    LOW_SEVERE,
-    MISSING,
-    NORMAL,
-    OUTLIER_LABELS,
-    Fences,
-    classify_outliers,
-    count_outliers,
-    detect_transient,
-    tukey_fences,
-)

@@ -33,6 +33,8 @@ from typing import IO, Any
 
 from vlmtop.sessions.export.files import named_part, unnamed_output
 from vlmtop.sessions.export.formats import BINARY_FORMATS, FORMATS, STDOUT
+from vlmtop.sessions.export.parquet import require_pyarrow, write_parquet
+from vlmtop.sessions.export.trace import write_trace
 from vlmtop.sessions.records import SampleRecord
 from vlmtop.sessions.store import (
     SAMPLE_COLUMNS,
@@ -327,16 +329,12 @@ def _require_pyarrow() -> None:
     require_pyarrow(ExportError)
 
 
-from vlmtop.sessions.export.parquet import SPAN_FIELDS, require_pyarrow  # noqa: E402, F401
-from vlmtop.sessions.export.parquet import write_parquet as _write_parquet  # noqa: E402
-from vlmtop.sessions.export.trace import SWITCH_EVENT_KINDS, TRACE_TRACKS  # noqa: E402, F401
-from vlmtop.sessions.export.trace import write_trace as _write_trace  # noqa: E402
 
 # Binary writers get a path, text writers an open text stream (a file, or stdout).
 _WRITERS: dict[str, Callable[[SessionStore, SessionInfo, Any], int]] = {
     "sqlite": _write_sqlite,
     "csv": _write_csv,
     "jsonl": _write_jsonl,
-    "parquet": _write_parquet,
-    "trace": _write_trace,
+    "parquet": write_parquet,
+    "trace": write_trace,
 }
