@@ -24,7 +24,7 @@ import transformers
 
 import vlmtop
 from vlmtop.core.device_info import cpu_name
-from vlmtop.core.models import LoadedModel, load_model
+from vlmtop.core.model_loading import LoadedModel, load_model
 from vlmtop.core.samples import synthetic_samples
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _common import bench_parser, fmt, run, spread
 
-from vlmtop.core.models import load_model
+from vlmtop.core.model_loading import load_model
 from vlmtop.core.samples import synthetic_samples
 from vlmtop.core.zoo import DEFAULT_PRESET
 from vlmtop.sessions.records import SampleRecord

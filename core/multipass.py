@@ -31,7 +31,7 @@ from torch import nn
 
 from vlmtop.core.device_sync import accelerators, synchronize
 from vlmtop.core.errors import VlmtopError
-from vlmtop.core.stages import StageMap
+from vlmtop.core.locate import StageMap
 
 SEPARATE_RUNS = 3  # the method's run count: vision and prefill are means over this many runs
 

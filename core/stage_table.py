@@ -6,8 +6,8 @@ compare stages, the dashboard's rows, colours and share bar, trace tracks, and w
 SampleRecord.set_timing copies. Adding a stage (an encoder, a per-stage memory figure) is
 one line here, plus what measures and holds its value, which are typed fields:
 
-* core/stages.py locates it in a model, core/timer.py times it;
-* a ``<name>_ms`` field on core/timing.py's StageTiming (what the timer returns), and on
+* core/locate.py locates it in a model, core/timer.py times it;
+* a ``<name>_ms`` field on core/stage_timing.py's StageTiming (what the timer returns), and on
   sessions/records.py's SampleRecord when it is stored (the store adds the column);
 * only if the separate-pass method measures it too: core/multipass.py's
   MultipassTiming, records.py's MULTIPASS_COLUMNS and an ``mp_<name>_ms`` field;

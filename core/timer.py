@@ -29,8 +29,8 @@ from transformers.generation.streamers import BaseStreamer
 from vlmtop.core import compiled
 from vlmtop.core.device_sync import accelerators, synchronize
 from vlmtop.core.errors import VlmtopError
-from vlmtop.core.stages import Stage, StageMap
-from vlmtop.core.timing import Span, StageTiming
+from vlmtop.core.locate import Stage, StageMap
+from vlmtop.core.stage_timing import Span, StageTiming
 
 MODES = ("events", "sync")  # sync: synchronize in every hook, the old method (observer effect)
 

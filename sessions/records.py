@@ -14,7 +14,7 @@ from typing import Final
 import numpy as np
 
 from vlmtop.core.stage_table import ADDITIVE, STORED
-from vlmtop.core.timing import StageTiming, decode_per_token_ms
+from vlmtop.core.stage_timing import StageTiming, decode_per_token_ms
 
 # Derived from core/stage_table.py, the one list of stages.
 STAGE_COLUMNS = tuple(stage.column for stage in STORED)  # stored stage times, in display order

@@ -8,7 +8,7 @@ _MODELS: dict = {}
 
 
 def tiny(name: str):
-    from vlmtop.core.models import load_model
+    from vlmtop.core.model_loading import load_model
 
     if name not in _MODELS:
         torch.manual_seed(0)

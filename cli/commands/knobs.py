@@ -27,7 +27,7 @@ def cmd_knobs(args: argparse.Namespace) -> int:
 
     family = None
     if args.model:
-        from vlmtop.core.models import check_model_spec, model_family
+        from vlmtop.core.model_loading import check_model_spec, model_family
 
         check_model_spec(args.model)
         family = model_family(args.model)

@@ -14,7 +14,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from vlmtop.core.stages import LANGUAGE_NAMES, PROJECTOR_NAMES, VISION_NAMES
+    from vlmtop.core.locate import LANGUAGE_NAMES, PROJECTOR_NAMES, VISION_NAMES
     from vlmtop.core.zoo import DEFAULT_PRESET, PRESETS
     from vlmtop.core.zoo.families import FAMILIES
 

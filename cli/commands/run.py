@@ -150,7 +150,7 @@ def has_terminal() -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vlmtop.core.models import check_model_spec, model_family
+    from vlmtop.core.model_loading import check_model_spec, model_family
     from vlmtop.core.samples import check_samples_spec
     from vlmtop.sessions.store.paths import db_path
 

@@ -118,7 +118,7 @@ def text_columns(store, session_id: str, names: tuple[str, ...]) -> list[list]:
 
 
 def per_token(decode_ms: np.ndarray, new_tokens: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """core/timing.py's decode_per_token_ms, vectorised: decode_ms / decode tokens, where the
+    """core/stage_timing.py's decode_per_token_ms, vectorised: decode_ms / decode tokens, where the
     tokens are new_tokens - 1 (floored at 0) when new_tokens is set and non-zero, else the
     steps; NaN without a step, a token or a decode time."""
     has_new = np.isfinite(new_tokens) & (new_tokens != 0)

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from PIL import Image
 
-from vlmtop.core.models import LoadedModel
+from vlmtop.core.model_loading import LoadedModel
 from vlmtop.core.samples import Sample
 from vlmtop.sessions.knobs import KNOBS, Arm
 

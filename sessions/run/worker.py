@@ -25,7 +25,7 @@ from vlmtop.core import StageTimer, locate_stages
 from vlmtop.core.cache_policy import apply_cache_policy
 from vlmtop.core.device_info import describe_device
 from vlmtop.core.errors import VlmtopError, first_line
-from vlmtop.core.models import LoadedModel, load_model, quiet_transformers
+from vlmtop.core.model_loading import LoadedModel, load_model, quiet_transformers
 from vlmtop.core.multipass import measure_multipass
 from vlmtop.core.samples import Sample, open_samples
 from vlmtop.core.zoo import DEFAULT_PRESET

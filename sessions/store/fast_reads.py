@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vlmtop.core.stage_table import BY_NAME
-from vlmtop.core.timing import decode_per_token_ms
+from vlmtop.core.stage_timing import decode_per_token_ms
 from vlmtop.sessions.records import MEASURED_SQL, SAMPLE_SEQ_SQL, SampleRecord, SampleStatus
 from vlmtop.sessions.store import validate
 from vlmtop.sessions.store.rows import (

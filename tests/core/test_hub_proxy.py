@@ -10,7 +10,7 @@ def test_the_hub_probe_is_left_to_the_proxy_when_one_is_set(monkeypatch):
     from huggingface_hub import constants
 
     from vlmtop.core.errors import VlmtopError
-    from vlmtop.core.models import check_hub_reachable
+    from vlmtop.core.model_loading import check_hub_reachable
 
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)

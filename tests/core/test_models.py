@@ -7,7 +7,7 @@ import torch
 from tiny_models import tiny
 
 from vlmtop.core import ModelLoadError, StageTimer, locate_stages
-from vlmtop.core.models import load_model
+from vlmtop.core.model_loading import load_model
 from vlmtop.core.samples import synthetic_samples
 from vlmtop.core.zoo import DEFAULT_PRESET, PRESETS
 

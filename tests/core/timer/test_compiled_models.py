@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vlmtop.core import StageTimer, VlmtopError, locate_stages
-from vlmtop.core.models import load_model
+from vlmtop.core.model_loading import load_model
 from vlmtop.core.samples import synthetic_samples
 
 

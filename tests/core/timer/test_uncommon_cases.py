@@ -111,7 +111,7 @@ def test_janus_aligner_is_its_projector():
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_events_sit_on_the_models_device_not_the_current_one():
-    from vlmtop.core.models import load_model
+    from vlmtop.core.model_loading import load_model
 
     loaded = load_model("tiny-llava", device="cuda:1")
     with StageTimer(loaded.model, locate_stages(loaded.model)) as timer, torch.inference_mode():
@@ -151,7 +151,7 @@ def test_a_compiled_decode_is_timed_from_the_tokens_without_breaking_its_graph(f
 
 
 def test_an_assistant_models_time_is_named_not_left_in_other():
-    from vlmtop.core.models import load_model
+    from vlmtop.core.model_loading import load_model
 
     loaded = tiny("tiny-paligemma")
     torch.manual_seed(1)  # a second tiny PaliGemma, other weights: it drafts, the main model verifies
