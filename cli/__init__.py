@@ -10,10 +10,13 @@ It may import anything in vlmtop; nothing imports it.
 
 from __future__ import annotations
 
-from vlmtop.cli.parser import COMMAND_MODULES, build_parser, main
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "COMMAND_MODULES",
-    "build_parser",
-    "main",
-]
+from vlmtop.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the public names; at run time each loads on first use (vlmtop/lazy.py)
+    from vlmtop.cli.parser import COMMAND_MODULES as COMMAND_MODULES
+    from vlmtop.cli.parser import build_parser as build_parser
+    from vlmtop.cli.parser import main as main
+
+__getattr__, __all__ = lazy_exports(__name__, __file__)
