@@ -10,7 +10,6 @@ worker answers them between samples and the policy bar shows a change as pending
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from vlmtop.core.text import printable
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.store.errors import DatabaseError
 from vlmtop.tui.poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from vlmtop.tui.replay_keys import REPLAY_ACTIONS, REPLAY_BINDINGS, ReplayKeys
 from vlmtop.tui.screens.arms import ArmsScreen
@@ -181,7 +181,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         answer it in this frame, not an interval later."""
         try:
             self.poller.poll(force=True)
-        except (VlmtopError, sqlite3.Error) as exc:
+        except (VlmtopError, DatabaseError) as exc:
             self.notify(str(exc), severity="error")
             return
         self._apply_inbox()

@@ -8,7 +8,6 @@ header asks for the summary only (a few words); the fleet screen for every row.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from textual.message import Message
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.fleet import FleetRow, FleetSummary, FleetView, experiment_summary
 from vlmtop.sessions.store import SessionStore
+from vlmtop.sessions.store.errors import DatabaseError
 
 FLEET_INTERVAL_S = 1.0  # the fleet screen's refresh
 SUMMARY_INTERVAL_S = 2.0  # the header's: new actors appear, none of it is a number to watch
@@ -72,7 +72,7 @@ class FleetWatch:
                         store = SessionStore.open(self.db, create=False, readonly=True)
                         view = FleetView(store, self.experiment_id)
                     post(self.read(view))
-                except (VlmtopError, sqlite3.Error) as exc:
+                except (VlmtopError, DatabaseError) as exc:
                     post(FleetFailed(str(exc)))
                 self._wake.wait(self.interval)
                 self._wake.clear()

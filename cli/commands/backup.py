@@ -72,28 +72,11 @@ def _refuse(out: Path, source: Path, force: bool) -> None:
 
 
 def _backup_file(source: Path, out: Path) -> None:
-    import sqlite3
-
     from vlmtop.sessions.export.files import named_part
-    from vlmtop.sessions.store.connection import free_space, uri
+    from vlmtop.sessions.store.copying import backup_database
 
     # Into export's named .part file beside the target, renamed over it when complete:
     # an interrupted backup (Ctrl-C, SIGTERM, SIGHUP) leaves no half copy nor its journal,
     # and one killed with SIGKILL is cleaned by the next backup or export to that name.
     with named_part(out) as tmp:
-        src = sqlite3.connect(uri(source, "ro"), uri=True)
-        dst = sqlite3.connect(tmp)
-        try:
-            # In steps, with a Python callback between them: a signal's handler runs
-            # there, not only after the whole copy.
-            src.backup(dst, pages=256, progress=_between_steps)
-            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-        except (sqlite3.Error, OSError) as exc:  # a full disk, an I/O error
-            raise VlmtopError(f"cannot back up {source} to {out}: {exc} ({free_space(out)})") from None
-        finally:
-            dst.close()
-            src.close()
-
-
-def _between_steps(status: int, remaining: int, total: int) -> None:
-    pass
+        backup_database(source, tmp, shown_as=out)

@@ -17,7 +17,7 @@ from vlmtop.sessions.export.formats import FORMATS, STDOUT
 from vlmtop.sessions.store.paths import db_path
 
 # The store, the exporters and rich load when a command runs, not when the parser is
-# built: `vlmtop --help` would otherwise pull in sqlite3 and numpy (sessions.recorded).
+# built: `vlmtop --help` would otherwise pull in sqlite3 and numpy (the store).
 if TYPE_CHECKING:
     from rich.table import Table
 

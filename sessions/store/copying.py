@@ -1,5 +1,7 @@
-"""Copying one session in from another session database: what `vlmtop export --format
-sqlite` does. A store part (mixed into :class:`~vlmtop.sessions.store.session_store.SessionStore`)."""
+"""Copying sessions between files: one session in from another session database (what
+`vlmtop export --format sqlite` does; a store part, mixed into
+:class:`~vlmtop.sessions.store.session_store.SessionStore`), and a whole database backed up
+(`vlmtop backup`)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import os
 import sqlite3
 from pathlib import Path
 
+from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.store import schema
-from vlmtop.sessions.store.connection import SqliteFile, uri, wal_pending
+from vlmtop.sessions.store.connection import SqliteFile, free_space, uri, wal_pending
 from vlmtop.sessions.store.errors import StoreError
 from vlmtop.sessions.store.schema import VLMTOP_TABLES
 
@@ -59,3 +62,25 @@ class SessionCopying(SqliteFile):
         """Leave WAL mode: one self-contained file, readable from read-only media (export)."""
         self._refuse_if_readonly()
         self._conn.execute("PRAGMA journal_mode = DELETE")
+
+
+def backup_database(source: Path, target: Path, shown_as: Path) -> None:
+    """A consistent copy of the whole database at ``source`` into the new file ``target``
+    (SQLite's online backup: a recording may go on meanwhile), self-contained: no WAL.
+    ``shown_as`` is the name an error gives for the copy."""
+    src = sqlite3.connect(uri(source, "ro"), uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        # In steps, with a Python callback between them: a signal's handler runs
+        # there, not only after the whole copy.
+        src.backup(dst, pages=256, progress=_between_steps)
+        dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+    except (sqlite3.Error, OSError) as exc:  # a full disk, an I/O error
+        raise VlmtopError(f"cannot back up {source} to {shown_as}: {exc} ({free_space(shown_as)})") from None
+    finally:
+        dst.close()
+        src.close()
+
+
+def _between_steps(status: int, remaining: int, total: int) -> None:
+    pass
