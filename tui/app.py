@@ -28,7 +28,7 @@ from vlmtop.core.text import printable
 from vlmtop.sessions.export import export_session
 from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.store.errors import DatabaseError
+from vlmtop.sessions.store.connection import SQLiteError
 from vlmtop.tui.poller import DEFAULT_INTERVAL_S, Poller, SourceChanged, SourceFailed
 from vlmtop.tui.replay_keys import REPLAY_ACTIONS, REPLAY_BINDINGS, ReplayKeys
 from vlmtop.tui.screens.arms import ArmsScreen
@@ -181,7 +181,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         answer it in this frame, not an interval later."""
         try:
             self.poller.poll(force=True)
-        except (VlmtopError, DatabaseError) as exc:
+        except (VlmtopError, SQLiteError) as exc:
             self.notify(str(exc), severity="error")
             return
         self._apply_inbox()

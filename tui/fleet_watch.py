@@ -18,7 +18,7 @@ from textual.message import Message
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.fleet import FleetRow, FleetSummary, FleetView, experiment_summary
 from vlmtop.sessions.store import SessionStore
-from vlmtop.sessions.store.errors import DatabaseError
+from vlmtop.sessions.store.connection import SQLiteError
 
 FLEET_INTERVAL_S = 1.0  # the fleet screen's refresh
 SUMMARY_INTERVAL_S = 2.0  # the header's: new actors appear, none of it is a number to watch
@@ -72,7 +72,7 @@ class FleetWatch:
                         store = SessionStore.open(self.db, create=False, readonly=True)
                         view = FleetView(store, self.experiment_id)
                     post(self.read(view))
-                except (VlmtopError, DatabaseError) as exc:
+                except (VlmtopError, SQLiteError) as exc:
                     post(FleetFailed(str(exc)))
                 self._wake.wait(self.interval)
                 self._wake.clear()

@@ -20,7 +20,7 @@ from textual.message import Message
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.sessions.playback import SourceUpdate, shown_session_state
-from vlmtop.sessions.store.errors import DatabaseError
+from vlmtop.sessions.store.connection import SQLiteError
 
 DEFAULT_INTERVAL_S = 0.2  # a new sample is on screen within this; idle polls cost ~0.1 ms
 MIN_INTERVAL_S = 0.02
@@ -83,7 +83,7 @@ class Poller:
             try:
                 if self.poll(force()):
                     post(SourceChanged())
-            except (VlmtopError, DatabaseError) as exc:
+            except (VlmtopError, SQLiteError) as exc:
                 post(SourceFailed(str(exc)))
             self._wake.wait(self.interval)
             self._wake.clear()

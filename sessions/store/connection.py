@@ -47,6 +47,10 @@ BUSY_TIMEOUT_S = 5.0
 RECORDING_LOCK_WAIT_S = 600.0
 LOCK_WAIT_ENV = "VLMTOP_LOCK_WAIT_S"  # another wait, in seconds (a CI job that must not hang)
 
+# What sqlite3 itself raises past the store's checks (a page damaged mid-read, a disk gone):
+# readers on other threads catch it by this name, so that only the store imports sqlite3.
+SQLiteError = sqlite3.Error
+
 
 def recording_lock_wait_s() -> float:
     """RECORDING_LOCK_WAIT_S, or $VLMTOP_LOCK_WAIT_S where that is a number of seconds > 0."""

@@ -6,13 +6,7 @@ raises the same classes without importing the store itself.
 
 from __future__ import annotations
 
-import sqlite3
-
 from vlmtop.core.errors import VlmtopError
-
-# What sqlite3 itself raises past the store's checks (a page damaged mid-read, a disk gone):
-# readers on other threads catch it by this name, so that only the store imports sqlite3.
-DatabaseError = sqlite3.Error
 
 
 class StoreError(VlmtopError):
