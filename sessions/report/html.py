@@ -207,7 +207,7 @@ class Report:
     def settings_section(self) -> str:
         parts = ['<section id="settings"><h2>Settings and versions</h2>']
         for info in self.infos:
-            started = _dt.datetime.fromtimestamp(info.started_at, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            started = _utc_time(info.started_at)
             facts = [("session", info.id), ("model", info.model), ("device", info.device), ("dtype", info.dtype),
                      ("status", info.status), ("started", started), ("duration", f"{info.duration_s:.1f} s"),
                      ("samples", f"{info.sample_count} ({info.measured_count} measured, {info.warmup_count} warm-up, "
@@ -249,3 +249,11 @@ def write(path: str | os.PathLike, html: str) -> Path:
     partial.write_text(html, encoding="utf-8")
     os.replace(partial, target)
     return target
+
+
+def _utc_time(unix_time: float) -> str:
+    """A stored start time as UTC; one no calendar holds (a damaged or hostile cell) as "?"."""
+    try:
+        return _dt.datetime.fromtimestamp(unix_time, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "?"

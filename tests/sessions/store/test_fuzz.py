@@ -12,7 +12,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from helpers_store import record_session
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vlmtop.cli import main
@@ -115,6 +115,7 @@ def _read_everything(db: Path, folder: Path) -> None:
 @FUZZ
 @given(st.sampled_from(SAMPLE_COLUMNS + ("settings", "versions", "status", "started_at", "pid")),
        st.lists(file_cells, min_size=1, max_size=3))  # fmt: skip
+@example(column="started_at", values=[253_402_300_800])  # year 10000: no datetime holds it
 def test_any_cell_in_a_file_leaves_every_reading_command_standing(column, values):
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "s.db"
