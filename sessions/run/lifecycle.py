@@ -1,5 +1,6 @@
 """How a worker process ends: signals, the death of the dashboard that started it, and a
-runaway sample. Kept apart from the sample loop so each rule is stated once.
+runaway sample. Kept apart from the sample loop so each rule is stated once; the Ray driver
+(run/ray/driver.py) ends on signals by the same rules.
 
 - A signal (Ctrl-C, SIGTERM, SIGHUP from a closed terminal) lets the sample in flight finish,
   then the session ends ``interrupted`` and the process exits 128 + the signal number, as a

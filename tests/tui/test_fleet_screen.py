@@ -1,6 +1,6 @@
 """The fleet of an experiment (`vlmtop run --ray`): `F` in the dashboard, `vlmtop attach exp-...`.
 
-The sessions are written as the Ray driver writes them (sessions/fleet/driver.commit: the
+The sessions are written as the Ray driver writes them (sessions/run/ray/driver.commit: the
 actor's create, the worker's update naming its device, samples, the end), into a real
 SQLite file, with hosts and devices that differ; no Ray is started. The figures on screen
 are checked against what the database returns to independent reads.

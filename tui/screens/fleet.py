@@ -2,7 +2,7 @@
 
 What `vlmtop run --ray` records is one session per actor, all at once; the dashboard
 follows one of them. This screen shows them side by side, read every second off the UI
-thread (widgets/fleet_watch.py, numbers from sessions/fleet.py): where each ran, its
+thread (tui/fleet_watch.py, numbers from sessions/fleet.py): where each ran, its
 status, measured samples, samples/s, the median of the dashboard's selected stage, and
 how long ago its writer last showed a sign of life. `g` groups by host, then by device;
 enter on a session follows it in the dashboard, on a group lists its sessions.

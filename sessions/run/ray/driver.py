@@ -24,11 +24,12 @@ from typing import Any, Callable
 from vlmtop.core.errors import VlmtopError, first_line
 from vlmtop.sessions.records import SessionStatus
 from vlmtop.sessions.run.experiment import Replicate
+from vlmtop.sessions.run.lifecycle import Lifecycle
 from vlmtop.sessions.store import SessionStore, StoreError
 
 HEARTBEAT_S = 5.0  # the driver refreshes a session's heartbeat this often while its actor answers
 PLACEMENT_TIMEOUT_S = 60.0  # a placement group not ready by then cannot be placed
-WAIT_S = 1.0  # the loop's longest sleep: how soon a Ctrl-C or a new actor is seen
+WAIT_S = 1.0  # the loop's longest sleep: how soon a signal or a new actor is seen
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Fleet:
         self.on_end = on_end
         self.running: list[Running] = []
         self.stopping = False
+        self.stop_reason = ""  # what stopped the driver ("stopped by SIGINT")
         # a fresh process per replicate: never restarted, never retried (a restart would
         # be a new replicate); two threads: run() measures while take() drains
         self.actor_class = ray.remote(Replica)
@@ -116,15 +118,18 @@ class Fleet:
     def run(self) -> bool:
         self.placement = self._placement_group() if self.options.spread else None
         try:
-            with SessionStore.open(self.db, create=True, readonly=False) as store:
+            # The first signal only sets a flag that the loop reads between turns: an
+            # exception raised inside a turn could land between committing a batch and
+            # asking for the next one, and the same batch would then be committed twice.
+            with SessionStore.open(self.db, create=True, readonly=False) as store, Lifecycle() as lifecycle:
                 while self.pending or self.running:
+                    if lifecycle.stop_requested and not self.stopping:
+                        self._stop_all(store, lifecycle.reason)
                     try:
                         self._step(store)
-                    except KeyboardInterrupt:
-                        if self.stopping:  # a second Ctrl-C: end every actor now
-                            self._abandon(store, "the driver was interrupted twice; the sample in flight was abandoned")
-                            return True
-                        self._stop_all(store)
+                    except KeyboardInterrupt:  # a second signal: end every actor now
+                        self._abandon(store, "the driver was interrupted twice; the sample in flight was abandoned")
+                        return True
         finally:
             if self.placement is not None:
                 from ray.util.placement_group import remove_placement_group
@@ -181,7 +186,8 @@ class Fleet:
             if kind == "finish" and self.stopping and payload[0] == SessionStatus.COMPLETED:
                 # It stopped because the driver was interrupted: the session reads as a
                 # local run's after Ctrl-C, not as a run that ended by itself.
-                payload = (SessionStatus.INTERRUPTED, "interrupted (Ctrl-C of the Ray driver); the samples measured are kept")
+                payload = (SessionStatus.INTERRUPTED,
+                           f"the Ray driver was {self.stop_reason}; the samples measured are kept")
             commit(store, running, kind, payload)
             running.acked = index
             self.on_commit(running.rep, kind, payload)
@@ -226,9 +232,10 @@ class Fleet:
         self.running.remove(running)
         self.on_end(running.rep)
 
-    def _stop_all(self, store: SessionStore) -> None:
-        """Ctrl-C: each running actor stops after its sample in flight; none starts."""
+    def _stop_all(self, store: SessionStore, reason: str) -> None:
+        """A first signal: each running actor stops after its sample in flight; none starts."""
         self.stopping = True
+        self.stop_reason = reason
         for running in self.running:
             if running.created and not running.finished:
                 try:

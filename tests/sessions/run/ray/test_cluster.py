@@ -334,6 +334,37 @@ def test_a_killed_actor_loses_nothing_committed_and_the_experiment_goes_on(clust
 
 
 @on_ray
+def test_a_signal_right_after_a_commit_commits_nothing_twice(cluster, tmp_path):
+    """The signal lands between committing a message and asking the actor for the next
+    batch, where it once made the driver commit the same batch again."""
+    import ray
+
+    from vlmtop.sessions.run.ray.driver import Fleet, FleetOptions
+
+    db = tmp_path / "s.db"
+    settings = RunSettings(count=500, max_new_tokens=2, warmup="none")
+    rep = Replicate(0, None, settings.model, "5161a1c0de")
+    signalled = []
+
+    def on_commit(rep, kind, payload):
+        if kind == "sample" and payload.seq == 2 and not signalled:
+            signalled.append(True)
+            os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler before the next bytecode
+
+    ray.init(address=cluster, log_to_driver=False)
+    try:
+        interrupted = Fleet(settings, db, [rep], "exp-sig", FleetOptions(), on_commit=on_commit).run()
+    finally:
+        ray.shutdown()
+    with SessionStore.open(db, create=False) as store:
+        info = store.session(rep.session_id)
+        count = assert_gapless(store, rep.session_id)
+    assert interrupted and signalled
+    assert info.status == "interrupted" and "SIGINT" in info.error, (info.status, info.error)
+    assert 3 <= count < 500
+
+
+@on_ray
 def test_a_killed_driver_keeps_every_committed_sample(cluster, tmp_path):
     db = tmp_path / "s.db"
     proc = _vlmtop(["run", "--ray", cluster, "--workers", "2", "--repeat", "2", "--count", "500", *QUICK,
