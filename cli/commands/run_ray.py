@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
 import sys
 import warnings
 
@@ -54,6 +55,9 @@ def connect(ray, address: str | None) -> bool:
                 if address:
                     ray.init(address=address, **quiet)
                 else:
+                    # Ray starts its workers at nice 15: on a machine with other work the
+                    # actors would then measure the scheduler's queue, not the model.
+                    os.environ.setdefault("RAY_worker_niceness", "0")
                     ray.init(**LOCAL_ONLY, **quiet) if _loopback_node(ray) else ray.init(include_dashboard=False, **quiet)
             return True
         except ConnectionAbortedError as exc:

@@ -1,5 +1,6 @@
 """The Ray runtime `vlmtop run --ray` starts for itself (no address): it serves this
-machine only (every server on the loopback address, no dashboard), and its /tmp/ray
+machine only (every server on the loopback address, no dashboard), its actors run at the
+driver's priority, and its /tmp/ray
 session folder is gone after the run; Ctrl-C of the driver ends the sessions
 `interrupted` with exit 130, as a local run; an actor that dies of an exception says
 which; and a `vlmtop/` folder where the run starts (a clone's parent) breaks nothing."""
@@ -67,6 +68,12 @@ class Broken:
     def ping(self):
         return 1
 
+@ray.remote
+class Niceness:
+    def value(self):
+        return os.nice(0)
+
+nice = ray.get(Niceness.remote().value.remote())
 try:
     ray.get(Broken.remote().ping.remote())
     reason = ""
@@ -75,14 +82,16 @@ except Exception as exc:
 sockets = listening(os.path.basename(session))
 ray.shutdown()
 remove_session_dir(session)
-print(json.dumps({"node_ip": node.node_ip_address, "sockets": sockets, "reason": reason,
+print(json.dumps({"node_ip": node.node_ip_address, "sockets": sockets, "reason": reason, "nice": nice,
                   "session": session, "left": os.path.exists(session)}))
 '''
 
 
 def _env(ray_tmp: str) -> dict:
     # RAY_TMPDIR: Ray's /tmp/ray for this test only (short: Ray's socket names have a limit)
-    return {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_worker_niceness", None)  # the tests see the niceness vlmtop asks for
+    return env
 
 
 def _loopback(address: str) -> bool:
@@ -99,6 +108,7 @@ def test_a_local_ray_serves_this_machine_only_and_leaves_no_session_folder(tmp_p
         assert done.returncode == 0, done.stderr[-3000:]
         probe = json.loads(done.stdout.strip().splitlines()[-1])
         assert probe["node_ip"] == "127.0.0.1"
+        assert probe["nice"] == os.nice(0)  # actors measure at this process's priority, not Ray's nice 15
         assert probe["sockets"] and all(_loopback(address) for _, address in probe["sockets"]), probe["sockets"]
         assert probe["reason"].endswith("TypeError: planted: expected str, not NoneType"), probe["reason"]
         assert "\x1b" not in probe["reason"]
