@@ -52,10 +52,11 @@ class LoadedModel:
             return None
         return int((ids == self.image_token_id).sum())
 
-    def prepare(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
-        """``generate()`` inputs for one sample, on the model's device and dtype."""
+    def prepare(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+        """``generate()`` inputs for one sample (its 0..N images, or one image), on the
+        model's device and dtype."""
         prepared = {}
-        for key, value in self.inputs(image, prompt, image_kwargs).items():
+        for key, value in self.inputs(images, prompt, image_kwargs).items():
             if isinstance(value, torch.Tensor):
                 value = value.to(self.device, dtype=self.dtype if value.is_floating_point() else None)
             prepared[key] = value

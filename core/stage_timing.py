@@ -47,12 +47,13 @@ class StageTiming:
     """Stage totals of one ``generate()`` call, all from ONE pass, so they add up.
 
     ``vision_ms + projector_ms + prefill_ms + decode_ms + other_ms == e2e_ms`` by
-    construction; ``other_ms`` is the generate loop's own work (logits processing, cache
-    bookkeeping, mask building) and is shown, never hidden.
+    construction (a stage that did not run counts as 0 there); ``other_ms`` is the generate
+    loop's own work (logits processing, cache bookkeeping, mask building) and is shown,
+    never hidden.
     """
 
-    vision_ms: float
-    projector_ms: float
+    vision_ms: float | None  # None: the vision encoder did not run (a text-only prompt)
+    projector_ms: float | None  # None: the projector did not run
     prefill_ms: float
     decode_ms: float
     decode_steps_ms: list[float]

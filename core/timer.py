@@ -286,7 +286,10 @@ class StageTimer:
                 f"the language model ({self.stages[self._language].path}) was not called during generate(): "
                 "declare the right module with --stage language=DOTTED.PATH"
             )
-        by_name = dict(zip(names, totals))
+        # A located stage that ran no call (vision on a text-only prompt) did not run: None,
+        # never 0.0, so no statistic mistakes "not run" for "free".
+        by_name = {name: total if count or name in self.unlocated else None
+                   for name, total, count in zip(names, totals, calls)}
         vision = by_name.get("vision", 0.0)
         projector = by_name.get("projector", 0.0)
         prefill, decode_steps = language_calls[0], language_calls[1:]
@@ -307,7 +310,7 @@ class StageTimer:
             decode_steps_ms=decode_steps,
             ttft_ms=ttft,
             e2e_ms=e2e,
-            other_ms=e2e - (vision + projector + prefill + decode),
+            other_ms=e2e - ((vision or 0.0) + (projector or 0.0) + prefill + decode),
             prompt_tokens=prompt_tokens,
             new_tokens=new_tokens,
             vision_calls=calls[names.index("vision")] if "vision" in names else 0,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
 
 from vlmtop.core.errors import VlmtopError
-from vlmtop.core.limits import MAX_NEW_TOKENS, MAX_THREADS
+from vlmtop.core.limits import MAX_IMAGES, MAX_NEW_TOKENS, MAX_THREADS
 from vlmtop.sessions.policies import KINDS, POLICIES
 from vlmtop.sessions.policies import validate as validate_policy
 
@@ -42,6 +42,7 @@ class ArmTarget(Protocol):
 
     family: str | None  # the loaded model's family (config.model_type)
     image_size: tuple[int, int] | int | None  # (w, h) exact, or the longest edge
+    image_count: int | None  # images per synthetic sample (None: one)
     image_kwargs: dict  # passed to the image processor with every sample
     generate_kwargs: dict  # passed to generate() with every sample
 
@@ -154,6 +155,16 @@ def _apply_image_size(target: ArmTarget, value: str) -> None:
     target.image_size = (int(w), int(h)) if h else int(w)
 
 
+def _image_count(text: str) -> int:
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) > MAX_IMAGES:
+        raise VlmtopError(f"images {text!r}: use a whole number from 0 (a text-only prompt) to {MAX_IMAGES}")
+    return int(text)
+
+
+def _apply_image_count(target: ArmTarget, value: int) -> None:
+    target.image_count = value
+
+
 def _apply_splitting(target: ArmTarget, value: bool) -> None:
     target.image_kwargs[SPLITTING_SWITCH.get(target.family or "", "do_image_splitting")] = value
 
@@ -183,6 +194,8 @@ KNOBS: dict[str, Knob] = {
     for knob in (
         Knob("image_size", "WxH | N (longest edge)", "resize every input image before the processor",
              _size, _apply_image_size),
+        Knob("images", f"0..{MAX_IMAGES}", "images per synthetic prompt (0: text-only), each of the "
+             "sample's size: vision and prefill against the image count", _image_count, _apply_image_count),
         Knob("max_pixels", "pixels, or WxH", "the processor's upper pixel budget: caps the visual tokens",
              _pixels, _apply_pixels("longest_edge"), QWEN_FAMILIES),
         Knob("min_pixels", "pixels, or WxH", "the processor's lower pixel budget: a floor on visual tokens",

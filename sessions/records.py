@@ -72,10 +72,11 @@ class SampleRecord:
     arm: str | None = None  # the varied knobs of this sample's arm, e.g. "attn=eager"; None: one arm
     knobs: dict | None = None  # every knob value in force (json_extract(knobs, '$.attn') in SQL)
     started_at: float = 0.0  # unix time the sample started
-    image_width: int | None = None
+    image_width: int | None = None  # the first image's, as the processor got it
     image_height: int | None = None
+    image_count: int | None = None  # images in the prompt (0: text-only); None in rows before it was kept
     prompt_tokens: int | None = None
-    image_tokens: int | None = None
+    image_tokens: int | None = None  # the prompt's image placeholder tokens, over every image
     new_tokens: int | None = None
     vision_ms: float | None = None
     projector_ms: float | None = None

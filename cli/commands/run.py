@@ -35,6 +35,7 @@ def register(subparsers) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
+    from vlmtop.core.datasets import PROMPT_COLUMNS
     from vlmtop.core.samples import DEFAULT_PROMPT
     from vlmtop.core.zoo import DEFAULT_PRESET
 
@@ -43,9 +44,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--random-weights", action="store_true", help="build a checkpoint from its config alone")
     what.add_argument("--trust-remote-code", action="store_true",
                       help="run the checkpoint's own Python code (auto_map); off by default: read it first")
-    what.add_argument("--samples", default="synthetic", help="synthetic, a folder of images, or a .jsonl manifest")
-    what.add_argument("--prompt", help=f"prompt for folder samples (and manifest lines without one; "
+    what.add_argument("--samples", default="synthetic", help="synthetic, a folder of images, a .jsonl manifest, or "
+                      "a Hugging Face dataset saved as parquet (a .parquet file or a folder of shards)")
+    what.add_argument("--prompt", help=f"prompt for folder samples (and manifest lines or dataset rows without one; "
                       f"default: {DEFAULT_PROMPT!r}; synthetic samples bring their own)")
+    what.add_argument("--prompt-column", metavar="NAME", help="a parquet dataset's prompt column (default: the one "
+                      f"of {', '.join(PROMPT_COLUMNS)} it has)")
+    what.add_argument("--image-column", metavar="NAME", help="a parquet dataset's image column, where it has several")
     what.add_argument("--count", type=positive_int, help="measured samples to record per arm (default: until "
                       "stopped; --headless on synthetic samples: 50)")
     what.add_argument("--duration", type=positive_float, metavar="SECONDS", help="stop after this many seconds")
@@ -126,6 +131,8 @@ def settings_from(args: argparse.Namespace, family: str | None = None):
         random_weights=args.random_weights,
         samples=args.samples,
         prompt=args.prompt,
+        prompt_column=args.prompt_column,
+        image_column=args.image_column,
         count=args.count,
         duration_s=args.duration,
         max_new_tokens=args.max_new_tokens,
@@ -151,7 +158,7 @@ def has_terminal() -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vlmtop.core.model_loading import check_model_spec, model_family
-    from vlmtop.core.samples import check_samples_spec
+    from vlmtop.core.samples import check_sample_options
     from vlmtop.sessions.store.paths import db_path
 
     # refuse a misspelt model, knob or sample path in one line, before a session or a screen opens
@@ -162,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise VlmtopError("--alternate-model needs --repeat N (N processes per model, in pairs of A and B in a seeded order)")
         check_model_spec(args.alternate_model, args.device, args.dtype)
         settings_from(args, model_family(args.alternate_model))  # its knobs must apply too
-    check_samples_spec(settings.samples)
+    check_sample_options(settings.samples, "images" in settings.knobs, settings.prompt_column, settings.image_column)
     db = db_path(args.db)
     if args.ray is not None or args.workers or args.gpus_per_worker is not None or args.cpus_per_worker or args.spread:
         if args.ray is None:

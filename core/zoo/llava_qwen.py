@@ -5,7 +5,7 @@ from __future__ import annotations
 from PIL import Image
 from transformers import PretrainedConfig
 
-from vlmtop.core.inputs import InputBuilder, ProcessorInputs
+from vlmtop.core.inputs import InputBuilder, ProcessorInputs, image_list
 from vlmtop.core.zoo.config_parts import auto_config, text_config, token_ids, vision_config
 from vlmtop.core.zoo.dims import Dims
 
@@ -145,14 +145,15 @@ class QwenInputs(InputBuilder):
         self.tok = tok
         self.image_processor = image_processor
 
-    def __call__(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
-        vision = self.image_processor(images=[image], return_tensors="pt", **(image_kwargs or {}))
-        merge = self.image_processor.merge_size
-        n_tokens = int(vision["image_grid_thw"].prod()) // (merge * merge)
-        text = (
-            "<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * n_tokens
-            + f"<|vision_end|>{prompt}<|im_end|>\n<|im_start|>assistant\n"
-        )
+    def __call__(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+        images = image_list(images)
+        body, vision = "", {}
+        if images:  # one call for every image: patches concatenated, one grid row per image
+            vision = dict(self.image_processor(images=images, return_tensors="pt", **(image_kwargs or {})))
+            merge = self.image_processor.merge_size
+            for grid in vision["image_grid_thw"]:
+                body += "<|vision_start|>" + "<|image_pad|>" * (int(grid.prod()) // (merge * merge)) + "<|vision_end|>"
+        text = f"<|im_start|>user\n{body}{prompt}<|im_end|>\n<|im_start|>assistant\n"
         encoded = dict(self.tok(text, return_tensors="pt"))
         # as the real processor returns: 1 marks image tokens, for M-RoPE position ids
         image_token = self.tok.convert_tokens_to_ids("<|image_pad|>")

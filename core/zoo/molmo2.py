@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from transformers import PretrainedConfig
 
-from vlmtop.core.inputs import InputBuilder
+from vlmtop.core.inputs import InputBuilder, image_list
 from vlmtop.core.zoo.config_parts import auto_config, text_config, token_ids, vision_config
 from vlmtop.core.zoo.dims import Dims
 
@@ -75,8 +75,20 @@ class Molmo2Inputs(InputBuilder):
         cols = max(1, min(self.max_tiles // rows, round(width / self.size)))
         return rows, cols
 
-    def __call__(self, image: Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+    def __call__(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
         # (no transformers image processor here: processor knobs do not apply to molmo2)
+        text = self.tok(f"User: {prompt} Assistant:", add_special_tokens=False).input_ids
+        parts = [self._image(image) for image in image_list(images)]
+        input_ids = torch.tensor([[self.tok.bos_token_id] + [i for part in parts for i in part["ids"]] + text])
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        if parts:
+            # each image's pooling indices stay local to its crops: the model offsets them
+            for key in ("pixel_values", "image_token_pooling", "image_grids", "image_num_crops"):
+                inputs[key] = torch.cat([part[key] for part in parts])
+        return inputs
+
+    def _image(self, image: Image.Image) -> dict:
+        """One image's crops, pooling and grid, and its block of ids in the prompt."""
         rows, cols = self.tiling(*image.size)
         side = self.size // self.patch  # patches per crop edge
         pooled = side // 2  # tokens per crop edge after 2x2 pooling
@@ -100,15 +112,9 @@ class Molmo2Inputs(InputBuilder):
         low_tokens = pooled * pooled
         high_tokens = (n - 1) * pooled * pooled
         ids = self.ids
-        text = self.tok(f"User: {prompt} Assistant:", add_special_tokens=False).input_ids
-        image_ids = (
-            [ids["<low_res_im_start>"]] + [ids["<im_patch>"]] * low_tokens + [ids["<im_end>"]]
-            + [ids["<im_start>"]] + [ids["<im_patch>"]] * high_tokens + [ids["<im_end>"]]
-        )
-        input_ids = torch.tensor([[self.tok.bos_token_id] + image_ids + text])
         return {
-            "input_ids": input_ids,
-            "attention_mask": torch.ones_like(input_ids),
+            "ids": [ids["<low_res_im_start>"]] + [ids["<im_patch>"]] * low_tokens + [ids["<im_end>"]]
+            + [ids["<im_start>"]] + [ids["<im_patch>"]] * high_tokens + [ids["<im_end>"]],
             "pixel_values": torch.from_numpy(patches),
             "image_token_pooling": torch.tensor(pooling),
             "image_grids": torch.tensor([[pooled, pooled, rows * pooled, cols * pooled]]),

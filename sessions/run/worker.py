@@ -10,7 +10,6 @@ whatever happens to any process, every reported sample is in the file.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import time
@@ -51,6 +50,8 @@ class RunSettings:
     random_weights: bool = False
     samples: str = "synthetic"
     prompt: str | None = None
+    prompt_column: str | None = None  # a parquet dataset's prompt column (core/datasets.py picks by default)
+    image_column: str | None = None  # its image column, where it has several
     count: int | None = None  # measured samples; None: until stopped or the source ends
     duration_s: float | None = None
     max_new_tokens: int = 16
@@ -269,15 +270,27 @@ class Worker(ControlsMixin):
 
     def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:
         """(the measured samples, the warm-up samples): two passes over the same source."""
+        settings = self.settings
+
         def open_source():
-            return open_samples(self.settings.samples, loaded.image_sizes, self.settings.prompt, self.settings.seed)
+            return open_samples(settings.samples, loaded.image_sizes, settings.prompt, settings.seed,
+                                settings.prompt_column, settings.image_column)
+
+        def round_and_round():
+            # a fixed count over a finite set goes round it again (ids repeat, so pairs
+            # match), opened anew each round rather than held: a dataset may be larger
+            # than memory
+            while True:
+                seen = 0
+                for seen, sample in enumerate(open_source()[0], start=1):
+                    yield sample
+                if not seen:
+                    return
 
         source, finite = open_source()
-        if finite and self.settings.count is not None:
-            # a fixed count over a finite set: go round it again (ids repeat, so pairs match)
-            source = itertools.cycle(list(source))
-        warmup, warmup_finite = open_source()
-        return source, itertools.cycle(list(warmup)) if warmup_finite else warmup
+        if finite and settings.count is not None:
+            source = round_and_round()
+        return source, round_and_round() if finite else open_source()[0]
 
     def _first_warmups(self) -> dict[str, int]:
         """Each arm warms up before its first timed sample (and again after a policy
@@ -341,9 +354,11 @@ class Worker(ControlsMixin):
         """Prepare and time one sample into `record` under the arm in force (raises on a bad sample)."""
         policies = self.policies
         target.before_generate()  # a static cache sized for THIS arm, not the longest before it
-        image = target.resize(sample.image())
-        record.image_width, record.image_height = image.size
-        inputs = loaded.prepare(image, sample.prompt, target.image_kwargs)
+        images = [target.resize(image) for image in sample.images(target.image_count)]
+        record.image_count = len(images)
+        if images:
+            record.image_width, record.image_height = images[0].size
+        inputs = loaded.prepare(images, sample.prompt, target.image_kwargs)
         record.image_tokens = loaded.count_image_tokens(inputs)
         extra = dict(target.generate_kwargs)
         # the arm's decode length wins over a manifest line's, which wins over --max-new-tokens

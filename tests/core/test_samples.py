@@ -59,3 +59,42 @@ def test_unknown_sample_source_is_a_clear_error(tmp_path):
         open_samples(str(tmp_path / "nope"), SIZES)
     with pytest.raises(VlmtopError, match="no images"):
         open_samples(str(tmp_path), SIZES)
+
+
+def test_a_synthetic_sample_draws_as_many_images_as_asked_the_first_its_own():
+    sample = next(synthetic_samples(SIZES))
+    one, three = sample.images(), sample.images(3)
+    assert len(one) == 1 and len(three) == 3 and sample.images(0) == []
+    assert np.array_equal(np.asarray(one[0]), np.asarray(three[0]))  # arms images=1,3 share it
+    assert {im.size for im in three} == {(64, 48)}  # each extra image costs the same
+    assert not np.array_equal(np.asarray(three[1]), np.asarray(three[2]))
+
+
+def test_manifest_lines_with_several_images_or_none(tmp_path):
+    for name, size in (("p1.png", (40, 30)), ("p2.png", (50, 40))):
+        Image.new("RGB", size).save(tmp_path / name)
+    lines = [
+        {"images": ["p1.png", "p2.png"], "prompt": "Which page has the table?"},
+        {"prompt": "What is the capital of France?"},  # text-only
+        {"images": ["p1.png", "gone.png"]},  # one missing among several
+        {"image": "p1.png", "images": ["p2.png"]},
+        {"images": "p1.png"},
+        {"max_new_tokens": 4},  # no image and no prompt
+    ]
+    manifest = tmp_path / "pages.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in lines))
+    samples = list(open_samples(str(manifest), SIZES)[0])
+    assert [s.id for s in samples] == ["pages.jsonl:1:p1.png+1", "pages.jsonl:2", "pages.jsonl:3:p1.png+1",
+                                       "pages.jsonl:4", "pages.jsonl:5", "pages.jsonl:6"]
+    assert [im.size for im in samples[0].images()] == [(40, 30), (50, 40)]
+    assert samples[1].images() == [] and samples[1].prompt == "What is the capital of France?"
+    with pytest.raises(SampleError, match="image not found: .*gone.png"):
+        samples[2].images()
+    with pytest.raises(SampleError, match="not both"):
+        samples[3].images()
+    with pytest.raises(SampleError, match="list of paths"):
+        samples[4].images()
+    with pytest.raises(SampleError, match="text-only prompt: give its"):
+        samples[5].images()
+    with pytest.raises(SampleError, match="synthetic"):  # the images knob is for synthetic samples
+        samples[0].images(2)
