@@ -33,6 +33,7 @@ class StageDef:
     span: bool = False  # a span on a sample's timeline: a report lane and a trace track
     reliability: bool = False  # its test-retest reliability is reported (compare --reliability)
     priority: int = 99  # which stage column a narrow arms panel adds first (0 first)
+    needs_images: bool = False  # runs only on a prompt with images: not run (None) on a text-only one
 
     @property
     def column(self) -> str:
@@ -41,9 +42,9 @@ class StageDef:
 
 STAGES: tuple[StageDef, ...] = (
     StageDef("vision", True, "primary", "the vision encoder (all images and crops of the sample)",
-             span=True, reliability=True, priority=3),
+             span=True, reliability=True, priority=3, needs_images=True),
     StageDef("projector", True, "secondary", "the projector/connector from image features to text embeddings",
-             span=True, reliability=True, priority=6),
+             span=True, reliability=True, priority=6, needs_images=True),
     StageDef("prefill", True, "accent", "the language model's first call: the whole prompt, image tokens included",
              span=True, reliability=True, priority=0),
     StageDef("decode", True, "success", "every later language-model call together",
@@ -63,6 +64,7 @@ BY_NAME = {stage.name: stage for stage in STAGES}
 DASHBOARD = tuple(stage for stage in STAGES if stage.on_dashboard)  # the dashboard's rows
 SPANS = tuple(stage for stage in STAGES if stage.span)  # report lanes, trace tracks after e2e
 RELIABILITY = tuple(stage for stage in STAGES if stage.reliability)
+IMAGE_STAGES = tuple(stage.name for stage in STAGES if stage.needs_images)  # not run on text-only prompts
 BY_PRIORITY = tuple(sorted(STAGES, key=lambda stage: stage.priority))  # arms panel columns
 
 # Other spellings people type, accepted wherever a stage is named (`--stage`, compare).

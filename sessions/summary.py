@@ -34,6 +34,47 @@ class StageSummary:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
+@dataclass(frozen=True)
+class InputSummary:
+    """What the measured samples fed the model: their images and tokens."""
+
+    image_counts: tuple[int, ...]  # the distinct image counts, ascending (0: text-only); () in older rows
+    image_tokens_p50: float | None
+    prompt_tokens_p50: float | None
+
+    @property
+    def text_only(self) -> bool:
+        """Every measured sample had no image: vision and projector did not run."""
+        return self.image_counts == (0,)
+
+    def describe(self) -> str:
+        """One line, e.g. ``images 2 · image tokens p50 48 · prompt tokens p50 70``."""
+        parts = []
+        if self.image_counts:
+            low, high = self.image_counts[0], self.image_counts[-1]
+            parts.append("text-only" if self.text_only else f"images {low}" if low == high else f"images {low}-{high}")
+        if self.image_tokens_p50 is not None and not self.text_only:
+            parts.append(f"image tokens p50 {self.image_tokens_p50:g}")
+        if self.prompt_tokens_p50 is not None:
+            parts.append(f"prompt tokens p50 {self.prompt_tokens_p50:g}")
+        return " · ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"image_counts": list(self.image_counts), "image_tokens_p50": self.image_tokens_p50,
+                "prompt_tokens_p50": self.prompt_tokens_p50}
+
+
+def summarize_inputs(rows: list[SampleRecord]) -> InputSummary:
+    measured = [row for row in rows if is_measured(row)]
+
+    def p50(column: str) -> float | None:
+        values = [getattr(row, column) for row in measured if getattr(row, column) is not None]
+        return float(np.median(values)) if values else None
+
+    counts = tuple(sorted({row.image_count for row in measured if row.image_count is not None}))
+    return InputSummary(counts, p50("image_tokens"), p50("prompt_tokens"))
+
+
 @dataclass
 class SegmentSummary:
     """The stages of one arm's run of samples under the same policies."""
@@ -43,6 +84,7 @@ class SegmentSummary:
     last_seq: int
     stages: list[StageSummary] = field(default_factory=list)
     arm: str | None = None  # the arm's label; None in a run without arms
+    inputs: InputSummary = field(default_factory=lambda: InputSummary((), None, None))
 
     @property
     def title(self) -> str:
@@ -50,7 +92,7 @@ class SegmentSummary:
 
     def to_dict(self) -> dict:
         return {"arm": self.arm, "policies": self.label, "first_seq": self.first_seq, "last_seq": self.last_seq,
-                "stages": [s.to_dict() for s in self.stages]}
+                "inputs": self.inputs.to_dict(), "stages": [s.to_dict() for s in self.stages]}
 
 
 def summarize_rows(rows: list[SampleRecord]) -> list[StageSummary]:
@@ -81,7 +123,8 @@ def summarize_segments(store: SessionStore, session_id: str) -> list[SegmentSumm
     out = []
     for arm in sorted(by_arm, key=lambda label: order.index(label) if label in order else len(order)):
         out.extend(
-            SegmentSummary(seg.label, seg.first_seq, seg.last_seq, summarize_rows(seg.rows), arm)
+            SegmentSummary(seg.label, seg.first_seq, seg.last_seq, summarize_rows(seg.rows), arm,
+                           summarize_inputs(seg.rows))
             for seg in segments(by_arm[arm])
             if seg.measured
         )

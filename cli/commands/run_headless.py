@@ -26,6 +26,7 @@ from rich.text import Text
 
 from vlmtop.core.errors import VlmtopError
 from vlmtop.core.format import ms
+from vlmtop.core.stage_table import IMAGE_STAGES
 from vlmtop.core.text import markup_safe, printable, shown
 
 HEADLESS_DEFAULT_COUNT = 50  # an endless source needs an end when nobody can press q
@@ -213,7 +214,9 @@ def print_summary(out: Console, info, segments, status: str, db) -> None:
         if len(segments) > 1:  # arms, or policies changed mid-run: one table each, never pooled
             title += f"\n{segment.title}" if len(segments) == len(arms) else \
                 f"\n{segment.title}, seq {segment.first_seq}-{segment.last_seq}: {segment.label}"
-        out.print(_summary_table(title, segment.stages, unlocated))
+        if segment.inputs.describe():
+            title += f"\n{segment.inputs.describe()}"
+        out.print(_summary_table(title, segment.stages, unlocated, segment.inputs.text_only))
     if len(arms) > 1:
         out.print(shown(f"{len(arms)} arms interleaved on the same samples, summarised apart; "
                        f"`vlmtop compare {info.id}` compares each with the first"))
@@ -225,7 +228,7 @@ def print_summary(out: Console, info, segments, status: str, db) -> None:
                                       f"{info.error_count} errors · database {db}", limit=0)))
 
 
-def _summary_table(title: str, stages, unlocated: set[str] = frozenset()) -> Table:
+def _summary_table(title: str, stages, unlocated: set[str] = frozenset(), text_only: bool = False) -> Table:
     # one line of the title per segment line; what each line quotes is escaped
     table = Table(title="\n".join(markup_safe(line) for line in title.split("\n")), title_justify="left")
     table.add_column("stage")
@@ -234,6 +237,9 @@ def _summary_table(title: str, stages, unlocated: set[str] = frozenset()) -> Tab
     for row in stages:
         if row.stage in unlocated:  # not a measured 0: its time is in other
             table.add_row(shown(row.stage), str(row.n), "not located", "", "", "", "")
+            continue
+        if text_only and row.stage in IMAGE_STAGES:
+            table.add_row(shown(row.stage), str(row.n), "not run", "(text-only)", "", "", "")
             continue
         cells = [ms(v) for v in (row.mean, row.p50, row.p90, row.p99)]
         share = f"{row.share:.1%}" if row.share is not None else ""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vlmtop.core.stage_table import DASHBOARD
+from vlmtop.core.stage_table import DASHBOARD, IMAGE_STAGES
 from vlmtop.sessions.analysis.stats import RollingWindow
 from vlmtop.sessions.compare import compare_segments, is_measured, segments
 from vlmtop.sessions.compare.arms import ArmComparison
@@ -173,6 +173,23 @@ class DashboardState:
             return set(filter(None, (newest.unlocated or "").split(",")))
         return {unlocated_stage(event) for event in self.events if event.kind == "unlocated"}
 
+    @property
+    def not_run(self) -> set[str]:
+        """The stages the newest measured sample did not run: vision and projector on a
+        text-only prompt (their rows say so rather than show zeros)."""
+        newest = self._arm(self.shown_arm_label).newest
+        return set(IMAGE_STAGES) if newest is not None and newest.image_count == 0 else set()
+
+    def inputs_title(self) -> str:
+        """What the newest measured sample fed the model, e.g. "2 images, 48 img tok"."""
+        newest = self._arm(self.shown_arm_label).newest
+        if newest is None or newest.image_count is None:
+            return ""
+        if newest.image_count == 0:
+            return "text-only"
+        images = "1 image" if newest.image_count == 1 else f"{newest.image_count} images"
+        return images if newest.image_tokens is None else f"{images}, {newest.image_tokens} img tok"
+
     def tokens_per_step(self) -> float | None:
         """Decode tokens per step when the shown arm decodes speculatively, else None."""
         return speculative_tokens_per_step(self._arm(self.shown_arm_label))
@@ -204,9 +221,9 @@ class DashboardState:
 
     def shares(self) -> list[tuple[str, float]]:
         """Each additive stage's share of their summed means (so the shares add up to 1);
-        a stage that was not located has none (its time is in other)."""
-        unlocated = self.unlocated
-        means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS if label not in unlocated]
+        a stage that was not located (its time is in other) or did not run has none."""
+        absent = self.unlocated | self.not_run
+        means = [(label, self._mean(attr)) for label, attr in SHARE_PARTS if label not in absent]
         total = sum(m for _, m in means if math.isfinite(m))
         if not total:
             return []

@@ -87,6 +87,8 @@ class Distribution(Widget):
             name = state.selected_label
             return Text(f"{name}: not located, its time is in other (declare it with --stage {name}=PATH)",
                         style="italic")
+        if state is not None and state.selected_label in state.not_run and len(state.selected_window()) == 0:
+            return Text(f"{state.selected_label}: not run, the prompts are text-only", style="italic")
         if state is None or len(state.selected_window()) == 0:
             return Text("no measured samples yet", style="italic")
         window = state.selected_window()

@@ -16,14 +16,15 @@ class ShareBar(Widget):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._shares: list[tuple[str, float]] = []
-        self._unlocated: list[str] = []
+        self._absent: list[tuple[str, str]] = []  # (stage, why it has no share)
 
     def on_mount(self) -> None:
         self.border_title = "share of e2e"
 
     def show(self, state) -> None:
         self._shares = state.shares()
-        self._unlocated = sorted(state.unlocated)
+        self._absent = [(stage, "not located") for stage in sorted(state.unlocated)] + \
+            [(stage, "not run") for stage in sorted(state.not_run - state.unlocated)]
         self.refresh()
 
     def render(self) -> Text:
@@ -40,6 +41,6 @@ class ShareBar(Widget):
         for stage, share in self._shares:
             text.append("■ ", style=stage_color(self.app, stage))
             text.append(f"{stage:<10}{share:>6.1%}\n")
-        for stage in self._unlocated:  # its time is in other: no share of its own to show
-            text.append(f"  {stage:<10}not located\n", style="italic")
+        for stage, why in self._absent:  # not located (its time is in other), or not run
+            text.append(f"  {stage:<10}{why}\n", style="italic")
         return text

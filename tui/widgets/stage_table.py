@@ -1,8 +1,9 @@
 """One row per stage: last, p50, p90, p99 and a sparkline of recent samples.
 
-In a run with arms every figure is of ONE arm, named in the heading (`a` moves on). A
-standard stage the locator did not find reads "not located" instead of a row of zeros (its
-time is in other), and speculative decoding is marked on the decode_per_token row, with the
+In a run with arms every figure is of ONE arm, named in the heading (`a` moves on), with
+what the newest sample fed the model (its images and image tokens). A standard stage the
+locator did not find reads "not located" instead of a row of zeros (its time is in other),
+vision and projector read "not run" on a text-only prompt, and speculative decoding is marked on the decode_per_token row, with the
 tokens each language-model call emitted."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ LABEL_WIDTH = max(map(len, BY_NAME)) + 1  # the longest stage name (core/stage_t
 CELLS_WIDTH = MARK + LABEL_WIDTH + CELL_WIDTH * len(COLUMNS) + 1  # + a space before the sparkline
 MIN_SPARK_POINTS = 8
 NOT_LOCATED = "  not located: time in other"
+NOT_RUN = "  not run: text-only prompt"
 
 
 class StageRow(Horizontal):
@@ -51,11 +53,13 @@ class StageRow(Horizontal):
         self.sparkline.max_color = color
         self.sparkline.min_color = color.with_alpha(0.45)
 
-    def show(self, view, selected: bool, located: bool = True, note: str = "") -> None:
+    def show(self, view, selected: bool, absent: str | None = None, note: str = "") -> None:
+        """``absent``: why the stage has no figures (NOT_LOCATED, NOT_RUN), shown instead."""
         self.set_class(selected, "-selected")
         cells = Text(("▶ " if selected else "  ") + view.label.ljust(LABEL_WIDTH), style=stage_color(self.app, view.label))
+        located = absent is None
         if not located:
-            cells.append(NOT_LOCATED.ljust(CELL_WIDTH * len(COLUMNS)), style="italic")
+            cells.append(absent.ljust(CELL_WIDTH * len(COLUMNS)), style="italic")
         else:
             for value in (view.last, view.p50, view.p90, view.p99):
                 cells.append(ms(value, CELL_WIDTH))
@@ -94,14 +98,16 @@ class StageTable(Vertical):
         # one sample per sparkline cell: as many as the sparkline is wide once laid out
         rows = list(self.query(StageRow))
         points = max([MIN_SPARK_POINTS] + [row.sparkline.size.width for row in rows])
-        unlocated, per_step = state.unlocated, state.tokens_per_step()
+        absent = {name: NOT_RUN for name in state.not_run} | {name: NOT_LOCATED for name in state.unlocated}
+        per_step = state.tokens_per_step()
         for index, (row, view) in enumerate(zip(rows, state.stage_views(points))):
             note = f"speculative: {per_step:.2f} tok/step" if view.label == "decode_per_token" and per_step else ""
-            row.show(view, index == state.selected, view.label not in unlocated, note)
-        self._show_arm(state.arm_title())
+            row.show(view, index == state.selected, absent.get(view.label), note)
+        self._show_arm(" · ".join(filter(None, (state.arm_title(), state.inputs_title()))))
 
     def _show_arm(self, title: str) -> None:
-        """Which arm the figures are of, on the heading line (the border is gone at 80x24)."""
+        """Which arm the figures are of and what its newest sample fed the model, on the
+        heading line (the border is gone at 80x24)."""
         heading = Text(self.HEADING)
         if title:
             room = self.content_size.width - len(self.HEADING) - 3
