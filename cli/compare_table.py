@@ -329,6 +329,8 @@ def _print_arms(console, report: dict) -> list[dict]:
             console.print(f"{title}\n[dim]  skipped: {pair['skipped']}[/]")
             continue
         _print_table(console, title, pair["stages"], heads=("base", "arm"))
+        for stage, why in (pair.get("not_compared") or {}).items():
+            console.print(f"[dim]  {stage_label(stage)}: {why}, not compared[/]")
         every += pair["stages"]
     return every
 

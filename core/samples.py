@@ -202,7 +202,9 @@ def decode_image(source: Callable[[], Any], name: str) -> Image.Image:
             return image.convert("RGB")
     except FileNotFoundError:
         raise SampleError(f"image not found: {name}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:  # its message names a Python object for in-memory bytes
+        raise SampleError(f"cannot read image {name}: not in an image format PIL reads") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise SampleError(f"cannot read image {name}: {exc}") from None
 
 

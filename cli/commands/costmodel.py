@@ -70,7 +70,20 @@ def build(args: argparse.Namespace, store) -> dict:
             "setting": {name: value for name, value in group}, "drivers": drivers.to_dict(), "notes": assumptions,
             "n": model.typical_n, "stages": [pred.to_dict() for pred in model.predict(drivers)],
         })
+    if len({p.image_count for p in points}) > 1:  # an `images` sweep: what one more image costs
+        out["per_extra_image"] = per_extra_image(model)
     return out
+
+
+def per_extra_image(model) -> dict:
+    """Each stage's fitted cost of one more image at the measured images' median count:
+    the difference of the model's point predictions at images=k+1 and k."""
+    count = int(round(model.map.image_count))
+    (low, _), (high, _) = (model.map.drivers({"images": k}) for k in (count, count + 1))
+    before = {p.stage: p.value for p in model.predict(low)}
+    after = {p.stage: p.value for p in model.predict(high)}
+    return {"at_images": count, "image_tokens": model.map.tokens_per_image,
+            "stages": {stage: round(after[stage] - before[stage], 4) for stage in after if stage in before}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,6 +108,7 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     from vlmtop.core.text import markup_safe_tree
+    from vlmtop.sessions.records import stage_label
 
     console = Console(highlight=False)
     # Model, device, session ids, knob values and notes come from the database: escaped
@@ -139,6 +153,11 @@ def print_report(report: dict) -> None:
             f"tokens, {d['steps']} decode steps (median of {pred['n']} samples)", pred["stages"]))
         for note in pred["notes"]:
             console.print(f"[dim]{note}[/]")
+    extra = report.get("per_extra_image")
+    if extra:
+        parts = ", ".join(f"{stage_label(stage)} {value:+.3g} ms" for stage, value in extra["stages"].items())
+        console.print(f"each extra image ({_num(extra['image_tokens'])} image tokens, from {extra['at_images']} "
+                      f"images): {parts} [dim](the fit's point predictions; intervals with --predict images=N)[/]")
 
 
 def _prediction_table(title: str, stages: list[dict], measured: bool = False) -> tuple:

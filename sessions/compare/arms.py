@@ -28,7 +28,7 @@ from vlmtop.sessions.analysis.segments import Segment, segments
 from vlmtop.sessions.compare.across_processes import compare_arms_across, host_count, paired_replicated_evidence
 from vlmtop.sessions.compare.columns import Columns, ColumnSegment, Layout, column_segments
 from vlmtop.sessions.compare.terms import MIN_PAIRS, PAIRED_ARMS, CompareOptions, NotEnoughSamplesError
-from vlmtop.sessions.compare.two_sets import Comparison, compare_rows, stages_to_compare
+from vlmtop.sessions.compare.two_sets import Comparison, compare_rows, not_run_on_a_side, stages_to_compare
 from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.records import SampleRecord, is_measured
 
@@ -73,6 +73,9 @@ class ArmComparison:
                "evidence": self.evidence, "stages": [r.to_dict() for r in self.compared]}
         if self.skipped:
             out["skipped"] = self.skipped
+        not_compared = {stage: why for stage, why in self.results.items() if isinstance(why, str)}
+        if not_compared:
+            out["not_compared"] = not_compared  # e.g. {"vision_ms": "not run in images=0"}
         return out
 
 
@@ -113,6 +116,7 @@ def compare_arms(
             try:
                 results = compare_rows(base, arm, stages, options, evidence=PAIRED_ARMS, labels=(baseline, label))
                 item.results = {result.stage: result for result in results}
+                item.results.update(not_run_on_a_side(stages, {baseline: base, label: arm}))
             except NotEnoughSamplesError as exc:
                 item.skipped = str(exc)
         out.append(item)

@@ -27,7 +27,7 @@ every :class:`Comparison` names the evidence its verdict rests on (``evidence``)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -276,11 +276,25 @@ def stage_values(rows: Iterable[SampleRecord] | Columns, stage: str) -> tuple[np
 
 
 def stages_to_compare(stages: Sequence[str] | None, *row_sets: Sequence[SampleRecord]) -> list[str]:
-    """Named stages (canonical), or every stage of COMPARE_STAGES some row set measured
-    (a stage no sample has, e.g. ttft without new tokens, is left out)."""
+    """Named stages (canonical), or every stage of COMPARE_STAGES that each row set measured
+    (a stage no sample has, e.g. ttft without new tokens, is left out, and so is one that
+    ran on one side only: vision beside text-only prompts, see :func:`not_run_on_a_side`)."""
     if stages is not None:
         return [canonical_stage(s) for s in stages]
-    return [stage for stage in COMPARE_STAGES if measured_somewhere(stage, row_sets)]
+    return [stage for stage in COMPARE_STAGES if all(measured_somewhere(stage, [rows]) for rows in row_sets)]
+
+
+def not_run_on_a_side(stages: Sequence[str] | None, sides: Mapping[str, Sequence[SampleRecord]]) -> dict[str, str]:
+    """{stage: why it is not compared} for the stages some side measured and another did
+    not run at all (vision and projector on text-only prompts); {} when stages are named."""
+    if stages is not None:
+        return {}
+    out = {}
+    for stage in COMPARE_STAGES:
+        missing = [label for label, rows in sides.items() if not measured_somewhere(stage, [rows])]
+        if missing and len(missing) < len(sides):
+            out[stage] = f"not run in {', '.join(missing)}"
+    return out
 
 
 def measured_somewhere(stage: str, row_sets: Sequence) -> bool:

@@ -27,7 +27,7 @@ from vlmtop.sessions.records import SampleRecord
 # these can share one cost model. Any other knob (attn, kv_cache, threads, timing, cache)
 # changes the cost per token itself, so a fit must hold it fixed. `warmup` only decides
 # which samples are warm-up, never the cost of a measured one.
-DRIVER_KNOBS = ("image_size", "max_pixels", "min_pixels", "image_splitting", "max_new_tokens")
+DRIVER_KNOBS = ("images", "image_size", "max_pixels", "min_pixels", "image_splitting", "max_new_tokens")
 NEUTRAL_KNOBS = ("warmup",)
 # Directly named drivers, accepted by --predict beside knobs.
 DIRECT_DRIVERS = ("image_tokens", "new_tokens")
@@ -50,6 +50,7 @@ class Point:
     image_tokens: float
     prompt_tokens: float
     steps: int  # decode steps (language-model calls after prefill)
+    image_count: int  # images in the prompt (rows from before it was kept: 1)
     new_tokens: int
     vision_ms: float
     projector_ms: float
@@ -86,7 +87,7 @@ def points_from_rows(rows: Iterable[SampleRecord]) -> list[Point]:
                 row.session_id, row.seq, row.sample_id or f"seq-{row.seq}",
                 f"image_tokens={image_tokens},steps={steps}", dict(row.knobs or {}),
                 row.image_width, row.image_height, float(image_tokens), float(row.prompt_tokens),
-                steps, int(row.new_tokens or 0), _num(row.vision_ms), _num(row.projector_ms),
+                steps, 1 if row.image_count is None else row.image_count, int(row.new_tokens or 0), _num(row.vision_ms), _num(row.projector_ms),
                 _num(row.prefill_ms), _num(row.decode_ms), _num(row.other_ms), _num(row.e2e_ms),
             )
         )
@@ -168,10 +169,16 @@ class DriverMap:
         self.steps = int(statistics.median(p.steps for p in points))
         self.first_token = int(statistics.median(p.new_tokens - p.steps for p in points))  # prefill's token
         self.image_tokens = statistics.median(p.image_tokens for p in points)
-        sized = [p for p in points if p.width and p.height]
+        self.image_count = statistics.median(p.image_count for p in points)
+        with_images = [p for p in points if p.image_count]
+        # what one image brings: a prompt's image tokens over its images (the same size each)
+        self.tokens_per_image = statistics.median(p.image_tokens / p.image_count for p in with_images) \
+            if with_images else 0.0
+        sized = [p for p in with_images if p.width and p.height]
         self.aspect = statistics.median(p.width / p.height for p in sized) if sized else 1.0
         self.cap: float | None = None  # a capped grid's most tokens (the processor's pixel limit)
-        self.relation, self.grid, self._line = self._learn({(p.width, p.height, p.image_tokens) for p in sized})
+        self.relation, self.grid, self._line = self._learn(
+            {(p.width, p.height, p.image_tokens / p.image_count) for p in sized})
 
     def _learn(self, seen: set) -> tuple[str, int | None, tuple[float, float] | None]:
         """How (width, height) gives image tokens in these measurements: a constant, an
@@ -225,7 +232,7 @@ class DriverMap:
         """The drivers for these knob values (others at the fitted data's typical values),
         and one note per assumption made. Raises on a knob that cannot be mapped."""
         image_tokens, steps, notes = self.image_tokens, self.steps, []
-        width = height = None
+        width = height = per_image = count = None
         for name, value in values.items():
             if name == "image_size":
                 w, _, h = str(value).partition("x")
@@ -235,7 +242,9 @@ class DriverMap:
                     edge = float(w)
                     width, height = (edge, edge / self.aspect) if self.aspect >= 1 else (edge * self.aspect, edge)
                     notes.append(f"image_size={value}: aspect {self.aspect:.3g} of the measured images")
-                image_tokens = self.image_tokens_for(width, height)
+                per_image = self.image_tokens_for(width, height)
+            elif name == "images":
+                count = int(value)
             elif name == "image_tokens":
                 image_tokens = float(value)
             elif name in ("max_new_tokens", "new_tokens"):
@@ -254,6 +263,11 @@ class DriverMap:
                     f"{name} cannot be mapped to token counts without the processor; "
                     f"predict with image_tokens=N (the count `vlmtop run --knob {name}={value}` records)"
                 )
+        if per_image is not None or count is not None:  # image tokens = images x tokens per image
+            if per_image is None:
+                per_image = self.tokens_per_image
+                notes.append(f"images={count}: {per_image:g} image tokens each (the measured images' median)")
+            image_tokens = per_image * (self.image_count if count is None else count)
         prompt = self.text_tokens + image_tokens
         return Drivers(image_tokens, prompt, steps, steps + self.first_token, width, height), notes
 
