@@ -144,6 +144,9 @@ def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
 
 def _manifest_images(entry: dict) -> list[str]:
     """A manifest line's image paths, in prompt order: ``image`` (one) or ``images`` (a list)."""
+    if "video" in entry:
+        raise ValueError('"video" is not fed yet (transformers\' video processors need torchvision); '
+                         'to time its frames as images, give them as "images": [...]')
     if "image" in entry and "images" in entry:
         raise ValueError('give "image" (one path) or "images" (a list of paths), not both')
     if "images" in entry:

@@ -80,12 +80,13 @@ def test_manifest_lines_with_several_images_or_none(tmp_path):
         {"image": "p1.png", "images": ["p2.png"]},
         {"images": "p1.png"},
         {"max_new_tokens": 4},  # no image and no prompt
+        {"video": "clip.mp4", "prompt": "What happens?"},
     ]
     manifest = tmp_path / "pages.jsonl"
     manifest.write_text("\n".join(json.dumps(x) for x in lines))
     samples = list(open_samples(str(manifest), SIZES)[0])
     assert [s.id for s in samples] == ["pages.jsonl:1:p1.png+1", "pages.jsonl:2", "pages.jsonl:3:p1.png+1",
-                                       "pages.jsonl:4", "pages.jsonl:5", "pages.jsonl:6"]
+                                       "pages.jsonl:4", "pages.jsonl:5", "pages.jsonl:6", "pages.jsonl:7"]
     assert [im.size for im in samples[0].images()] == [(40, 30), (50, 40)]
     assert samples[1].images() == [] and samples[1].prompt == "What is the capital of France?"
     with pytest.raises(SampleError, match="image not found: .*gone.png"):
@@ -96,5 +97,7 @@ def test_manifest_lines_with_several_images_or_none(tmp_path):
         samples[4].images()
     with pytest.raises(SampleError, match="text-only prompt: give its"):
         samples[5].images()
+    with pytest.raises(SampleError, match=r'"video" is not fed yet .*"images"'):
+        samples[6].images()
     with pytest.raises(SampleError, match="synthetic"):  # the images knob is for synthetic samples
         samples[0].images(2)
