@@ -26,6 +26,7 @@ from vlmtop.sessions.compare.verdict import percent
 from vlmtop.sessions.knobs import arm_order
 from vlmtop.sessions.records import SampleRecord, stage_label
 from vlmtop.sessions.report import svg
+from vlmtop.sessions.summary import summarize_inputs
 
 MARKER = "<!-- vlmtop report -->"
 LANES = tuple(stage.name for stage in SPANS)  # the timeline's lanes, from core/stage_table.py
@@ -132,10 +133,12 @@ class Report:
             if any(math.isfinite(v) for _, values, _ in groups for v in values):
                 charts.append(svg.strips(label, groups, "ms"))
         for arm, rows_ in self.arms.items():
+            inputs = summarize_inputs(rows_)
             cells = "".join(_cell(None, "not located") if stage.name in missing[arm]
+                            else _cell(None, "not run") if inputs.text_only and stage.needs_images
                             else _cell(finite_median([getattr(r, stage.column) for r in rows_])) for stage in STAGES)
-            rows.append(f"<td>{escape(arm)}</td><td>{len(rows_)}</td>{cells}")
-        table = _table(["arm", "n", *(stage.name for stage in STAGES)], rows, "medians")
+            rows.append(f"<td>{escape(arm)}</td><td>{len(rows_)}</td><td>{escape(inputs.describe())}</td>{cells}")
+        table = _table(["arm", "n", "inputs", *(stage.name for stage in STAGES)], rows, "medians")
         unlocated = sorted(set().union(*missing.values()))
         note = "".join(f'<p class="note unlocated">{escape(name)}: not located in this model; its time is in other.</p>'
                        for name in unlocated)
@@ -147,7 +150,8 @@ class Report:
         row = self.sample
         lanes = list(LANES) + sorted({s for s, _, _ in row.spans} - set(LANES))
         title = (f"sample seq {row.seq} ({row.sample_id}{', arm ' + row.arm if row.arm else ''}): "
-                 f"e2e {ms(row.e2e_ms)} ms, {row.image_tokens} image tokens, {row.new_tokens} new tokens")
+                 f"e2e {ms(row.e2e_ms)} ms, {_images(row.image_count)}{row.image_tokens} image tokens, "
+                 f"{row.new_tokens} new tokens")
         chart = svg.timeline(title, [tuple(s) for s in row.spans], lanes) if row.spans else \
             '<p class="note">This sample has no stored spans.</p>'
         return (f'<section id="timeline" data-seq="{row.seq}"><h2>Timeline of one sample</h2><p class="note">'
@@ -257,3 +261,10 @@ def _utc_time(unix_time: float) -> str:
         return _dt.datetime.fromtimestamp(unix_time, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, OSError, ValueError):
         return "?"
+
+
+def _images(count: int | None) -> str:
+    """``2 images, `` for a sample's title; nothing for rows from before the count was kept."""
+    if count is None:
+        return ""
+    return "text-only, " if count == 0 else f"{count} image{'s' * (count != 1)}, "
