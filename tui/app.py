@@ -233,6 +233,11 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.poller.wake()  # the thread notices now, not an interval later
         super().exit(*args, **kwargs)
 
+    def on_unmount(self) -> None:
+        # The last thing the app does before run() or run_test() returns: after it the
+        # caller closes the store, and the poller's thread must be out of it by then.
+        self.poller.close()
+
     @property
     def _session_running(self) -> bool:
         return self.state.session is not None and self.state.session.status == SessionStatus.RUNNING
@@ -325,7 +330,7 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
         self.pending.clear()
         self._notified_end, self._end_seen_at = False, None
         self._poll_in_thread()  # exclusive: cancels the old poller's thread
-        old.wake()
+        old.close()  # ... which may be in a poll, or about to start one
         self.refresh_frame()
 
     def action_cost_model(self) -> None:

@@ -50,11 +50,14 @@ class Poller:
         self._inbox_lock = threading.Lock()
         self._wake = threading.Event()
         self._shown_session: tuple | None = None
+        self._closed = False  # set by close(): no poll starts after it
 
     def poll(self, force: bool = False) -> bool:
         """Poll once; put the update in the inbox when it changes the screen (or ``force``).
         Returns whether the inbox got something. Raises what the source raises."""
         with self.lock:
+            if self._closed:
+                return False
             update = self.source.poll()
         session_state = shown_session_state(update.session)
         changed = force or update.changes_screen or session_state != self._shown_session
@@ -70,6 +73,16 @@ class Poller:
             update, self._inbox = self._inbox, None
         return update
 
+    def close(self) -> None:
+        """Poll no more: once this returns no poll is under way and none will start, so the
+        store may be closed. Textual cancels a thread worker on exit but does not wait for
+        it, and closing an sqlite3 connection while another thread is inside a statement on
+        it crashes the process (CPython's cursor reads the connection's handle, now NULL)."""
+        self._closed = True
+        self._wake.set()
+        with self.lock:  # a poll under way holds it: wait for it to end
+            pass
+
     def wake(self) -> None:
         """Poll now instead of at the end of the interval (a key moved the replay, or the
         app is leaving and the thread must notice)."""
@@ -79,7 +92,7 @@ class Poller:
             force: Callable[[], bool] = lambda: False) -> None:
         """The thread worker's body: poll until ``cancelled()``. ``force()`` asks for a
         message even without a change (while a control waits for the worker's answer)."""
-        while not cancelled():
+        while not cancelled() and not self._closed:
             try:
                 if self.poll(force()):
                     post(SourceChanged())
