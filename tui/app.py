@@ -226,7 +226,8 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
 
     def _comparison_due(self) -> None:
         self._comparison_timer = None
-        self.draw()
+        if self.screen_stack:  # a timer due while the app shuts down finds no screen to draw on
+            self.draw()
 
     def exit(self, *args, **kwargs) -> None:
         self._leaving = True
@@ -236,6 +237,8 @@ class VlmtopApp(SteeringKeys, ReplayKeys, App):
     def on_unmount(self) -> None:
         # The last thing the app does before run() or run_test() returns: after it the
         # caller closes the store, and the poller's thread must be out of it by then.
+        if self._comparison_timer is not None:
+            self._comparison_timer.stop()
         self.poller.close()
 
     @property
