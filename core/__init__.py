@@ -12,8 +12,9 @@
     multipass      the separate-pass method, reproduced to show its error beside single-pass
     cache_policy   what the cache policy does before a sample, outside the timed region
     model_loading  a model and its processor: a preset, a hub id or a local path
-    inputs         one (image, prompt) as the keyword arguments of generate()
+    inputs         one prompt with 0..N images as the keyword arguments of generate()
     samples        where samples come from: synthetic images, a folder, a JSONL manifest
+    datasets       a Hugging Face dataset saved as parquet, read as samples a batch at a time
     zoo/           the built-in presets: small configs with random weights, no download
     limits         bounds on what one run may ask for, checked where each value enters
     format         how every screen writes a time
