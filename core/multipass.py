@@ -38,8 +38,8 @@ SEPARATE_RUNS = 3  # the method's run count: vision and prefill are means over t
 
 @dataclass
 class MultipassTiming:
-    vision_ms: float
-    projector_ms: float
+    vision_ms: float | None  # None: the vision encoder did not run (a text-only prompt)
+    projector_ms: float | None
     prefill_ms: float
     decode_ms: float  # derived: e2e - (vision + projector) - prefill, floored at 0
     e2e_ms: float
@@ -70,25 +70,10 @@ def measure_multipass(
     def mean_of(run) -> float:
         return statistics.fmean(timed(run) for _ in range(runs))
 
-    vision_module = stages.vision.first
-    vision_alone = mean_of(lambda: _call(vision_module, vision_args["vision"]))
-    nested = stages.projector is not None and stages.projector.first in set(vision_module.modules())
-    if stages.projector is None:
-        projector = 0.0
-        vision_total = vision_alone
-    elif nested:
-        # Qwen: the merger runs inside the vision tower; time it alone and subtract it
-        projector = mean_of(lambda: _call(stages.projector.first, vision_args["projector"]))
-        vision_total = vision_alone
-        vision_alone = max(0.0, vision_total - projector)
+    if "vision" not in vision_args:  # a text-only prompt: no vision or projector pass to time
+        vision_alone, projector, vision_total = None, None, 0.0
     else:
-
-        def both():
-            _call(vision_module, vision_args["vision"])
-            _call(stages.projector.first, vision_args["projector"])
-
-        vision_total = mean_of(both)
-        projector = max(0.0, vision_total - vision_alone)
+        vision_alone, projector, vision_total = _vision_and_projector(stages, vision_args, mean_of)
 
     with autocast():
         prefill = statistics.fmean(_seed_prefill_span(model, stages, inputs, sync) for _ in range(runs))
@@ -107,6 +92,25 @@ def measure_multipass(
         decode_ms=max(0.0, total - vision_total - prefill),
         e2e_ms=total,
     )
+
+
+def _vision_and_projector(stages: StageMap, vision_args: dict, mean_of) -> tuple[float, float, float]:
+    """(vision alone, projector, both together) in ms, each pass timed on its own."""
+    vision_module = stages.vision.first
+    vision_alone = mean_of(lambda: _call(vision_module, vision_args["vision"]))
+    if stages.projector is None:
+        return vision_alone, 0.0, vision_alone
+    if stages.projector.first in set(vision_module.modules()):
+        # Qwen: the merger runs inside the vision tower; time it alone and subtract it
+        projector = mean_of(lambda: _call(stages.projector.first, vision_args["projector"]))
+        return max(0.0, vision_alone - projector), projector, vision_alone
+
+    def both():
+        _call(vision_module, vision_args["vision"])
+        _call(stages.projector.first, vision_args["projector"])
+
+    vision_total = mean_of(both)
+    return vision_alone, max(0.0, vision_total - vision_alone), vision_total
 
 
 def _capture(model: nn.Module, stages: StageMap, inputs: dict) -> dict:
@@ -129,8 +133,6 @@ def _capture(model: nn.Module, stages: StageMap, inputs: dict) -> dict:
     finally:
         for handle in handles:
             handle.remove()
-    if "vision" not in captured:
-        raise VlmtopError("multipass timing: the vision module was not called by a forward with these inputs")
     return captured
 
 

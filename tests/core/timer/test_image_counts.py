@@ -56,3 +56,14 @@ def test_one_image_gives_the_inputs_it_always_gave():
     as_list, as_image = loaded.prepare([IMAGES[0]], "Hi."), loaded.prepare(IMAGES[0], "Hi.")
     assert as_list.keys() == as_image.keys()
     assert all(torch.equal(as_list[key], as_image[key]) for key in as_list)
+
+
+@pytest.mark.parametrize("preset", ["tiny-llava", "tiny-qwen2-vl"])
+def test_the_separate_pass_method_times_a_text_only_prompt_without_vision(preset):
+    from vlmtop.core.multipass import measure_multipass
+
+    loaded = tiny(preset)
+    with torch.inference_mode():
+        timing = measure_multipass(loaded.model, locate_stages(loaded.model), loaded.prepare([], "Hello?"),
+                                   loaded.generation_kwargs(2), runs=1)
+    assert timing.vision_ms is None and timing.projector_ms is None and timing.prefill_ms > 0
