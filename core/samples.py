@@ -34,6 +34,11 @@ SYNTHETIC_PROMPTS = (
 Loader = Callable[[int | None], list[Image.Image]]  # images (0..N) for a count; raises SampleError
 
 
+def images_knob_refused(source: str) -> str:
+    return (f"--knob images sets how many images a synthetic sample carries; {source} brings its own images: "
+            "drop the knob, or use --samples synthetic")
+
+
 @dataclass
 class Sample:
     id: str  # stable identity: the same id means the same input (paired comparisons)
@@ -46,8 +51,7 @@ class Sample:
         """The sample's images, in prompt order; ``count`` sets how many a synthetic sample
         draws (the `images` knob; None: one). [] for a text-only sample."""
         if count is not None and not self.synthetic:
-            raise SampleError("the images knob sets how many images a synthetic sample carries; "
-                              f"{self.id} brings its own: drop the knob or use --samples synthetic")
+            raise SampleError(images_knob_refused(self.id))
         return self.load(count)
 
     def image(self) -> Image.Image:
@@ -94,7 +98,6 @@ def synthetic_image(width: int, height: int, seed) -> Image.Image:
         x0, y0 = rng.integers(0, width), rng.integers(0, height)
         pixels[y0 : y0 + height // 4, x0 : x0 + width // 4] = rng.uniform(0, 255, 3)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-
 
 
 def folder_samples(folder: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sample]:
@@ -244,8 +247,7 @@ def check_sample_options(spec: str, image_count_knob: bool = False, prompt_colum
     before anything runs. Returns the kind of source."""
     kind = check_samples_spec(spec)
     if image_count_knob and kind != "synthetic":
-        raise VlmtopError(f"--knob images sets how many images a synthetic sample carries; {spec} brings its own "
-                          "images: drop the knob, or use --samples synthetic")
+        raise VlmtopError(images_knob_refused(spec))
     if kind == "dataset":
         from vlmtop.core.datasets import layout_of, parquet_files
 
