@@ -41,6 +41,7 @@ class InputSummary:
     image_counts: tuple[int, ...]  # the distinct image counts, ascending (0: text-only); () in older rows
     image_tokens_p50: float | None
     prompt_tokens_p50: float | None
+    vision_calls_p50: float | None = None  # how the family encoded them: 1 batched call, or one per image
 
     @property
     def text_only(self) -> bool:
@@ -48,20 +49,22 @@ class InputSummary:
         return self.image_counts == (0,)
 
     def describe(self) -> str:
-        """One line, e.g. ``images 2 · image tokens p50 48 · prompt tokens p50 70``."""
+        """One line, e.g. ``images 2 · image tokens p50 48 · vision calls p50 1 · prompt tokens p50 70``."""
         parts = []
         if self.image_counts:
             low, high = self.image_counts[0], self.image_counts[-1]
             parts.append("text-only" if self.text_only else f"images {low}" if low == high else f"images {low}-{high}")
         if self.image_tokens_p50 is not None and not self.text_only:
             parts.append(f"image tokens p50 {self.image_tokens_p50:g}")
+        if self.vision_calls_p50 and not self.text_only:
+            parts.append(f"vision calls p50 {self.vision_calls_p50:g}")
         if self.prompt_tokens_p50 is not None:
             parts.append(f"prompt tokens p50 {self.prompt_tokens_p50:g}")
         return " · ".join(parts)
 
     def to_dict(self) -> dict:
         return {"image_counts": list(self.image_counts), "image_tokens_p50": self.image_tokens_p50,
-                "prompt_tokens_p50": self.prompt_tokens_p50}
+                "prompt_tokens_p50": self.prompt_tokens_p50, "vision_calls_p50": self.vision_calls_p50}
 
 
 def summarize_inputs(rows: list[SampleRecord]) -> InputSummary:
@@ -72,7 +75,7 @@ def summarize_inputs(rows: list[SampleRecord]) -> InputSummary:
         return float(np.median(values)) if values else None
 
     counts = tuple(sorted({row.image_count for row in measured if row.image_count is not None}))
-    return InputSummary(counts, p50("image_tokens"), p50("prompt_tokens"))
+    return InputSummary(counts, p50("image_tokens"), p50("prompt_tokens"), p50("vision_calls"))
 
 
 @dataclass
