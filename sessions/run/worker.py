@@ -26,7 +26,7 @@ from vlmtop.core.device_info import describe_device
 from vlmtop.core.errors import VlmtopError, first_line
 from vlmtop.core.model_loading import LoadedModel, load_model, quiet_transformers
 from vlmtop.core.multipass import measure_multipass
-from vlmtop.core.samples import Sample, open_samples
+from vlmtop.core.samples import DEFAULT_PROMPT, Sample, open_samples, synthetic_image
 from vlmtop.core.zoo import DEFAULT_PRESET
 from vlmtop.sessions.knobs import Arm, knob, make_arms
 from vlmtop.sessions.policies import POLICIES, Policies
@@ -207,6 +207,7 @@ class Worker(ControlsMixin):
         self.family = loaded.family  # a knob switched from a dashboard must apply to it too
         for arm_knob in settings.knobs:
             knob(arm_knob).check_family(loaded.family)  # a hub model's family is known only now
+        self._check_several_images(loaded)
         stages = locate_stages(loaded.model, settings.stages)
         samples, warmup_samples = self._samples(loaded)
         deadline = time.monotonic() + settings.duration_s if settings.duration_s else None
@@ -267,6 +268,18 @@ class Worker(ControlsMixin):
             reason = timer.reasons.get(name)
             self._event("unlocated", f"{name}: not located ({reason}); its time is in other" if reason else
                         f"{name}: not located; its time is in other (declare it with --stage {name}=PATH)", name=name)
+
+    def _check_several_images(self, loaded: LoadedModel) -> None:
+        """An `images` sweep past one image on a model whose processor takes one image per
+        prompt: said once, before any sample, rather than as an error row per sample."""
+        if max(self.settings.knobs.get("images", [1])) < 2:
+            return
+        two = [synthetic_image(56, 56, 0), synthetic_image(56, 56, 1)]
+        try:
+            loaded.prepare(two, DEFAULT_PROMPT)
+        except Exception as exc:  # noqa: BLE001 - whatever the processor raises, said in one line
+            raise VlmtopError(f"{loaded.name} ({loaded.family}) takes one image per prompt here: its processor "
+                              f"refused two ({first_line(exc)}); sweep images=0,1 only") from None
 
     def _samples(self, loaded: LoadedModel) -> tuple[Iterator[Sample], Iterator[Sample]]:
         """(the measured samples, the warm-up samples): two passes over the same source."""

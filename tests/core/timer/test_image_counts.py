@@ -4,6 +4,7 @@ and a text-only prompt records vision and projector as not run (None, never 0.0)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from tiny_models import tiny
 
 from vlmtop.core import StageTimer, locate_stages
+from vlmtop.core.inputs import ProcessorInputs, image_list
 from vlmtop.core.samples import synthetic_image
 
 PRESETS = ("tiny-llava", "tiny-llava-next", "tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-idefics3", "tiny-smolvlm",
@@ -67,3 +69,26 @@ def test_the_separate_pass_method_times_a_text_only_prompt_without_vision(preset
         timing = measure_multipass(loaded.model, locate_stages(loaded.model), loaded.prepare([], "Hello?"),
                                    loaded.generation_kwargs(2), runs=1)
     assert timing.vision_ms is None and timing.projector_ms is None and timing.prefill_ms > 0
+
+
+class OneImagePerPrompt(ProcessorInputs):
+    """A processor of the kind older checkpoints ship: one image per prompt, refused beyond."""
+
+    def __call__(self, images, prompt, image_kwargs=None):
+        if len(image_list(images)) > 1:
+            raise ValueError("Received 2 images for 1 prompts. Each prompt should be associated with an image.")
+        return super().__call__(images, prompt, image_kwargs)
+
+
+def test_an_images_sweep_on_a_one_image_processor_is_refused_before_any_sample(tmp_path):
+    from vlmtop.core import VlmtopError
+    from vlmtop.sessions.run.worker import RunSettings, Worker
+
+    loaded = tiny("tiny-llava")
+    one_image = dataclasses.replace(loaded, inputs=OneImagePerPrompt(loaded.inputs.processor, loaded.inputs.template))
+    sweep = Worker(RunSettings(model="tiny-llava", knobs={"images": [1, 2]}), tmp_path / "s.db", session_id="0ne1ma9e00")
+    with pytest.raises(VlmtopError, match=r"tiny-llava \(llava\) takes one image per prompt here: .*Received 2 images"):
+        sweep._check_several_images(one_image)
+    Worker(RunSettings(model="tiny-llava", knobs={"images": [0, 1]}), tmp_path / "t.db",
+           session_id="0ne1ma9e01")._check_several_images(one_image)  # one image at most: nothing to refuse
+    sweep._check_several_images(loaded)  # the built-in processor takes several
