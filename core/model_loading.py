@@ -14,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from vlmtop.core.errors import ModelLoadError, first_line
-from vlmtop.core.inputs import InputBuilder, ProcessorInputs
+from vlmtop.core.inputs import InputBuilder, ProcessorInputs, no_video
 from vlmtop.core.zoo import DEFAULT_PRESET, PRESETS, Preset
 from vlmtop.core.zoo.families import make_config
 from vlmtop.core.zoo.llava_qwen import QwenInputs
@@ -47,16 +47,23 @@ class LoadedModel:
         return None
 
     def count_image_tokens(self, inputs: dict) -> int | None:
+        """The prompt's visual placeholder tokens: every image's, and a video's where the
+        family gives video its own token (Qwen's <|video_pad|>)."""
         ids = inputs.get("input_ids")
         if ids is None or self.image_token_id is None:
             return None
-        return int((ids == self.image_token_id).sum())
+        video = getattr(self.model.config, "video_token_id", None)
+        count = (ids == self.image_token_id).sum() + ((ids == video).sum() if isinstance(video, int) else 0)
+        return int(count)
 
-    def prepare(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
-        """``generate()`` inputs for one sample (its 0..N images, or one image), on the
-        model's device and dtype."""
+    def prepare(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None,
+                video: list[Image.Image] | None = None) -> dict:
+        """``generate()`` inputs for one sample (its 0..N images, or one image, and a video's
+        frames where given), on the model's device and dtype."""
+        if video and not self.inputs.takes_video:
+            raise no_video(self.family)
         prepared = {}
-        for key, value in self.inputs(images, prompt, image_kwargs).items():
+        for key, value in self.inputs(images, prompt, image_kwargs, video=video).items():
             if isinstance(value, torch.Tensor):
                 value = value.to(self.device, dtype=self.dtype if value.is_floating_point() else None)
             prepared[key] = value

@@ -8,6 +8,7 @@ sample (the worker records it and goes on), never a crash of the whole session.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
-from vlmtop.core.errors import SampleError, VlmtopError
+from vlmtop.core.errors import SampleError, VlmtopError, first_line
 from vlmtop.core.limits import MAX_IMAGES, MAX_NEW_TOKENS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -34,6 +35,11 @@ SYNTHETIC_PROMPTS = (
 Loader = Callable[[int | None], list[Image.Image]]  # images (0..N) for a count; raises SampleError
 
 
+VIDEO_SEED = 1_000_003  # keeps a synthetic video's frames apart from the sample's images
+DEFAULT_FRAMES = 8  # frames taken from a video file when the `frames` knob does not say
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov"}
+
+
 def images_knob_refused(source: str) -> str:
     return (f"--knob images sets how many images a synthetic sample carries; {source} brings its own images: "
             "drop the knob, or use --samples synthetic")
@@ -46,6 +52,7 @@ class Sample:
     load: Loader
     max_new_tokens: int | None = None  # per-sample override from a manifest
     synthetic: bool = False  # its image count follows the `images` knob; others bring their own
+    video: Loader | None = None  # a video's frames for a count (None: the source's own); None: no video
 
     def images(self, count: int | None = None) -> list[Image.Image]:
         """The sample's images, in prompt order; ``count`` sets how many a synthetic sample
@@ -53,6 +60,13 @@ class Sample:
         if count is not None and not self.synthetic:
             raise SampleError(images_knob_refused(self.id))
         return self.load(count)
+
+    def frames(self, count: int | None = None) -> list[Image.Image]:
+        """The video's frames, ``count`` of them where given (the `frames` knob); [] when the
+        sample has no video. A synthetic sample has one only when a count is asked."""
+        if self.video is None or (self.synthetic and count is None):
+            return []
+        return self.video(count)
 
     def image(self) -> Image.Image:
         """The first image, for callers that time one image per prompt."""
@@ -73,13 +87,16 @@ def synthetic_samples(sizes: tuple[tuple[int, int], ...], seed: int = 0) -> Iter
     for index in itertools.count():
         width, height = sizes[index % len(sizes)]
         prompt = SYNTHETIC_PROMPTS[index % len(SYNTHETIC_PROMPTS)]
-        yield Sample(f"synthetic-{index}", prompt, _synthetic_loader(width, height, seed + index), synthetic=True)
+        yield Sample(f"synthetic-{index}", prompt, _synthetic_loader(width, height, seed + index), synthetic=True,
+                     video=_synthetic_loader(width, height, seed + index, video=True))
 
 
-def _synthetic_loader(width: int, height: int, seed: int) -> Loader:
+def _synthetic_loader(width: int, height: int, seed: int, video: bool = False) -> Loader:
     def load(count: int | None) -> list[Image.Image]:
-        # the k-th image's seed pairs the sample's with k (k = 0 keeps the one-image seed)
-        return [synthetic_image(width, height, seed if k == 0 else (seed, k)) for k in range(1 if count is None else count)]
+        # the k-th image's seed pairs the sample's with k (k = 0 keeps the one-image seed);
+        # a video's frames are seeded apart from the images
+        seeds = [(seed, VIDEO_SEED, k) if video else seed if k == 0 else (seed, k) for k in range(1 if count is None else count)]
+        return [synthetic_image(width, height, one) for one in seeds]
 
     return load
 
@@ -112,8 +129,9 @@ def folder_samples(folder: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
 
 def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sample]:
     """One sample per line of a JSONL manifest: ``{"image": PATH, "prompt": ..., "max_new_tokens": ...}``,
-    ``"images": [PATH, ...]`` for several images in one prompt, or neither for a text-only
-    prompt (which then needs its ``prompt``).
+    ``"images": [PATH, ...]`` for several images in one prompt, ``"video": FILE`` or
+    ``"video": [FRAME, ...]`` for a video, or none of them for a text-only prompt (which
+    then needs its ``prompt``).
 
     Image paths are relative to the manifest's folder. A malformed line becomes a sample
     whose loading fails with that line's problem, so it is recorded as an error row.
@@ -127,14 +145,16 @@ def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
         try:
             entry = json.loads(line)
             images = _manifest_images(entry)
-            if not images and not isinstance(entry.get("prompt"), str):
-                raise ValueError('a line without "image" or "images" is a text-only prompt: give its "prompt"')
+            video = _manifest_video(entry, manifest.parent, number, manifest)
+            if not images and video is None and not isinstance(entry.get("prompt"), str):
+                raise ValueError('a line without "image", "images" or "video" is a text-only prompt: give its "prompt"')
             samples.append(
                 Sample(
-                    sample_id + _images_suffix(images),
+                    sample_id + _images_suffix(images) + (":video" if video else ""),
                     entry.get("prompt", prompt),
                     _files_loader([manifest.parent / name for name in images]),
                     _decode_length(entry.get("max_new_tokens")),
+                    video=video,
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -147,9 +167,6 @@ def manifest_samples(path: str | Path, prompt: str = DEFAULT_PROMPT) -> list[Sam
 
 def _manifest_images(entry: dict) -> list[str]:
     """A manifest line's image paths, in prompt order: ``image`` (one) or ``images`` (a list)."""
-    if "video" in entry:
-        raise ValueError('"video" is not fed yet (transformers\' video processors need torchvision); '
-                         'to time its frames as images, give them as "images": [...]')
     if "image" in entry and "images" in entry:
         raise ValueError('give "image" (one path) or "images" (a list of paths), not both')
     if "images" in entry:
@@ -164,6 +181,52 @@ def _manifest_images(entry: dict) -> list[str]:
             raise ValueError('"image" must be a path; several images go in "images": [...]')
         return [entry["image"]]
     return []
+
+
+def _manifest_video(entry: dict, folder: Path, number: int, manifest: Path) -> Loader | None:
+    """A manifest line's ``video``: a video file (decoded with PyAV when the sample runs), or
+    its frames as a list of image files; None without one."""
+    if "video" not in entry:
+        return None
+    video = entry["video"]
+    if isinstance(video, list) and video and all(isinstance(name, str) for name in video):
+        return _frames_loader([folder / name for name in video])
+    if not isinstance(video, str):
+        raise ValueError('"video" must be a video file or a list of its frames as image files')
+    if importlib.util.find_spec("av") is None:  # the whole run: every video line needs it
+        raise VlmtopError(f"line {number} of {manifest} gives a video file ({video}); decoding it needs PyAV, "
+                          "which is not installed: pip install av (or list its frames as image files)")
+    return _video_file_loader(folder / video)
+
+
+def _frames_loader(paths: list[Path]) -> Loader:
+    def load(count: int | None) -> list[Image.Image]:
+        return [read_image_file(path) for path in evenly(paths, count)]
+
+    return load
+
+
+def _video_file_loader(path: Path) -> Loader:
+    def load(count: int | None) -> list[Image.Image]:
+        from transformers.video_utils import load_video
+
+        if not path.is_file():
+            raise SampleError(f"video not found: {path}" if not path.exists() else f"not a regular file: {path}")
+        try:
+            frames, _ = load_video(str(path), num_frames=count or DEFAULT_FRAMES, backend="pyav")
+        except Exception as exc:  # noqa: BLE001 - PyAV raises its own error types for a bad file
+            raise SampleError(f"cannot read video {path}: {first_line(exc)}") from None
+        return [Image.fromarray(frame).convert("RGB") for frame in frames]
+
+    return load
+
+
+def evenly(items: list, count: int | None) -> list:
+    """``count`` items spread evenly over ``items`` (all of them without a count, or when
+    there are no more): how a video's frames are sampled."""
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[round(i * (len(items) - 1) / max(1, count - 1))] for i in range(count)] if count > 1 else [items[0]]
 
 
 def _images_suffix(images: list[str]) -> str:
@@ -242,12 +305,15 @@ def open_samples(spec: str, sizes: tuple[tuple[int, int], ...], prompt: str | No
 
 
 def check_sample_options(spec: str, image_count_knob: bool = False, prompt_column: str | None = None,
-                         image_column: str | None = None) -> str:
+                         image_column: str | None = None, frames_knob: bool = False) -> str:
     """:func:`check_samples_spec`, and the options that go with some sources only: one line
     before anything runs. Returns the kind of source."""
     kind = check_samples_spec(spec)
     if image_count_knob and kind != "synthetic":
         raise VlmtopError(images_knob_refused(spec))
+    if frames_knob and kind in ("folder", "dataset"):
+        raise VlmtopError(f"--knob frames sets how many frames a video gives; {spec} holds no video: use "
+                          "--samples synthetic, or a manifest with \"video\" lines")
     if kind == "dataset":
         from vlmtop.core.datasets import layout_of, parquet_files
 

@@ -35,6 +35,8 @@ SPLITTING_SWITCH = {
     "gemma3": "do_pan_and_scan",  # only acts on images past its aspect ratio (1.2:1 by default)
 }
 SPLITTING_FAMILIES = tuple(SPLITTING_SWITCH)
+# the families vlmtop feeds a video to with the built-in inputs (core/inputs.py, core/zoo/)
+VIDEO_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "smolvlm")
 
 
 class ArmTarget(Protocol):
@@ -43,6 +45,7 @@ class ArmTarget(Protocol):
     family: str | None  # the loaded model's family (config.model_type)
     image_size: tuple[int, int] | int | None  # (w, h) exact, or the longest edge
     image_count: int | None  # images per synthetic sample (None: one)
+    frame_count: int | None  # frames per video (a synthetic sample's, or taken from a manifest's)
     image_kwargs: dict  # passed to the image processor with every sample
     generate_kwargs: dict  # passed to generate() with every sample
 
@@ -165,6 +168,10 @@ def _apply_image_count(target: ArmTarget, value: int) -> None:
     target.image_count = value
 
 
+def _apply_frame_count(target: ArmTarget, value: int) -> None:
+    target.frame_count = value
+
+
 def _apply_splitting(target: ArmTarget, value: bool) -> None:
     target.image_kwargs[SPLITTING_SWITCH.get(target.family or "", "do_image_splitting")] = value
 
@@ -196,6 +203,9 @@ KNOBS: dict[str, Knob] = {
              _size, _apply_image_size),
         Knob("images", f"0..{MAX_IMAGES}", "images per synthetic prompt (0: text-only), each of the "
              "sample's size: vision and prefill against the image count", _image_count, _apply_image_count),
+        Knob("frames", f"1..{MAX_IMAGES}", "frames per video: a synthetic prompt carries a video of N frames "
+             "(and no image unless images= says), a manifest's video is sampled to N frames",
+             _positive("frames", MAX_IMAGES), _apply_frame_count, VIDEO_FAMILIES),
         Knob("max_pixels", "pixels, or WxH", "the processor's upper pixel budget: caps the visual tokens",
              _pixels, _apply_pixels("longest_edge"), QWEN_FAMILIES),
         Knob("min_pixels", "pixels, or WxH", "the processor's lower pixel budget: a floor on visual tokens",

@@ -75,6 +75,7 @@ class SampleRecord:
     image_width: int | None = None  # the first image's, as the processor got it
     image_height: int | None = None
     image_count: int | None = None  # images in the prompt (0: text-only); None in rows before it was kept
+    video_frames: int | None = None  # frames of the prompt's video; None without one
     prompt_tokens: int | None = None
     image_tokens: int | None = None  # the prompt's image placeholder tokens, over every image
     new_tokens: int | None = None

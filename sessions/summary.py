@@ -42,18 +42,22 @@ class InputSummary:
     image_tokens_p50: float | None
     prompt_tokens_p50: float | None
     vision_calls_p50: float | None = None  # how the family encoded them: 1 batched call, or one per image
+    video_frames: tuple[int, ...] = ()  # the distinct frame counts of the samples' videos
 
     @property
     def text_only(self) -> bool:
-        """Every measured sample had no image: vision and projector did not run."""
-        return self.image_counts == (0,)
+        """Every measured sample had no image and no video: vision and projector did not run."""
+        return self.image_counts == (0,) and not self.video_frames
 
     def describe(self) -> str:
         """One line, e.g. ``images 2 · image tokens p50 48 · vision calls p50 1 · prompt tokens p50 70``."""
         parts = []
-        if self.image_counts:
+        if self.image_counts and (self.text_only or self.image_counts != (0,)):
             low, high = self.image_counts[0], self.image_counts[-1]
             parts.append("text-only" if self.text_only else f"images {low}" if low == high else f"images {low}-{high}")
+        if self.video_frames:
+            low, high = self.video_frames[0], self.video_frames[-1]
+            parts.append(f"video {low} frames" if low == high else f"video {low}-{high} frames")
         if self.image_tokens_p50 is not None and not self.text_only:
             parts.append(f"image tokens p50 {self.image_tokens_p50:g}")
         if self.vision_calls_p50 and not self.text_only:
@@ -64,7 +68,8 @@ class InputSummary:
 
     def to_dict(self) -> dict:
         return {"image_counts": list(self.image_counts), "image_tokens_p50": self.image_tokens_p50,
-                "prompt_tokens_p50": self.prompt_tokens_p50, "vision_calls_p50": self.vision_calls_p50}
+                "prompt_tokens_p50": self.prompt_tokens_p50, "vision_calls_p50": self.vision_calls_p50,
+                "video_frames": list(self.video_frames)}
 
 
 def summarize_inputs(rows: list[SampleRecord]) -> InputSummary:
@@ -75,7 +80,8 @@ def summarize_inputs(rows: list[SampleRecord]) -> InputSummary:
         return float(np.median(values)) if values else None
 
     counts = tuple(sorted({row.image_count for row in measured if row.image_count is not None}))
-    return InputSummary(counts, p50("image_tokens"), p50("prompt_tokens"), p50("vision_calls"))
+    frames = tuple(sorted({row.video_frames for row in measured if row.video_frames}))
+    return InputSummary(counts, p50("image_tokens"), p50("prompt_tokens"), p50("vision_calls"), frames)
 
 
 @dataclass

@@ -169,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise VlmtopError("--alternate-model needs --repeat N (N processes per model, in pairs of A and B in a seeded order)")
         check_model_spec(args.alternate_model, args.device, args.dtype)
         settings_from(args, model_family(args.alternate_model))  # its knobs must apply too
-    check_sample_options(settings.samples, "images" in settings.knobs, settings.prompt_column, settings.image_column)
+    check_sample_options(settings.samples, "images" in settings.knobs, settings.prompt_column, settings.image_column,
+                         "frames" in settings.knobs)
     db = db_path(args.db)
     if args.ray is not None or args.workers or args.gpus_per_worker is not None or args.cpus_per_worker or args.spread:
         if args.ray is None:

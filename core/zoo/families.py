@@ -91,7 +91,7 @@ FAMILIES: dict[str, Family] = {
                (("image_token", "<image>"),)),
         Family("smolvlm", "SmolVLM: Idefics3 layout, small LLM",
                idefics_config("smolvlm", "smolvlm_vision"),
-               idefics_inputs("Idefics3Processor", "SmolVLMImageProcessor"), IDEFICS_TOKENS,
+               idefics_inputs("Idefics3Processor", "SmolVLMImageProcessor", video=True), IDEFICS_TOKENS,
                (("image_token", "<image>"),)),
         Family("paligemma", "PaliGemma: SigLIP tower, linear projector, Gemma", paligemma_config,
                paligemma_inputs, ("<image>",), (("image_token", "<image>"),)),

@@ -29,7 +29,13 @@ def idefics_config(model_type: str, vision_type: str):
     return make
 
 
-def idefics_inputs(processor_name: str, image_processor_name: str):
+# SmolVLM's video prompt (its processor's, with the frame count written as a number so no
+# num2words is needed): every frame in an image slot, with its second in the clip.
+SMOLVLM_VIDEO = ("User: You are provided the following series of {count} frames from a video.\n{frames}\n\n"
+                 "{prompt}<end_of_utterance>\nAssistant:", "\nFrame from 00:{second:02d}:<image>")
+
+
+def idefics_inputs(processor_name: str, image_processor_name: str, video: bool = False):
     def make(config, tok, d: Dims) -> InputBuilder:
         import transformers
 
@@ -45,7 +51,8 @@ def idefics_inputs(processor_name: str, image_processor_name: str):
         processor = getattr(transformers, processor_name)(
             image_processor=image_processor, tokenizer=tok, image_seq_len=tokens_per_crop
         )
-        return ProcessorInputs(processor, template="User:<image>{prompt}<end_of_utterance>\nAssistant:")
+        return ProcessorInputs(processor, template="User:<image>{prompt}<end_of_utterance>\nAssistant:",
+                               video_template=SMOLVLM_VIDEO if video else None)
 
     return make
 

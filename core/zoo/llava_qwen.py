@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from PIL import Image
 from transformers import PretrainedConfig
 
+from vlmtop.core.errors import SampleError
 from vlmtop.core.inputs import InputBuilder, ProcessorInputs, image_list
 from vlmtop.core.zoo.config_parts import auto_config, text_config, token_ids, vision_config
 from vlmtop.core.zoo.dims import Dims
@@ -145,20 +147,48 @@ class QwenInputs(InputBuilder):
         self.tok = tok
         self.image_processor = image_processor
 
-    def __call__(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+    takes_video = True
+
+    def __call__(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None,
+                 video: list[Image.Image] | None = None) -> dict:
         images = image_list(images)
         body, vision = "", {}
+        merge = self.image_processor.merge_size
         if images:  # one call for every image: patches concatenated, one grid row per image
             vision = dict(self.image_processor(images=images, return_tensors="pt", **(image_kwargs or {})))
-            merge = self.image_processor.merge_size
             for grid in vision["image_grid_thw"]:
                 body += "<|vision_start|>" + "<|image_pad|>" * (int(grid.prod()) // (merge * merge)) + "<|vision_end|>"
+        if video:
+            videos = self._video(video, image_kwargs or {})
+            vision.update(videos)
+            tokens = int(videos["video_grid_thw"].prod()) // (merge * merge)
+            body += "<|vision_start|>" + "<|video_pad|>" * tokens + "<|vision_end|>"
         text = f"<|im_start|>user\n{body}{prompt}<|im_end|>\n<|im_start|>assistant\n"
         encoded = dict(self.tok(text, return_tensors="pt"))
-        # as the real processor returns: 1 marks image tokens, for M-RoPE position ids
-        image_token = self.tok.convert_tokens_to_ids("<|image_pad|>")
-        encoded["mm_token_type_ids"] = (encoded["input_ids"] == image_token).long()
+        # as the real processor returns: 1 marks image tokens and 2 video tokens, for M-RoPE
+        ids = encoded["input_ids"]
+        encoded["mm_token_type_ids"] = (ids == self.tok.convert_tokens_to_ids("<|image_pad|>")).long() + \
+            2 * (ids == self.tok.convert_tokens_to_ids("<|video_pad|>")).long()
         return {**encoded, **vision}
+
+    def _video(self, frames: list[Image.Image], image_kwargs: dict) -> dict:
+        """A video's patches as Qwen's video processor lays them out, from the image
+        processor (the video processor needs torchvision): each frame patchified alone,
+        then consecutive frames paired into one temporal patch."""
+        processor = self.image_processor
+        pair, patch = processor.temporal_patch_size, processor.patch_size
+        frames = list(frames) + [frames[-1]] * (-len(frames) % pair)  # padded as the video processor pads
+        sizes = {frame.size for frame in frames}
+        if len(sizes) > 1:
+            raise SampleError(f"a video's frames must share one size; these have {len(sizes)}")
+        out = processor(images=frames, return_tensors="pt", **image_kwargs)
+        _, rows, cols = (int(v) for v in out["image_grid_thw"][0])
+        count, patches = len(frames), rows * cols
+        # the image processor copies each frame into both temporal slots: keep slot 0
+        pixels = out["pixel_values"].view(count, patches, 3, pair, patch, patch)[:, :, :, 0]
+        pixels = pixels.reshape(count // pair, pair, patches, 3, patch, patch).permute(0, 2, 3, 1, 4, 5)
+        return {"pixel_values_videos": pixels.reshape(count // pair * patches, 3 * pair * patch * patch),
+                "video_grid_thw": torch.tensor([[count // pair, rows, cols]])}
 
 
 def qwen_inputs(config, tok, d: Dims) -> InputBuilder:

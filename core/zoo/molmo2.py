@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from transformers import PretrainedConfig
 
-from vlmtop.core.inputs import InputBuilder, image_list
+from vlmtop.core.inputs import InputBuilder, image_list, no_video
 from vlmtop.core.zoo.config_parts import auto_config, text_config, token_ids, vision_config
 from vlmtop.core.zoo.dims import Dims
 
@@ -75,8 +75,11 @@ class Molmo2Inputs(InputBuilder):
         cols = max(1, min(self.max_tiles // rows, round(width / self.size)))
         return rows, cols
 
-    def __call__(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None) -> dict:
+    def __call__(self, images: list[Image.Image] | Image.Image, prompt: str, image_kwargs: dict | None = None,
+                 video: list[Image.Image] | None = None) -> dict:
         # (no transformers image processor here: processor knobs do not apply to molmo2)
+        if video:
+            raise no_video("molmo2")
         text = self.tok(f"User: {prompt} Assistant:", add_special_tokens=False).input_ids
         parts = [self._image(image) for image in image_list(images)]
         input_ids = torch.tensor([[self.tok.bos_token_id] + [i for part in parts for i in part["ids"]] + text])

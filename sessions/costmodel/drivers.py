@@ -27,7 +27,7 @@ from vlmtop.sessions.records import SampleRecord
 # these can share one cost model. Any other knob (attn, kv_cache, threads, timing, cache)
 # changes the cost per token itself, so a fit must hold it fixed. `warmup` only decides
 # which samples are warm-up, never the cost of a measured one.
-DRIVER_KNOBS = ("images", "image_size", "max_pixels", "min_pixels", "image_splitting", "max_new_tokens")
+DRIVER_KNOBS = ("images", "frames", "image_size", "max_pixels", "min_pixels", "image_splitting", "max_new_tokens")
 NEUTRAL_KNOBS = ("warmup",)
 # Directly named drivers, accepted by --predict beside knobs.
 DIRECT_DRIVERS = ("image_tokens", "new_tokens")

@@ -150,7 +150,7 @@ class Report:
         row = self.sample
         lanes = list(LANES) + sorted({s for s, _, _ in row.spans} - set(LANES))
         title = (f"sample seq {row.seq} ({row.sample_id}{', arm ' + row.arm if row.arm else ''}): "
-                 f"e2e {ms(row.e2e_ms)} ms, {_images(row.image_count)}{row.image_tokens} image tokens, "
+                 f"e2e {ms(row.e2e_ms)} ms, {_images(row)}{row.image_tokens} image tokens, "
                  f"{row.new_tokens} new tokens")
         chart = svg.timeline(title, [tuple(s) for s in row.spans], lanes) if row.spans else \
             '<p class="note">This sample has no stored spans.</p>'
@@ -263,8 +263,12 @@ def _utc_time(unix_time: float) -> str:
         return "?"
 
 
-def _images(count: int | None) -> str:
-    """``2 images, `` for a sample's title; nothing for rows from before the count was kept."""
+def _images(row: SampleRecord) -> str:
+    """``2 images, `` or ``video 8 frames, `` for a sample's title; nothing for rows from
+    before the count was kept."""
+    count, frames = row.image_count, row.video_frames
     if count is None:
         return ""
-    return "text-only, " if count == 0 else f"{count} image{'s' * (count != 1)}, "
+    if count == 0 and not frames:
+        return "text-only, "
+    return (f"{count} image{'s' * (count != 1)}, " if count else "") + (f"video {frames} frames, " if frames else "")

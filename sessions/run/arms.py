@@ -28,6 +28,7 @@ class ModelTarget:
         self.set_policy = set_policy
         self.image_size: tuple[int, int] | int | None = None
         self.image_count: int | None = None  # images per synthetic sample; None: one
+        self.frame_count: int | None = None  # frames per video; None: a synthetic sample has none
         self.image_kwargs: dict = {}
         self.generate_kwargs: dict = {}
         self._threads_set: int | None = None
@@ -38,7 +39,8 @@ class ModelTarget:
 
     def apply(self, arm: Arm) -> None:
         """Put every knob of `arm` in force (each arm carries every knob the run set)."""
-        self.image_size, self.image_count, self.image_kwargs, self.generate_kwargs = None, None, {}, {}
+        self.image_size, self.image_kwargs, self.generate_kwargs = None, {}, {}
+        self.image_count = self.frame_count = None
         for name, value in arm.values.items():
             KNOBS[name].apply(self, value)
 

@@ -367,11 +367,15 @@ class Worker(ControlsMixin):
         """Prepare and time one sample into `record` under the arm in force (raises on a bad sample)."""
         policies = self.policies
         target.before_generate()  # a static cache sized for THIS arm, not the longest before it
-        images = [target.resize(image) for image in sample.images(target.image_count)]
-        record.image_count = len(images)
-        if images:
-            record.image_width, record.image_height = images[0].size
-        inputs = loaded.prepare(images, sample.prompt, target.image_kwargs)
+        image_count = target.image_count
+        if image_count is None and target.frame_count is not None and sample.synthetic:
+            image_count = 0  # a synthetic video sweep: the video alone, unless images= says
+        images = [target.resize(image) for image in sample.images(image_count)]
+        video = [target.resize(frame) for frame in sample.frames(target.frame_count)]
+        record.image_count, record.video_frames = len(images), len(video) or None
+        if images or video:
+            record.image_width, record.image_height = (images or video)[0].size
+        inputs = loaded.prepare(images, sample.prompt, target.image_kwargs, video=video or None)
         record.image_tokens = loaded.count_image_tokens(inputs)
         extra = dict(target.generate_kwargs)
         # the arm's decode length wins over a manifest line's, which wins over --max-new-tokens

@@ -36,7 +36,7 @@ from vlmtop.sessions.store.rows import (
 
 # 1: the first release. 2: events.value, so a switch's new value is a column, not text.
 # 3: samples.arm/knobs (interleaved arms), sessions.experiment_id/replicate/side, events.name.
-# 4: samples.image_count (several images per prompt, text-only prompts).
+# 4: samples.image_count, video_frames (several images per prompt, text-only prompts, video).
 SCHEMA_VERSION = 4
 APPLICATION_ID = 0x766C6D74  # b"vlmt": PRAGMA application_id of every vlmtop database
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -97,3 +97,19 @@ def test_a_parquet_dataset_runs_row_by_row_and_a_bad_row_is_one_error_row(tmp_pa
     assert main(["run", "--headless", "--db", str(db), "--samples", str(tmp_path / "val.parquet"),
                  "--knob", "images=1,2", *QUICK]) == 2
     assert "--knob images sets how many images a synthetic sample carries" in error_line(capsys)
+
+
+def test_a_frames_sweep_records_the_video_and_its_tokens(tmp_path, capsys):
+    db = tmp_path / "v.db"
+    assert main(["run", "--headless", "--db", str(db), "--knob", "frames=2,4", "--count", "2", "--warmup", "none",
+                 *QUICK]) == 0
+    with SessionStore.open(db, create=False) as store:
+        (info,) = store.sessions()
+        rows = [row for row in store.samples(info.id) if is_measured(row)]
+    assert {(row.arm, row.video_frames, row.image_count) for row in rows} == {("frames=2", 2, 0), ("frames=4", 4, 0)}
+    tokens = {(row.sample_id, row.video_frames): row.image_tokens for row in rows}
+    assert all(tokens[sample, 4] == 2 * tokens[sample, 2] for sample, frames in tokens if frames == 2)
+    assert all(row.vision_ms is not None for row in rows)
+    capsys.readouterr()
+    assert main(["run", "--headless", "--db", str(db), "--model", "tiny-llava", "--knob", "frames=2"]) == 2
+    assert "knob frames does not apply to llava models" in error_line(capsys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 
@@ -80,13 +81,12 @@ def test_manifest_lines_with_several_images_or_none(tmp_path):
         {"image": "p1.png", "images": ["p2.png"]},
         {"images": "p1.png"},
         {"max_new_tokens": 4},  # no image and no prompt
-        {"video": "clip.mp4", "prompt": "What happens?"},
     ]
     manifest = tmp_path / "pages.jsonl"
     manifest.write_text("\n".join(json.dumps(x) for x in lines))
     samples = list(open_samples(str(manifest), SIZES)[0])
     assert [s.id for s in samples] == ["pages.jsonl:1:p1.png+1", "pages.jsonl:2", "pages.jsonl:3:p1.png+1",
-                                       "pages.jsonl:4", "pages.jsonl:5", "pages.jsonl:6", "pages.jsonl:7"]
+                                       "pages.jsonl:4", "pages.jsonl:5", "pages.jsonl:6"]
     assert [im.size for im in samples[0].images()] == [(40, 30), (50, 40)]
     assert samples[1].images() == [] and samples[1].prompt == "What is the capital of France?"
     with pytest.raises(SampleError, match="image not found: .*gone.png"):
@@ -97,7 +97,46 @@ def test_manifest_lines_with_several_images_or_none(tmp_path):
         samples[4].images()
     with pytest.raises(SampleError, match="text-only prompt: give its"):
         samples[5].images()
-    with pytest.raises(SampleError, match=r'"video" is not fed yet .*"images"'):
-        samples[6].images()
     with pytest.raises(SampleError, match="synthetic"):  # the images knob is for synthetic samples
         samples[0].images(2)
+
+
+def test_a_video_given_as_frames_is_sampled_evenly_and_a_video_file_needs_pyav(tmp_path):
+    for k in range(6):
+        Image.new("RGB", (32, 24), (40 * k, 0, 0)).save(tmp_path / f"f{k}.png")
+    lines = [{"video": [f"f{k}.png" for k in range(6)], "prompt": "What moves?"}, {"video": 3}]
+    manifest = tmp_path / "clips.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in lines))
+    clip, bad = list(open_samples(str(manifest), SIZES)[0])
+    assert clip.id == "clips.jsonl:1:video" and clip.images() == []
+    assert [im.getpixel((0, 0))[0] for im in clip.frames()] == [0, 40, 80, 120, 160, 200]
+    assert [im.getpixel((0, 0))[0] for im in clip.frames(3)] == [0, 80, 200]  # first, middle, last
+    with pytest.raises(SampleError, match="a video file or a list of its frames"):
+        bad.images()  # the line's problem, when the sample runs
+    assert next(synthetic_samples(SIZES)).frames() == []  # a synthetic video only when frames are asked
+    assert [im.size for im in next(synthetic_samples(SIZES)).frames(2)] == [(64, 48)] * 2
+    if importlib.util.find_spec("av") is None:
+        manifest.write_text(json.dumps({"video": "clip.mp4", "prompt": "What happens?"}))
+        with pytest.raises(VlmtopError, match="line 1 of .*clips.jsonl gives a video file .*pip install av"):
+            open_samples(str(manifest), SIZES)
+
+
+def test_a_video_file_is_decoded_to_as_many_frames_as_asked(tmp_path):
+    av = pytest.importorskip("av")
+    with av.open(str(tmp_path / "clip.mp4"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for k in range(16):
+            frame = np.full((48, 64, 3), 15 * k, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    (tmp_path / "clip.jsonl").write_text(json.dumps({"video": "clip.mp4", "prompt": "What happens?"}) + "\n"
+                                         + json.dumps({"video": "gone.mp4", "prompt": "And here?"}))
+    clip, gone = list(open_samples(str(tmp_path / "clip.jsonl"), SIZES)[0])
+    frames = clip.frames(4)
+    assert len(frames) == 4 and {im.size for im in frames} == {(64, 48)}
+    assert len(clip.frames()) == 8  # DEFAULT_FRAMES without the knob
+    brightness = [np.asarray(im).mean() for im in frames]
+    assert brightness == sorted(brightness)  # in time order
+    with pytest.raises(SampleError, match="video not found: .*gone.mp4"):
+        gone.frames()

@@ -178,17 +178,22 @@ class DashboardState:
         """The stages the newest measured sample did not run: vision and projector on a
         text-only prompt (their rows say so rather than show zeros)."""
         newest = self._arm(self.shown_arm_label).newest
-        return set(IMAGE_STAGES) if newest is not None and newest.image_count == 0 else set()
+        text_only = newest is not None and newest.image_count == 0 and not newest.video_frames
+        return set(IMAGE_STAGES) if text_only else set()
 
     def inputs_title(self) -> str:
         """What the newest measured sample fed the model, e.g. "2 images, 48 img tok"."""
         newest = self._arm(self.shown_arm_label).newest
         if newest is None or newest.image_count is None:
             return ""
-        if newest.image_count == 0:
+        if newest.image_count == 0 and not newest.video_frames:
             return "text-only"
-        images = "1 image" if newest.image_count == 1 else f"{newest.image_count} images"
-        return images if newest.image_tokens is None else f"{images}, {newest.image_tokens} img tok"
+        parts = [f"{newest.image_count} image{'s' * (newest.image_count != 1)}"] if newest.image_count else []
+        if newest.video_frames:
+            parts.append(f"video {newest.video_frames} frames")
+        if newest.image_tokens is not None:
+            parts.append(f"{newest.image_tokens} img tok")
+        return ", ".join(parts)
 
     def tokens_per_step(self) -> float | None:
         """Decode tokens per step when the shown arm decodes speculatively, else None."""
