@@ -63,7 +63,8 @@ class LoadedModel:
         if video and not self.inputs.takes_video:
             raise no_video(self.family)
         prepared = {}
-        for key, value in self.inputs(images, prompt, image_kwargs, video=video).items():
+        # `video` only when there is one: a builder written before it existed still works
+        for key, value in self.inputs(images, prompt, image_kwargs, **({"video": video} if video else {})).items():
             if isinstance(value, torch.Tensor):
                 value = value.to(self.device, dtype=self.dtype if value.is_floating_point() else None)
             prepared[key] = value

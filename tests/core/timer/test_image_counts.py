@@ -74,10 +74,10 @@ def test_the_separate_pass_method_times_a_text_only_prompt_without_vision(preset
 class OneImagePerPrompt(ProcessorInputs):
     """A processor of the kind older checkpoints ship: one image per prompt, refused beyond."""
 
-    def __call__(self, images, prompt, image_kwargs=None):
+    def __call__(self, images, prompt, image_kwargs=None, video=None):
         if len(image_list(images)) > 1:
             raise ValueError("Received 2 images for 1 prompts. Each prompt should be associated with an image.")
-        return super().__call__(images, prompt, image_kwargs)
+        return super().__call__(images, prompt, image_kwargs, video)
 
 
 def test_an_images_sweep_on_a_one_image_processor_is_refused_before_any_sample(tmp_path):
