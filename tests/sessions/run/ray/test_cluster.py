@@ -336,33 +336,46 @@ def test_a_killed_actor_loses_nothing_committed_and_the_experiment_goes_on(clust
     assert len({info.pid for info in infos.values()}) == 3  # a fresh process each
 
 
+# Runs in a fresh interpreter, which signals itself: Ray's global state and the signal stay
+# out of pytest's process.
+SIGNAL_AFTER_COMMIT = """
+import json, os, signal, sys
+import ray
+from vlmtop.sessions.run.experiment import Replicate
+from vlmtop.sessions.run.ray.driver import Fleet, FleetOptions
+from vlmtop.sessions.run.worker import RunSettings
+
+address, db = sys.argv[1:]
+settings = RunSettings(count=500, max_new_tokens=2, warmup="none")
+rep = Replicate(0, None, settings.model, "5161a1c0de")
+signalled = []
+
+def on_commit(rep, kind, payload):
+    if kind == "sample" and payload.seq == 2 and not signalled:
+        signalled.append(True)
+        os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler before the next bytecode
+
+ray.init(address=address, log_to_driver=False)
+try:
+    interrupted = Fleet(settings, db, [rep], "exp-sig", FleetOptions(), on_commit=on_commit).run()
+finally:
+    ray.shutdown()
+print(json.dumps({"interrupted": interrupted, "signalled": bool(signalled)}))
+"""
+
+
 @on_ray
 def test_a_signal_right_after_a_commit_commits_nothing_twice(cluster, tmp_path):
     """The signal lands between committing a message and asking the actor for the next
     batch, where it once made the driver commit the same batch again."""
-    import ray
-
-    from vlmtop.sessions.run.ray.driver import Fleet, FleetOptions
-
     db = tmp_path / "s.db"
-    settings = RunSettings(count=500, max_new_tokens=2, warmup="none")
-    rep = Replicate(0, None, settings.model, "5161a1c0de")
-    signalled = []
-
-    def on_commit(rep, kind, payload):
-        if kind == "sample" and payload.seq == 2 and not signalled:
-            signalled.append(True)
-            os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler before the next bytecode
-
-    ray.init(address=cluster, log_to_driver=False)
-    try:
-        interrupted = Fleet(settings, db, [rep], "exp-sig", FleetOptions(), on_commit=on_commit).run()
-    finally:
-        ray.shutdown()
+    done = subprocess.run([sys.executable, "-c", SIGNAL_AFTER_COMMIT, cluster, str(db)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"interrupted": True, "signalled": True}
     with SessionStore.open(db, create=False) as store:
-        info = store.session(rep.session_id)
-        count = assert_gapless(store, rep.session_id)
-    assert interrupted and signalled
+        info = store.session("5161a1c0de")
+        count = assert_gapless(store, "5161a1c0de")
     assert info.status == "interrupted" and "SIGINT" in info.error, (info.status, info.error)
     assert 3 <= count < 500
 
