@@ -25,6 +25,7 @@ import pytest
 from helpers import vlmtop_command
 
 from vlmtop.cli import main
+from vlmtop.cli.commands.run_ray import CLIENT_ATTEMPTS
 from vlmtop.sessions.run.experiment import Replicate
 from vlmtop.sessions.run.ray.driver import Running, commit
 from vlmtop.sessions.run.ray.proxy import StoreProxy
@@ -229,10 +230,10 @@ def test_a_ray_client_address_runs_the_experiment_through_ray_client(cluster, tm
 
 @on_ray
 @pytest.mark.skipif(not HAVE_RAY_CLIENT, reason="Ray Client needs grpcio: pip install 'ray[client]'")
-def test_a_ray_client_server_that_cannot_start_is_tried_twice_then_one_line(tmp_path):
+def test_a_ray_client_server_that_cannot_start_is_tried_again_then_one_line(tmp_path):
     """A real head whose Ray Client proxy gives each per-client server 0 s to answer: the
-    start fails every time (Ray sends its traceback); vlmtop tries twice, then says the
-    server's last line."""
+    start fails every time (Ray sends its traceback); vlmtop tries CLIENT_ATTEMPTS times,
+    then says the server's last line."""
     folder = tempfile.mkdtemp(prefix="vr", dir="/tmp")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "0"}
@@ -253,8 +254,9 @@ def test_a_ray_client_server_that_cannot_start_is_tried_twice_then_one_line(tmp_
     assert done.returncode == 2, done.stderr[-2000:]
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"vlmtop: error: cannot reach the Ray cluster at {address}: its Ray Client server "
-                           "could not start a server for this client (2 tries): RuntimeError: Proxy failed to Connect")
-    assert tries == 2  # one per-client server per try, each with its own log
+                           f"could not start a server for this client ({CLIENT_ATTEMPTS} tries): "
+                           "RuntimeError: Proxy failed to Connect")
+    assert tries == CLIENT_ATTEMPTS  # one per-client server per try, each with its own log
 
 
 def _client_server_logs() -> str:
