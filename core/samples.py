@@ -37,7 +37,6 @@ Loader = Callable[[int | None], list[Image.Image]]  # images (0..N) for a count;
 
 VIDEO_SEED = 1_000_003  # keeps a synthetic video's frames apart from the sample's images
 DEFAULT_FRAMES = 8  # frames taken from a video file when the `frames` knob does not say
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov"}
 
 
 def images_knob_refused(source: str) -> str:
